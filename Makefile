@@ -1,0 +1,83 @@
+# aurora: the one entry point.
+#
+#   make            build the patched PostgreSQL (cached), the storage service
+#                   and the extension (installed into the patched server)
+#   make run        the above, then start a local cluster (six storage nodes,
+#                   one compute) in .run/ ; `make stop` stops it
+#   make check      every test suite (what CI runs)
+#   make FLAVOUR=release   the same against the optimized server build
+#   make fuzz       the wire decoder fuzz target, for FUZZ_SECONDS
+#
+# The patched PostgreSQL is built once per machine and cached in
+# $(AURORA_CACHE), keyed by source version, flavour and patch hash.
+
+export AURORA_CACHE ?= /var/cache/aurora
+RUN_DIR        ?= $(CURDIR)/.run
+RUN_NODE_PORT  ?= 7101
+RUN_PG_PORT    ?= 5440
+FUZZ_SECONDS   ?= 30
+# debug (assert-enabled; tests) or release (optimized; benchmarks, docker)
+FLAVOUR        ?= debug
+
+PG_BUILD = bash src/postgres/build.sh
+
+.PHONY: all deps postgres storage extension run stop status \
+	check check-unit check-sql check-cluster check-postgres fuzz clean
+
+all: extension
+
+deps:
+	@bash src/tools/ensure-packages.sh
+
+postgres: deps
+	@$(PG_BUILD) $(FLAVOUR) >/dev/null
+
+storage: deps
+	@$(MAKE) -s -C storage_service
+
+extension: postgres storage
+	@prefix=$$($(PG_BUILD) $(FLAVOUR)) && \
+	$(MAKE) -s -f src/extension.mk PG_CONFIG=$$prefix/bin/pg_config all install >/dev/null
+
+run: all
+	@prefix=$$($(PG_BUILD) $(FLAVOUR)) && \
+	bash src/tools/cluster.sh init $(RUN_DIR) $$prefix $(RUN_NODE_PORT) $(RUN_PG_PORT) && \
+	bash src/tools/cluster.sh start $(RUN_DIR)
+	@echo
+	@echo "aurora is running: six storage nodes (a1 a2 | b1 b2 | c1 c2) and a compute on port $(RUN_PG_PORT)."
+	@echo "  . $(RUN_DIR)/env && psql -c 'SELECT * FROM aurora.storage_nodes'"
+	@echo "  aurora-ctl --cluster $(RUN_DIR)/nodes status      (after sourcing the env file)"
+	@echo "  make stop                                          stops everything"
+
+stop:
+	@bash src/tools/cluster.sh stop $(RUN_DIR)
+
+status:
+	@bash src/tools/cluster.sh status $(RUN_DIR)
+
+# Tests always run against the assert-enabled (debug) server.
+check:
+	@$(MAKE) -s all FLAVOUR=debug
+	@bash test/check.sh
+
+check-unit: storage
+	@bash test/check.sh unit
+
+check-sql:
+	@$(MAKE) -s all FLAVOUR=debug
+	@bash test/check.sh sql
+
+check-cluster:
+	@$(MAKE) -s all FLAVOUR=debug
+	@bash test/check.sh cluster
+
+check-postgres: deps
+	@bash test/check.sh postgres
+
+fuzz: deps
+	@$(MAKE) -s -C storage_service fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+clean:
+	@$(MAKE) -s -C storage_service clean
+	@rm -f src/*.o src/*.bc storage_service/common/*.o storage_service/common/*.bc aurora.so
+	@rm -rf results regression.diffs regression.out

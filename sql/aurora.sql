@@ -1,0 +1,36 @@
+-- sql/aurora.sql: regression test of the aurora extension against a running
+-- local cluster (six storage nodes, this compute).  Run by test/check.sh.
+
+CREATE EXTENSION aurora;
+
+SELECT extversion FROM pg_extension WHERE extname = 'aurora';
+SELECT aurora.version() ~ '^[0-9]+\.[0-9]+\.[0-9]+$' AS version_looks_right;
+
+-- settings and their defaults as the cluster configures them
+SHOW aurora.write_quorum;
+SHOW aurora.read_quorum;
+SHOW aurora.request_timeout;
+SELECT name, context, unit, min_val, max_val
+  FROM pg_settings WHERE name LIKE 'aurora.%' ORDER BY name;
+
+-- they are fixed at server start or in the configuration file
+SET aurora.write_quorum = 5;
+SET aurora.request_timeout = '2s';
+-- and the aurora. prefix is reserved: a typo is an error, not a new setting
+SET aurora.write_qourum = 5;
+
+-- every node of the cluster answers STATUS with its own name
+SELECT node_id, az, url ~ '^tcp://127\.0\.0\.1:[0-9]+$' AS url_ok, reachable, state,
+       rtt > '0'::interval AND rtt < '1 second'::interval AS rtt_ok,
+       uptime >= '0'::interval AS uptime_ok, requests >= 1 AS requests_ok,
+       errors, error
+  FROM aurora.storage_nodes ORDER BY node_id;
+
+-- the node counts a STATUS request per call
+CREATE TEMP TABLE first AS SELECT node_id, requests FROM aurora.storage_nodes;
+SELECT count(*) AS nodes_counted_again
+  FROM aurora.storage_nodes s JOIN first f USING (node_id)
+ WHERE s.requests > f.requests;
+
+DROP EXTENSION aurora;
+SELECT count(*) FROM pg_namespace WHERE nspname = 'aurora';

@@ -1,0 +1,103 @@
+/*
+ * aurora.c
+ *	  Entry point of the aurora extension: module initialization, the
+ *	  aurora.* settings, and aurora.version().
+ *
+ *	  The library must be loaded through shared_preload_libraries: later
+ *	  parts (the storage manager, the WAL shipper, shared watermarks) install
+ *	  hooks and shared memory that only exist when the library is loaded at
+ *	  postmaster start.  Loading it any other way (CREATE EXTENSION, LOAD) is
+ *	  refused with a hint instead of half-working.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "aurora.h"
+#include "quorum.h"
+#include "version.h"
+
+PG_MODULE_MAGIC;
+
+char	   *aurora_storage_nodes_string = NULL;
+int			aurora_write_quorum = 4;
+int			aurora_read_quorum = 3;
+int			aurora_request_timeout_ms = 1000;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	char		error[256];
+
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("aurora must be loaded via shared_preload_libraries"),
+				 errhint("Add aurora to shared_preload_libraries in postgresql.conf and restart the server, then run CREATE EXTENSION aurora.")));
+
+	DefineCustomStringVariable("aurora.storage_nodes",
+							   "Storage nodes of the volume, as comma-separated id:az:url entries.",
+							   "At least three availability zones with two nodes each, e.g. "
+							   "'a1:a:tcp://127.0.0.1:7101, a2:a:tcp://127.0.0.1:7102, ...'.",
+							   &aurora_storage_nodes_string,
+							   "",
+							   PGC_POSTMASTER,
+							   0,
+							   aurora_check_storage_nodes,
+							   aurora_assign_storage_nodes,
+							   NULL);
+
+	DefineCustomIntVariable("aurora.write_quorum",
+							"Acknowledgements out of six segments that make a write durable.",
+							NULL,
+							&aurora_write_quorum,
+							4, 1, AURORA_DEFAULT_COPIES,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("aurora.read_quorum",
+							"Segments out of six that must answer a quorum read (recovery).",
+							NULL,
+							&aurora_read_quorum,
+							3, 1, AURORA_DEFAULT_COPIES,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("aurora.request_timeout",
+							"Time to wait for a storage node to answer one request.",
+							NULL,
+							&aurora_request_timeout_ms,
+							1000, 1, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("aurora");
+
+	/*
+	 * The two quorums are only meaningful together (writes must overlap each
+	 * other and every read), so they are checked together once both are set.
+	 */
+	if (!aurora_quorum_config_valid(AURORA_DEFAULT_COPIES, aurora_write_quorum,
+									aurora_read_quorum, error, sizeof(error)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid aurora quorum configuration: aurora.write_quorum = %d, aurora.read_quorum = %d",
+						aurora_write_quorum, aurora_read_quorum),
+				 errdetail("%s", error)));
+}
+
+PG_FUNCTION_INFO_V1(aurora_version);
+
+Datum
+aurora_version(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(AURORA_SERVICE_VERSION));
+}

@@ -1,0 +1,41 @@
+/*
+ * aurora.h
+ *	  Declarations shared by the modules of the aurora extension (compute
+ *	  side).  The storage service's own code (wire codec, client, quorum
+ *	  arithmetic) is included from storage_service/common and compiled into
+ *	  the extension unchanged.
+ */
+#ifndef AURORA_H
+#define AURORA_H
+
+#include "utils/guc.h"
+
+/* One storage node of aurora.storage_nodes, as parsed by node_list.c. */
+typedef struct AuroraNode
+{
+	char		id[64];
+	char		az[32];
+	char		url[256];
+} AuroraNode;
+
+typedef struct AuroraNodeList
+{
+	int			count;
+	AuroraNode	nodes[FLEXIBLE_ARRAY_MEMBER];
+} AuroraNodeList;
+
+/* GUC values (aurora.c) */
+extern char *aurora_storage_nodes_string;
+extern int	aurora_write_quorum;
+extern int	aurora_read_quorum;
+extern int	aurora_request_timeout_ms;
+
+/* node_list.c */
+extern AuroraNodeList *aurora_parse_node_list(const char *value,
+											  char *error, size_t errlen);
+extern const AuroraNodeList *aurora_configured_nodes(void);
+extern bool aurora_check_storage_nodes(char **newval, void **extra,
+									   GucSource source);
+extern void aurora_assign_storage_nodes(const char *newval, void *extra);
+
+#endif							/* AURORA_H */

@@ -1,0 +1,29 @@
+# src/extension.mk: PGXS build of the aurora extension (compute side).
+# Called by the top-level Makefile with PG_CONFIG pointing at the patched
+# server; run from the top of the repository.  The storage service's shared
+# code (codec, CRC, quorum arithmetic, NNG client) is compiled in from
+# storage_service/common, never copied.
+
+# PGXS takes its srcdir from VPATH when set; this file is not at the top.
+VPATH = $(CURDIR)
+
+MODULE_big = aurora
+OBJS = \
+	src/aurora.o \
+	src/node_list.o \
+	src/storage_nodes.o \
+	storage_service/common/crc32c.o \
+	storage_service/common/wire.o \
+	storage_service/common/quorum.o \
+	storage_service/common/client.o
+
+EXTENSION = aurora
+DATA = sql/aurora--0.1.sql
+PGFILEDESC = "aurora - Aurora-style disaggregated storage"
+
+PG_CFLAGS = -Werror
+PG_CPPFLAGS = -I$(CURDIR)/src -I$(CURDIR)/storage_service/common
+SHLIB_LINK = -lnng -lpthread
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

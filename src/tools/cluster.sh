@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# A local aurora cluster in one directory: six storage nodes in three AZs
+# (a1 a2 | b1 b2 | c1 c2) on loopback and one compute (the patched PostgreSQL
+# with aurora preloaded and created).  `make run` and the test harness both use
+# it, so what the tests start is what an operator starts.
+#
+#   cluster.sh init  DIR PG_PREFIX NODE_BASE_PORT PG_PORT   create configs and initdb
+#   cluster.sh start DIR                                    start nodes, then compute
+#   cluster.sh stop  DIR                                    stop compute, then nodes
+#   cluster.sh status DIR
+#
+# Every server runs as the unprivileged user (src/tools/ensure-user.sh), which
+# owns DIR.  DIR/env sets PATH, PGHOST, PGPORT, PGUSER and PGDATABASE.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+ctl="$repo/storage_service/build/aurora-ctl"
+user="$(bash "$here/ensure-user.sh")"
+
+as_user() {
+	if [ "$(id -u)" -eq 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi
+}
+
+nodes=(a1:a a2:a b1:b b2:b c1:c c2:c)
+
+cmd="${1:-}"
+dir="${2:-}"
+[ -n "$cmd" ] && [ -n "$dir" ] || { sed -n '2,14p' "$0" >&2; exit 2; }
+
+case "$cmd" in
+init)
+	prefix="${3:?PG_PREFIX}"
+	base="${4:?NODE_BASE_PORT}"
+	pgport="${5:?PG_PORT}"
+	mkdir -p "$dir"
+	dir="$(cd "$dir" && pwd)"
+	if [ -f "$dir/cluster.env" ]; then
+		echo "cluster: $dir already initialized" >&2
+		exit 0
+	fi
+	mkdir -p "$dir/nodes"
+	list=""
+	i=0
+	for n in "${nodes[@]}"; do
+		id="${n%%:*}"
+		az="${n##*:}"
+		port=$((base + i))
+		cat >"$dir/nodes/$id.conf" <<CONF
+# storage node $id of the local cluster (written by src/tools/cluster.sh)
+node_id = $id
+az = $az
+listen_url = tcp://127.0.0.1:$port
+data_dir = $dir/nodes/$id
+CONF
+		list="$list${list:+, }$id:$az:tcp://127.0.0.1:$port"
+		i=$((i + 1))
+	done
+	chown -R "$user:" "$dir" 2>/dev/null || true
+	as_user "$prefix/bin/initdb" -D "$dir/pgdata" -A trust -U "$user" --no-sync >"$dir/initdb.log" 2>&1 ||
+		{ cat "$dir/initdb.log" >&2; exit 1; }
+	cat >>"$dir/pgdata/postgresql.conf" <<CONF
+
+# ---- aurora local cluster (src/tools/cluster.sh) ----
+listen_addresses = '127.0.0.1'
+port = $pgport
+unix_socket_directories = ''
+shared_preload_libraries = 'aurora'
+aurora.storage_nodes = '$list'
+aurora.write_quorum = 4
+aurora.read_quorum = 3
+aurora.request_timeout = 1000
+logging_collector = off
+CONF
+	cat >"$dir/cluster.env" <<ENV
+prefix=$prefix
+pgport=$pgport
+ENV
+	cat >"$dir/env" <<ENV
+# source this file to use the local aurora cluster in $dir
+export PATH="$prefix/bin:$repo/storage_service/build:\$PATH"
+export PGHOST=127.0.0.1
+export PGPORT=$pgport
+export PGUSER=$user
+export PGDATABASE=postgres
+export AURORA_CLUSTER="$dir/nodes"
+ENV
+	chown -R "$user:" "$dir"
+	echo "cluster: initialized $dir (nodes on ports $base..$((base + 5)), compute on $pgport)" >&2
+	;;
+start)
+	dir="$(cd "$dir" && pwd)"
+	# shellcheck disable=SC1091
+	. "$dir/cluster.env"
+	as_user "$ctl" --cluster "$dir/nodes" start all
+	if ! as_user "$prefix/bin/pg_ctl" -D "$dir/pgdata" status >/dev/null 2>&1; then
+		as_user "$prefix/bin/pg_ctl" -D "$dir/pgdata" -l "$dir/postgres.log" -w -t 60 start >/dev/null ||
+			{ tail -n 20 "$dir/postgres.log" >&2; exit 1; }
+	fi
+	as_user "$prefix/bin/psql" -X -q -h 127.0.0.1 -p "$pgport" -U "$user" -d postgres \
+		-c "CREATE EXTENSION IF NOT EXISTS aurora" >/dev/null
+	;;
+stop)
+	dir="$(cd "$dir" && pwd)"
+	[ -f "$dir/cluster.env" ] || exit 0
+	# shellcheck disable=SC1091
+	. "$dir/cluster.env"
+	if as_user "$prefix/bin/pg_ctl" -D "$dir/pgdata" status >/dev/null 2>&1; then
+		as_user "$prefix/bin/pg_ctl" -D "$dir/pgdata" -m fast -w -t 60 stop >/dev/null
+	fi
+	as_user "$ctl" --cluster "$dir/nodes" stop all
+	;;
+status)
+	dir="$(cd "$dir" && pwd)"
+	# shellcheck disable=SC1091
+	. "$dir/cluster.env"
+	as_user "$ctl" --cluster "$dir/nodes" status || true
+	as_user "$prefix/bin/pg_ctl" -D "$dir/pgdata" status || true
+	;;
+*)
+	sed -n '2,14p' "$0" >&2
+	exit 2
+	;;
+esac

@@ -1,0 +1,57 @@
+/*
+ * client.h - request/reply client for aurora storage nodes over NNG req0.
+ *
+ * Used by aurora-ctl, by the unit tests and by the PostgreSQL extension (the
+ * storage_nodes view).  Every call opens its own sockets and keeps all state
+ * on the stack or in memory it frees before returning, so the functions are
+ * safe to call from any number of threads at once; the only shared state is
+ * NNG's own.
+ */
+#ifndef AURORA_CLIENT_H
+#define AURORA_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire.h"
+
+/* Largest reply the client accepts (NNG_OPT_RECVMAXSZ on client sockets). */
+#define AURORA_CLIENT_MAX_REPLY	(AURORA_DEFAULT_MAX_BODY + AURORA_HEADER_SIZE + 4096)
+
+typedef struct aurora_status_result
+{
+	/*
+	 * false only when no reply arrived (bad URL, connection failure,
+	 * timeout).  A node that replies with an ERROR or an undecodable message
+	 * is reachable, but error[] is set and status is all zero.
+	 */
+	bool		reachable;
+	char		error[160];		/* empty when status is valid */
+	double		rtt_ms;			/* send to reply; 0 if unreachable */
+	aurora_status_body status;
+} aurora_status_result;
+
+/*
+ * Send STATUS_REQ to all n URLs concurrently and wait for every reply or for
+ * the common deadline timeout_ms (values < 1 mean 1 ms) after the call began,
+ * whichever comes first; a down node therefore cannot delay the others and
+ * the whole call returns within about timeout_ms.  out[i] describes urls[i].
+ */
+void		aurora_status_many(const char *const *urls, int n, int timeout_ms,
+							   aurora_status_result *out);
+
+/*
+ * Send one raw, already-encoded request (which need not be valid: the tests
+ * use this to send malformed messages) and wait up to timeout_ms for the raw
+ * reply.  Returns 0 on success with *reply a malloc'd copy of the reply
+ * (release it with free()) and *reply_len its length.  Otherwise returns a
+ * nonzero NNG error number (e.g. NNG_ETIMEDOUT), sets *reply to NULL and
+ * describes the failure in err.  The reply is not validated.
+ */
+int			aurora_request(const char *url, int timeout_ms,
+						   const uint8_t *req, size_t len,
+						   uint8_t **reply, size_t *reply_len,
+						   char *err, size_t errlen);
+
+#endif

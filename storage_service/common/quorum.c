@@ -1,0 +1,64 @@
+/*
+ * quorum.c - quorum validity rules and the "have we got enough acks" test.
+ * See quorum.h; the messages are shown to operators, so they name the rule
+ * and the numbers that broke it.
+ */
+#include "quorum.h"
+
+#include <stdio.h>
+
+bool
+aurora_quorum_config_valid(int n_copies, int write_q, int read_q,
+						   char *err, size_t errlen)
+{
+	char		dummy[1];
+
+	if (err == NULL || errlen == 0)
+	{
+		err = dummy;
+		errlen = sizeof(dummy);
+	}
+	err[0] = '\0';
+
+	if (n_copies < 1)
+	{
+		snprintf(err, errlen, "number of copies must be at least 1 (got %d)", n_copies);
+		return false;
+	}
+	if (write_q < 1 || write_q > n_copies)
+	{
+		snprintf(err, errlen, "write quorum must be between 1 and %d copies (got %d)",
+				 n_copies, write_q);
+		return false;
+	}
+	if (read_q < 1 || read_q > n_copies)
+	{
+		snprintf(err, errlen, "read quorum must be between 1 and %d copies (got %d)",
+				 n_copies, read_q);
+		return false;
+	}
+	/* Two write quorums must intersect, or two writers could both "win". */
+	if (write_q * 2 <= n_copies)
+	{
+		snprintf(err, errlen,
+				 "write quorum %d of %d is not a majority (need 2*w > n, i.e. w >= %d)",
+				 write_q, n_copies, n_copies / 2 + 1);
+		return false;
+	}
+	/* A read quorum must intersect every write quorum to see the last write. */
+	if (write_q + read_q <= n_copies)
+	{
+		snprintf(err, errlen,
+				 "write quorum %d plus read quorum %d must exceed %d copies "
+				 "(need w + r > n, i.e. r >= %d)",
+				 write_q, read_q, n_copies, n_copies - write_q + 1);
+		return false;
+	}
+	return true;
+}
+
+bool
+aurora_quorum_met(int acks, int quorum)
+{
+	return quorum > 0 && acks >= quorum;
+}

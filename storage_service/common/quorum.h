@@ -1,0 +1,31 @@
+/*
+ * quorum.h - the one place that knows quorum arithmetic (DESIGN.md 1, 10).
+ *
+ * Both the compute (deciding when a write is durable) and the storage tools
+ * (validating a cluster layout) ask these functions instead of repeating
+ * "4 of 6" logic, so a later change of quorum rules happens here only.
+ */
+#ifndef AURORA_QUORUM_H
+#define AURORA_QUORUM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The paper's layout: six copies, write quorum 4/6, read quorum 3/6. */
+#define AURORA_DEFAULT_COPIES		6
+#define AURORA_DEFAULT_WRITE_QUORUM	4
+#define AURORA_DEFAULT_READ_QUORUM	3
+
+/*
+ * A configuration is valid when 1 <= r <= n, 1 <= w <= n, w is a majority
+ * (2w > n, so two writes always overlap) and w + r > n (every read quorum
+ * sees the latest write).  On failure err (if errlen > 0) explains which
+ * rule failed.
+ */
+bool		aurora_quorum_config_valid(int n_copies, int write_q, int read_q,
+									   char *err, size_t errlen);
+
+/* True when acks reach a (positive) quorum. */
+bool		aurora_quorum_met(int acks, int quorum);
+
+#endif

@@ -1,0 +1,186 @@
+/*
+ * main.c - the aurora-storage daemon: parse arguments and config, claim the
+ * data directory, serve until SIGTERM/SIGINT, shut down cleanly.
+ *
+ * The process runs in the foreground and logs to stderr; aurora-ctl (or a
+ * service manager) is responsible for detaching it and redirecting output.
+ * Signals are blocked before NNG starts its threads and then collected with
+ * sigwait() on the main thread, so shutdown runs as ordinary code rather
+ * than inside an async signal handler.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "datadir.h"
+#include "handler.h"
+#include "log.h"
+#include "pidfile.h"
+#include "server.h"
+#include "version.h"
+#include "wire.h"
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+			"Usage: aurora-storage --config FILE\n"
+			"       aurora-storage --version | --help\n"
+			"\n"
+			"Runs one aurora storage node in the foreground, configured by FILE\n"
+			"(see storage_service/PROTOCOL.md and the README for the keys).\n"
+			"Stops cleanly on SIGTERM or SIGINT.\n");
+}
+
+/*
+ * Refuse to start if the pid file names a live aurora-storage other than us;
+ * a stale file (left by kill -9) is simply replaced later.
+ */
+static int
+check_pid_file(const aurora_node_config *cfg)
+{
+	pid_t		pid;
+	char		err[512];
+	int			rc = aurora_pidfile_read(cfg->pid_file, &pid, err, sizeof(err));
+
+	if (rc < 0)
+	{
+		aurora_log("ignoring unreadable pid file: %s", err);
+		return 0;
+	}
+	if (rc == 1 && pid != getpid() && aurora_process_is_storage(pid))
+	{
+		aurora_log("pid file %s names running aurora-storage process %ld; not starting",
+				   cfg->pid_file, (long) pid);
+		return -1;
+	}
+	if (rc == 1)
+		aurora_log("replacing stale pid file %s (pid %ld is not running)",
+				   cfg->pid_file, (long) pid);
+	return 0;
+}
+
+static int
+run(const char *config_path)
+{
+	aurora_node_config cfg;
+	aurora_handler handler;
+	aurora_server *srv;
+	sigset_t	sigs;
+	char		err[1024];
+	int			lock_fd;
+	int			sig;
+
+	if (aurora_node_config_load(config_path, &cfg, err, sizeof(err)) != 0)
+	{
+		fprintf(stderr, "aurora-storage: %s\n", err);
+		return 1;
+	}
+	aurora_log_set_ident(cfg.node_id);
+
+	lock_fd = aurora_datadir_lock(cfg.data_dir, err, sizeof(err));
+	if (lock_fd < 0)
+	{
+		aurora_log("cannot start: %s", err);
+		return 1;
+	}
+	if (check_pid_file(&cfg) != 0)
+		return 1;
+
+	/* Block before any NNG thread exists so every thread inherits the mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	aurora_log("started: aurora-storage %s, protocol %d, node %s, az %s, data_dir %s, "
+			   "max_message_bytes %u",
+			   AURORA_SERVICE_VERSION, AURORA_PROTOCOL_VERSION, cfg.node_id, cfg.az,
+			   cfg.data_dir, (unsigned) cfg.max_message_bytes);
+
+	aurora_handler_init(&handler, cfg.node_id, cfg.az, cfg.max_message_bytes);
+	if (aurora_server_start(cfg.listen_url, &handler, &srv, err, sizeof(err)) != 0)
+	{
+		aurora_log("cannot start: %s", err);
+		return 1;
+	}
+	aurora_log("listening on %s", cfg.listen_url);
+
+	/* Written only once serving, so a present pid file means "up". */
+	if (aurora_pidfile_write(cfg.pid_file, getpid(), err, sizeof(err)) != 0)
+	{
+		aurora_log("cannot start: %s", err);
+		aurora_server_stop(srv);
+		return 1;
+	}
+
+	for (;;)
+	{
+		int			rc = sigwait(&sigs, &sig);
+
+		if (rc == 0)
+			break;
+		if (rc != EINTR)
+		{
+			aurora_log("sigwait failed: %s; shutting down", strerror(rc));
+			sig = 0;
+			break;
+		}
+	}
+
+	aurora_log("shutting down (%s)", sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "error");
+	aurora_server_stop(srv);
+	aurora_pidfile_remove_if_ours(cfg.pid_file, getpid());
+	close(lock_fd);
+	aurora_log("stopped");
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *config_path = NULL;
+	int			i;
+
+	for (i = 1; i < argc; i++)
+	{
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+		{
+			usage(stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "--version") == 0)
+		{
+			printf("aurora-storage %s (protocol %d)\n", AURORA_SERVICE_VERSION,
+				   AURORA_PROTOCOL_VERSION);
+			return 0;
+		}
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc && config_path == NULL)
+		{
+			config_path = argv[++i];
+			continue;
+		}
+		if (strncmp(argv[i], "--config=", 9) == 0 && config_path == NULL)
+		{
+			config_path = argv[i] + 9;
+			continue;
+		}
+		fprintf(stderr, "aurora-storage: unexpected argument '%s'\n", argv[i]);
+		usage(stderr);
+		return 2;
+	}
+	if (config_path == NULL)
+	{
+		fprintf(stderr, "aurora-storage: --config FILE is required\n");
+		usage(stderr);
+		return 2;
+	}
+	return run(config_path);
+}

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The test driver behind `make check`: runs every suite, in order, against the
+# patched (assert-enabled) PostgreSQL and real storage node processes.
+#
+#   test/check.sh [unit|sql|cluster|postgres|fuzz]...   (default: all of them)
+#
+#   unit      C unit tests of the storage service (codec, config, quorum,
+#             daemon end to end), through prove
+#   sql       a local cluster (six nodes + compute) started from scratch, then
+#             pg_regress (sql/, expected/) and pgTAP (test/pgtap/, pg_prove)
+#   cluster   Perl TAP cluster and fault tests (test/cluster/), through prove
+#   postgres  PostgreSQL's own regression suite on the patched server, hook unset
+#   fuzz      the wire decoder fuzz target, bounded time
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+user="$(bash src/tools/ensure-user.sh)"
+prefix="$(bash src/postgres/build.sh debug)"
+pg_build="$(dirname "$prefix")/build"
+stages=("$@")
+[ ${#stages[@]} -gt 0 ] || stages=(unit sql cluster postgres fuzz)
+
+as_user() {
+	if [ "$(id -u)" -eq 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi
+}
+
+# Scratch space owned by the server user; removed at exit unless KEEP_TMP=1.
+tmp="$(mktemp -d /tmp/aurora-check.XXXXXX)"
+chmod 755 "$tmp"
+chown "$user:" "$tmp" 2>/dev/null || true
+cleanup() {
+	local rc=$?
+	if [ -f "$tmp/sql-cluster/cluster.env" ]; then
+		bash src/tools/cluster.sh stop "$tmp/sql-cluster" >/dev/null 2>&1 || true
+	fi
+	if [ "${KEEP_TMP:-0}" = 1 ] || [ $rc -ne 0 ]; then
+		echo "check: logs and data kept in $tmp" >&2
+	else
+		rm -rf "$tmp"
+	fi
+}
+trap cleanup EXIT
+
+# A run of 7 free loopback ports (six nodes, one compute).
+free_ports() {
+	perl -MIO::Socket::INET -e '
+		for my $try (1..200) {
+			my $base = 20000 + int(rand(30000));
+			my @s = map { IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1",
+			                                    LocalPort => $base + $_, ReuseAddr => 0) } 0..6;
+			if (7 == grep { defined } @s) { print $base; exit 0 }
+		}
+		exit 1'
+}
+
+stage_unit() {
+	make -s -C storage_service check
+}
+
+stage_sql() {
+	local c="$tmp/sql-cluster" base
+	base="$(free_ports)"
+	bash src/tools/cluster.sh init "$c" "$prefix" "$base" $((base + 6))
+	bash src/tools/cluster.sh start "$c"
+	# shellcheck disable=SC1091
+	. "$c/env"
+
+	echo "== pg_regress (sql/, expected/)"
+	local tests
+	tests=$(cd sql && ls -- *.sql | grep -v -- '--' | sed 's/\.sql$//' | sort)
+	mkdir -p "$tmp/regress"
+	"$prefix/lib/postgresql/pgxs/src/test/regress/pg_regress" \
+		--inputdir="$repo" --outputdir="$tmp/regress" --bindir="$prefix/bin" \
+		--host=127.0.0.1 --port="$PGPORT" --user="$PGUSER" --dbname=contrib_regression \
+		$tests || { cat "$tmp/regress/regression.diffs" >&2 || true; return 1; }
+
+	echo "== pgTAP (test/pgtap/)"
+	psql -X -q -c "CREATE DATABASE aurora_pgtap" >/dev/null
+	psql -X -q -d aurora_pgtap -c "CREATE EXTENSION pgtap; CREATE EXTENSION aurora" >/dev/null
+	pg_prove --dbname aurora_pgtap --host 127.0.0.1 --port "$PGPORT" --username "$PGUSER" \
+		test/pgtap/*.sql
+
+	bash src/tools/cluster.sh stop "$c"
+}
+
+stage_cluster() {
+	echo "== cluster tests (test/cluster/)"
+	mkdir -p "$tmp/tap"
+	chown "$user:" "$tmp/tap" 2>/dev/null || true
+	(cd "$tmp/tap" && as_user env \
+		PATH="$prefix/bin:$repo/storage_service/build:$PATH" \
+		PERL5LIB="$prefix/lib/postgresql/pgxs/src/test/perl:$repo/test/lib" \
+		AURORA_REPO="$repo" AURORA_PG_PREFIX="$prefix" \
+		TESTDIR="$tmp/tap" PG_REGRESS=/bin/false \
+		prove -v "$repo"/test/cluster/*.t)
+}
+
+stage_postgres() {
+	echo "== PostgreSQL regression suite on the patched server (no smgr hook set)"
+	as_user make -s -C "$pg_build/src/test/regress" check NO_LOCALE=1 ||
+		{ cat "$pg_build/src/test/regress/regression.diffs" >&2 || true; return 1; }
+}
+
+stage_fuzz() {
+	make -s -C storage_service fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
+}
+
+for s in "${stages[@]}"; do
+	start=$(date +%s)
+	"stage_$s"
+	echo "check: stage '$s' passed in $(( $(date +%s) - start )) s"
+done

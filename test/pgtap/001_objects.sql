@@ -1,0 +1,45 @@
+-- test/pgtap/001_objects.sql: the SQL surface of the extension exists with the
+-- documented columns and types, and the storage node view reflects the cluster.
+BEGIN;
+SELECT plan(24);
+
+SELECT has_schema('aurora');
+SELECT has_function('aurora', 'version', ARRAY[]::text[]);
+SELECT function_returns('aurora', 'version', ARRAY[]::text[], 'text');
+SELECT has_function('aurora', 'storage_node_status', ARRAY[]::text[]);
+SELECT has_view('aurora', 'storage_nodes', 'view aurora.storage_nodes exists');
+
+SELECT columns_are('aurora', 'storage_nodes',
+    ARRAY['node_id', 'az', 'url', 'reachable', 'state', 'rtt', 'uptime',
+          'requests', 'errors', 'error']);
+SELECT col_type_is('aurora', 'storage_nodes', 'node_id', 'text');
+SELECT col_type_is('aurora', 'storage_nodes', 'az', 'text');
+SELECT col_type_is('aurora', 'storage_nodes', 'url', 'text');
+SELECT col_type_is('aurora', 'storage_nodes', 'reachable', 'boolean');
+SELECT col_type_is('aurora', 'storage_nodes', 'state', 'text');
+SELECT col_type_is('aurora', 'storage_nodes', 'rtt', 'interval');
+SELECT col_type_is('aurora', 'storage_nodes', 'uptime', 'interval');
+SELECT col_type_is('aurora', 'storage_nodes', 'requests', 'bigint');
+SELECT col_type_is('aurora', 'storage_nodes', 'errors', 'bigint');
+SELECT col_type_is('aurora', 'storage_nodes', 'error', 'text');
+
+SELECT is((SELECT count(*) FROM aurora.storage_nodes), 6::bigint,
+          'six storage nodes are configured');
+SELECT is((SELECT count(*) FROM aurora.storage_nodes WHERE reachable), 6::bigint,
+          'all six answer STATUS');
+SELECT is((SELECT count(DISTINCT az) FROM aurora.storage_nodes), 3::bigint,
+          'they span three availability zones');
+SELECT results_eq(
+    'SELECT az, count(*) FROM aurora.storage_nodes GROUP BY az ORDER BY az',
+    $$VALUES ('a', 2::bigint), ('b', 2::bigint), ('c', 2::bigint)$$,
+    'two nodes per availability zone');
+SELECT is((SELECT count(*) FROM aurora.storage_nodes WHERE state = 'serving'), 6::bigint,
+          'every node reports the serving state');
+
+SELECT is(current_setting('aurora.write_quorum'), '4', 'write quorum is 4 of 6');
+SELECT is(current_setting('aurora.read_quorum'), '3', 'read quorum is 3 of 6');
+SELECT throws_ok('SET aurora.write_quorum = 2', '55P02', NULL,
+                 'write quorum cannot change while the server runs');
+
+SELECT * FROM finish();
+ROLLBACK;

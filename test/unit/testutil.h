@@ -1,0 +1,39 @@
+/*
+ * testutil.h - process and filesystem helpers shared by the unit tests that
+ * run the real binaries (the daemon and aurora-ctl).
+ */
+#ifndef AURORA_TESTUTIL_H
+#define AURORA_TESTUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Path of a built binary: $ENV_NAME if set, else the build directory's. */
+const char *test_binary(const char *env_name, const char *file_name);
+
+/* A loopback TCP port that was free a moment ago. */
+int			free_tcp_port(void);
+
+/* mkdtemp under /tmp, realpath'd; never returns on failure. */
+void		make_tmpdir(const char *tag, char *out, size_t cap);
+void		remove_tree(const char *path);
+void		write_text_file(const char *path, const char *text);
+/* Whole file as a NUL-terminated string in out ("" if unreadable). */
+void		read_text_file(const char *path, char *out, size_t cap);
+
+/* fork+exec argv with stdout and stderr appended to log_path. */
+pid_t		spawn_logged(char *const argv[], const char *log_path);
+
+/* Wait up to timeout_ms for child pid; returns true and *status if it exited. */
+bool		wait_child(pid_t pid, int timeout_ms, int *status);
+
+/* True once url answers STATUS with pid == expected_pid (0: any). */
+bool		wait_for_status(const char *url, pid_t child, int timeout_ms);
+
+/* Run argv to completion, capturing stdout+stderr in out; returns exit code. */
+int			run_capture(char *const argv[], char *out, size_t cap);
+
+double		now_ms(void);
+
+#endif
