@@ -29,16 +29,60 @@ int			aurora_request_timeout_ms = 1000;
 
 void		_PG_init(void);
 
+static const char *const aurora_guc_names[] = {
+	"aurora.storage_nodes",
+	"aurora.write_quorum",
+	"aurora.read_quorum",
+	"aurora.request_timeout",
+};
+
+/*
+ * A value given for a custom setting before its module is loaded (in
+ * postgresql.conf or on the command line) is held as a placeholder.  When the
+ * module defines the setting, PostgreSQL only WARNs about an invalid
+ * placeholder value and silently keeps the default; for settings that say
+ * where the data lives and how many copies make it durable that is not
+ * acceptable, so the raw values are captured first and checked again after
+ * definition, failing the start with PostgreSQL's own message.
+ */
+static void
+capture_placeholders(char **raw)
+{
+	for (int i = 0; i < lengthof(aurora_guc_names); i++)
+	{
+		const char *v = GetConfigOption(aurora_guc_names[i], true, false);
+
+		raw[i] = v ? pstrdup(v) : NULL;
+	}
+}
+
+static void
+recheck_placeholders(char **raw)
+{
+	for (int i = 0; i < lengthof(aurora_guc_names); i++)
+	{
+		if (raw[i] == NULL)
+			continue;
+		/* changeVal = false: validate only, raising ERROR when invalid */
+		(void) set_config_option(aurora_guc_names[i], raw[i],
+								 PGC_POSTMASTER, PGC_S_FILE,
+								 GUC_ACTION_SET, false, ERROR, false);
+	}
+}
+
 void
 _PG_init(void)
 {
 	char		error[256];
+	char	   *raw[lengthof(aurora_guc_names)];
 
 	if (!process_shared_preload_libraries_in_progress)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("aurora must be loaded via shared_preload_libraries"),
 				 errhint("Add aurora to shared_preload_libraries in postgresql.conf and restart the server, then run CREATE EXTENSION aurora.")));
+
+	capture_placeholders(raw);
 
 	DefineCustomStringVariable("aurora.storage_nodes",
 							   "Storage nodes of the volume, as comma-separated id:az:url entries.",
@@ -80,6 +124,7 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("aurora");
+	recheck_placeholders(raw);
 
 	/*
 	 * The two quorums are only meaningful together (writes must overlap each

@@ -8,22 +8,21 @@
 VPATH = $(CURDIR)
 
 MODULE_big = aurora
+include storage_service/common.mk
+
 OBJS = \
 	src/aurora.o \
 	src/node_list.o \
 	src/storage_nodes.o \
-	storage_service/common/crc32c.o \
-	storage_service/common/wire.o \
-	storage_service/common/quorum.o \
-	storage_service/common/client.o
+	$(AURORA_COMMON_SRCS:.c=.o)
 
 EXTENSION = aurora
 DATA = sql/aurora--0.1.sql
 PGFILEDESC = "aurora - Aurora-style disaggregated storage"
 
 PG_CFLAGS = -Werror
-PG_CPPFLAGS = -I$(CURDIR)/src -I$(CURDIR)/storage_service/common
-SHLIB_LINK = -lnng -lpthread
+PG_CPPFLAGS = -I$(CURDIR)/src $(AURORA_COMMON_INCLUDE)
+SHLIB_LINK = $(AURORA_COMMON_LIBS)
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

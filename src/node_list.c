@@ -112,7 +112,8 @@ aurora_parse_node_list(const char *value, char *error, size_t errlen)
 
 		c1 = strchr(e, ':');
 		c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-		if (c1 == NULL || c2 == NULL)
+		/* "tcp://..." alone: the first colon is the URL's, not ours */
+		if (c1 == NULL || c2 == NULL || strncmp(c1, "://", 3) == 0)
 		{
 			snprintf(error, errlen, "entry \"%s\" is not of the form id:az:url", e);
 			goto fail;
@@ -193,8 +194,9 @@ aurora_parse_node_list(const char *value, char *error, size_t errlen)
 		if (usable < AURORA_MIN_AZS)
 		{
 			snprintf(error, errlen,
-					 "%d nodes given, but a protection group needs %d availability zones with at least %d nodes each; %d qualify",
-					 list->count, AURORA_MIN_AZS, AURORA_MIN_NODES_PER_AZ, usable);
+					 "a protection group needs %d nodes in each of %d availability zones, but only %d of the %d zones listed have %d nodes",
+					 AURORA_MIN_NODES_PER_AZ, AURORA_MIN_AZS, usable, azs,
+					 AURORA_MIN_NODES_PER_AZ);
 			goto fail;
 		}
 	}

@@ -92,7 +92,7 @@ stage_cluster() {
 		PATH="$prefix/bin:$repo/storage_service/build:$PATH" \
 		PERL5LIB="$prefix/lib/postgresql/pgxs/src/test/perl:$repo/test/lib" \
 		AURORA_REPO="$repo" AURORA_PG_PREFIX="$prefix" \
-		TESTDIR="$tmp/tap" PG_REGRESS=/bin/false \
+		TESTDIR="$tmp/tap" PG_REGRESS="$prefix/lib/postgresql/pgxs/src/test/regress/pg_regress" \
 		prove -v "$repo"/test/cluster/*.t)
 }
 

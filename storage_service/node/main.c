@@ -33,9 +33,18 @@ usage(FILE *out)
 			"Usage: aurora-storage --config FILE\n"
 			"       aurora-storage --version | --help\n"
 			"\n"
-			"Runs one aurora storage node in the foreground, configured by FILE\n"
-			"(see storage_service/PROTOCOL.md and the README for the keys).\n"
-			"Stops cleanly on SIGTERM or SIGINT.\n");
+			"Runs one aurora storage node in the foreground and logs to stderr.\n"
+			"Stops cleanly on SIGTERM or SIGINT.\n"
+			"\n"
+			"FILE holds 'key = value' lines ('#' comments):\n"
+			"  node_id            required, 1-63 of [A-Za-z0-9_-]\n"
+			"  az                 required, 1-31 of [A-Za-z0-9_-]\n"
+			"  listen_url         required, tcp://HOST:PORT or ipc://PATH\n"
+			"  data_dir           required, created (0700) if missing\n"
+			"  pid_file           default DATA_DIR/aurora-storage.pid\n"
+			"  log_file           default DATA_DIR/aurora-storage.log (used by aurora-ctl)\n"
+			"  max_message_bytes  default 16777216, 4096..1073741824 (largest body)\n"
+			"Relative paths are relative to FILE's directory.\n");
 }
 
 /*

@@ -32,15 +32,16 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM aurora.storage_nodes'),
 $node->stop;
 
 # --- refused configurations ----------------------------------------------
-my $six = join(', ', map { "$_:" . substr($_, 0, 1) . ":tcp://127.0.0.1:" . (7000 + ord($_) + substr($_, 1)) }
+my $port = 7000;
+my $six = join(', ', map { "$_:" . substr($_, 0, 1) . ":tcp://127.0.0.1:" . $port++ }
 	qw(a1 a2 b1 b2 c1 c2));
 
 my @bad = (
 	[ "aurora.storage_nodes = 'a1:a:tcp://127.0.0.1:7001'",
-		qr/invalid value for parameter "aurora.storage_nodes".*\n.*DETAIL:.*three availability zones/,
+		qr/FATAL:  invalid value for parameter "aurora.storage_nodes".*\n.*DETAIL:  a protection group needs 2 nodes in each of 3 availability zones, but only 0 of the 1 zones/,
 		'a single node' ],
 	[ "aurora.storage_nodes = 'a1:a:tcp://h:1, a2:a:tcp://h:2, b1:b:tcp://h:3, b2:b:tcp://h:4, c1:c:tcp://h:5, c2:b:tcp://h:6'",
-		qr/DETAIL:.*availability zones with at least 2 nodes each; 2 qualify/,
+		qr/DETAIL:  .*but only 2 of the 3 zones listed have 2 nodes/,
 		'six nodes in only two usable AZs' ],
 	[ "aurora.storage_nodes = 'a1:a:tcp://h:1, a1:a:tcp://h:2'",
 		qr/DETAIL:.*node id "a1" appears twice/, 'a duplicate node id' ],
@@ -59,10 +60,11 @@ my @bad = (
 		'a write quorum above six' ],
 );
 
+my $n = 0;
 for my $case (@bad)
 {
 	my ($conf, $pattern, $what) = @$case;
-	my $bad = PostgreSQL::Test::Cluster->new('bad');
+	my $bad = PostgreSQL::Test::Cluster->new('bad' . $n++);
 	$bad->init;
 	$bad->append_conf('postgresql.conf', "shared_preload_libraries = 'aurora'\n$conf\n");
 	ok(!$bad->start(fail_ok => 1), "server refuses to start with $what");

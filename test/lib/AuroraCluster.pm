@@ -7,7 +7,7 @@ use strict;
 use warnings;
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
-use Time::HiRes qw(usleep);
+use Time::HiRes qw(usleep time);
 use Test::More;
 
 my $repo   = $ENV{AURORA_REPO}      or die "AURORA_REPO is not set";
@@ -49,12 +49,15 @@ sub start
 	my ($self) = @_;
 	system('bash', "$repo/src/tools/cluster.sh", 'start', $self->{dir}) == 0
 	  or die "cluster.sh start failed";
+	$self->{stopped} = 0;
 }
 
 sub stop
 {
 	my ($self) = @_;
+	return if $self->{stopped};
 	system('bash', "$repo/src/tools/cluster.sh", 'stop', $self->{dir});
+	$self->{stopped} = 1;
 }
 
 # aurora-ctl --cluster DIR/nodes ACTION TARGET...; returns (exit code, output)
@@ -97,8 +100,9 @@ sub poll_query_until
 {
 	my ($self, $sql, $expected, $timeout) = @_;
 	$timeout //= 30;
-	my $last = '';
-	for (my $t = 0; $t < $timeout * 10; $t++)
+	my $last     = '';
+	my $deadline = time() + $timeout;
+	while (time() < $deadline)
 	{
 		my ($rc, $out) = $self->psql($sql);
 		$last = $out;

@@ -12,16 +12,16 @@ SELECT has_view('aurora', 'storage_nodes', 'view aurora.storage_nodes exists');
 SELECT columns_are('aurora', 'storage_nodes',
     ARRAY['node_id', 'az', 'url', 'reachable', 'state', 'rtt', 'uptime',
           'requests', 'errors', 'error']);
-SELECT col_type_is('aurora', 'storage_nodes', 'node_id', 'text');
-SELECT col_type_is('aurora', 'storage_nodes', 'az', 'text');
-SELECT col_type_is('aurora', 'storage_nodes', 'url', 'text');
-SELECT col_type_is('aurora', 'storage_nodes', 'reachable', 'boolean');
-SELECT col_type_is('aurora', 'storage_nodes', 'state', 'text');
-SELECT col_type_is('aurora', 'storage_nodes', 'rtt', 'interval');
-SELECT col_type_is('aurora', 'storage_nodes', 'uptime', 'interval');
-SELECT col_type_is('aurora', 'storage_nodes', 'requests', 'bigint');
-SELECT col_type_is('aurora', 'storage_nodes', 'errors', 'bigint');
-SELECT col_type_is('aurora', 'storage_nodes', 'error', 'text');
+SELECT col_type_is('aurora', 'storage_nodes', 'node_id', 'text', 'storage_nodes.node_id is text');
+SELECT col_type_is('aurora', 'storage_nodes', 'az', 'text', 'storage_nodes.az is text');
+SELECT col_type_is('aurora', 'storage_nodes', 'url', 'text', 'storage_nodes.url is text');
+SELECT col_type_is('aurora', 'storage_nodes', 'reachable', 'boolean', 'storage_nodes.reachable is boolean');
+SELECT col_type_is('aurora', 'storage_nodes', 'state', 'text', 'storage_nodes.state is text');
+SELECT col_type_is('aurora', 'storage_nodes', 'rtt', 'interval', 'storage_nodes.rtt is interval');
+SELECT col_type_is('aurora', 'storage_nodes', 'uptime', 'interval', 'storage_nodes.uptime is interval');
+SELECT col_type_is('aurora', 'storage_nodes', 'requests', 'bigint', 'storage_nodes.requests is bigint');
+SELECT col_type_is('aurora', 'storage_nodes', 'errors', 'bigint', 'storage_nodes.errors is bigint');
+SELECT col_type_is('aurora', 'storage_nodes', 'error', 'text', 'storage_nodes.error is text');
 
 SELECT is((SELECT count(*) FROM aurora.storage_nodes), 6::bigint,
           'six storage nodes are configured');
