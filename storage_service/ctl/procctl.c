@@ -10,16 +10,20 @@
  * process from the pid file and refuse to signal a pid that is not an
  * aurora-storage process (the pid may have been reused since).
  */
+#define _DEFAULT_SOURCE		/* initgroups() */
 #define _POSIX_C_SOURCE 200809L
 
 #include "procctl.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -122,19 +126,65 @@ dirname_of(const char *path, char *out, size_t cap)
 	return out;
 }
 
+/*
+ * Run as the owner of the node's configuration file when started by root.
+ * The local cluster's files belong to an unprivileged user (PostgreSQL
+ * refuses root, so the whole cluster runs as one user); a node started by
+ * root would create root-owned files there and could no longer be stopped by
+ * that user.
+ */
+static int
+drop_to_config_owner(const ctl_node *node)
+{
+	struct stat st;
+	struct passwd *pw;
+
+	if (geteuid() != 0 || stat(node->cfg.source, &st) != 0 || st.st_uid == 0)
+		return 0;
+	pw = getpwuid(st.st_uid);
+	if ((pw != NULL && initgroups(pw->pw_name, st.st_gid) != 0) ||
+		setgid(st.st_gid) != 0 || setuid(st.st_uid) != 0)
+	{
+		dprintf(STDERR_FILENO, "%s: cannot start: cannot switch to uid %ld: %s\n",
+				node->cfg.node_id, (long) st.st_uid, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* Child side of start: never returns. */
 static void
-exec_daemon(const ctl_node *node, const char *daemon_bin, int log_fd)
+exec_daemon(const ctl_node *node, const char *daemon_bin)
 {
 	int			devnull = open("/dev/null", O_RDONLY);
 	char	   *argv[4];
+	char		err[1024];
+	char		dir[AURORA_CONFIG_PATH_MAX];
 	sigset_t	none;
+	int			log_fd;
+
+	if (drop_to_config_owner(node) != 0)
+		_exit(1);
+	if (aurora_mkdirs(dirname_of(node->cfg.log_file, dir, sizeof(dir)), 0700,
+					  err, sizeof(err)) != 0)
+	{
+		dprintf(STDERR_FILENO, "%s: cannot start: %s\n", node->cfg.node_id, err);
+		_exit(1);
+	}
+	log_fd = open(node->cfg.log_file, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	if (log_fd < 0)
+	{
+		dprintf(STDERR_FILENO, "%s: cannot start: cannot open log file %s: %s\n",
+				node->cfg.node_id, node->cfg.log_file, strerror(errno));
+		_exit(1);
+	}
 
 	setsid();
 	if (devnull >= 0)
 		dup2(devnull, STDIN_FILENO);
 	dup2(log_fd, STDOUT_FILENO);
 	dup2(log_fd, STDERR_FILENO);
+	close(log_fd);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 
@@ -153,9 +203,7 @@ ctl_start_node(const ctl_node *node, const char *daemon_bin)
 	const char *id = node->cfg.node_id;
 	const char *url = node->dial_url;
 	char		err[1024];
-	char		dir[AURORA_CONFIG_PATH_MAX];
 	pid_t		pid;
-	int			log_fd;
 	long long	deadline;
 
 	if (aurora_pidfile_read(node->cfg.pid_file, &pid, err, sizeof(err)) == 1 &&
@@ -165,31 +213,15 @@ ctl_start_node(const ctl_node *node, const char *daemon_bin)
 		return 0;
 	}
 
-	if (aurora_mkdirs(dirname_of(node->cfg.log_file, dir, sizeof(dir)), 0700,
-					  err, sizeof(err)) != 0)
-	{
-		fprintf(stderr, "%s: cannot start: %s\n", id, err);
-		return 1;
-	}
-	log_fd = open(node->cfg.log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (log_fd < 0)
-	{
-		fprintf(stderr, "%s: cannot start: cannot open log file %s: %s\n", id,
-				node->cfg.log_file, strerror(errno));
-		return 1;
-	}
-
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0)
 	{
 		fprintf(stderr, "%s: cannot start: fork failed: %s\n", id, strerror(errno));
-		close(log_fd);
 		return 1;
 	}
 	if (pid == 0)
-		exec_daemon(node, daemon_bin, log_fd);
-	close(log_fd);
+		exec_daemon(node, daemon_bin);
 
 	deadline = now_ms() + CTL_WAIT_MS;
 	for (;;)
