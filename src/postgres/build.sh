@@ -76,6 +76,7 @@ log "building PostgreSQL $version ($flavour) into $prefix; this takes a few minu
 rm -rf "${cache:?}/$name"
 mkdir -p "$cache/$name"
 dpkg-source -x --skip-patches "$dsc" "$build" >/dev/null
+rm -f "$cache/$name"/*.orig.tar.* "$cache/$name"/*.debian.tar.*
 for p in "$here"/*.patch; do
 	log "applying $(basename "$p")"
 	patch -d "$build" -p1 --quiet --no-backup-if-mismatch <"$p"
