@@ -13,6 +13,11 @@
 set -euo pipefail
 
 flavour="${1:?usage: build.sh debug|release}"
+
+# Called from our Makefile, the environment carries the outer make's state;
+# PostgreSQL's build only generates its headers when it is the top-level make
+# (MAKELEVEL 0), so start it clean.
+unset MAKELEVEL MAKEFLAGS MFLAGS MAKEOVERRIDES GNUMAKEFLAGS
 here="$(cd "$(dirname "$0")" && pwd)"
 cache="${AURORA_CACHE:-/var/cache/aurora}"
 user="$(bash "$here/../tools/ensure-user.sh")"
