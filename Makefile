@@ -80,4 +80,5 @@ fuzz: deps
 clean:
 	@$(MAKE) -s -C storage_service clean
 	@rm -f src/*.o src/*.bc storage_service/common/*.o storage_service/common/*.bc aurora.so
+	@rm -f test/modules/*/*.o test/modules/*/*.so test/modules/*/*.bc
 	@rm -rf results regression.diffs regression.out

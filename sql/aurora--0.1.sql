@@ -35,3 +35,12 @@ CREATE VIEW aurora.storage_nodes AS
 
 COMMENT ON VIEW aurora.storage_nodes IS
 'one row per configured storage node: reachability, node-reported state, round-trip time';
+
+GRANT USAGE ON SCHEMA aurora TO PUBLIC;
+
+-- Node addresses and health are infrastructure information: like
+-- pg_stat_replication's details, they are for monitoring roles.
+REVOKE ALL ON FUNCTION aurora.storage_node_status() FROM PUBLIC;
+REVOKE ALL ON aurora.storage_nodes FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION aurora.storage_node_status() TO pg_monitor;
+GRANT SELECT ON aurora.storage_nodes TO pg_monitor;

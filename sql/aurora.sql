@@ -32,5 +32,19 @@ SELECT count(*) AS nodes_counted_again
   FROM aurora.storage_nodes s JOIN first f USING (node_id)
  WHERE s.requests > f.requests;
 
+-- only monitoring roles may read node addresses and health
+CREATE ROLE aurora_regress_nobody;
+CREATE ROLE aurora_regress_monitor IN ROLE pg_monitor;
+SET ROLE aurora_regress_nobody;
+SELECT aurora.version() IS NOT NULL AS anyone_may_ask_the_version;
+SELECT count(*) FROM aurora.storage_nodes;
+SELECT count(*) FROM aurora.storage_node_status();
+RESET ROLE;
+SET ROLE aurora_regress_monitor;
+SELECT count(*) AS monitor_sees FROM aurora.storage_nodes;
+RESET ROLE;
+DROP ROLE aurora_regress_nobody;
+DROP ROLE aurora_regress_monitor;
+
 DROP EXTENSION aurora;
 SELECT count(*) FROM pg_namespace WHERE nspname = 'aurora';

@@ -86,6 +86,8 @@ stage_sql() {
 
 stage_cluster() {
 	echo "== cluster tests (test/cluster/)"
+	# test-only module for the smgr hook test; installed into the debug server
+	make -s -C test/modules/smgr_probe PG_CONFIG="$prefix/bin/pg_config" install >/dev/null
 	mkdir -p "$tmp/tap"
 	chown "$user:" "$tmp/tap" 2>/dev/null || true
 	(cd "$tmp/tap" && as_user env \

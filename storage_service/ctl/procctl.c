@@ -204,6 +204,7 @@ ctl_start_node(const ctl_node *node, const char *daemon_bin)
 	const char *url = node->dial_url;
 	char		err[1024];
 	pid_t		pid;
+	pid_t		file_pid;
 	long long	deadline;
 
 	if (aurora_pidfile_read(node->cfg.pid_file, &pid, err, sizeof(err)) == 1 &&
@@ -242,7 +243,14 @@ ctl_start_node(const ctl_node *node, const char *daemon_bin)
 			return 1;
 		}
 		aurora_status_many(urls, 1, 200, &r);
-		if (r.reachable && r.error[0] == '\0' && (pid_t) r.status.pid == pid)
+
+		/*
+		 * The daemon writes its pid file just after its listener answers;
+		 * wait for both, so that a stop right after start finds the pid.
+		 */
+		if (r.reachable && r.error[0] == '\0' && (pid_t) r.status.pid == pid &&
+			aurora_pidfile_read(node->cfg.pid_file, &file_pid, err, sizeof(err)) == 1 &&
+			file_pid == pid)
 		{
 			printf("%s: started (pid %ld)\n", id, (long) pid);
 			return 0;
