@@ -46,8 +46,8 @@ run: all
 	@echo
 	@echo "aurora is running: six storage nodes (a1 a2 | b1 b2 | c1 c2) and a compute on port $(RUN_PG_PORT)."
 	@echo "  . $(RUN_DIR)/env && psql -c 'SELECT * FROM aurora.storage_nodes'"
-	@echo "  aurora-ctl --cluster $(RUN_DIR)/nodes status      (after sourcing the env file)"
-	@echo "  make stop                                          stops everything"
+	@echo "  aurora-ctl --cluster $(RUN_DIR)/nodes status    (after sourcing the env file)"
+	@echo "  make stop$(if $(filter $(CURDIR)/.run,$(RUN_DIR)),, RUN_DIR=$(RUN_DIR))    stops everything"
 
 stop:
 	@bash src/tools/cluster.sh stop $(RUN_DIR)
