@@ -42,7 +42,7 @@ extension: postgres storage
 run: all
 	@prefix=$$($(PG_BUILD) $(FLAVOUR)) && \
 	bash src/tools/cluster.sh init $(RUN_DIR) $$prefix $(RUN_NODE_PORT) $(RUN_PG_PORT) && \
-	bash src/tools/cluster.sh start $(RUN_DIR)
+	bash src/tools/cluster.sh start $(RUN_DIR) $$prefix
 	@echo
 	@echo "aurora is running: six storage nodes (a1 a2 | b1 b2 | c1 c2) and a compute on port $(RUN_PG_PORT)."
 	@echo "  . $(RUN_DIR)/env && psql -c 'SELECT * FROM aurora.storage_nodes'"

@@ -5,7 +5,9 @@
 # it, so what the tests start is what an operator starts.
 #
 #   cluster.sh init  DIR PG_PREFIX NODE_BASE_PORT PG_PORT   create configs and initdb
-#   cluster.sh start DIR                                    start nodes, then compute
+#   cluster.sh start DIR [PG_PREFIX]                        start nodes, then compute
+#                                                           (PG_PREFIX: switch to this server
+#                                                           build, e.g. after a rebuild)
 #   cluster.sh stop  DIR                                    stop compute, then nodes
 #   cluster.sh status DIR
 #
@@ -23,6 +25,25 @@ as_user() {
 }
 
 nodes=(a1:a a2:a b1:b b2:b c1:c c2:c)
+
+# cluster.env (for this script) and env (for the operator's shell)
+write_env() {
+	local dir="$1" prefix="$2" pgport="$3"
+	cat >"$dir/cluster.env" <<ENV
+prefix=$prefix
+pgport=$pgport
+ENV
+	cat >"$dir/env" <<ENV
+# source this file to use the local aurora cluster in $dir
+export PATH="$prefix/bin:$repo/storage_service/build:\$PATH"
+export PGHOST=127.0.0.1
+export PGPORT=$pgport
+export PGUSER=$user
+export PGDATABASE=postgres
+export AURORA_CLUSTER="$dir/nodes"
+ENV
+	chown "$user:" "$dir/cluster.env" "$dir/env" 2>/dev/null || true
+}
 
 cmd="${1:-}"
 dir="${2:-}"
@@ -72,19 +93,7 @@ aurora.read_quorum = 3
 aurora.request_timeout = 1000
 logging_collector = off
 CONF
-	cat >"$dir/cluster.env" <<ENV
-prefix=$prefix
-pgport=$pgport
-ENV
-	cat >"$dir/env" <<ENV
-# source this file to use the local aurora cluster in $dir
-export PATH="$prefix/bin:$repo/storage_service/build:\$PATH"
-export PGHOST=127.0.0.1
-export PGPORT=$pgport
-export PGUSER=$user
-export PGDATABASE=postgres
-export AURORA_CLUSTER="$dir/nodes"
-ENV
+	write_env "$dir" "$prefix" "$pgport"
 	chown -R "$user:" "$dir"
 	echo "cluster: initialized $dir (nodes on ports $base..$((base + 5)), compute on $pgport)" >&2
 	;;
@@ -92,6 +101,14 @@ start)
 	dir="$(cd "$dir" && pwd)"
 	# shellcheck disable=SC1091
 	. "$dir/cluster.env"
+	new_prefix="${3:-}"
+	if [ -n "$new_prefix" ] && [ "$new_prefix" != "$prefix" ]; then
+		# The server build changed (new patches or flavour); same major
+		# version, so the data directory is still valid.
+		echo "cluster: now using the server in $new_prefix" >&2
+		prefix="$new_prefix"
+		write_env "$dir" "$prefix" "$pgport"
+	fi
 	as_user "$ctl" --cluster "$dir/nodes" start all
 	if ! as_user "$prefix/bin/pg_ctl" -D "$dir/pgdata" status >/dev/null 2>&1; then
 		as_user "$prefix/bin/pg_ctl" -D "$dir/pgdata" -l "$dir/postgres.log" -w -t 60 start >/dev/null ||
