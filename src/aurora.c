@@ -100,7 +100,7 @@ _PG_init(void)
 							"Acknowledgements out of six segments that make a write durable.",
 							NULL,
 							&aurora_write_quorum,
-							4, 1, AURORA_DEFAULT_COPIES,
+							4, 1, AURORA_PG_COPIES,
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);
@@ -109,7 +109,7 @@ _PG_init(void)
 							"Segments out of six that must answer a quorum read (recovery).",
 							NULL,
 							&aurora_read_quorum,
-							3, 1, AURORA_DEFAULT_COPIES,
+							3, 1, AURORA_PG_COPIES,
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);
@@ -130,7 +130,7 @@ _PG_init(void)
 	 * The two quorums are only meaningful together (writes must overlap each
 	 * other and every read), so they are checked together once both are set.
 	 */
-	if (!aurora_quorum_config_valid(AURORA_DEFAULT_COPIES, aurora_write_quorum,
+	if (!aurora_quorum_config_valid(AURORA_PG_COPIES, aurora_write_quorum,
 									aurora_read_quorum, error, sizeof(error)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

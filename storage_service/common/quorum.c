@@ -62,3 +62,45 @@ aurora_quorum_met(int acks, int quorum)
 {
 	return quorum > 0 && acks >= quorum;
 }
+
+/*
+ * The highest LSN that at least k of the n values reach: the k-th highest.
+ * With the six SCLs of a protection group and k = the write quorum this is
+ * its PGCL.  Copies into a small array so the caller's order is kept.
+ */
+uint64_t
+aurora_quorum_kth_highest(const uint64_t *values, int n, int k)
+{
+	uint64_t	sorted[64];
+	int			i,
+				j;
+
+	if (k < 1 || k > n || n > (int) (sizeof(sorted) / sizeof(sorted[0])))
+		return 0;
+	for (i = 0; i < n; i++)
+	{
+		/* insertion sort, descending: n is six */
+		uint64_t	v = values[i];
+
+		for (j = i; j > 0 && sorted[j - 1] < v; j--)
+			sorted[j] = sorted[j - 1];
+		sorted[j] = v;
+	}
+	return sorted[k - 1];
+}
+
+/*
+ * Whether enough members are up for a quorum: a write needs write_q of the
+ * six, a read read_q.  The views use it to say which PGs can still write.
+ */
+bool
+aurora_quorum_available(const bool *up, int n, int quorum)
+{
+	int			count = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (up[i])
+			count++;
+	return aurora_quorum_met(count, quorum);
+}

@@ -10,9 +10,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* The paper's layout: six copies, write quorum 4/6, read quorum 3/6. */
-#define AURORA_DEFAULT_COPIES		6
+#define AURORA_PG_COPIES		6
 #define AURORA_DEFAULT_WRITE_QUORUM	4
 #define AURORA_DEFAULT_READ_QUORUM	3
 
@@ -27,5 +28,14 @@ bool		aurora_quorum_config_valid(int n_copies, int write_q, int read_q,
 
 /* True when acks reach a (positive) quorum. */
 bool		aurora_quorum_met(int acks, int quorum);
+
+/*
+ * The k-th highest of n values (0 if k is out of range): the LSN at least k
+ * of them reach.  PGCL = aurora_quorum_kth_highest(scl, 6, write_quorum).
+ */
+uint64_t	aurora_quorum_kth_highest(const uint64_t *values, int n, int k);
+
+/* Whether at least quorum of the n members marked up are available. */
+bool		aurora_quorum_available(const bool *up, int n, int quorum);
 
 #endif

@@ -171,6 +171,18 @@ aurora_error_name(uint32_t code)
 			return "UNKNOWN_TYPE";
 		case AURORA_ERR_INTERNAL:
 			return "INTERNAL";
+		case AURORA_ERR_STALE_EPOCH:
+			return "STALE_EPOCH";
+		case AURORA_ERR_NO_SEGMENT:
+			return "NO_SEGMENT";
+		case AURORA_ERR_INCONSISTENT:
+			return "INCONSISTENT";
+		case AURORA_ERR_CONFLICT:
+			return "CONFLICT";
+		case AURORA_ERR_IO:
+			return "IO_ERROR";
+		case AURORA_ERR_CORRUPT:
+			return "CORRUPT";
 	}
 	return "UNKNOWN_ERROR";
 }
@@ -186,6 +198,22 @@ aurora_msg_type_name(uint32_t type)
 			return "STATUS_REQ";
 		case AURORA_MSG_STATUS_RESP:
 			return "STATUS_RESP";
+		case AURORA_MSG_CREATE_SEGMENT:
+			return "CREATE_SEGMENT";
+		case AURORA_MSG_SEGMENT_INFO:
+			return "SEGMENT_INFO";
+		case AURORA_MSG_LOG_APPEND:
+			return "LOG_APPEND";
+		case AURORA_MSG_LOG_ACK:
+			return "LOG_ACK";
+		case AURORA_MSG_READ_LOG:
+			return "READ_LOG";
+		case AURORA_MSG_READ_LOG_RESP:
+			return "READ_LOG_RESP";
+		case AURORA_MSG_SEGMENTS_REQ:
+			return "SEGMENTS_REQ";
+		case AURORA_MSG_SEGMENTS_RESP:
+			return "SEGMENTS_RESP";
 	}
 	return "UNKNOWN";
 }
@@ -412,6 +440,8 @@ aurora_status_body_encode(const aurora_status_body *s, uint8_t *out, size_t out_
 	aurora_buf_put_u16(&b, s->protocol_version);
 	aurora_buf_put_u64(&b, s->requests_total);
 	aurora_buf_put_u64(&b, s->errors_total);
+	/* counted, so that new error codes do not change the layout */
+	aurora_buf_put_u16(&b, AURORA_ERR_COUNT);
 	for (i = 0; i < AURORA_ERR_COUNT; i++)
 		aurora_buf_put_u64(&b, s->errors_by_code[i]);
 	aurora_buf_put_u32(&b, s->segments);
@@ -434,8 +464,18 @@ aurora_status_body_decode(const uint8_t *body, size_t len, aurora_status_body *s
 	s->protocol_version = aurora_buf_get_u16(&b);
 	s->requests_total = aurora_buf_get_u64(&b);
 	s->errors_total = aurora_buf_get_u64(&b);
-	for (i = 0; i < AURORA_ERR_COUNT; i++)
-		s->errors_by_code[i] = aurora_buf_get_u64(&b);
+	{
+		/* a peer may know more codes than we do: keep what we know */
+		uint16_t	n_codes = aurora_buf_get_u16(&b);
+
+		for (i = 0; i < n_codes && aurora_buf_ok(&b); i++)
+		{
+			uint64_t	v = aurora_buf_get_u64(&b);
+
+			if (i < AURORA_ERR_COUNT)
+				s->errors_by_code[i] = v;
+		}
+	}
 	s->segments = aurora_buf_get_u32(&b);
 	if (!aurora_buf_ok(&b) || aurora_buf_remaining(&b) != 0)
 	{

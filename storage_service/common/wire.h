@@ -45,6 +45,15 @@
 #define AURORA_MSG_ERROR		1
 #define AURORA_MSG_STATUS_REQ	2
 #define AURORA_MSG_STATUS_RESP	3
+/* The segment log path (bodies in logmsg.h). */
+#define AURORA_MSG_CREATE_SEGMENT	4
+#define AURORA_MSG_SEGMENT_INFO		5
+#define AURORA_MSG_LOG_APPEND		6
+#define AURORA_MSG_LOG_ACK			7
+#define AURORA_MSG_READ_LOG			8
+#define AURORA_MSG_READ_LOG_RESP	9
+#define AURORA_MSG_SEGMENTS_REQ		10
+#define AURORA_MSG_SEGMENTS_RESP	11
 
 /* Error codes carried in an ERROR body (and returned by aurora_decode). */
 #define AURORA_ERR_MALFORMED	1
@@ -54,8 +63,14 @@
 #define AURORA_ERR_TOO_LARGE	5
 #define AURORA_ERR_UNKNOWN_TYPE	6
 #define AURORA_ERR_INTERNAL		7
+#define AURORA_ERR_STALE_EPOCH	8
+#define AURORA_ERR_NO_SEGMENT	9
+#define AURORA_ERR_INCONSISTENT	10
+#define AURORA_ERR_CONFLICT		11
+#define AURORA_ERR_IO			12
+#define AURORA_ERR_CORRUPT		13
 /* Size of per-code counter arrays: index = error code, index 0 unused. */
-#define AURORA_ERR_COUNT		8
+#define AURORA_ERR_COUNT		14
 
 typedef struct aurora_header
 {
@@ -143,7 +158,7 @@ bool		aurora_buf_ok(const aurora_buf *b);
 #define AURORA_AZ_MAX		31
 #define AURORA_STATE_MAX	31
 /* Upper bound of an encoded STATUS_RESP body, for buffer sizing. */
-#define AURORA_STATUS_BODY_MAX	256
+#define AURORA_STATUS_BODY_MAX	320
 
 typedef struct aurora_status_body
 {

@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "logtool.h"
+#include "quorum.h"
 #include "procctl.h"
 #include "status.h"
 #include "version.h"
@@ -29,6 +31,10 @@ usage(FILE *out)
 			"Usage: aurora-ctl [--timeout MS] status URL...\n"
 			"       aurora-ctl [--timeout MS] --cluster DIR status [TARGET...]\n"
 			"       aurora-ctl --cluster DIR start|stop|kill TARGET...\n"
+			"       aurora-ctl --cluster DIR stream --pg N [--records N] [--batch N] [--payload BYTES]\n"
+			"                  [--after LSN] [--epoch E] [--volume ID] [--wait-ms MS] [--write-quorum W]\n"
+			"       aurora-ctl [--cluster DIR] segments [URL... | TARGET...]\n"
+			"       aurora-ctl read-log URL --pg N [--volume ID] [--from LSN] [--to LSN] [--epoch E]\n"
 			"       aurora-ctl --version | --help\n"
 			"\n"
 			"URL     tcp://HOST:PORT or ipc://PATH of a storage node\n"
@@ -39,6 +45,10 @@ usage(FILE *out)
 			"start   start nodes that are not running; wait until they answer\n"
 			"stop    SIGTERM nodes and wait until they exit\n"
 			"kill    SIGKILL nodes (leaves the pid file behind, like a crash)\n"
+			"stream  create the PG's segments on the first six nodes and stream synthetic\n"
+			"        records in batches, waiting for a write quorum (PGCL) after each\n"
+			"segments  list the segments of nodes: SCL, records, holes, epochs\n"
+			"read-log  read a PG's log back from one node and verify content and backlinks\n"
 			"\n"
 			"Exit status: 0 ok, 1 unreachable node or failed action, 2 usage or config error.\n",
 			DEFAULT_TIMEOUT_MS);
@@ -57,6 +67,87 @@ parse_timeout(const char *s, int *out)
 }
 
 static int
+parse_u64(const char *s, uint64_t *out)
+{
+	char	   *end;
+	unsigned long long v;
+
+	if (s == NULL || *s == '\0' || *s == '-')
+		return -1;
+	v = strtoull(s, &end, 0);
+	if (*end != '\0')
+		return -1;
+	*out = (uint64_t) v;
+	return 0;
+}
+
+/* --name VALUE options of stream and read-log; returns 0 or 2 (usage). */
+static int
+log_options(char **args, int n, ctl_stream_opts *o, uint64_t *from, uint64_t *to,
+			bool *have_pg)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		const char *name = args[i];
+		uint64_t	v;
+
+		if (i + 1 >= n || parse_u64(args[i + 1], &v) != 0)
+		{
+			fprintf(stderr, "aurora-ctl: option '%s' needs a non-negative number\n", name);
+			return 2;
+		}
+		i++;
+		if (strcmp(name, "--pg") == 0 && v <= UINT32_MAX)
+		{
+			o->pg_id = (uint32_t) v;
+			*have_pg = true;
+		}
+		else if (strcmp(name, "--volume") == 0)
+			o->volume_id = v;
+		else if (strcmp(name, "--epoch") == 0 && v >= 1)
+			o->epoch = v;
+		else if (strcmp(name, "--after") == 0)
+			o->after_lsn = v;
+		else if (strcmp(name, "--records") == 0 && v >= 1 && v <= 100000000)
+			o->records = (int) v;
+		else if (strcmp(name, "--batch") == 0 && v >= 1 && v <= 100000)
+			o->batch = (int) v;
+		else if (strcmp(name, "--payload") == 0 && v <= 1048576)
+			o->payload = (int) v;
+		else if (strcmp(name, "--wait-ms") == 0 && v >= 1 && v <= 3600000)
+			o->wait_ms = (int) v;
+		else if (strcmp(name, "--write-quorum") == 0 && v >= 1 && v <= AURORA_PG_COPIES)
+			o->write_quorum = (int) v;
+		else if (strcmp(name, "--from") == 0 && from != NULL)
+			*from = v;
+		else if (strcmp(name, "--to") == 0 && to != NULL)
+			*to = v;
+		else
+		{
+			fprintf(stderr, "aurora-ctl: unknown option or value out of range: %s %s\n",
+					name, args[i]);
+			return 2;
+		}
+	}
+	return 0;
+}
+
+static void
+default_stream_opts(ctl_stream_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->volume_id = 1;
+	o->epoch = 1;
+	o->records = 1000;
+	o->batch = 10;
+	o->payload = 100;
+	o->wait_ms = 5000;
+	o->write_quorum = AURORA_DEFAULT_WRITE_QUORUM;
+}
+
+static int
 cluster_command(const char *dir, const char *cmd, char **targets, int n_targets,
 				int timeout_ms)
 {
@@ -67,6 +158,32 @@ cluster_command(const char *dir, const char *cmd, char **targets, int n_targets,
 	int			rc = 0;
 	int			i;
 	bool		is_status = strcmp(cmd, "status") == 0;
+	bool		is_segments = strcmp(cmd, "segments") == 0;
+
+	if (strcmp(cmd, "stream") == 0)
+	{
+		ctl_stream_opts o;
+		bool		have_pg = false;
+
+		default_stream_opts(&o);
+		if (log_options(targets, n_targets, &o, NULL, NULL, &have_pg) != 0)
+			return 2;
+		if (!have_pg)
+		{
+			fprintf(stderr, "aurora-ctl: stream needs --pg N\n");
+			return 2;
+		}
+		if (ctl_cluster_load(dir, &cluster, err, sizeof(err)) != 0)
+		{
+			fprintf(stderr, "aurora-ctl: %s\n", err);
+			return 2;
+		}
+		rc = ctl_stream(&cluster, &o, timeout_ms);
+		ctl_cluster_free(&cluster);
+		return rc;
+	}
+	if (is_segments)
+		is_status = true;		/* same node selection, different request */
 
 	if (!is_status && strcmp(cmd, "start") != 0 && strcmp(cmd, "stop") != 0 &&
 		strcmp(cmd, "kill") != 0)
@@ -126,7 +243,8 @@ cluster_command(const char *dir, const char *cmd, char **targets, int n_targets,
 			ids[n] = cluster.nodes[i].cfg.node_id;
 			n++;
 		}
-		rc = ctl_status(stdout, urls, ids, n, timeout_ms);
+		rc = is_segments ? ctl_segments(urls, n, timeout_ms) :
+			ctl_status(stdout, urls, ids, n, timeout_ms);
 		free(urls);
 		free(ids);
 		goto out;
@@ -213,6 +331,37 @@ main(int argc, char **argv)
 	if (cluster_dir != NULL)
 		return cluster_command(cluster_dir, argv[i], argv + i + 1, argc - i - 1, timeout_ms);
 
+	if (strcmp(argv[i], "segments") == 0)
+	{
+		if (argc - i - 1 < 1)
+		{
+			fprintf(stderr, "aurora-ctl: segments needs at least one URL (or --cluster DIR)\n");
+			return 2;
+		}
+		return ctl_segments((const char *const *) (argv + i + 1), argc - i - 1, timeout_ms);
+	}
+	if (strcmp(argv[i], "read-log") == 0)
+	{
+		ctl_stream_opts o;
+		uint64_t	from = 0,
+					to = UINT64_MAX;
+		bool		have_pg = false;
+
+		default_stream_opts(&o);
+		if (argc - i - 1 < 1 || strncmp(argv[i + 1], "-", 1) == 0)
+		{
+			fprintf(stderr, "aurora-ctl: read-log needs a URL\n");
+			return 2;
+		}
+		if (log_options(argv + i + 2, argc - i - 2, &o, &from, &to, &have_pg) != 0)
+			return 2;
+		if (!have_pg)
+		{
+			fprintf(stderr, "aurora-ctl: read-log needs --pg N\n");
+			return 2;
+		}
+		return ctl_read_log(argv[i + 1], o.volume_id, o.pg_id, from, to, o.epoch, timeout_ms);
+	}
 	if (strcmp(argv[i], "status") != 0)
 	{
 		fprintf(stderr, "aurora-ctl: '%s' needs --cluster DIR (or use: status URL...)\n", argv[i]);

@@ -9,6 +9,11 @@
 
 #include "handler.h"
 
+#include <stdlib.h>
+
+#include "segment.h"
+#include "store.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -42,6 +47,12 @@ aurora_handler_init(aurora_handler *h, const char *node_id, const char *az,
 }
 
 void
+aurora_handler_set_store(aurora_handler *h, struct aurora_store *store)
+{
+	h->store = store;
+}
+
+void
 aurora_handler_status(aurora_handler *h, aurora_status_body *s)
 {
 	int			i;
@@ -57,8 +68,7 @@ aurora_handler_status(aurora_handler *h, aurora_status_body *s)
 	s->errors_total = atomic_load(&h->errors_total);
 	for (i = 0; i < AURORA_ERR_COUNT; i++)
 		s->errors_by_code[i] = atomic_load(&h->errors_by_code[i]);
-	/* Segments arrive with the log store; a node hosts none yet. */
-	s->segments = 0;
+	s->segments = h->store ? (uint32_t) aurora_store_count(h->store) : 0;
 }
 
 /* Reply header: our version, the request's identifying fields, a new type. */
@@ -74,11 +84,29 @@ reply_header(const aurora_header *req, uint16_t type, aurora_header *rep)
 	rep->pg_id = req->pg_id;
 }
 
-static size_t
-error_reply(aurora_handler *h, const aurora_header *req, uint32_t code,
-			const char *message, uint8_t *out, size_t cap)
+/* Header + body into a fresh malloc'd reply (data NULL if out of memory). */
+static void
+make_reply(const aurora_header *rep, const void *body, size_t n, aurora_reply *out)
 {
-	aurora_header rep;
+	size_t		cap = AURORA_HEADER_SIZE + n;
+
+	out->len = 0;
+	out->data = malloc(cap);
+	if (out->data == NULL)
+		return;
+	out->len = aurora_encode(rep, body, n, out->data, cap);
+	if (out->len == 0)
+	{
+		free(out->data);
+		out->data = NULL;
+	}
+}
+
+static void
+error_reply_hdr(aurora_handler *h, const aurora_header *rep_base, uint32_t code,
+				const char *message, aurora_reply *out)
+{
+	aurora_header rep = *rep_base;
 	aurora_error_body e;
 	uint8_t		body[AURORA_ERROR_BODY_MAX];
 	size_t		n;
@@ -91,8 +119,18 @@ error_reply(aurora_handler *h, const aurora_header *req, uint32_t code,
 	e.code = code;
 	snprintf(e.message, sizeof(e.message), "%s", message);
 	n = aurora_error_body_encode(&e, body, sizeof(body));
+	rep.type = AURORA_MSG_ERROR;
+	make_reply(&rep, body, n, out);
+}
+
+static void
+error_reply(aurora_handler *h, const aurora_header *req, uint32_t code,
+			const char *message, aurora_reply *out)
+{
+	aurora_header rep;
+
 	reply_header(req, AURORA_MSG_ERROR, &rep);
-	return aurora_encode(&rep, body, n, out, cap);
+	error_reply_hdr(h, &rep, code, message, out);
 }
 
 /* Human-readable explanation of a decode failure, for the ERROR body. */
@@ -135,8 +173,32 @@ describe_decode_error(const aurora_handler *h, int code, const aurora_header *re
 	}
 }
 
-static size_t
-handle_status(aurora_handler *h, const aurora_header *req, uint8_t *out, size_t cap)
+/* The wire error code for a segment store error. */
+static uint32_t
+wire_code(int seg_rc)
+{
+	switch (seg_rc)
+	{
+		case AURORA_SEG_ERR_INVALID:
+			return AURORA_ERR_MALFORMED;
+		case AURORA_SEG_ERR_INCONSISTENT:
+			return AURORA_ERR_INCONSISTENT;
+		case AURORA_SEG_ERR_TOO_LARGE:
+			return AURORA_ERR_TOO_LARGE;
+		case AURORA_SEG_ERR_IO:
+			return AURORA_ERR_IO;
+		case AURORA_SEG_ERR_CORRUPT:
+			return AURORA_ERR_CORRUPT;
+		case AURORA_SEG_ERR_CONFLICT:
+			return AURORA_ERR_CONFLICT;
+		case AURORA_SEG_ERR_NOT_FOUND:
+			return AURORA_ERR_NO_SEGMENT;
+	}
+	return AURORA_ERR_INTERNAL;
+}
+
+static void
+handle_status(aurora_handler *h, const aurora_header *req, aurora_reply *out)
 {
 	aurora_status_body s;
 	aurora_header rep;
@@ -149,40 +211,463 @@ handle_status(aurora_handler *h, const aurora_header *req, uint8_t *out, size_t 
 
 		snprintf(msg, sizeof(msg), "STATUS_REQ must have an empty body, got %u bytes",
 				 (unsigned) req->body_len);
-		return error_reply(h, req, AURORA_ERR_MALFORMED, msg, out, cap);
+		error_reply(h, req, AURORA_ERR_MALFORMED, msg, out);
+		return;
 	}
 	aurora_handler_status(h, &s);
 	n = aurora_status_body_encode(&s, body, sizeof(body));
 	if (n == 0)
-		return error_reply(h, req, AURORA_ERR_INTERNAL, "cannot encode STATUS_RESP body",
-						   out, cap);
+	{
+		error_reply(h, req, AURORA_ERR_INTERNAL, "cannot encode STATUS_RESP body", out);
+		return;
+	}
 	reply_header(req, AURORA_MSG_STATUS_RESP, &rep);
-	return aurora_encode(&rep, body, n, out, cap);
+	make_reply(&rep, body, n, out);
 }
 
-size_t
-aurora_handler_handle(aurora_handler *h, const uint8_t *req, size_t len,
-					  uint8_t *out, size_t cap)
+/*
+ * Epoch fencing for a request addressed to a segment.  A lower epoch than the
+ * segment's is refused (this is what fences an old writer); a higher one is
+ * adopted durably before the request is served.  On refusal the ERROR reply
+ * carries the segment's current epochs in its header.
+ */
+static bool
+check_epochs(aurora_handler *h, const aurora_header *req, struct aurora_segment *seg,
+			 aurora_reply *out)
+{
+	aurora_segment_meta meta;
+	char		msg[200];
+	char		err[256];
+	int			rc;
+
+	aurora_segment_get_meta(seg, &meta);
+	if (req->volume_epoch < meta.volume_epoch ||
+		req->membership_epoch < meta.membership_epoch)
+	{
+		aurora_header rep;
+
+		reply_header(req, AURORA_MSG_ERROR, &rep);
+		rep.volume_epoch = meta.volume_epoch;
+		rep.membership_epoch = meta.membership_epoch;
+		snprintf(msg, sizeof(msg),
+				 "stale epoch: request has volume epoch %llu, membership epoch %llu; "
+				 "segment is at %llu, %llu",
+				 (unsigned long long) req->volume_epoch,
+				 (unsigned long long) req->membership_epoch,
+				 (unsigned long long) meta.volume_epoch,
+				 (unsigned long long) meta.membership_epoch);
+		error_reply_hdr(h, &rep, AURORA_ERR_STALE_EPOCH, msg, out);
+		return false;
+	}
+	if (req->volume_epoch > meta.volume_epoch ||
+		req->membership_epoch > meta.membership_epoch)
+	{
+		rc = aurora_segment_set_epochs(seg, req->volume_epoch, req->membership_epoch,
+									   err, sizeof(err));
+		if (rc != AURORA_SEG_OK)
+		{
+			error_reply(h, req, wire_code(rc), err, out);
+			return false;
+		}
+	}
+	return true;
+}
+
+static struct aurora_segment *
+find_segment(aurora_handler *h, const aurora_header *req, aurora_reply *out)
+{
+	struct aurora_segment *seg = h->store ?
+		aurora_store_find(h->store, req->volume_id, req->pg_id) : NULL;
+
+	if (seg == NULL)
+	{
+		char		msg[128];
+
+		snprintf(msg, sizeof(msg), "this node holds no segment of volume %016llx, PG %u",
+				 (unsigned long long) req->volume_id, (unsigned) req->pg_id);
+		error_reply(h, req, AURORA_ERR_NO_SEGMENT, msg, out);
+	}
+	return seg;
+}
+
+static void
+segment_info_reply(const aurora_header *req, struct aurora_segment *seg, aurora_reply *out)
+{
+	aurora_segment_meta meta;
+	aurora_segment_stats st;
+	aurora_segment_info info;
+	aurora_header rep;
+	uint8_t		body[64];
+	size_t		n;
+
+	aurora_segment_get_meta(seg, &meta);
+	aurora_segment_get_stats(seg, &st);
+	info.replica_index = meta.replica_index;
+	info.scl = st.scl;
+	info.highest_lsn = st.highest_lsn;
+	n = aurora_segment_info_encode(&info, body, sizeof(body));
+	reply_header(req, AURORA_MSG_SEGMENT_INFO, &rep);
+	rep.volume_epoch = st.volume_epoch;
+	rep.membership_epoch = st.membership_epoch;
+	make_reply(&rep, body, n, out);
+}
+
+static void
+handle_create_segment(aurora_handler *h, const aurora_header *req, const uint8_t *body,
+					  aurora_reply *out)
+{
+	aurora_create_segment c;
+	aurora_segment_meta meta;
+	struct aurora_segment *seg;
+	char		err[256];
+	int			rc;
+
+	if (h->store == NULL)
+	{
+		error_reply(h, req, AURORA_ERR_INTERNAL, "this node has no segment store", out);
+		return;
+	}
+	if (aurora_create_segment_decode(body, req->body_len, &c) != 0)
+	{
+		error_reply(h, req, AURORA_ERR_MALFORMED, "CREATE_SEGMENT body does not decode", out);
+		return;
+	}
+	memset(&meta, 0, sizeof(meta));
+	meta.volume_id = req->volume_id;
+	meta.pg_id = req->pg_id;
+	meta.replica_index = c.replica_index;
+	memcpy(meta.members, c.members, sizeof(meta.members));
+	meta.volume_epoch = req->volume_epoch;
+	meta.membership_epoch = req->membership_epoch;
+	meta.base_lsn = c.base_lsn;
+
+	/* an existing segment is subject to the same fencing as any request */
+	seg = aurora_store_find(h->store, req->volume_id, req->pg_id);
+	if (seg != NULL && !check_epochs(h, req, seg, out))
+		return;
+	rc = aurora_store_create_segment(h->store, &meta, h->node_id, &seg, err, sizeof(err));
+	if (rc != AURORA_SEG_OK)
+	{
+		error_reply(h, req, wire_code(rc), err, out);
+		return;
+	}
+	segment_info_reply(req, seg, out);
+}
+
+static bool
+handle_log_append(aurora_handler *h, const aurora_header *req, const uint8_t *body,
+				  aurora_reply *out, aurora_deferred_ack *d)
+{
+	struct aurora_segment *seg;
+	aurora_log_record *recs;
+	int			n;
+	int			n_new = 0;
+	int			rc;
+	char		err[256];
+
+	if ((seg = find_segment(h, req, out)) == NULL)
+		return false;
+	if (!check_epochs(h, req, seg, out))
+		return false;
+	rc = aurora_log_append_decode(body, req->body_len, &recs, &n);
+	if (rc != 0)
+	{
+		error_reply(h, req, (uint32_t) rc, "LOG_APPEND body does not decode", out);
+		return false;
+	}
+	rc = aurora_segment_append(seg, recs, n, h->max_body, &n_new, err, sizeof(err));
+	free(recs);
+	if (rc != AURORA_SEG_OK)
+	{
+		error_reply(h, req, wire_code(rc), err, out);
+		return false;
+	}
+	d->req = *req;
+	d->segment = seg;
+	d->n_new = (uint32_t) n_new;
+	d->n_duplicate = (uint32_t) (n - n_new);
+	return true;
+}
+
+void
+aurora_handler_finish_append(aurora_handler *h, const aurora_deferred_ack *d,
+							 const char *sync_error, aurora_reply *out)
+{
+	aurora_segment_stats st;
+	aurora_log_ack ack;
+	aurora_header rep;
+	uint8_t		body[64];
+	size_t		n;
+
+	if (sync_error != NULL)
+	{
+		error_reply(h, &d->req, AURORA_ERR_IO, sync_error, out);
+		return;
+	}
+	aurora_segment_get_stats(d->segment, &st);
+	ack.scl = st.scl;
+	ack.highest_lsn = st.highest_lsn;
+	ack.n_new = d->n_new;
+	ack.n_duplicate = d->n_duplicate;
+	n = aurora_log_ack_encode(&ack, body, sizeof(body));
+	reply_header(&d->req, AURORA_MSG_LOG_ACK, &rep);
+	rep.volume_epoch = st.volume_epoch;
+	rep.membership_epoch = st.membership_epoch;
+	make_reply(&rep, body, n, out);
+}
+
+/*
+ * READ_LOG streams records into a growing reply body.  The budget is the
+ * requester's max_bytes, capped by our own message limit, counted on the
+ * encoded size so that many tiny records cannot make a huge reply.
+ */
+#define READ_STOP	1000		/* emit's "budget full": not a segment error */
+
+typedef struct read_sink
+{
+	uint8_t    *data;			/* header room + body */
+	size_t		cap;
+	size_t		len;			/* bytes used, header room included */
+	size_t		budget;			/* body bytes allowed for records */
+	size_t		used;
+	uint32_t	count;
+	bool		full;
+	bool		oom;
+} read_sink;
+
+static int
+read_emit(void *arg, const aurora_log_record *r)
+{
+	read_sink  *sink = arg;
+	size_t		size = AURORA_RECORD_OVERHEAD + r->len;
+	aurora_buf	b;
+
+	if (sink->count > 0 && sink->used + size > sink->budget)
+	{
+		sink->full = true;
+		return READ_STOP;
+	}
+	if (sink->len + size > sink->cap)
+	{
+		size_t		cap = (sink->len + size) * 2;
+		uint8_t    *grown = realloc(sink->data, cap);
+
+		if (grown == NULL)
+		{
+			sink->oom = true;
+			return READ_STOP;
+		}
+		sink->data = grown;
+		sink->cap = cap;
+	}
+	aurora_buf_init_writer(&b, sink->data + sink->len, size);
+	aurora_buf_put_u64(&b, r->start_lsn);
+	aurora_buf_put_u64(&b, r->end_lsn);
+	aurora_buf_put_u64(&b, r->prev_lsn);
+	aurora_buf_put_u32(&b, r->len);
+	aurora_buf_put_bytes(&b, r->payload, r->len);
+	sink->len += size;
+	sink->used += size;
+	sink->count++;
+	return 0;
+}
+
+static void
+handle_read_log(aurora_handler *h, const aurora_header *req, const uint8_t *body,
+				aurora_reply *out)
+{
+	struct aurora_segment *seg;
+	aurora_read_log rl;
+	aurora_segment_stats st;
+	aurora_header rep;
+	aurora_buf	b;
+	read_sink	sink;
+	bool		truncated = false;
+	int			rc;
+	const size_t prefix = AURORA_HEADER_SIZE + 13;	/* scl, truncated, count */
+
+	if ((seg = find_segment(h, req, out)) == NULL)
+		return;
+	if (!check_epochs(h, req, seg, out))
+		return;
+	if (aurora_read_log_decode(body, req->body_len, &rl) != 0)
+	{
+		error_reply(h, req, AURORA_ERR_MALFORMED, "READ_LOG body does not decode", out);
+		return;
+	}
+
+	memset(&sink, 0, sizeof(sink));
+	sink.budget = rl.max_bytes < h->max_body - 13 ? rl.max_bytes : h->max_body - 13;
+	sink.cap = prefix + 4096;
+	sink.len = prefix;
+	sink.data = malloc(sink.cap);
+	if (sink.data == NULL)
+	{
+		error_reply(h, req, AURORA_ERR_INTERNAL, "out of memory for READ_LOG reply", out);
+		return;
+	}
+	rc = aurora_segment_read(seg, rl.from_lsn, rl.to_lsn, sink.budget, read_emit, &sink,
+							 &truncated);
+	if (sink.oom || (rc != AURORA_SEG_OK && rc != READ_STOP))
+	{
+		free(sink.data);
+		error_reply(h, req, sink.oom ? AURORA_ERR_INTERNAL : wire_code(rc),
+					sink.oom ? "out of memory for READ_LOG reply" :
+					rc == AURORA_SEG_ERR_CORRUPT ? "a record in the range fails its CRC" :
+					"cannot read the log range", out);
+		return;
+	}
+	if (sink.full)
+		truncated = true;
+
+	aurora_segment_get_stats(seg, &st);
+	aurora_buf_init_writer(&b, sink.data + AURORA_HEADER_SIZE, 13);
+	aurora_buf_put_u64(&b, st.scl);
+	aurora_buf_put_u8(&b, truncated ? 1 : 0);
+	aurora_buf_put_u32(&b, sink.count);
+	reply_header(req, AURORA_MSG_READ_LOG_RESP, &rep);
+	rep.volume_epoch = st.volume_epoch;
+	rep.membership_epoch = st.membership_epoch;
+	/* the header goes in front of the body already in place */
+	out->len = aurora_encode(&rep, sink.data + AURORA_HEADER_SIZE,
+							 sink.len - AURORA_HEADER_SIZE, sink.data, sink.cap);
+	out->data = sink.data;
+	if (out->len == 0)
+	{
+		free(sink.data);
+		out->data = NULL;
+	}
+}
+
+typedef struct segments_sink
+{
+	aurora_buf	b;
+	uint32_t	count;
+} segments_sink;
+
+static int
+segments_emit(void *arg, struct aurora_segment *seg)
+{
+	segments_sink *sink = arg;
+	aurora_segment_meta meta;
+	aurora_segment_stats st;
+	aurora_segment_state s;
+	aurora_hole holes[AURORA_HOLES_LISTED_MAX];
+	int			n_holes,
+				i;
+
+	aurora_segment_get_meta(seg, &meta);
+	aurora_segment_get_stats(seg, &st);
+	n_holes = aurora_segment_get_holes(seg, holes, AURORA_HOLES_LISTED_MAX);
+	memset(&s, 0, sizeof(s));
+	s.volume_id = meta.volume_id;
+	s.pg_id = meta.pg_id;
+	s.replica_index = meta.replica_index;
+	s.scl = st.scl;
+	s.highest_lsn = st.highest_lsn;
+	s.records = st.records;
+	s.bytes_on_disk = st.bytes_on_disk;
+	s.volume_epoch = st.volume_epoch;
+	s.membership_epoch = st.membership_epoch;
+	s.n_holes = (uint32_t) n_holes;
+	s.n_holes_listed = (uint16_t) (n_holes < AURORA_HOLES_LISTED_MAX ? n_holes : AURORA_HOLES_LISTED_MAX);
+	for (i = 0; i < s.n_holes_listed; i++)
+	{
+		s.holes[i][0] = holes[i].from_lsn;
+		s.holes[i][1] = holes[i].to_lsn;
+	}
+	snprintf(s.recovery_note, sizeof(s.recovery_note), "%s", st.recovery_note);
+	aurora_segment_state_put(&sink->b, &s);
+	sink->count++;
+	return 0;
+}
+
+static void
+handle_segments(aurora_handler *h, const aurora_header *req, aurora_reply *out)
+{
+	segments_sink sink;
+	aurora_header rep;
+	uint8_t    *buf;
+	size_t		cap;
+	int			count = h->store ? aurora_store_count(h->store) : 0;
+
+	if (req->body_len != 0)
+	{
+		error_reply(h, req, AURORA_ERR_MALFORMED, "SEGMENTS_REQ must have an empty body", out);
+		return;
+	}
+	/* each state is at most ~600 bytes; leave room for segments created meanwhile */
+	cap = 4 + (size_t) (count + 16) * 640;
+	buf = malloc(cap);
+	if (buf == NULL)
+	{
+		error_reply(h, req, AURORA_ERR_INTERNAL, "out of memory for SEGMENTS_RESP", out);
+		return;
+	}
+	aurora_buf_init_writer(&sink.b, buf, cap);
+	aurora_buf_put_u32(&sink.b, 0);
+	sink.count = 0;
+	if (h->store)
+		aurora_store_foreach(h->store, segments_emit, &sink);
+	if (!aurora_buf_ok(&sink.b))
+	{
+		free(buf);
+		error_reply(h, req, AURORA_ERR_INTERNAL, "SEGMENTS_RESP does not fit", out);
+		return;
+	}
+	{
+		aurora_buf	patch;
+
+		aurora_buf_init_writer(&patch, buf, 4);
+		aurora_buf_put_u32(&patch, sink.count);
+	}
+	reply_header(req, AURORA_MSG_SEGMENTS_RESP, &rep);
+	make_reply(&rep, buf, aurora_buf_len(&sink.b), out);
+	free(buf);
+}
+
+bool
+aurora_handler_dispatch(aurora_handler *h, const uint8_t *req, size_t len,
+						aurora_reply *out, aurora_deferred_ack *deferred)
 {
 	aurora_header hdr;
 	const uint8_t *body;
 	int			rc;
 	char		msg[160];
 
+	out->data = NULL;
+	out->len = 0;
 	atomic_fetch_add(&h->requests_total, 1);
 	rc = aurora_decode(req, len, h->max_body, &hdr, &body);
 	if (rc != 0)
 	{
 		describe_decode_error(h, rc, &hdr, len, msg, sizeof(msg));
-		return error_reply(h, &hdr, (uint32_t) rc, msg, out, cap);
+		error_reply(h, &hdr, (uint32_t) rc, msg, out);
+		return false;
 	}
 
 	switch (hdr.type)
 	{
 		case AURORA_MSG_STATUS_REQ:
-			return handle_status(h, &hdr, out, cap);
+			handle_status(h, &hdr, out);
+			return false;
+		case AURORA_MSG_CREATE_SEGMENT:
+			handle_create_segment(h, &hdr, body, out);
+			return false;
+		case AURORA_MSG_LOG_APPEND:
+			return handle_log_append(h, &hdr, body, out, deferred);
+		case AURORA_MSG_READ_LOG:
+			handle_read_log(h, &hdr, body, out);
+			return false;
+		case AURORA_MSG_SEGMENTS_REQ:
+			handle_segments(h, &hdr, out);
+			return false;
 		case AURORA_MSG_ERROR:
 		case AURORA_MSG_STATUS_RESP:
+		case AURORA_MSG_SEGMENT_INFO:
+		case AURORA_MSG_LOG_ACK:
+		case AURORA_MSG_READ_LOG_RESP:
+		case AURORA_MSG_SEGMENTS_RESP:
 			snprintf(msg, sizeof(msg), "message type %s (%u) is a reply, not a request",
 					 aurora_msg_type_name(hdr.type), (unsigned) hdr.type);
 			break;
@@ -190,5 +675,33 @@ aurora_handler_handle(aurora_handler *h, const uint8_t *req, size_t len,
 			snprintf(msg, sizeof(msg), "unknown message type %u", (unsigned) hdr.type);
 			break;
 	}
-	return error_reply(h, &hdr, AURORA_ERR_UNKNOWN_TYPE, msg, out, cap);
+	error_reply(h, &hdr, AURORA_ERR_UNKNOWN_TYPE, msg, out);
+	return false;
+}
+
+size_t
+aurora_handler_handle(aurora_handler *h, const uint8_t *req, size_t len,
+					  uint8_t *out, size_t cap)
+{
+	aurora_reply reply;
+	aurora_deferred_ack d;
+	size_t		n = 0;
+
+	if (aurora_handler_dispatch(h, req, len, &reply, &d))
+	{
+		/* no server: make the append durable right here */
+		char		err[256];
+
+		if (aurora_segment_sync(d.segment, err, sizeof(err)) == AURORA_SEG_OK)
+			aurora_handler_finish_append(h, &d, NULL, &reply);
+		else
+			aurora_handler_finish_append(h, &d, err, &reply);
+	}
+	if (reply.data != NULL && reply.len <= cap)
+	{
+		memcpy(out, reply.data, reply.len);
+		n = reply.len;
+	}
+	free(reply.data);
+	return n;
 }

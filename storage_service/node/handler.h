@@ -10,10 +10,15 @@
 #define AURORA_NODE_HANDLER_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "logmsg.h"
 #include "wire.h"
+
+struct aurora_store;
+struct aurora_segment;
 
 /* Every reply the handler produces fits in this many bytes. */
 #define AURORA_HANDLER_REPLY_MAX	(AURORA_HEADER_SIZE + AURORA_ERROR_BODY_MAX)
@@ -29,7 +34,29 @@ typedef struct aurora_handler
 	atomic_uint_least64_t requests_total;
 	atomic_uint_least64_t errors_total;
 	atomic_uint_least64_t errors_by_code[AURORA_ERR_COUNT];
+	struct aurora_store *store; /* NULL: no segments (tests of the codec path) */
 } aurora_handler;
+
+/* A reply of any size, malloc'd by the handler; the server frees it. */
+typedef struct aurora_reply
+{
+	uint8_t    *data;
+	size_t		len;
+} aurora_reply;
+
+/*
+ * A LOG_APPEND whose records are written but not yet durable.  The reply
+ * (LOG_ACK) may only be sent after a sync covering the write; the server
+ * queues it for its syncer thread, which syncs once for every append queued
+ * meanwhile (group commit) and then calls aurora_handler_finish_append().
+ */
+typedef struct aurora_deferred_ack
+{
+	aurora_header req;
+	struct aurora_segment *segment;
+	uint32_t	n_new;
+	uint32_t	n_duplicate;
+} aurora_deferred_ack;
 
 void		aurora_handler_init(aurora_handler *h, const char *node_id, const char *az,
 								uint32_t max_body);
@@ -41,6 +68,27 @@ void		aurora_handler_init(aurora_handler *h, const char *node_id, const char *az
  */
 size_t		aurora_handler_handle(aurora_handler *h, const uint8_t *req, size_t len,
 								  uint8_t *out, size_t cap);
+
+/* Serve segments from store (which must outlive the handler). */
+void		aurora_handler_set_store(aurora_handler *h, struct aurora_store *store);
+
+/*
+ * Handle one request.  Returns false with *reply set (possibly an ERROR),
+ * or true when the request is a LOG_APPEND waiting for durability: then
+ * *deferred describes it and no reply exists yet.  A NULL reply->data after
+ * false means memory ran out; the request is dropped and the client times
+ * out.
+ */
+bool		aurora_handler_dispatch(aurora_handler *h, const uint8_t *req, size_t len,
+									aurora_reply *reply, aurora_deferred_ack *deferred);
+
+/*
+ * Build the reply of a deferred append once a sync has completed:
+ * sync_error is NULL after a successful sync, or the reason it failed
+ * (the reply is then an IO error and the client must not count the ack).
+ */
+void		aurora_handler_finish_append(aurora_handler *h, const aurora_deferred_ack *d,
+										 const char *sync_error, aurora_reply *reply);
 
 /* Current counters and identity as a STATUS_RESP body. */
 void		aurora_handler_status(aurora_handler *h, aurora_status_body *s);

@@ -22,6 +22,7 @@
 #include "handler.h"
 #include "log.h"
 #include "pidfile.h"
+#include "store.h"
 #include "server.h"
 #include "version.h"
 #include "wire.h"
@@ -80,6 +81,7 @@ run(const char *config_path)
 {
 	aurora_node_config cfg;
 	aurora_handler handler;
+	aurora_store *store;
 	aurora_server *srv;
 	sigset_t	sigs;
 	char		err[1024];
@@ -114,10 +116,20 @@ run(const char *config_path)
 			   AURORA_SERVICE_VERSION, AURORA_PROTOCOL_VERSION, cfg.node_id, cfg.az,
 			   cfg.data_dir, (unsigned) cfg.max_message_bytes);
 
+	/* Recovery (cutting torn tails) happens here, before anything is served. */
+	if (aurora_store_open(cfg.data_dir, &store, err, sizeof(err)) != 0)
+	{
+		aurora_log("cannot start: %s", err);
+		return 1;
+	}
+	aurora_log("segment store open: %d segments", aurora_store_count(store));
+
 	aurora_handler_init(&handler, cfg.node_id, cfg.az, cfg.max_message_bytes);
+	aurora_handler_set_store(&handler, store);
 	if (aurora_server_start(cfg.listen_url, &handler, &srv, err, sizeof(err)) != 0)
 	{
 		aurora_log("cannot start: %s", err);
+		aurora_store_close(store);
 		return 1;
 	}
 	aurora_log("listening on %s", cfg.listen_url);
@@ -127,6 +139,7 @@ run(const char *config_path)
 	{
 		aurora_log("cannot start: %s", err);
 		aurora_server_stop(srv);
+		aurora_store_close(store);
 		return 1;
 	}
 
@@ -146,6 +159,7 @@ run(const char *config_path)
 
 	aurora_log("shutting down (%s)", sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "error");
 	aurora_server_stop(srv);
+	aurora_store_close(store);
 	aurora_pidfile_remove_if_ours(cfg.pid_file, getpid());
 	close(lock_fd);
 	aurora_log("stopped");

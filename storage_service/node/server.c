@@ -3,18 +3,28 @@
  *
  * Follows NNG's async "reqrep" demo: every worker owns a context and an aio
  * and cycles RECV -> handle -> SEND -> RECV inside the aio callback, so no
- * thread of ours ever blocks on the network.  Replies are built by the
- * handler into the nng_msg directly.
+ * NNG thread ever blocks on the network or the disk.
+ *
+ * A LOG_APPEND is acknowledged only once its records are durable.  The
+ * callback writes the records (without syncing) and parks the worker on the
+ * syncer's queue; the syncer thread takes everything queued, makes it
+ * durable with one fdatasync per touched segment (group commit: appends that
+ * arrive together share a sync), then builds and sends each parked worker's
+ * LOG_ACK.  The worker resumes receiving when its send completes.
  */
 #include "server.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+
+#include "store.h"
 
 enum worker_state
 {
@@ -28,6 +38,8 @@ typedef struct worker
 	enum worker_state state;
 	nng_aio    *aio;
 	nng_ctx		ctx;
+	aurora_deferred_ack deferred;	/* valid while parked on the syncer */
+	struct worker *next_parked;
 } worker;
 
 struct aurora_server
@@ -38,6 +50,14 @@ struct aurora_server
 	atomic_bool stopping;
 	int			n_workers;
 	worker		workers[AURORA_SERVER_WORKERS];
+
+	/* group commit */
+	pthread_t	syncer;
+	bool		syncer_started;
+	pthread_mutex_t mtx;
+	pthread_cond_t cv;
+	worker	   *parked;			/* LIFO of workers waiting for a sync */
+	bool		syncer_exit;
 };
 
 static void
@@ -47,19 +67,81 @@ worker_recv(worker *w)
 	nng_ctx_recv(w->ctx, w->aio);
 }
 
-/* Build the reply for one request; NULL only if memory is exhausted. */
-static nng_msg *
-make_reply(aurora_server *srv, nng_msg *req)
+/* Send reply (consumed) on w, or go back to receiving if there is none. */
+static void
+worker_send(worker *w, aurora_reply *reply)
 {
 	nng_msg    *rep;
-	size_t		n;
 
-	if (nng_msg_alloc(&rep, AURORA_HANDLER_REPLY_MAX) != 0)
-		return NULL;
-	n = aurora_handler_handle(srv->handler, nng_msg_body(req), nng_msg_len(req),
-							  nng_msg_body(rep), AURORA_HANDLER_REPLY_MAX);
-	nng_msg_chop(rep, AURORA_HANDLER_REPLY_MAX - n);
-	return rep;
+	if (reply->data == NULL || nng_msg_alloc(&rep, 0) != 0)
+	{
+		/* Without memory for a reply the request is dropped; the client times out. */
+		free(reply->data);
+		worker_recv(w);
+		return;
+	}
+	if (nng_msg_append(rep, reply->data, reply->len) != 0)
+	{
+		nng_msg_free(rep);
+		free(reply->data);
+		worker_recv(w);
+		return;
+	}
+	free(reply->data);
+	nng_aio_set_msg(w->aio, rep);
+	w->state = WORKER_SEND;
+	nng_ctx_send(w->ctx, w->aio);
+}
+
+static void
+park(aurora_server *srv, worker *w)
+{
+	pthread_mutex_lock(&srv->mtx);
+	w->next_parked = srv->parked;
+	srv->parked = w;
+	pthread_cond_signal(&srv->cv);
+	pthread_mutex_unlock(&srv->mtx);
+}
+
+static void *
+syncer_main(void *arg)
+{
+	aurora_server *srv = arg;
+
+	for (;;)
+	{
+		worker	   *batch;
+		char		err[256];
+		const char *sync_error = NULL;
+
+		pthread_mutex_lock(&srv->mtx);
+		while (srv->parked == NULL && !srv->syncer_exit)
+			pthread_cond_wait(&srv->cv, &srv->mtx);
+		batch = srv->parked;
+		srv->parked = NULL;
+		pthread_mutex_unlock(&srv->mtx);
+		if (batch == NULL)
+			break;				/* exiting with nothing parked */
+
+		/*
+		 * Every worker in batch wrote its records before parking, so one
+		 * sync of all dirty segments now covers all of them.
+		 */
+		if (srv->handler->store != NULL &&
+			aurora_store_sync_all(srv->handler->store, err, sizeof(err)) != 0)
+			sync_error = err;
+
+		while (batch != NULL)
+		{
+			worker	   *w = batch;
+			aurora_reply reply;
+
+			batch = w->next_parked;
+			aurora_handler_finish_append(srv->handler, &w->deferred, sync_error, &reply);
+			worker_send(w, &reply);
+		}
+	}
+	return NULL;
 }
 
 static void
@@ -69,7 +151,8 @@ worker_cb(void *arg)
 	aurora_server *srv = w->srv;
 	int			rv = nng_aio_result(w->aio);
 	nng_msg    *req;
-	nng_msg    *rep;
+	aurora_reply reply;
+	bool		deferred;
 
 	if (w->state == WORKER_SEND)
 	{
@@ -94,17 +177,14 @@ worker_cb(void *arg)
 	}
 
 	req = nng_aio_get_msg(w->aio);
-	rep = make_reply(srv, req);
+	nng_aio_set_msg(w->aio, NULL);
+	deferred = aurora_handler_dispatch(srv->handler, nng_msg_body(req), nng_msg_len(req),
+									   &reply, &w->deferred);
 	nng_msg_free(req);
-	if (rep == NULL)
-	{
-		/* Without memory for a reply the request is dropped; the client times out. */
-		worker_recv(w);
-		return;
-	}
-	nng_aio_set_msg(w->aio, rep);
-	w->state = WORKER_SEND;
-	nng_ctx_send(w->ctx, w->aio);
+	if (deferred)
+		park(srv, w);
+	else
+		worker_send(w, &reply);
 }
 
 int
@@ -126,10 +206,14 @@ aurora_server_start(const char *url, aurora_handler *handler,
 	}
 	srv->handler = handler;
 	atomic_init(&srv->stopping, false);
+	pthread_mutex_init(&srv->mtx, NULL);
+	pthread_cond_init(&srv->cv, NULL);
 
 	if ((rv = nng_rep0_open(&srv->sock)) != 0)
 	{
 		snprintf(err, errlen, "cannot open rep0 socket: %s", nng_strerror(rv));
+		pthread_mutex_destroy(&srv->mtx);
+		pthread_cond_destroy(&srv->cv);
 		free(srv);
 		return -1;
 	}
@@ -150,6 +234,13 @@ aurora_server_start(const char *url, aurora_handler *handler,
 		}
 		srv->n_workers = i + 1;
 	}
+
+	if (pthread_create(&srv->syncer, NULL, syncer_main, srv) != 0)
+	{
+		snprintf(err, errlen, "cannot start the syncer thread");
+		goto fail;
+	}
+	srv->syncer_started = true;
 
 	if ((rv = nng_listener_create(&srv->listener, srv->sock, url)) != 0)
 	{
@@ -181,6 +272,20 @@ aurora_server_stop(aurora_server *srv)
 	if (srv == NULL)
 		return;
 	atomic_store(&srv->stopping, true);
+
+	/*
+	 * Let the syncer finish what is parked (those appends are written; their
+	 * acks may still reach clients) before the socket goes away.
+	 */
+	if (srv->syncer_started)
+	{
+		pthread_mutex_lock(&srv->mtx);
+		srv->syncer_exit = true;
+		pthread_cond_signal(&srv->cv);
+		pthread_mutex_unlock(&srv->mtx);
+		pthread_join(srv->syncer, NULL);
+	}
+
 	/* Closing the socket fails every pending context operation with ECLOSED. */
 	nng_close(srv->sock);
 	for (i = 0; i < srv->n_workers; i++)
@@ -188,5 +293,7 @@ aurora_server_stop(aurora_server *srv)
 		if (srv->workers[i].aio != NULL)
 			nng_aio_free(srv->workers[i].aio);
 	}
+	pthread_mutex_destroy(&srv->mtx);
+	pthread_cond_destroy(&srv->cv);
 	free(srv);
 }

@@ -1,0 +1,88 @@
+/*
+ * pgwriter.h - the writer side of one protection group: sends each batch of
+ * log records to all six segments at once and tracks, from their
+ * asynchronous acknowledgements, every segment's SCL and the PG's PGCL (the
+ * SCL a write quorum holds).  Shared by the compute's WAL shipper and the
+ * storage tools and tests; no PostgreSQL headers.
+ *
+ * Sockets are opened once and NNG redials a lost node by itself, so a node
+ * that comes back is written to again without anything from the caller.
+ * A slow or dead segment never delays the others: every request has its own
+ * context and timeout, and a segment with too many requests in flight is
+ * skipped (the storage's gossip fills what it missed).
+ */
+#ifndef AURORA_PGWRITER_H
+#define AURORA_PGWRITER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "logmsg.h"
+
+/* Requests one segment may have outstanding before it is skipped. */
+#define AURORA_PGWRITER_MAX_IN_FLIGHT	64
+
+typedef struct aurora_pgwriter aurora_pgwriter;
+
+typedef struct aurora_pg_target
+{
+	uint64_t	volume_id;
+	uint32_t	pg_id;
+	uint64_t	volume_epoch;
+	uint64_t	membership_epoch;
+	aurora_member members[AURORA_PG_COPIES];
+	uint64_t	base_lsn;		/* for CREATE_SEGMENT */
+} aurora_pg_target;
+
+typedef struct aurora_segment_view
+{
+	uint64_t	scl;			/* highest SCL acknowledged */
+	uint64_t	acks;
+	uint64_t	errors;
+	uint64_t	skipped;		/* batches not sent: too much in flight */
+	int			in_flight;
+	double		last_ack_ms;	/* monotonic ms of the last ack, 0 = never */
+	uint32_t	last_error_code;	/* AURORA_ERR_* or 0; NNG failures use INTERNAL */
+	char		last_error[160];
+	bool		fenced;			/* a segment reported a newer epoch: we are stale */
+} aurora_segment_view;
+
+typedef struct aurora_pgwriter_view
+{
+	aurora_segment_view seg[AURORA_PG_COPIES];
+	uint64_t	pgcl;
+	uint64_t	batches_sent;
+	uint64_t	bytes_sent;		/* per segment message bytes, summed */
+	double		quorum_latency_p50_ms;	/* batch sent -> PGCL covers it */
+	double		quorum_latency_p99_ms;
+	uint64_t	latency_samples;
+} aurora_pgwriter_view;
+
+/* Open sockets to the six members.  Returns 0 or -1 with err set. */
+int			aurora_pgwriter_open(const aurora_pg_target *t, int write_quorum, int timeout_ms,
+								 aurora_pgwriter **out, char *err, size_t errlen);
+void		aurora_pgwriter_close(aurora_pgwriter *w);
+
+/*
+ * CREATE_SEGMENT on all six members (replica index i on members[i]); waits
+ * for the replies.  Returns how many succeeded; per-member outcome in view.
+ */
+int			aurora_pgwriter_create_segments(aurora_pgwriter *w, char *err, size_t errlen);
+
+/*
+ * Send one batch to the six segments and return at once.  Records must be
+ * in LSN order with correct backlinks.  Returns 0, or -1 with err if the
+ * batch could not be encoded (too large) or no segment could be sent to.
+ */
+int			aurora_pgwriter_append(aurora_pgwriter *w, const aurora_log_record *recs, int n,
+								   char *err, size_t errlen);
+
+/* Wait until PGCL >= lsn; true if reached within timeout_ms. */
+bool		aurora_pgwriter_wait_pgcl(aurora_pgwriter *w, uint64_t lsn, int timeout_ms);
+
+/* Wait until no request is in flight (or timeout); true if drained. */
+bool		aurora_pgwriter_drain(aurora_pgwriter *w, int timeout_ms);
+
+void		aurora_pgwriter_view_get(aurora_pgwriter *w, aurora_pgwriter_view *out);
+
+#endif							/* AURORA_PGWRITER_H */

@@ -1,0 +1,343 @@
+/*
+ * logtool.c - aurora-ctl stream | segments | read-log (logtool.h).
+ *
+ * Synthetic records are laid out so that anyone can check them without
+ * state: record k after LSN A starts at A + (k + 1) * step, ends one step
+ * later, links back to the previous start, and byte i of its payload is a
+ * function of (start, i).  read-log therefore verifies content, LSNs and the
+ * backlink chain of whatever it reads.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "logtool.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client.h"
+#include "logmsg.h"
+#include "pgwriter.h"
+#include "wire.h"
+
+/* Bytes of LSN space a synthetic record takes besides its payload. */
+#define SYNTHETIC_OVERHEAD	64
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double) ts.tv_sec * 1000.0 + (double) ts.tv_nsec / 1e6;
+}
+
+void
+ctl_synthetic_lsns(uint64_t after_lsn, int payload, int k,
+				   uint64_t *start, uint64_t *end, uint64_t *prev)
+{
+	uint64_t	step = (uint64_t) payload + SYNTHETIC_OVERHEAD;
+
+	*start = after_lsn + (uint64_t) (k + 1) * step;
+	*end = *start + step;
+	*prev = *start - step;
+}
+
+uint8_t
+ctl_synthetic_byte(uint64_t start_lsn, uint32_t i)
+{
+	return (uint8_t) ((start_lsn * 31u + i * 7u) >> 3);
+}
+
+int
+ctl_stream(const ctl_cluster *c, const ctl_stream_opts *o, int timeout_ms)
+{
+	aurora_pg_target t;
+	aurora_pgwriter *w;
+	aurora_pgwriter_view v;
+	aurora_log_record *recs;
+	uint8_t    *payloads;
+	char		err[512];
+	int			i,
+				k,
+				created;
+	uint64_t	acked_end = o->after_lsn;
+	uint64_t	acked_start = o->after_lsn;
+	int			acked_records = 0;
+	double		t0;
+	int			rc = 0;
+
+	if (c->n < AURORA_PG_COPIES)
+	{
+		fprintf(stderr, "aurora-ctl: stream needs %d nodes, the cluster has %d\n",
+				AURORA_PG_COPIES, c->n);
+		return 2;
+	}
+	memset(&t, 0, sizeof(t));
+	t.volume_id = o->volume_id;
+	t.pg_id = o->pg_id;
+	t.volume_epoch = o->epoch;
+	t.membership_epoch = 1;
+	t.base_lsn = 0;
+	/* the first six nodes, in config-file order: a1 a2 b1 b2 c1 c2 */
+	for (i = 0; i < AURORA_PG_COPIES; i++)
+	{
+		snprintf(t.members[i].node_id, sizeof(t.members[i].node_id), "%s", c->nodes[i].cfg.node_id);
+		snprintf(t.members[i].az, sizeof(t.members[i].az), "%s", c->nodes[i].cfg.az);
+		snprintf(t.members[i].url, sizeof(t.members[i].url), "%.*s",
+				 (int) sizeof(t.members[i].url) - 1, c->nodes[i].dial_url);
+	}
+	if (aurora_pgwriter_open(&t, o->write_quorum, timeout_ms, &w, err, sizeof(err)) != 0)
+	{
+		fprintf(stderr, "aurora-ctl: %s\n", err);
+		return 1;
+	}
+	created = aurora_pgwriter_create_segments(w, err, sizeof(err));
+	aurora_pgwriter_view_get(w, &v);
+	for (i = 0; i < AURORA_PG_COPIES; i++)
+		if (v.seg[i].last_error_code != 0)
+			printf("segment %s: create: %s (%s)\n", t.members[i].node_id,
+				   aurora_error_name(v.seg[i].last_error_code), v.seg[i].last_error);
+	if (created < o->write_quorum)
+	{
+		fprintf(stderr, "aurora-ctl: only %d segments could be created; a write quorum needs %d\n",
+				created, o->write_quorum);
+		aurora_pgwriter_close(w);
+		return 1;
+	}
+
+	recs = calloc((size_t) o->batch, sizeof(*recs));
+	payloads = malloc((size_t) o->batch * (size_t) (o->payload ? o->payload : 1));
+	if (recs == NULL || payloads == NULL)
+	{
+		fprintf(stderr, "aurora-ctl: out of memory\n");
+		free(recs);
+		free(payloads);
+		aurora_pgwriter_close(w);
+		return 1;
+	}
+
+	t0 = now_ms();
+	for (k = 0; k < o->records && rc == 0; k += o->batch)
+	{
+		int			n = o->records - k < o->batch ? o->records - k : o->batch;
+
+		for (i = 0; i < n; i++)
+		{
+			uint8_t    *p = payloads + (size_t) i * (size_t) o->payload;
+			uint32_t	j;
+
+			ctl_synthetic_lsns(o->after_lsn, o->payload, k + i, &recs[i].start_lsn,
+							   &recs[i].end_lsn, &recs[i].prev_lsn);
+			for (j = 0; j < (uint32_t) o->payload; j++)
+				p[j] = ctl_synthetic_byte(recs[i].start_lsn, j);
+			recs[i].len = (uint32_t) o->payload;
+			recs[i].payload = p;
+		}
+		if (aurora_pgwriter_append(w, recs, n, err, sizeof(err)) != 0)
+		{
+			fprintf(stderr, "aurora-ctl: %s\n", err);
+			rc = 1;
+			break;
+		}
+		if (!aurora_pgwriter_wait_pgcl(w, recs[n - 1].end_lsn, o->wait_ms))
+		{
+			aurora_pgwriter_view_get(w, &v);
+			printf("stream: write quorum lost: PGCL %" PRIu64 " did not reach %" PRIu64
+				   " within %d ms\n", v.pgcl, recs[n - 1].end_lsn, o->wait_ms);
+			rc = 1;
+			break;
+		}
+		acked_records += n;
+		acked_end = recs[n - 1].end_lsn;
+		acked_start = recs[n - 1].start_lsn;
+	}
+	{
+		double		elapsed = now_ms() - t0;
+
+		aurora_pgwriter_drain(w, timeout_ms);
+		aurora_pgwriter_view_get(w, &v);
+		for (i = 0; i < AURORA_PG_COPIES; i++)
+			printf("segment %s: scl %" PRIu64 " acks %" PRIu64 " errors %" PRIu64 "%s%s%s\n",
+				   t.members[i].node_id, v.seg[i].scl, v.seg[i].acks, v.seg[i].errors,
+				   v.seg[i].last_error_code ? " last_error " : "",
+				   v.seg[i].last_error_code ? aurora_error_name(v.seg[i].last_error_code) : "",
+				   v.seg[i].fenced ? " (fenced: stale epoch)" : "");
+		printf("stream: acked_records %d acked_last_start %" PRIu64 " acked_end %" PRIu64
+			   " pgcl %" PRIu64 " elapsed_ms %.1f records_per_s %.0f mb_per_s %.2f"
+			   " quorum_p50_ms %.3f quorum_p99_ms %.3f\n",
+			   acked_records, acked_start, acked_end, v.pgcl, elapsed,
+			   elapsed > 0 ? acked_records * 1000.0 / elapsed : 0.0,
+			   elapsed > 0 ? (double) acked_records * o->payload / 1048576.0 / (elapsed / 1000.0) : 0.0,
+			   v.quorum_latency_p50_ms, v.quorum_latency_p99_ms);
+	}
+	free(recs);
+	free(payloads);
+	aurora_pgwriter_close(w);
+	return rc;
+}
+
+static int
+request_reply(const char *url, int timeout_ms, const aurora_header *h, const uint8_t *body,
+			  size_t body_len, aurora_header *rh, uint8_t **reply, const uint8_t **rbody)
+{
+	uint8_t    *req = malloc(AURORA_HEADER_SIZE + body_len);
+	size_t		len,
+				reply_len;
+	char		err[256];
+	int			rc;
+
+	if (req == NULL)
+		return -1;
+	len = aurora_encode(h, body, body_len, req, AURORA_HEADER_SIZE + body_len);
+	rc = aurora_request(url, timeout_ms, req, len, reply, &reply_len, err, sizeof(err));
+	free(req);
+	if (rc != 0)
+	{
+		fprintf(stderr, "aurora-ctl: %s: %s\n", url, err);
+		return -1;
+	}
+	if (aurora_decode(*reply, reply_len, AURORA_CLIENT_MAX_REPLY, rh, rbody) != 0)
+	{
+		fprintf(stderr, "aurora-ctl: %s: undecodable reply\n", url);
+		free(*reply);
+		return -1;
+	}
+	if (rh->type == AURORA_MSG_ERROR)
+	{
+		aurora_error_body e;
+
+		if (aurora_error_body_decode(*rbody, rh->body_len, &e) == 0)
+			fprintf(stderr, "aurora-ctl: %s: %s: %s\n", url, aurora_error_name(e.code), e.message);
+		free(*reply);
+		return -1;
+	}
+	return 0;
+}
+
+int
+ctl_segments(const char *const *urls, int n, int timeout_ms)
+{
+	int			i,
+				j,
+				rc = 0;
+
+	printf("%-22s %-16s %4s %4s %12s %12s %9s %10s %6s %5s %s\n", "NODE_URL", "VOLUME", "PG",
+		   "REPL", "SCL", "HIGHEST", "RECORDS", "BYTES", "EPOCH", "HOLES", "RECOVERY");
+	for (i = 0; i < n; i++)
+	{
+		aurora_header h,
+					rh;
+		uint8_t    *reply;
+		const uint8_t *body;
+		aurora_segment_state *st;
+		int			count;
+
+		memset(&h, 0, sizeof(h));
+		h.type = AURORA_MSG_SEGMENTS_REQ;
+		h.request_id = (uint64_t) i + 1;
+		if (request_reply(urls[i], timeout_ms, &h, NULL, 0, &rh, &reply, &body) != 0)
+		{
+			rc = 1;
+			continue;
+		}
+		if (rh.type != AURORA_MSG_SEGMENTS_RESP ||
+			aurora_segments_resp_decode(body, rh.body_len, &st, &count) != 0)
+		{
+			fprintf(stderr, "aurora-ctl: %s: bad SEGMENTS_RESP\n", urls[i]);
+			free(reply);
+			rc = 1;
+			continue;
+		}
+		for (j = 0; j < count; j++)
+			printf("%-22s %016" PRIx64 " %4u %4u %12" PRIu64 " %12" PRIu64 " %9" PRIu64
+				   " %10" PRIu64 " %6" PRIu64 " %5u %s\n",
+				   urls[i], st[j].volume_id, st[j].pg_id, st[j].replica_index, st[j].scl,
+				   st[j].highest_lsn, st[j].records, st[j].bytes_on_disk,
+				   st[j].volume_epoch, st[j].n_holes, st[j].recovery_note);
+		free(st);
+		free(reply);
+	}
+	return rc;
+}
+
+int
+ctl_read_log(const char *url, uint64_t volume_id, uint32_t pg_id, uint64_t from_lsn,
+			 uint64_t to_lsn, uint64_t epoch, int timeout_ms)
+{
+	uint64_t	next = from_lsn;
+	uint64_t	prev_start = 0;
+	uint64_t	count = 0,
+				bad_content = 0,
+				bad_chain = 0;
+	uint64_t	first = 0,
+				last_end = 0,
+				scl = 0;
+	bool		have_prev = false;
+
+	for (;;)
+	{
+		aurora_header h,
+					rh;
+		aurora_read_log rl;
+		aurora_read_log_resp resp;
+		uint8_t		body[32];
+		uint8_t    *reply;
+		const uint8_t *rbody;
+		size_t		n;
+		int			i;
+
+		memset(&h, 0, sizeof(h));
+		h.type = AURORA_MSG_READ_LOG;
+		h.volume_id = volume_id;
+		h.pg_id = pg_id;
+		h.volume_epoch = epoch;
+		h.membership_epoch = 1;
+		h.request_id = count + 1;
+		rl.from_lsn = next;
+		rl.to_lsn = to_lsn;
+		rl.max_bytes = 4u << 20;
+		n = aurora_read_log_encode(&rl, body, sizeof(body));
+		if (request_reply(url, timeout_ms, &h, body, n, &rh, &reply, &rbody) != 0)
+			return 1;
+		if (rh.type != AURORA_MSG_READ_LOG_RESP ||
+			aurora_read_log_resp_decode(rbody, rh.body_len, &resp) != 0)
+		{
+			fprintf(stderr, "aurora-ctl: %s: bad READ_LOG_RESP\n", url);
+			free(reply);
+			return 1;
+		}
+		scl = resp.scl;
+		for (i = 0; i < resp.n; i++)
+		{
+			const aurora_log_record *r = &resp.recs[i];
+			uint32_t	j;
+
+			if (count == 0)
+				first = r->start_lsn;
+			for (j = 0; j < r->len; j++)
+				if (r->payload[j] != ctl_synthetic_byte(r->start_lsn, j))
+				{
+					bad_content++;
+					break;
+				}
+			if (have_prev && r->prev_lsn != prev_start)
+				bad_chain++;
+			prev_start = r->start_lsn;
+			have_prev = true;
+			last_end = r->end_lsn;
+			next = r->start_lsn + 1;
+			count++;
+		}
+		free(resp.recs);
+		free(reply);
+		if (!resp.truncated || resp.n == 0)
+			break;
+	}
+	printf("read-log: records %" PRIu64 " first_start %" PRIu64 " last_end %" PRIu64
+		   " scl %" PRIu64 " chain_breaks %" PRIu64 " bad_payloads %" PRIu64 "\n",
+		   count, first, last_end, scl, bad_chain, bad_content);
+	return (bad_content == 0) ? 0 : 1;
+}

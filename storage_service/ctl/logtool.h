@@ -1,0 +1,38 @@
+/*
+ * logtool.h - aurora-ctl's segment log commands: stream synthetic records to
+ * the six segments of a PG with quorum tracking (the writer path the compute
+ * uses, pgwriter.h), list a node's segments, and read a PG's log back from a
+ * node and verify it.  The cluster tests and benchmarks drive storage with
+ * these.
+ */
+#ifndef AURORA_CTL_LOGTOOL_H
+#define AURORA_CTL_LOGTOOL_H
+
+#include <stdint.h>
+
+#include "cluster.h"
+
+typedef struct ctl_stream_opts
+{
+	uint64_t	volume_id;
+	uint32_t	pg_id;
+	uint64_t	epoch;			/* volume epoch; membership epoch is 1 */
+	uint64_t	after_lsn;		/* start of the record before the first (0 = new PG) */
+	int			records;
+	int			batch;
+	int			payload;
+	int			wait_ms;		/* per batch, for PGCL to cover it */
+	int			write_quorum;
+} ctl_stream_opts;
+
+/* Synthetic record k after after_lsn: its LSNs and its payload bytes. */
+void		ctl_synthetic_lsns(uint64_t after_lsn, int payload, int k,
+							   uint64_t *start, uint64_t *end, uint64_t *prev);
+uint8_t		ctl_synthetic_byte(uint64_t start_lsn, uint32_t i);
+
+int			ctl_stream(const ctl_cluster *c, const ctl_stream_opts *o, int timeout_ms);
+int			ctl_segments(const char *const *urls, int n, int timeout_ms);
+int			ctl_read_log(const char *url, uint64_t volume_id, uint32_t pg_id,
+						 uint64_t from_lsn, uint64_t to_lsn, uint64_t epoch, int timeout_ms);
+
+#endif
