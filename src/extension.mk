@@ -26,3 +26,7 @@ SHLIB_LINK = $(AURORA_COMMON_LIBS)
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies: a changed struct in a shared header
+# must rebuild every object that uses it.
+$(OBJS): $(wildcard $(CURDIR)/src/*.h) $(AURORA_COMMON_HEADERS)
