@@ -13,6 +13,7 @@
 #endif
 
 #include "client.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,14 +53,6 @@ typedef struct status_fanout
 	nng_time	deadline;		/* nng_clock() ms */
 } status_fanout;
 
-static double
-monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec * 1000.0 + (double) ts.tv_nsec / 1e6;
-}
 
 /* Milliseconds left before deadline, at least 1 so NNG never waits forever. */
 static nng_duration
@@ -116,7 +109,7 @@ call_cb(void *arg)
 
 	if (rv == 0)
 	{
-		c->rtt_ms = monotonic_ms() - c->start_ms;
+		c->rtt_ms = aurora_monotonic_ms() - c->start_ms;
 		c->reply = nng_aio_get_msg(c->aio);
 		nng_aio_set_msg(c->aio, NULL);
 	}
@@ -219,7 +212,7 @@ call_start(status_call *c, const char *url, aurora_status_result *r)
 	nng_mtx_unlock(c->fan->mtx);
 
 	c->stage = STAGE_SEND;
-	c->start_ms = monotonic_ms();
+	c->start_ms = aurora_monotonic_ms();
 	nng_aio_set_msg(c->aio, msg);
 	nng_aio_set_timeout(c->aio, remaining_ms(c->fan->deadline));
 	nng_send_aio(c->sock, c->aio);

@@ -25,6 +25,7 @@
 #include <nng/supplemental/util/platform.h>
 
 #include "quorum.h"
+#include "util.h"
 #include "wire.h"
 
 #define PENDING_MAX		4096	/* batches waiting for quorum (latency only) */
@@ -73,14 +74,6 @@ typedef struct request
 	int			result;			/* 0 ok, else AURORA_ERR_* */
 } request;
 
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec * 1000.0 + (double) ts.tv_nsec / 1e6;
-}
 
 /* Called with the mutex held after any SCL change. */
 static void
@@ -160,7 +153,7 @@ absorb_reply(aurora_pgwriter *w, request *r, int rv, nng_msg *msg)
 			return AURORA_ERR_MALFORMED;
 		}
 		s->acks++;
-		s->last_ack_ms = now_ms();
+		s->last_ack_ms = aurora_monotonic_ms();
 		s->last_error_code = 0;
 		if (ack.scl > s->scl)
 		{
@@ -182,7 +175,7 @@ absorb_reply(aurora_pgwriter *w, request *r, int rv, nng_msg *msg)
 		if (info.scl > s->scl)
 		{
 			s->scl = info.scl;
-			recompute_pgcl(w, now_ms());
+			recompute_pgcl(w, aurora_monotonic_ms());
 		}
 		return 0;
 	}
@@ -263,7 +256,7 @@ start_request(aurora_pgwriter *w, int i, uint16_t type, const uint8_t *body, siz
 	r->w = w;
 	r->seg = i;
 	r->sending = true;
-	r->start_ms = now_ms();
+	r->start_ms = aurora_monotonic_ms();
 	if ((rv = nng_ctx_open(&r->ctx, w->socks[i])) != 0)
 	{
 		free(buf);
@@ -466,7 +459,7 @@ aurora_pgwriter_append(aurora_pgwriter *w, const aurora_log_record *recs, int n,
 		int			slot = (w->pending_head + w->pending_count) % PENDING_MAX;
 
 		w->pending[slot].end_lsn = recs[n - 1].end_lsn;
-		w->pending[slot].sent_ms = now_ms();
+		w->pending[slot].sent_ms = aurora_monotonic_ms();
 		w->pending_count++;
 	}
 	w->batches_sent++;

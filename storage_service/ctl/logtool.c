@@ -20,19 +20,12 @@
 #include "client.h"
 #include "logmsg.h"
 #include "pgwriter.h"
+#include "util.h"
 #include "wire.h"
 
 /* Bytes of LSN space a synthetic record takes besides its payload. */
 #define SYNTHETIC_OVERHEAD	64
 
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec * 1000.0 + (double) ts.tv_nsec / 1e6;
-}
 
 void
 ctl_synthetic_lsns(uint64_t after_lsn, int payload, int k,
@@ -119,7 +112,7 @@ ctl_stream(const ctl_cluster *c, const ctl_stream_opts *o, int timeout_ms)
 		return 1;
 	}
 
-	t0 = now_ms();
+	t0 = aurora_monotonic_ms();
 	for (k = 0; k < o->records && rc == 0; k += o->batch)
 	{
 		int			n = o->records - k < o->batch ? o->records - k : o->batch;
@@ -155,7 +148,7 @@ ctl_stream(const ctl_cluster *c, const ctl_stream_opts *o, int timeout_ms)
 		acked_start = recs[n - 1].start_lsn;
 	}
 	{
-		double		elapsed = now_ms() - t0;
+		double		elapsed = aurora_monotonic_ms() - t0;
 
 		aurora_pgwriter_drain(w, timeout_ms);
 		aurora_pgwriter_view_get(w, &v);

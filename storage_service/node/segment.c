@@ -69,6 +69,7 @@
 #define _DEFAULT_SOURCE
 
 #include "segment.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -152,20 +153,6 @@ struct aurora_segment
 
 /* ---- small helpers ---- */
 
-static void
-seterr(char *err, size_t errlen, const char *fmt,...) __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt,...)
-{
-	va_list		ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void
 put_u32(uint8_t *p, uint32_t v)
@@ -312,12 +299,12 @@ fsync_dir(const char *dir, char *err, size_t errlen)
 
 	if (fd < 0)
 	{
-		seterr(err, errlen, "cannot open directory %s: %s", dir, strerror(errno));
+		aurora_seterr(err, errlen, "cannot open directory %s: %s", dir, strerror(errno));
 		return -1;
 	}
 	if (fsync(fd) != 0)
 	{
-		seterr(err, errlen, "cannot fsync directory %s: %s", dir, strerror(errno));
+		aurora_seterr(err, errlen, "cannot fsync directory %s: %s", dir, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -370,7 +357,7 @@ meta_check_format(const aurora_segment_meta *m, char *err, size_t errlen)
 {
 	if (m->replica_index >= AURORA_PG_COPIES)
 	{
-		seterr(err, errlen, "replica_index %" PRIu32 " out of range 0..%d",
+		aurora_seterr(err, errlen, "replica_index %" PRIu32 " out of range 0..%d",
 			   m->replica_index, AURORA_PG_COPIES - 1);
 		return -1;
 	}
@@ -380,19 +367,19 @@ meta_check_format(const aurora_segment_meta *m, char *err, size_t errlen)
 
 		if (!meta_word_ok(mb->node_id, sizeof(mb->node_id)))
 		{
-			seterr(err, errlen, "member %d: invalid node_id: use 1-%zu characters from [A-Za-z0-9_-]",
+			aurora_seterr(err, errlen, "member %d: invalid node_id: use 1-%zu characters from [A-Za-z0-9_-]",
 				   i, sizeof(mb->node_id) - 1);
 			return -1;
 		}
 		if (!meta_word_ok(mb->az, sizeof(mb->az)))
 		{
-			seterr(err, errlen, "member %d: invalid az: use 1-%zu characters from [A-Za-z0-9_-]",
+			aurora_seterr(err, errlen, "member %d: invalid az: use 1-%zu characters from [A-Za-z0-9_-]",
 				   i, sizeof(mb->az) - 1);
 			return -1;
 		}
 		if (!meta_url_ok(mb->url))
 		{
-			seterr(err, errlen, "member %d: invalid url: at most %d bytes, no control characters",
+			aurora_seterr(err, errlen, "member %d: invalid url: at most %d bytes, no control characters",
 				   i, (AURORA_URL_MAX + 1) - 1);
 			return -1;
 		}
@@ -572,25 +559,25 @@ meta_write(const char *dir, const aurora_segment_meta *m, char *err, size_t errl
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 	{
-		seterr(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+		aurora_seterr(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
 		return -1;
 	}
 	if (write_all(fd, buf, len, 0) != 0 || fsync(fd) != 0)
 	{
-		seterr(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+		aurora_seterr(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
 		close(fd);
 		unlink(tmp);
 		return -1;
 	}
 	if (close(fd) != 0)
 	{
-		seterr(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+		aurora_seterr(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
 		unlink(tmp);
 		return -1;
 	}
 	if (rename(tmp, path) != 0)
 	{
-		seterr(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+		aurora_seterr(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
 		unlink(tmp);
 		return -1;
 	}
@@ -611,7 +598,7 @@ meta_read(const char *dir, aurora_segment_meta *m, char *err, size_t errlen)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 	{
-		seterr(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		aurora_seterr(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		return AURORA_SEG_ERR_IO;
 	}
 	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) != 0)
@@ -620,7 +607,7 @@ meta_read(const char *dir, aurora_segment_meta *m, char *err, size_t errlen)
 		{
 			if (errno == EINTR)
 				continue;
-			seterr(err, errlen, "cannot read %s: %s", path, strerror(errno));
+			aurora_seterr(err, errlen, "cannot read %s: %s", path, strerror(errno));
 			close(fd);
 			return AURORA_SEG_ERR_IO;
 		}
@@ -630,17 +617,17 @@ meta_read(const char *dir, aurora_segment_meta *m, char *err, size_t errlen)
 	buf[len] = '\0';
 	if (len >= sizeof(buf) - 1)
 	{
-		seterr(err, errlen, "corrupt segment meta %s: larger than %d bytes", path, META_MAX_BYTES);
+		aurora_seterr(err, errlen, "corrupt segment meta %s: larger than %d bytes", path, META_MAX_BYTES);
 		return AURORA_SEG_ERR_CORRUPT;
 	}
 	if (strlen(buf) != len)
 	{
-		seterr(err, errlen, "corrupt segment meta %s: contains NUL bytes", path);
+		aurora_seterr(err, errlen, "corrupt segment meta %s: contains NUL bytes", path);
 		return AURORA_SEG_ERR_CORRUPT;
 	}
 	if (meta_decode(buf, len, m, why, sizeof(why)) != 0)
 	{
-		seterr(err, errlen, "corrupt segment meta %s: %s", path, why);
+		aurora_seterr(err, errlen, "corrupt segment meta %s: %s", path, why);
 		return AURORA_SEG_ERR_CORRUPT;
 	}
 	return AURORA_SEG_OK;
@@ -670,19 +657,19 @@ aurora_segment_format(const char *dir, const aurora_segment_meta *meta,
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 	{
-		seterr(err, errlen, "cannot create %s: %s", path, strerror(errno));
+		aurora_seterr(err, errlen, "cannot create %s: %s", path, strerror(errno));
 		return AURORA_SEG_ERR_IO;
 	}
 	encode_log_header(h);
 	if (write_all(fd, h, sizeof(h), 0) != 0 || fsync(fd) != 0)
 	{
-		seterr(err, errlen, "cannot write %s: %s", path, strerror(errno));
+		aurora_seterr(err, errlen, "cannot write %s: %s", path, strerror(errno));
 		close(fd);
 		return AURORA_SEG_ERR_IO;
 	}
 	if (close(fd) != 0)
 	{
-		seterr(err, errlen, "cannot write %s: %s", path, strerror(errno));
+		aurora_seterr(err, errlen, "cannot write %s: %s", path, strerror(errno));
 		return AURORA_SEG_ERR_IO;
 	}
 	/* meta_write fsyncs dir, which also makes the log's directory entry durable. */
@@ -857,7 +844,7 @@ recover_scan(aurora_segment *s, uint64_t size, uint64_t *good_end, char *why, si
 	r.buf = malloc(SCAN_BUFFER);
 	if (r.buf == NULL)
 	{
-		seterr(err, errlen, "%s: out of memory", path);
+		aurora_seterr(err, errlen, "%s: out of memory", path);
 		return -1;
 	}
 	while (off < size)
@@ -942,7 +929,7 @@ recover_scan(aurora_segment *s, uint64_t size, uint64_t *good_end, char *why, si
 			}
 			if (reserve_recs(s, 1) != 0)
 			{
-				seterr(err, errlen, "%s: out of memory", path);
+				aurora_seterr(err, errlen, "%s: out of memory", path);
 				free(r.buf);
 				return -1;
 			}
@@ -971,7 +958,7 @@ recover_scan(aurora_segment *s, uint64_t size, uint64_t *good_end, char *why, si
 	return 0;
 
 ioerr:
-	seterr(err, errlen, "cannot read %s: %s", path, errno_text());
+	aurora_seterr(err, errlen, "cannot read %s: %s", path, errno_text());
 	free(r.buf);
 	return -1;
 }
@@ -1007,7 +994,7 @@ aurora_segment_open(const char *dir, aurora_segment **out, char *err, size_t err
 	if (s == NULL || (s->dir = strdup(dir)) == NULL)
 	{
 		free(s);
-		seterr(err, errlen, "out of memory");
+		aurora_seterr(err, errlen, "out of memory");
 		return AURORA_SEG_ERR_IO;
 	}
 	s->fd = -1;
@@ -1025,7 +1012,7 @@ aurora_segment_open(const char *dir, aurora_segment **out, char *err, size_t err
 	s->fd = open(path, O_RDWR | O_CLOEXEC);
 	if (s->fd < 0 || fstat(s->fd, &st) != 0)
 	{
-		seterr(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		aurora_seterr(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		rc = AURORA_SEG_ERR_IO;
 		goto fail;
 	}
@@ -1035,7 +1022,7 @@ aurora_segment_open(const char *dir, aurora_segment **out, char *err, size_t err
 		/* A log without records: give it its header (no data can be lost). */
 		if (write_all(s->fd, want, sizeof(want), 0) != 0 || fdatasync(s->fd) != 0)
 		{
-			seterr(err, errlen, "cannot write %s: %s", path, strerror(errno));
+			aurora_seterr(err, errlen, "cannot write %s: %s", path, strerror(errno));
 			rc = AURORA_SEG_ERR_IO;
 			goto fail;
 		}
@@ -1043,26 +1030,26 @@ aurora_segment_open(const char *dir, aurora_segment **out, char *err, size_t err
 	}
 	if (st.st_size < AURORA_SEG_LOG_HEADER_SIZE)
 	{
-		seterr(err, errlen, "corrupt log %s: file of %lld bytes is shorter than the %d-byte header",
+		aurora_seterr(err, errlen, "corrupt log %s: file of %lld bytes is shorter than the %d-byte header",
 			   path, (long long) st.st_size, AURORA_SEG_LOG_HEADER_SIZE);
 		rc = AURORA_SEG_ERR_CORRUPT;
 		goto fail;
 	}
 	if (read_all(s->fd, h, sizeof(h), 0) != 0)
 	{
-		seterr(err, errlen, "cannot read %s: %s", path, errno_text());
+		aurora_seterr(err, errlen, "cannot read %s: %s", path, errno_text());
 		rc = AURORA_SEG_ERR_IO;
 		goto fail;
 	}
 	if (memcmp(h, want, 12) != 0)
 	{
-		seterr(err, errlen, "corrupt log %s: bad file header (not an aurora segment log)", path);
+		aurora_seterr(err, errlen, "corrupt log %s: bad file header (not an aurora segment log)", path);
 		rc = AURORA_SEG_ERR_CORRUPT;
 		goto fail;
 	}
 	if (get_u32(h + 12) != AURORA_SEG_LOG_VERSION)
 	{
-		seterr(err, errlen, "log %s has format version %" PRIu32 ", this node reads version %d",
+		aurora_seterr(err, errlen, "log %s has format version %" PRIu32 ", this node reads version %d",
 			   path, get_u32(h + 12), AURORA_SEG_LOG_VERSION);
 		rc = AURORA_SEG_ERR_CORRUPT;
 		goto fail;
@@ -1082,7 +1069,7 @@ aurora_segment_open(const char *dir, aurora_segment **out, char *err, size_t err
 		aurora_log("segment %s: recovery %s", dir, s->recovery_note);
 		if (ftruncate(s->fd, (off_t) good_end) != 0)
 		{
-			seterr(err, errlen, "cannot truncate %s to %" PRIu64 ": %s", path, good_end,
+			aurora_seterr(err, errlen, "cannot truncate %s to %" PRIu64 ": %s", path, good_end,
 				   strerror(errno));
 			rc = AURORA_SEG_ERR_IO;
 			goto fail;
@@ -1096,7 +1083,7 @@ aurora_segment_open(const char *dir, aurora_segment **out, char *err, size_t err
 	 */
 	if (fdatasync(s->fd) != 0)
 	{
-		seterr(err, errlen, "cannot fdatasync %s: %s", path, strerror(errno));
+		aurora_seterr(err, errlen, "cannot fdatasync %s: %s", path, strerror(errno));
 		rc = AURORA_SEG_ERR_IO;
 		goto fail;
 	}
@@ -1177,7 +1164,7 @@ aurora_segment_append(aurora_segment *s, const aurora_log_record *recs, int n,
 		*n_new = 0;
 	if (n < 0 || (n > 0 && recs == NULL))
 	{
-		seterr(err, errlen, "invalid batch: %d records", n);
+		aurora_seterr(err, errlen, "invalid batch: %d records", n);
 		return AURORA_SEG_ERR_INVALID;
 	}
 	if (n == 0)
@@ -1189,7 +1176,7 @@ aurora_segment_append(aurora_segment *s, const aurora_log_record *recs, int n,
 	pos = malloc((size_t) n * sizeof(*pos));
 	if (items == NULL || crcs == NULL || kind == NULL || pos == NULL)
 	{
-		seterr(err, errlen, "out of memory for a batch of %d records", n);
+		aurora_seterr(err, errlen, "out of memory for a batch of %d records", n);
 		rc = AURORA_SEG_ERR_IO;
 		goto out;
 	}
@@ -1201,28 +1188,28 @@ aurora_segment_append(aurora_segment *s, const aurora_log_record *recs, int n,
 
 		if (r->start_lsn >= r->end_lsn)
 		{
-			seterr(err, errlen, "record %d: start_lsn %" PRIu64 " is not below end_lsn %" PRIu64,
+			aurora_seterr(err, errlen, "record %d: start_lsn %" PRIu64 " is not below end_lsn %" PRIu64,
 				   i, r->start_lsn, r->end_lsn);
 			rc = AURORA_SEG_ERR_INVALID;
 			goto out;
 		}
 		if (r->prev_lsn >= r->start_lsn)
 		{
-			seterr(err, errlen, "record %d (start %" PRIu64 "): prev_lsn %" PRIu64
+			aurora_seterr(err, errlen, "record %d (start %" PRIu64 "): prev_lsn %" PRIu64
 				   " is not below start_lsn", i, r->start_lsn, r->prev_lsn);
 			rc = AURORA_SEG_ERR_INVALID;
 			goto out;
 		}
 		if (r->len > 0 && r->payload == NULL)
 		{
-			seterr(err, errlen, "record %d (start %" PRIu64 "): %" PRIu32 " bytes but no payload",
+			aurora_seterr(err, errlen, "record %d (start %" PRIu64 "): %" PRIu32 " bytes but no payload",
 				   i, r->start_lsn, r->len);
 			rc = AURORA_SEG_ERR_INVALID;
 			goto out;
 		}
 		if (r->len > max_payload)
 		{
-			seterr(err, errlen, "record %d (start %" PRIu64 "): payload of %" PRIu32
+			aurora_seterr(err, errlen, "record %d (start %" PRIu64 "): payload of %" PRIu32
 				   " bytes exceeds the limit of %" PRIu32, i, r->start_lsn, r->len, max_payload);
 			rc = AURORA_SEG_ERR_TOO_LARGE;
 			goto out;
@@ -1241,7 +1228,7 @@ aurora_segment_append(aurora_segment *s, const aurora_log_record *recs, int n,
 
 		if (a->end_lsn > b->start_lsn)
 		{
-			seterr(err, errlen, "records %d [%" PRIu64 ",%" PRIu64 ") and %d [%" PRIu64 ",%" PRIu64
+			aurora_seterr(err, errlen, "records %d [%" PRIu64 ",%" PRIu64 ") and %d [%" PRIu64 ",%" PRIu64
 				   ") of the batch overlap", items[k - 1].idx, a->start_lsn, a->end_lsn,
 				   items[k].idx, b->start_lsn, b->end_lsn);
 			rc = AURORA_SEG_ERR_INVALID;
@@ -1253,7 +1240,7 @@ aurora_segment_append(aurora_segment *s, const aurora_log_record *recs, int n,
 	locked = true;
 	if (s->failed)
 	{
-		seterr(err, errlen, "segment %s refuses writes after an earlier failure (%s); "
+		aurora_seterr(err, errlen, "segment %s refuses writes after an earlier failure (%s); "
 			   "it must be reopened", s->dir, s->failed_msg);
 		rc = AURORA_SEG_ERR_IO;
 		goto out;
@@ -1283,7 +1270,7 @@ aurora_segment_append(aurora_segment *s, const aurora_log_record *recs, int n,
 				kind[k] = ITEM_DUP;
 				continue;
 			}
-			seterr(err, errlen, "record %d (start %" PRIu64 "): differs from the held record "
+			aurora_seterr(err, errlen, "record %d (start %" PRIu64 "): differs from the held record "
 				   "with the same start_lsn (end %" PRIu64 ", prev %" PRIu64 ", %" PRIu32 " bytes)",
 				   i, r->start_lsn, e->end, e->prev, e->len);
 			rc = AURORA_SEG_ERR_INCONSISTENT;
@@ -1295,7 +1282,7 @@ aurora_segment_append(aurora_segment *s, const aurora_log_record *recs, int n,
 			const seg_entry *e = (p > 0 && s->recs[p - 1].end > r->start_lsn) ?
 				&s->recs[p - 1] : &s->recs[p];
 
-			seterr(err, errlen, "record %d [%" PRIu64 ",%" PRIu64 ") overlaps the held record [%"
+			aurora_seterr(err, errlen, "record %d [%" PRIu64 ",%" PRIu64 ") overlaps the held record [%"
 				   PRIu64 ",%" PRIu64 ")", i, r->start_lsn, r->end_lsn, e->start, e->end);
 			rc = AURORA_SEG_ERR_INCONSISTENT;
 			goto out;
@@ -1358,7 +1345,7 @@ aurora_segment_append(aurora_segment *s, const aurora_log_record *recs, int n,
 			}
 			if (!link_ok(ls, le, r->prev_lsn))
 			{
-				seterr(err, errlen, "record %d (start %" PRIu64 ", prev %" PRIu64
+				aurora_seterr(err, errlen, "record %d (start %" PRIu64 ", prev %" PRIu64
 					   "): its backlink skips or overlaps the record [%" PRIu64 ",%" PRIu64 ")",
 					   items[k].idx, r->start_lsn, r->prev_lsn, ls, le);
 				rc = AURORA_SEG_ERR_INCONSISTENT;
@@ -1366,7 +1353,7 @@ aurora_segment_append(aurora_segment *s, const aurora_log_record *recs, int n,
 			}
 			if (have_right && !link_ok(r->start_lsn, r->end_lsn, rp))
 			{
-				seterr(err, errlen, "record %d [%" PRIu64 ",%" PRIu64 "): the record at %" PRIu64
+				aurora_seterr(err, errlen, "record %d [%" PRIu64 ",%" PRIu64 "): the record at %" PRIu64
 					   " has backlink %" PRIu64 ", which skips or overlaps it",
 					   items[k].idx, r->start_lsn, r->end_lsn, rs, rp);
 				rc = AURORA_SEG_ERR_INCONSISTENT;
@@ -1384,7 +1371,7 @@ aurora_segment_append(aurora_segment *s, const aurora_log_record *recs, int n,
 	fresh = malloc(nfresh * sizeof(*fresh));
 	if (buf == NULL || fresh == NULL || reserve_recs(s, nfresh) != 0 || reserve_batch(s) != 0)
 	{
-		seterr(err, errlen, "out of memory appending %zu records", nfresh);
+		aurora_seterr(err, errlen, "out of memory appending %zu records", nfresh);
 		rc = AURORA_SEG_ERR_IO;
 		goto out;
 	}
@@ -1435,7 +1422,7 @@ aurora_segment_append(aurora_segment *s, const aurora_log_record *recs, int n,
 						 strerror(saved), strerror(errno));
 				aurora_log("segment %s: %s", s->dir, s->failed_msg);
 			}
-			seterr(err, errlen, "cannot append to %s/" LOG_FILE ": %s", s->dir, strerror(saved));
+			aurora_seterr(err, errlen, "cannot append to %s/" LOG_FILE ": %s", s->dir, strerror(saved));
 			rc = AURORA_SEG_ERR_IO;
 			goto out;
 		}
@@ -1532,7 +1519,7 @@ aurora_segment_sync(aurora_segment *s, char *err, size_t errlen)
 			break;
 		if (s->failed)
 		{
-			seterr(err, errlen, "segment %s failed earlier (%s); it must be reopened",
+			aurora_seterr(err, errlen, "segment %s failed earlier (%s); it must be reopened",
 				   s->dir, s->failed_msg);
 			pthread_mutex_unlock(&s->mu);
 			return AURORA_SEG_ERR_IO;

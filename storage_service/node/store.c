@@ -10,6 +10,7 @@
 #define _DEFAULT_SOURCE
 
 #include "store.h"
+#include "util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -48,20 +49,6 @@ struct aurora_store
 	int			broken;			/* set at open, read-only afterwards */
 };
 
-static void
-seterr(char *err, size_t errlen, const char *fmt,...) __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt,...)
-{
-	va_list		ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int
 fsync_path(const char *path, char *err, size_t errlen)
@@ -70,7 +57,7 @@ fsync_path(const char *path, char *err, size_t errlen)
 
 	if (fd < 0 || fsync(fd) != 0)
 	{
-		seterr(err, errlen, "cannot fsync %s: %s", path, strerror(errno));
+		aurora_seterr(err, errlen, "cannot fsync %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -236,7 +223,7 @@ aurora_store_open(const char *data_dir, aurora_store **out, char *err, size_t er
 	if (st == NULL || (st->seg_dir = malloc(plen)) == NULL)
 	{
 		free(st);
-		seterr(err, errlen, "out of memory");
+		aurora_seterr(err, errlen, "out of memory");
 		return AURORA_SEG_ERR_IO;
 	}
 	snprintf(st->seg_dir, plen, "%s/" SEGMENTS_DIR, data_dir);
@@ -254,7 +241,7 @@ aurora_store_open(const char *data_dir, aurora_store **out, char *err, size_t er
 	d = opendir(st->seg_dir);
 	if (d == NULL)
 	{
-		seterr(err, errlen, "cannot list %s: %s", st->seg_dir, strerror(errno));
+		aurora_seterr(err, errlen, "cannot list %s: %s", st->seg_dir, strerror(errno));
 		aurora_store_close(st);
 		return AURORA_SEG_ERR_IO;
 	}
@@ -282,7 +269,7 @@ aurora_store_open(const char *data_dir, aurora_store **out, char *err, size_t er
 	}
 	if (errno != 0)
 	{
-		seterr(err, errlen, "cannot list %s: %s", st->seg_dir, strerror(errno));
+		aurora_seterr(err, errlen, "cannot list %s: %s", st->seg_dir, strerror(errno));
 		rc = AURORA_SEG_ERR_IO;
 	}
 	closedir(d);
@@ -361,12 +348,12 @@ aurora_store_validate_meta(const aurora_segment_meta *m, const char *self_node_i
 
 	if (self_node_id == NULL || !word_ok(self_node_id, (AURORA_NODE_ID_MAX + 1)))
 	{
-		seterr(err, errlen, "invalid node id of this node");
+		aurora_seterr(err, errlen, "invalid node id of this node");
 		return AURORA_SEG_ERR_INVALID;
 	}
 	if (m->replica_index >= AURORA_PG_COPIES)
 	{
-		seterr(err, errlen, "replica_index %" PRIu32 " out of range 0..%d",
+		aurora_seterr(err, errlen, "replica_index %" PRIu32 " out of range 0..%d",
 			   m->replica_index, AURORA_PG_COPIES - 1);
 		return AURORA_SEG_ERR_INVALID;
 	}
@@ -374,20 +361,20 @@ aurora_store_validate_meta(const aurora_segment_meta *m, const char *self_node_i
 	{
 		if (!word_ok(mb[i].node_id, sizeof(mb[i].node_id)))
 		{
-			seterr(err, errlen, "member %d: invalid node_id: use 1-%zu characters from [A-Za-z0-9_-]",
+			aurora_seterr(err, errlen, "member %d: invalid node_id: use 1-%zu characters from [A-Za-z0-9_-]",
 				   i, sizeof(mb[i].node_id) - 1);
 			return AURORA_SEG_ERR_INVALID;
 		}
 		if (!word_ok(mb[i].az, sizeof(mb[i].az)))
 		{
-			seterr(err, errlen, "member %d (%s): invalid az: use 1-%zu characters from [A-Za-z0-9_-]",
+			aurora_seterr(err, errlen, "member %d (%s): invalid az: use 1-%zu characters from [A-Za-z0-9_-]",
 				   i, mb[i].node_id, sizeof(mb[i].az) - 1);
 			return AURORA_SEG_ERR_INVALID;
 		}
 		if (strnlen(mb[i].url, sizeof(mb[i].url)) >= sizeof(mb[i].url) ||
 			aurora_validate_url(mb[i].url, why, sizeof(why)) != 0)
 		{
-			seterr(err, errlen, "member %d (%s): invalid url: %s", i, mb[i].node_id,
+			aurora_seterr(err, errlen, "member %d (%s): invalid url: %s", i, mb[i].node_id,
 				   strnlen(mb[i].url, sizeof(mb[i].url)) >= sizeof(mb[i].url) ?
 				   "not NUL-terminated" : why);
 			return AURORA_SEG_ERR_INVALID;
@@ -395,7 +382,7 @@ aurora_store_validate_meta(const aurora_segment_meta *m, const char *self_node_i
 	}
 	if (strcmp(mb[m->replica_index].node_id, self_node_id) != 0)
 	{
-		seterr(err, errlen, "member %" PRIu32 " (replica_index) is node %s, not this node %s",
+		aurora_seterr(err, errlen, "member %" PRIu32 " (replica_index) is node %s, not this node %s",
 			   m->replica_index, mb[m->replica_index].node_id, self_node_id);
 		return AURORA_SEG_ERR_CONFLICT;
 	}
@@ -404,10 +391,10 @@ aurora_store_validate_meta(const aurora_segment_meta *m, const char *self_node_i
 			if (strcmp(mb[i].node_id, mb[j].node_id) == 0)
 			{
 				if (strcmp(mb[i].node_id, self_node_id) == 0)
-					seterr(err, errlen, "a node may not hold two replicas of one PG: "
+					aurora_seterr(err, errlen, "a node may not hold two replicas of one PG: "
 						   "this node (%s) is members %d and %d", self_node_id, i, j);
 				else
-					seterr(err, errlen, "a node may not hold two replicas of one PG: "
+					aurora_seterr(err, errlen, "a node may not hold two replicas of one PG: "
 						   "node %s is members %d and %d", mb[i].node_id, i, j);
 				return AURORA_SEG_ERR_CONFLICT;
 			}
@@ -429,7 +416,7 @@ aurora_store_validate_meta(const aurora_segment_meta *m, const char *self_node_i
 				}
 			if (same != AURORA_PG_COPIES / AURORA_PG_AZS)
 			{
-				seterr(err, errlen, "members must be spread %d per AZ across %d AZs, "
+				aurora_seterr(err, errlen, "members must be spread %d per AZ across %d AZs, "
 					   "but AZ %s has %d", AURORA_PG_COPIES / AURORA_PG_AZS, AURORA_PG_AZS,
 					   mb[i].az, same);
 				return AURORA_SEG_ERR_CONFLICT;
@@ -440,7 +427,7 @@ aurora_store_validate_meta(const aurora_segment_meta *m, const char *self_node_i
 		/* Implied by the per-AZ count; kept so a change of constants stays safe. */
 		if (n_az != AURORA_PG_AZS)
 		{
-			seterr(err, errlen, "members span %d AZs, %d needed", n_az, AURORA_PG_AZS);
+			aurora_seterr(err, errlen, "members span %d AZs, %d needed", n_az, AURORA_PG_AZS);
 			return AURORA_SEG_ERR_CONFLICT;
 		}
 	}
@@ -479,13 +466,13 @@ clear_creating(const char *tmp, char *err, size_t errlen)
 		snprintf(path, sizeof(path), "%s/%s", tmp, files[i]);
 		if (unlink(path) != 0 && errno != ENOENT)
 		{
-			seterr(err, errlen, "cannot remove %s: %s", path, strerror(errno));
+			aurora_seterr(err, errlen, "cannot remove %s: %s", path, strerror(errno));
 			return -1;
 		}
 	}
 	if (rmdir(tmp) != 0)
 	{
-		seterr(err, errlen, "cannot remove leftover %s: %s", tmp, strerror(errno));
+		aurora_seterr(err, errlen, "cannot remove leftover %s: %s", tmp, strerror(errno));
 		return -1;
 	}
 	aurora_log("removed %s, left by an interrupted segment creation", tmp);
@@ -520,7 +507,7 @@ aurora_store_create_segment(aurora_store *st, const aurora_segment_meta *meta,
 		aurora_segment_get_meta(seg, &cur);
 		if (!same_membership(&cur, meta))
 		{
-			seterr(err, errlen, "segment %s already exists on this node with a different %s",
+			aurora_seterr(err, errlen, "segment %s already exists on this node with a different %s",
 				   name, cur.replica_index != meta->replica_index ?
 				   "replica index" : "membership");
 			rc = AURORA_SEG_ERR_CONFLICT;
@@ -535,7 +522,7 @@ aurora_store_create_segment(aurora_store *st, const aurora_segment_meta *meta,
 	snprintf(tmp, sizeof(tmp), "%s/" CREATING_PREFIX "%s", st->seg_dir, name);
 	if (lstat(final, &sb) == 0)
 	{
-		seterr(err, errlen, "segment directory %s exists but did not open at start-up "
+		aurora_seterr(err, errlen, "segment directory %s exists but did not open at start-up "
 			   "(see the node log); repair or move it by hand", final);
 		rc = AURORA_SEG_ERR_CONFLICT;
 		goto done;
@@ -545,7 +532,7 @@ aurora_store_create_segment(aurora_store *st, const aurora_segment_meta *meta,
 		goto done;
 	if (mkdir(tmp, 0700) != 0)
 	{
-		seterr(err, errlen, "cannot create directory %s: %s", tmp, strerror(errno));
+		aurora_seterr(err, errlen, "cannot create directory %s: %s", tmp, strerror(errno));
 		goto done;
 	}
 	rc = aurora_segment_format(tmp, meta, err, errlen);
@@ -555,7 +542,7 @@ aurora_store_create_segment(aurora_store *st, const aurora_segment_meta *meta,
 	/* The rename is the commit point; the fsync of the parent makes it durable. */
 	if (rename(tmp, final) != 0)
 	{
-		seterr(err, errlen, "cannot rename %s to %s: %s", tmp, final, strerror(errno));
+		aurora_seterr(err, errlen, "cannot rename %s to %s: %s", tmp, final, strerror(errno));
 		goto done;
 	}
 	if (fsync_path(st->seg_dir, err, errlen) != 0)
@@ -569,7 +556,7 @@ aurora_store_create_segment(aurora_store *st, const aurora_segment_meta *meta,
 		pthread_mutex_unlock(&st->mu);
 		aurora_segment_close(seg);
 		seg = NULL;
-		seterr(err, errlen, "out of memory adding segment %s", name);
+		aurora_seterr(err, errlen, "out of memory adding segment %s", name);
 		rc = AURORA_SEG_ERR_IO;
 		goto done;
 	}
@@ -653,7 +640,7 @@ aurora_store_sync_all(aurora_store *st, char *err, size_t errlen)
 
 	if (v == NULL)
 	{
-		seterr(err, errlen, "out of memory");
+		aurora_seterr(err, errlen, "out of memory");
 		return AURORA_SEG_ERR_IO;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -667,7 +654,7 @@ aurora_store_sync_all(aurora_store *st, char *err, size_t errlen)
 		if (rc != AURORA_SEG_OK && first == AURORA_SEG_OK)
 		{
 			first = rc;
-			seterr(err, errlen, "%s", e);
+			aurora_seterr(err, errlen, "%s", e);
 		}
 	}
 	free(v);
