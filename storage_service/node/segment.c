@@ -320,8 +320,9 @@ aurora_segment_dir_name(uint64_t volume_id, uint32_t pg_id, char *buf, size_t le
 
 /* ---- meta file ---- */
 
-static bool
-meta_word_ok(const char *s, size_t size)
+/* A node id or AZ: 1..size-1 chars of [A-Za-z0-9_-] (segment.h). */
+bool
+aurora_segment_name_ok(const char *s, size_t size)
 {
 	size_t		n = strnlen(s, size);
 
@@ -365,13 +366,13 @@ meta_check_format(const aurora_segment_meta *m, char *err, size_t errlen)
 	{
 		const aurora_member *mb = &m->members[i];
 
-		if (!meta_word_ok(mb->node_id, sizeof(mb->node_id)))
+		if (!aurora_segment_name_ok(mb->node_id, sizeof(mb->node_id)))
 		{
 			aurora_seterr(err, errlen, "member %d: invalid node_id: use 1-%zu characters from [A-Za-z0-9_-]",
 				   i, sizeof(mb->node_id) - 1);
 			return -1;
 		}
-		if (!meta_word_ok(mb->az, sizeof(mb->az)))
+		if (!aurora_segment_name_ok(mb->az, sizeof(mb->az)))
 		{
 			aurora_seterr(err, errlen, "member %d: invalid az: use 1-%zu characters from [A-Za-z0-9_-]",
 				   i, sizeof(mb->az) - 1);

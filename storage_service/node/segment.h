@@ -174,6 +174,9 @@ void		aurora_segment_get_stats(aurora_segment *s, aurora_segment_stats *out);
 /* Copy up to max holes in LSN order into out; returns the total count. */
 int			aurora_segment_get_holes(aurora_segment *s, aurora_hole *out, int max);
 
+/* Whether s is a valid node id / AZ name: 1..size-1 of [A-Za-z0-9_-]. */
+bool		aurora_segment_name_ok(const char *s, size_t size);
+
 /* Name of the segment's directory under <data_dir>/segments ("%016x-%u"). */
 void		aurora_segment_dir_name(uint64_t volume_id, uint32_t pg_id, char *buf, size_t len);
 

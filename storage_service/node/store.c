@@ -321,24 +321,6 @@ aurora_store_close(aurora_store *st)
 	free(st);
 }
 
-static bool
-word_ok(const char *s, size_t size)
-{
-	size_t		n = strnlen(s, size);
-
-	if (n == 0 || n >= size)
-		return false;
-	for (size_t i = 0; i < n; i++)
-	{
-		char		c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
 int
 aurora_store_validate_meta(const aurora_segment_meta *m, const char *self_node_id,
 						   char *err, size_t errlen)
@@ -346,7 +328,7 @@ aurora_store_validate_meta(const aurora_segment_meta *m, const char *self_node_i
 	const aurora_member *mb = m->members;
 	char		why[200];
 
-	if (self_node_id == NULL || !word_ok(self_node_id, (AURORA_NODE_ID_MAX + 1)))
+	if (self_node_id == NULL || !aurora_segment_name_ok(self_node_id, (AURORA_NODE_ID_MAX + 1)))
 	{
 		aurora_seterr(err, errlen, "invalid node id of this node");
 		return AURORA_SEG_ERR_INVALID;
@@ -359,13 +341,13 @@ aurora_store_validate_meta(const aurora_segment_meta *m, const char *self_node_i
 	}
 	for (int i = 0; i < AURORA_PG_COPIES; i++)
 	{
-		if (!word_ok(mb[i].node_id, sizeof(mb[i].node_id)))
+		if (!aurora_segment_name_ok(mb[i].node_id, sizeof(mb[i].node_id)))
 		{
 			aurora_seterr(err, errlen, "member %d: invalid node_id: use 1-%zu characters from [A-Za-z0-9_-]",
 				   i, sizeof(mb[i].node_id) - 1);
 			return AURORA_SEG_ERR_INVALID;
 		}
-		if (!word_ok(mb[i].az, sizeof(mb[i].az)))
+		if (!aurora_segment_name_ok(mb[i].az, sizeof(mb[i].az)))
 		{
 			aurora_seterr(err, errlen, "member %d (%s): invalid az: use 1-%zu characters from [A-Za-z0-9_-]",
 				   i, mb[i].node_id, sizeof(mb[i].az) - 1);
