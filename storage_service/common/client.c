@@ -311,40 +311,20 @@ run_aio(nng_aio *aio, nng_socket sock, bool send, nng_time deadline)
 	return nng_aio_result(aio);
 }
 
-int
-aurora_request(const char *url, int timeout_ms, const uint8_t *req, size_t len,
-			   uint8_t **reply, size_t *reply_len, char *err, size_t errlen)
+/*
+ * One request/reply exchange on an open req0 socket, bounded by timeout_ms
+ * from now.  The reply is copied into malloc'd memory so callers never see
+ * NNG messages.
+ */
+static int
+exchange(nng_socket sock, int timeout_ms, const uint8_t *req, size_t len,
+		 uint8_t **reply, size_t *reply_len, char *err, size_t errlen)
 {
-	nng_socket	sock;
 	nng_aio    *aio = NULL;
 	nng_msg    *msg = NULL;
-	nng_time	deadline;
+	nng_time	deadline = nng_clock() + (nng_time) timeout_ms;
 	int			rv;
-	char		dummy[1];
 
-	if (err == NULL || errlen == 0)
-	{
-		err = dummy;
-		errlen = sizeof(dummy);
-	}
-	err[0] = '\0';
-	*reply = NULL;
-	*reply_len = 0;
-	if (timeout_ms < 1)
-		timeout_ms = 1;
-	deadline = nng_clock() + (nng_time) timeout_ms;
-
-	if ((rv = nng_req0_open(&sock)) != 0)
-	{
-		snprintf(err, errlen, "cannot open socket: %s", nng_strerror(rv));
-		return rv;
-	}
-	nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, AURORA_CLIENT_MAX_REPLY);
-	if ((rv = nng_dial(sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0)
-	{
-		snprintf(err, errlen, "cannot dial %s: %s", url, nng_strerror(rv));
-		goto out;
-	}
 	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0 ||
 		(rv = nng_msg_alloc(&msg, 0)) != 0 ||
 		(rv = nng_msg_append(msg, req, len)) != 0)
@@ -385,6 +365,114 @@ out:
 		nng_msg_free(msg);
 	if (aio != NULL)
 		nng_aio_free(aio);
+	return rv;
+}
+
+/* A req0 socket dialing url in the background (NNG redials on its own). */
+static int
+open_dialing_socket(const char *url, nng_socket *sock, char *err, size_t errlen)
+{
+	int			rv;
+
+	if ((rv = nng_req0_open(sock)) != 0)
+	{
+		snprintf(err, errlen, "cannot open socket: %s", nng_strerror(rv));
+		return rv;
+	}
+	nng_socket_set_size(*sock, NNG_OPT_RECVMAXSZ, AURORA_CLIENT_MAX_REPLY);
+	if ((rv = nng_dial(*sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0)
+	{
+		snprintf(err, errlen, "cannot dial %s: %s", url, nng_strerror(rv));
+		nng_close(*sock);
+		return rv;
+	}
+	return 0;
+}
+
+/* Callers may pass no error buffer; point err at a scratch byte then. */
+#define ERRBUF_OR_SCRATCH(err, errlen, scratch) \
+	do { \
+		if ((err) == NULL || (errlen) == 0) \
+		{ \
+			(err) = (scratch); \
+			(errlen) = sizeof(scratch); \
+		} \
+		(err)[0] = '\0'; \
+	} while (0)
+
+int
+aurora_request(const char *url, int timeout_ms, const uint8_t *req, size_t len,
+			   uint8_t **reply, size_t *reply_len, char *err, size_t errlen)
+{
+	nng_socket	sock;
+	int			rv;
+	char		scratch[1];
+
+	ERRBUF_OR_SCRATCH(err, errlen, scratch);
+	*reply = NULL;
+	*reply_len = 0;
+	if ((rv = open_dialing_socket(url, &sock, err, errlen)) != 0)
+		return rv;
+	rv = exchange(sock, timeout_ms < 1 ? 1 : timeout_ms, req, len, reply, reply_len,
+				  err, errlen);
 	nng_close(sock);
 	return rv;
+}
+
+struct aurora_conn
+{
+	nng_socket	sock;
+};
+
+int
+aurora_conn_open(const char *url, aurora_conn **out, char *err, size_t errlen)
+{
+	aurora_conn *c;
+	int			rv;
+	char		scratch[1];
+
+	ERRBUF_OR_SCRATCH(err, errlen, scratch);
+	*out = NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+	{
+		snprintf(err, errlen, "out of memory");
+		return NNG_ENOMEM;
+	}
+	if ((rv = open_dialing_socket(url, &c->sock, err, errlen)) != 0)
+	{
+		free(c);
+		return rv;
+	}
+	*out = c;
+	return 0;
+}
+
+int
+aurora_conn_request(aurora_conn *c, int timeout_ms, const uint8_t *req, size_t len,
+					uint8_t **reply, size_t *reply_len, char *err, size_t errlen)
+{
+	char		scratch[1];
+
+	ERRBUF_OR_SCRATCH(err, errlen, scratch);
+	*reply = NULL;
+	*reply_len = 0;
+	return exchange(c->sock, timeout_ms < 1 ? 1 : timeout_ms, req, len, reply, reply_len,
+					err, errlen);
+}
+
+void
+aurora_conn_abort(aurora_conn *c)
+{
+	/* closing the socket fails the pending send/receive with NNG_ECLOSED */
+	if (c != NULL)
+		nng_close(c->sock);
+}
+
+void
+aurora_conn_close(aurora_conn *c)
+{
+	if (c == NULL)
+		return;
+	nng_close(c->sock);
+	free(c);
 }

@@ -1,8 +1,8 @@
 /*
  * client.h - request/reply client for aurora storage nodes over NNG req0.
  *
- * Used by aurora-ctl, by the unit tests and by the PostgreSQL extension (the
- * storage_nodes view).  Every call opens its own sockets and keeps all state
+ * Used by aurora-ctl, by the unit tests, by storage nodes (gossip) and by the
+ * PostgreSQL extension (the storage_nodes view).  Every call opens its own sockets and keeps all state
  * on the stack or in memory it frees before returning, so the functions are
  * safe to call from any number of threads at once; the only shared state is
  * NNG's own.
@@ -53,5 +53,28 @@ int			aurora_request(const char *url, int timeout_ms,
 						   const uint8_t *req, size_t len,
 						   uint8_t **reply, size_t *reply_len,
 						   char *err, size_t errlen);
+
+/*
+ * A connection kept open to one node for repeated requests (gossip between
+ * storage nodes).  NNG dials in the background and redials after the node
+ * restarts, so a connection never has to be reopened.  A connection serves
+ * one request at a time: use it from one thread.
+ */
+typedef struct aurora_conn aurora_conn;
+
+/* Fails only on a malformed URL or out of memory (never on a down node). */
+int			aurora_conn_open(const char *url, aurora_conn **out, char *err, size_t errlen);
+
+/* aurora_request's contract, on the open connection. */
+int			aurora_conn_request(aurora_conn *c, int timeout_ms, const uint8_t *req, size_t len,
+								uint8_t **reply, size_t *reply_len, char *err, size_t errlen);
+
+/*
+ * Make the request in progress on c (in another thread) fail at once, and
+ * every later one too; c must still be closed with aurora_conn_close.  For
+ * shutting down without waiting out a timeout.
+ */
+void		aurora_conn_abort(aurora_conn *c);
+void		aurora_conn_close(aurora_conn *c);
 
 #endif

@@ -284,6 +284,8 @@ aurora_segment_state_put(aurora_buf *b, const aurora_segment_state *s)
 		aurora_buf_put_u64(b, s->holes[i][1]);
 	}
 	aurora_buf_put_str(b, s->recovery_note);
+	aurora_buf_put_u64(b, s->peer_scl);
+	aurora_buf_put_u64(b, s->records_from_peers);
 }
 
 void
@@ -315,6 +317,8 @@ aurora_segment_state_get(aurora_buf *b, aurora_segment_state *s)
 		s->holes[i][1] = aurora_buf_get_u64(b);
 	}
 	aurora_buf_get_str(b, s->recovery_note, sizeof(s->recovery_note));
+	s->peer_scl = aurora_buf_get_u64(b);
+	s->records_from_peers = aurora_buf_get_u64(b);
 }
 
 int

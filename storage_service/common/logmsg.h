@@ -141,6 +141,8 @@ typedef struct aurora_segment_state
 	uint16_t	n_holes_listed; /* the first ones, below */
 	uint64_t	holes[AURORA_HOLES_LISTED_MAX][2];	/* [from, to) */
 	char		recovery_note[AURORA_NOTE_MAX + 1];
+	uint64_t	peer_scl;		/* highest same-epoch peer SCL seen by gossip */
+	uint64_t	records_from_peers; /* records gossip fetched since the node started */
 } aurora_segment_state;
 
 void		aurora_segment_state_put(aurora_buf *b, const aurora_segment_state *s);

@@ -425,6 +425,13 @@ int
 aurora_pgwriter_append(aurora_pgwriter *w, const aurora_log_record *recs, int n,
 					   char *err, size_t errlen)
 {
+	return aurora_pgwriter_append_to(w, recs, n, AURORA_PGWRITER_ALL_MEMBERS, err, errlen);
+}
+
+int
+aurora_pgwriter_append_to(aurora_pgwriter *w, const aurora_log_record *recs, int n,
+						  unsigned member_mask, char *err, size_t errlen)
+{
 	size_t		size = aurora_records_encoded_size(recs, n);
 	uint8_t    *body;
 	int			i,
@@ -450,7 +457,8 @@ aurora_pgwriter_append(aurora_pgwriter *w, const aurora_log_record *recs, int n,
 	nng_mtx_lock(w->mtx);
 	for (i = 0; i < AURORA_PG_COPIES; i++)
 	{
-		skip[i] = w->seg[i].in_flight >= AURORA_PGWRITER_MAX_IN_FLIGHT;
+		skip[i] = (member_mask & (1u << i)) == 0 ||
+			w->seg[i].in_flight >= AURORA_PGWRITER_MAX_IN_FLIGHT;
 		if (skip[i])
 			w->seg[i].skipped++;
 	}

@@ -39,7 +39,7 @@ typedef struct aurora_segment_view
 	uint64_t	scl;			/* highest SCL acknowledged */
 	uint64_t	acks;
 	uint64_t	errors;
-	uint64_t	skipped;		/* batches not sent: too much in flight */
+	uint64_t	skipped;		/* batches not sent: too much in flight, or masked */
 	int			in_flight;
 	double		last_ack_ms;	/* monotonic ms of the last ack, 0 = never */
 	uint32_t	last_error_code;	/* AURORA_ERR_* or 0; NNG failures use INTERNAL */
@@ -76,6 +76,16 @@ int			aurora_pgwriter_create_segments(aurora_pgwriter *w, char *err, size_t errl
  */
 int			aurora_pgwriter_append(aurora_pgwriter *w, const aurora_log_record *recs, int n,
 								   char *err, size_t errlen);
+
+/*
+ * The same, sent only to the members whose bit (1 << index) is set in
+ * member_mask; the others count the batch as skipped.  The rest of the PG
+ * sees a gap that the storage's gossip fills: this is how tests lose
+ * messages on purpose.
+ */
+#define AURORA_PGWRITER_ALL_MEMBERS	((1u << AURORA_PG_COPIES) - 1)
+int			aurora_pgwriter_append_to(aurora_pgwriter *w, const aurora_log_record *recs, int n,
+									  unsigned member_mask, char *err, size_t errlen);
 
 /* Wait until PGCL >= lsn; true if reached within timeout_ms. */
 bool		aurora_pgwriter_wait_pgcl(aurora_pgwriter *w, uint64_t lsn, int timeout_ms);

@@ -214,6 +214,8 @@ aurora_msg_type_name(uint32_t type)
 			return "SEGMENTS_REQ";
 		case AURORA_MSG_SEGMENTS_RESP:
 			return "SEGMENTS_RESP";
+		case AURORA_MSG_SEGMENT_INFO_REQ:
+			return "SEGMENT_INFO_REQ";
 	}
 	return "UNKNOWN";
 }

@@ -41,7 +41,7 @@
 #define AURORA_OFF_PG_ID			48
 #define AURORA_OFF_CRC				52
 
-/* Message types.  Values are never reused; later issues append LOG_APPEND etc. */
+/* Message types.  Values are never reused; new ones are appended. */
 #define AURORA_MSG_ERROR		1
 #define AURORA_MSG_STATUS_REQ	2
 #define AURORA_MSG_STATUS_RESP	3
@@ -54,6 +54,8 @@
 #define AURORA_MSG_READ_LOG_RESP	9
 #define AURORA_MSG_SEGMENTS_REQ		10
 #define AURORA_MSG_SEGMENTS_RESP	11
+/* Gossip between a PG's segments. */
+#define AURORA_MSG_SEGMENT_INFO_REQ	12	/* reply: SEGMENT_INFO */
 
 /* Error codes carried in an ERROR body (and returned by aurora_decode). */
 #define AURORA_ERR_MALFORMED	1

@@ -12,6 +12,7 @@
 #include "logtool.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,34 @@ ctl_synthetic_byte(uint64_t start_lsn, uint32_t i)
 	return (uint8_t) ((start_lsn * 31u + i * 7u) >> 3);
 }
 
+/* Bit i set for every member whose node id is in the comma-separated list. */
+static unsigned
+members_named(const aurora_pg_target *t, const char *list)
+{
+	unsigned	mask = 0;
+	int			i;
+
+	for (i = 0; i < AURORA_PG_COPIES; i++)
+	{
+		const char *p = list;
+		size_t		len = strlen(t->members[i].node_id);
+
+		while ((p = strstr(p, t->members[i].node_id)) != NULL)
+		{
+			bool		starts = p == list || p[-1] == ',';
+			bool		ends = p[len] == '\0' || p[len] == ',';
+
+			if (starts && ends)
+			{
+				mask |= 1u << i;
+				break;
+			}
+			p += len;
+		}
+	}
+	return mask;
+}
+
 int
 ctl_stream(const ctl_cluster *c, const ctl_stream_opts *o, int timeout_ms)
 {
@@ -61,6 +90,9 @@ ctl_stream(const ctl_cluster *c, const ctl_stream_opts *o, int timeout_ms)
 	int			acked_records = 0;
 	double		t0;
 	int			rc = 0;
+	unsigned	drop_mask = 0;	/* members the withheld batches skip */
+	int			batches = 0;
+	int			dropped = 0;
 
 	if (c->n < AURORA_PG_COPIES)
 	{
@@ -101,6 +133,14 @@ ctl_stream(const ctl_cluster *c, const ctl_stream_opts *o, int timeout_ms)
 		return 1;
 	}
 
+	if (o->drop_to[0] != '\0' &&
+		(drop_mask = members_named(&t, o->drop_to)) == 0)
+	{
+		fprintf(stderr, "aurora-ctl: --drop-to '%s' names no member of the PG\n", o->drop_to);
+		aurora_pgwriter_close(w);
+		return 2;
+	}
+
 	recs = calloc((size_t) o->batch, sizeof(*recs));
 	payloads = malloc((size_t) o->batch * (size_t) (o->payload ? o->payload : 1));
 	if (recs == NULL || payloads == NULL)
@@ -116,6 +156,7 @@ ctl_stream(const ctl_cluster *c, const ctl_stream_opts *o, int timeout_ms)
 	for (k = 0; k < o->records && rc == 0; k += o->batch)
 	{
 		int			n = o->records - k < o->batch ? o->records - k : o->batch;
+		bool		withhold;
 
 		for (i = 0; i < n; i++)
 		{
@@ -129,7 +170,14 @@ ctl_stream(const ctl_cluster *c, const ctl_stream_opts *o, int timeout_ms)
 			recs[i].len = (uint32_t) o->payload;
 			recs[i].payload = p;
 		}
-		if (aurora_pgwriter_append(w, recs, n, err, sizeof(err)) != 0)
+		batches++;
+		withhold = drop_mask != 0 && (o->drop_every <= 1 || batches % o->drop_every == 0);
+		if (withhold)
+			dropped++;
+		if (aurora_pgwriter_append_to(w, recs, n,
+									  withhold ? AURORA_PGWRITER_ALL_MEMBERS & ~drop_mask :
+									  AURORA_PGWRITER_ALL_MEMBERS,
+									  err, sizeof(err)) != 0)
 		{
 			fprintf(stderr, "aurora-ctl: %s\n", err);
 			rc = 1;
@@ -158,6 +206,8 @@ ctl_stream(const ctl_cluster *c, const ctl_stream_opts *o, int timeout_ms)
 				   v.seg[i].last_error_code ? " last_error " : "",
 				   v.seg[i].last_error_code ? aurora_error_name(v.seg[i].last_error_code) : "",
 				   v.seg[i].fenced ? " (fenced: stale epoch)" : "");
+		if (drop_mask != 0)
+			printf("stream: withheld %d of %d batches from %s\n", dropped, batches, o->drop_to);
 		printf("stream: acked_records %d acked_last_start %" PRIu64 " acked_end %" PRIu64
 			   " pgcl %" PRIu64 " elapsed_ms %.1f records_per_s %.0f mb_per_s %.2f"
 			   " quorum_p50_ms %.3f quorum_p99_ms %.3f\n",
@@ -217,8 +267,9 @@ ctl_segments(const char *const *urls, int n, int timeout_ms)
 				j,
 				rc = 0;
 
-	printf("%-22s %-16s %4s %4s %12s %12s %9s %10s %6s %5s %s\n", "NODE_URL", "VOLUME", "PG",
-		   "REPL", "SCL", "HIGHEST", "RECORDS", "BYTES", "EPOCH", "HOLES", "RECOVERY");
+	printf("%-22s %-16s %4s %4s %12s %12s %9s %10s %6s %5s %12s %10s %s\n", "NODE_URL",
+		   "VOLUME", "PG", "REPL", "SCL", "HIGHEST", "RECORDS", "BYTES", "EPOCH", "HOLES",
+		   "PEER_SCL", "FROM_PEERS", "RECOVERY");
 	for (i = 0; i < n; i++)
 	{
 		aurora_header h,
@@ -246,10 +297,11 @@ ctl_segments(const char *const *urls, int n, int timeout_ms)
 		}
 		for (j = 0; j < count; j++)
 			printf("%-22s %016" PRIx64 " %4u %4u %12" PRIu64 " %12" PRIu64 " %9" PRIu64
-				   " %10" PRIu64 " %6" PRIu64 " %5u %s\n",
+				   " %10" PRIu64 " %6" PRIu64 " %5u %12" PRIu64 " %10" PRIu64 " %s\n",
 				   urls[i], st[j].volume_id, st[j].pg_id, st[j].replica_index, st[j].scl,
 				   st[j].highest_lsn, st[j].records, st[j].bytes_on_disk,
-				   st[j].volume_epoch, st[j].n_holes, st[j].recovery_note);
+				   st[j].volume_epoch, st[j].n_holes, st[j].peer_scl,
+				   st[j].records_from_peers, st[j].recovery_note);
 		free(st);
 		free(reply);
 	}

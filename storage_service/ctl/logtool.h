@@ -23,6 +23,9 @@ typedef struct ctl_stream_opts
 	int			payload;
 	int			wait_ms;		/* per batch, for PGCL to cover it */
 	int			write_quorum;
+	/* lose messages on purpose: withhold every drop_every-th batch from these nodes */
+	char		drop_to[256];	/* comma-separated node ids; "" = none */
+	int			drop_every;		/* 0 or 1: every batch */
 } ctl_stream_opts;
 
 /* Synthetic record k after after_lsn: its LSNs and its payload bytes. */

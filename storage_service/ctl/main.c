@@ -33,6 +33,7 @@ usage(FILE *out)
 			"       aurora-ctl --cluster DIR start|stop|kill TARGET...\n"
 			"       aurora-ctl --cluster DIR stream --pg N [--records N] [--batch N] [--payload BYTES]\n"
 			"                  [--after LSN] [--epoch E] [--volume ID] [--wait-ms MS] [--write-quorum W]\n"
+			"                  [--drop-to NODE[,NODE...] [--drop-every K]]\n"
 			"       aurora-ctl [--cluster DIR] segments [URL... | TARGET...]\n"
 			"       aurora-ctl read-log URL --pg N [--volume ID] [--from LSN] [--to LSN] [--epoch E]\n"
 			"       aurora-ctl --version | --help\n"
@@ -46,7 +47,9 @@ usage(FILE *out)
 			"stop    SIGTERM nodes and wait until they exit\n"
 			"kill    SIGKILL nodes (leaves the pid file behind, like a crash)\n"
 			"stream  create the PG's segments on the first six nodes and stream synthetic\n"
-			"        records in batches, waiting for a write quorum (PGCL) after each\n"
+			"        records in batches, waiting for a write quorum (PGCL) after each;\n"
+			"        --drop-to withholds every K-th batch (default every batch) from those\n"
+			"        nodes, as if the messages were lost\n"
 			"segments  list the segments of nodes: SCL, records, holes, epochs\n"
 			"read-log  read a PG's log back from one node and verify content and backlinks\n"
 			"\n"
@@ -93,6 +96,12 @@ log_options(char **args, int n, ctl_stream_opts *o, uint64_t *from, uint64_t *to
 		const char *name = args[i];
 		uint64_t	v;
 
+		if (strcmp(name, "--drop-to") == 0 && i + 1 < n &&
+			strlen(args[i + 1]) < sizeof(o->drop_to))
+		{
+			snprintf(o->drop_to, sizeof(o->drop_to), "%s", args[++i]);
+			continue;
+		}
 		if (i + 1 >= n || parse_u64(args[i + 1], &v) != 0)
 		{
 			fprintf(stderr, "aurora-ctl: option '%s' needs a non-negative number\n", name);
@@ -120,6 +129,8 @@ log_options(char **args, int n, ctl_stream_opts *o, uint64_t *from, uint64_t *to
 			o->wait_ms = (int) v;
 		else if (strcmp(name, "--write-quorum") == 0 && v >= 1 && v <= AURORA_PG_COPIES)
 			o->write_quorum = (int) v;
+		else if (strcmp(name, "--drop-every") == 0 && v >= 1 && v <= 1000000)
+			o->drop_every = (int) v;
 		else if (strcmp(name, "--from") == 0 && from != NULL)
 			*from = v;
 		else if (strcmp(name, "--to") == 0 && to != NULL)

@@ -27,6 +27,8 @@ enum config_key
 	KEY_PID_FILE,
 	KEY_LOG_FILE,
 	KEY_MAX_MESSAGE_BYTES,
+	KEY_GOSSIP_INTERVAL_MS,
+	KEY_PEER_TIMEOUT_MS,
 	KEY_COUNT
 };
 
@@ -42,6 +44,8 @@ static const struct
 	[KEY_PID_FILE] = {"pid_file", false},
 	[KEY_LOG_FILE] = {"log_file", false},
 	[KEY_MAX_MESSAGE_BYTES] = {"max_message_bytes", false},
+	[KEY_GOSSIP_INTERVAL_MS] = {"gossip_interval_ms", false},
+	[KEY_PEER_TIMEOUT_MS] = {"peer_timeout_ms", false},
 };
 
 static char *
@@ -160,6 +164,27 @@ resolve_path(const char *config_path, const char *value, char *dst, size_t cap)
 	return (n < 0 || (size_t) n >= cap) ? -1 : 0;
 }
 
+/* A decimal integer in [min, max] (no sign, no suffix). */
+static int
+parse_uint_key(enum config_key key, const char *value, uint32_t min, uint32_t max,
+			   uint32_t *dst, char *why, size_t whylen)
+{
+	char	   *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(value, &end, 10);
+	if (!isdigit((unsigned char) value[0]) || *end != '\0' || errno != 0 || v < min || v > max)
+	{
+		snprintf(why, whylen, "%s must be an integer between %u and %u (got '%.40s')",
+				 config_keys[key].name, (unsigned) min, (unsigned) max, value);
+		return -1;
+	}
+	*dst = (uint32_t) v;
+	return 0;
+}
+
+
 /* Apply one key's value; on error writes the reason (without FILE:LINE). */
 static int
 apply_value(aurora_node_config *cfg, enum config_key key, const char *value,
@@ -218,23 +243,14 @@ apply_value(aurora_node_config *cfg, enum config_key key, const char *value,
 				return 0;
 			}
 		case KEY_MAX_MESSAGE_BYTES:
-			{
-				char	   *end;
-				unsigned long long v;
-
-				errno = 0;
-				v = strtoull(value, &end, 10);
-				if (!isdigit((unsigned char) value[0]) || *end != '\0' || errno != 0 ||
-					v < AURORA_MIN_MESSAGE_BYTES || v > AURORA_MAX_MESSAGE_BYTES)
-				{
-					snprintf(why, whylen,
-							 "max_message_bytes must be an integer between %u and %u (got '%.40s')",
-							 AURORA_MIN_MESSAGE_BYTES, AURORA_MAX_MESSAGE_BYTES, value);
-					return -1;
-				}
-				cfg->max_message_bytes = (uint32_t) v;
-				return 0;
-			}
+			return parse_uint_key(key, value, AURORA_MIN_MESSAGE_BYTES, AURORA_MAX_MESSAGE_BYTES,
+								  &cfg->max_message_bytes, why, whylen);
+		case KEY_GOSSIP_INTERVAL_MS:
+			return parse_uint_key(key, value, 0, AURORA_MAX_GOSSIP_INTERVAL_MS,
+								  &cfg->gossip_interval_ms, why, whylen);
+		case KEY_PEER_TIMEOUT_MS:
+			return parse_uint_key(key, value, AURORA_MIN_PEER_TIMEOUT_MS, AURORA_MAX_PEER_TIMEOUT_MS,
+								  &cfg->peer_timeout_ms, why, whylen);
 		case KEY_COUNT:
 			break;
 	}
@@ -257,6 +273,8 @@ aurora_node_config_load(const char *path, aurora_node_config *cfg,
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->max_message_bytes = 16777216u;
+	cfg->gossip_interval_ms = AURORA_DEFAULT_GOSSIP_INTERVAL_MS;
+	cfg->peer_timeout_ms = AURORA_DEFAULT_PEER_TIMEOUT_MS;
 	if (strlen(path) >= sizeof(cfg->source))
 	{
 		snprintf(err, errlen, "%.200s...: config path is too long", path);

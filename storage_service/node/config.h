@@ -15,6 +15,11 @@
 #define AURORA_CONFIG_URL_MAX		256
 #define AURORA_MIN_MESSAGE_BYTES	4096u
 #define AURORA_MAX_MESSAGE_BYTES	1073741824u
+#define AURORA_DEFAULT_GOSSIP_INTERVAL_MS	250u
+#define AURORA_MAX_GOSSIP_INTERVAL_MS		3600000u
+#define AURORA_DEFAULT_PEER_TIMEOUT_MS		1000u
+#define AURORA_MIN_PEER_TIMEOUT_MS			10u
+#define AURORA_MAX_PEER_TIMEOUT_MS			600000u
 
 typedef struct aurora_node_config
 {
@@ -28,6 +33,13 @@ typedef struct aurora_node_config
 	char		log_file[AURORA_CONFIG_PATH_MAX];
 	/* Largest accepted message body, in bytes. */
 	uint32_t	max_message_bytes;
+	/*
+	 * How often each segment compares its SCL with its peers' and fetches
+	 * what it is missing (0 turns gossip off), and how long a peer may take
+	 * to answer one gossip request.
+	 */
+	uint32_t	gossip_interval_ms;
+	uint32_t	peer_timeout_ms;
 } aurora_node_config;
 
 /*

@@ -312,6 +312,27 @@ segment_info_reply(const aurora_header *req, struct aurora_segment *seg, aurora_
 	make_reply(&rep, body, n, out);
 }
 
+/*
+ * SEGMENT_INFO_REQ is how a peer's gossip learns this segment's SCL.  It is
+ * deliberately not fenced and never adopts the requester's epochs: it changes
+ * nothing, and the reply header tells the requester our epochs, so it can
+ * tell whether we are its peer in the same epoch.
+ */
+static void
+handle_segment_info(aurora_handler *h, const aurora_header *req, aurora_reply *out)
+{
+	struct aurora_segment *seg;
+
+	if (req->body_len != 0)
+	{
+		error_reply(h, req, AURORA_ERR_MALFORMED, "SEGMENT_INFO_REQ must have an empty body", out);
+		return;
+	}
+	if ((seg = find_segment(h, req, out)) == NULL)
+		return;
+	segment_info_reply(req, seg, out);
+}
+
 static void
 handle_create_segment(aurora_handler *h, const aurora_header *req, const uint8_t *body,
 					  aurora_reply *out)
@@ -577,6 +598,8 @@ segments_emit(void *arg, struct aurora_segment *seg)
 		s.holes[i][1] = holes[i].to_lsn;
 	}
 	snprintf(s.recovery_note, sizeof(s.recovery_note), "%s", st.recovery_note);
+	s.peer_scl = st.peer_scl;
+	s.records_from_peers = st.records_from_peers;
 	aurora_segment_state_put(&sink->b, &s);
 	sink->count++;
 	return 0;
@@ -596,7 +619,7 @@ handle_segments(aurora_handler *h, const aurora_header *req, aurora_reply *out)
 		error_reply(h, req, AURORA_ERR_MALFORMED, "SEGMENTS_REQ must have an empty body", out);
 		return;
 	}
-	/* each state is at most ~600 bytes; leave room for segments created meanwhile */
+	/* each state is at most ~560 bytes; leave room for segments created meanwhile */
 	cap = 4 + (size_t) (count + 16) * 640;
 	buf = malloc(cap);
 	if (buf == NULL)
@@ -661,6 +684,9 @@ aurora_handler_dispatch(aurora_handler *h, const uint8_t *req, size_t len,
 			return false;
 		case AURORA_MSG_SEGMENTS_REQ:
 			handle_segments(h, &hdr, out);
+			return false;
+		case AURORA_MSG_SEGMENT_INFO_REQ:
+			handle_segment_info(h, &hdr, out);
 			return false;
 		case AURORA_MSG_ERROR:
 		case AURORA_MSG_STATUS_RESP:

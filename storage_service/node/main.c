@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "datadir.h"
+#include "gossip.h"
 #include "handler.h"
 #include "log.h"
 #include "pidfile.h"
@@ -83,6 +84,8 @@ run(const char *config_path)
 	aurora_handler handler;
 	aurora_store *store;
 	aurora_server *srv;
+	aurora_gossip *gossip;
+	aurora_gossip_config gcfg;
 	sigset_t	sigs;
 	char		err[1024];
 	int			lock_fd;
@@ -112,9 +115,10 @@ run(const char *config_path)
 	signal(SIGPIPE, SIG_IGN);
 
 	aurora_log("started: aurora-storage %s, protocol %d, node %s, az %s, data_dir %s, "
-			   "max_message_bytes %u",
+			   "max_message_bytes %u, gossip_interval_ms %u, peer_timeout_ms %u",
 			   AURORA_SERVICE_VERSION, AURORA_PROTOCOL_VERSION, cfg.node_id, cfg.az,
-			   cfg.data_dir, (unsigned) cfg.max_message_bytes);
+			   cfg.data_dir, (unsigned) cfg.max_message_bytes,
+			   (unsigned) cfg.gossip_interval_ms, (unsigned) cfg.peer_timeout_ms);
 
 	/* Recovery (cutting torn tails) happens here, before anything is served. */
 	if (aurora_store_open(cfg.data_dir, &store, err, sizeof(err)) != 0)
@@ -134,10 +138,25 @@ run(const char *config_path)
 	}
 	aurora_log("listening on %s", cfg.listen_url);
 
+	gcfg.self_node_id = cfg.node_id;
+	gcfg.interval_ms = cfg.gossip_interval_ms;
+	gcfg.peer_timeout_ms = cfg.peer_timeout_ms;
+	gcfg.max_body = cfg.max_message_bytes;
+	if (aurora_gossip_start(store, &gcfg, &gossip, err, sizeof(err)) != 0)
+	{
+		aurora_log("cannot start: %s", err);
+		aurora_server_stop(srv);
+		aurora_store_close(store);
+		return 1;
+	}
+	if (cfg.gossip_interval_ms == 0)
+		aurora_log("gossip is off (gossip_interval_ms = 0): segments catch up only from the writer");
+
 	/* Written only once serving, so a present pid file means "up". */
 	if (aurora_pidfile_write(cfg.pid_file, getpid(), err, sizeof(err)) != 0)
 	{
 		aurora_log("cannot start: %s", err);
+		aurora_gossip_stop(gossip);
 		aurora_server_stop(srv);
 		aurora_store_close(store);
 		return 1;
@@ -158,6 +177,8 @@ run(const char *config_path)
 	}
 
 	aurora_log("shutting down (%s)", sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "error");
+	/* gossip first: it appends to segments the store is about to close */
+	aurora_gossip_stop(gossip);
 	aurora_server_stop(srv);
 	aurora_store_close(store);
 	aurora_pidfile_remove_if_ours(cfg.pid_file, getpid());

@@ -149,6 +149,10 @@ struct aurora_segment
 
 	uint64_t	recovered_truncated;
 	char		recovery_note[200];
+
+	/* what gossip (node/gossip.c) last learned and did, for STATUS */
+	uint64_t	peer_scl;
+	uint64_t	records_from_peers;
 };
 
 /* ---- small helpers ---- */
@@ -1724,6 +1728,17 @@ aurora_segment_get_stats(aurora_segment *s, aurora_segment_stats *out)
 	out->n_holes = s->mismatches > UINT32_MAX ? UINT32_MAX : (uint32_t) s->mismatches;
 	out->recovered_truncated_bytes = s->recovered_truncated;
 	snprintf(out->recovery_note, sizeof(out->recovery_note), "%s", s->recovery_note);
+	out->peer_scl = s->peer_scl;
+	out->records_from_peers = s->records_from_peers;
+	pthread_mutex_unlock(&s->mu);
+}
+
+void
+aurora_segment_note_gossip(aurora_segment *s, uint64_t peer_scl, uint64_t records_fetched)
+{
+	pthread_mutex_lock(&s->mu);
+	s->peer_scl = peer_scl;
+	s->records_from_peers += records_fetched;
 	pthread_mutex_unlock(&s->mu);
 }
 

@@ -89,6 +89,9 @@ typedef struct aurora_segment_stats
 	uint32_t	n_holes;
 	uint64_t	recovered_truncated_bytes;	/* cut from the log at the last open */
 	char		recovery_note[200];	/* "" or what recovery cut and why */
+	/* gossip (aurora_segment_note_gossip); 0 until the first round */
+	uint64_t	peer_scl;		/* highest SCL a same-epoch peer reported last round */
+	uint64_t	records_from_peers; /* records fetched from peers since open */
 } aurora_segment_stats;
 
 /*
@@ -170,6 +173,14 @@ int			aurora_segment_set_epochs(aurora_segment *s, uint64_t volume_epoch,
 
 void		aurora_segment_get_meta(aurora_segment *s, aurora_segment_meta *out);
 void		aurora_segment_get_stats(aurora_segment *s, aurora_segment_stats *out);
+
+/*
+ * Record what a gossip round learned: the highest SCL among the segment's
+ * same-epoch peers, and how many records it fetched from them (added to the
+ * running total).
+ */
+void		aurora_segment_note_gossip(aurora_segment *s, uint64_t peer_scl,
+									   uint64_t records_fetched);
 
 /* Copy up to max holes in LSN order into out; returns the total count. */
 int			aurora_segment_get_holes(aurora_segment *s, aurora_hole *out, int max);

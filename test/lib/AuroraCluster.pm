@@ -70,6 +70,94 @@ sub ctl
 	return ($? >> 8, $out);
 }
 
+# Set key = value in a storage node's config file (takes effect at its next start).
+sub node_conf_set
+{
+	my ($self, $node, $key, $value) = @_;
+	my $conf = "$self->{dir}/nodes/$node.conf";
+	open(my $in, '<', $conf) or die "$conf: $!";
+	my @lines = grep { !/^\s*\Q$key\E\s*=/ } <$in>;
+	close($in);
+	open(my $out, '>', $conf) or die "$conf: $!";
+	print $out @lines, "$key = $value\n";
+	close($out);
+}
+
+# node id => listen URL, from the node config files
+sub node_urls
+{
+	my ($self) = @_;
+	my %url;
+	for my $conf (glob("$self->{dir}/nodes/*.conf"))
+	{
+		open(my $fh, '<', $conf) or die "$conf: $!";
+		my %kv = map { /^\s*(\w+)\s*=\s*(.*?)\s*$/ ? ($1, $2) : () } <$fh>;
+		$url{ $kv{node_id} } = $kv{listen_url};
+	}
+	return \%url;
+}
+
+# aurora-ctl stream ARGS; returns (exit code, output, {records, last_start, end})
+# for what a write quorum acknowledged.
+sub stream
+{
+	my ($self, @args) = @_;
+	my ($rc, $out) = $self->ctl('stream', @args);
+	my %r = $out =~ /^stream: .*?acked_records (\d+) acked_last_start (\d+) acked_end (\d+)/m
+	  ? (records => $1, last_start => $2, end => $3) : ();
+	return ($rc, $out, \%r);
+}
+
+# aurora-ctl read-log from one node; returns {records, first, last_end, scl,
+# breaks, bad} as verified by the tool (content, LSNs and backlinks).
+sub read_log
+{
+	my ($self, $node, @args) = @_;
+	my $url = $self->node_urls->{$node} or die "no node $node";
+	my $cmd = join ' ', map { "'$_'" } "$repo/storage_service/build/aurora-ctl",
+	  'read-log', $url, @args;
+	my $out = `$cmd 2>&1`;
+	my %r = $out =~ /records (\d+) first_start (\d+) last_end (\d+) scl (\d+) chain_breaks (\d+) bad_payloads (\d+)/
+	  ? (records => $1, first => $2, last_end => $3, scl => $4, breaks => $5, bad => $6) : ();
+	return \%r;
+}
+
+# One node's view of one PG (aurora-ctl segments): {scl, highest, records,
+# holes, peer_scl, from_peers, recovery}, or {} if the node does not answer.
+sub segment_state
+{
+	my ($self, $node, $pg) = @_;
+	my ($rc, $out) = $self->ctl('segments', $node);
+	for my $line (split /\n/, $out)
+	{
+		my @f = split ' ', $line, 13;
+		next unless @f >= 12 && $f[2] eq $pg && $f[3] =~ /^\d+$/;
+		return {
+			scl        => $f[4],
+			highest    => $f[5],
+			records    => $f[6],
+			holes      => $f[9],
+			peer_scl   => $f[10],
+			from_peers => $f[11],
+			recovery   => $f[12] // ''
+		};
+	}
+	return {};
+}
+
+# Poll code until it returns true (default 30 s); returns its last value.
+sub poll_until
+{
+	my ($self, $code, $timeout) = @_;
+	my $deadline = time() + ($timeout // 30);
+	while (1)
+	{
+		my $v = $code->();
+		return $v if $v || time() >= $deadline;
+		usleep(100_000);
+	}
+}
+
 # Run one query on the compute; returns (exit code, stdout, stderr).
 sub psql
 {

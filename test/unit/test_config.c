@@ -85,14 +85,18 @@ test_valid(void)
 	snprintf(expect, sizeof(expect), "%s/data/a1/aurora-storage.log", tmpdir);
 	is_str(cfg.log_file, expect, "log_file defaults to data_dir/aurora-storage.log");
 	is_uint(cfg.max_message_bytes, 16777216u, "max_message_bytes defaults to 16 MiB");
+	is_uint(cfg.gossip_interval_ms, 250, "gossip_interval_ms defaults to 250");
+	is_uint(cfg.peer_timeout_ms, 1000, "peer_timeout_ms defaults to 1000");
 	snprintf(expect, sizeof(expect), "%s/ok.conf", tmpdir);
 	is_str(cfg.source, expect, "source is the absolute config path");
 
 	path = write_conf("full.conf",
 					  "node_id = node_A-9\naz = c\nlisten_url = ipc:///tmp/a.sock\n"
 					  "data_dir = /var/tmp/d\npid_file = /run/x.pid\nlog_file = l.log\n"
-					  "max_message_bytes = 4096\n");
+					  "max_message_bytes = 4096\ngossip_interval_ms = 0\npeer_timeout_ms = 10\n");
 	is_int(aurora_node_config_load(path, &cfg, err, sizeof(err)), 0, "file with every key loads");
+	is_uint(cfg.gossip_interval_ms, 0, "gossip_interval_ms 0 (off) accepted");
+	is_uint(cfg.peer_timeout_ms, 10, "peer_timeout_ms lower bound accepted");
 	is_str(cfg.listen_url, "ipc:///tmp/a.sock", "ipc:// URL accepted");
 	is_str(cfg.pid_file, "/run/x.pid", "absolute pid_file kept");
 	snprintf(expect, sizeof(expect), "%s/l.log", tmpdir);
@@ -167,6 +171,15 @@ test_errors(void)
 	expect_error("max_message_bytes = 1073741825\n",
 				 ":1: max_message_bytes must be an integer between 4096 and 1073741824 (got '1073741825')",
 				 "max_message_bytes above range");
+	expect_error("gossip_interval_ms = 3600001\n",
+				 ":1: gossip_interval_ms must be an integer between 0 and 3600000 (got '3600001')",
+				 "gossip_interval_ms above range");
+	expect_error("peer_timeout_ms = 9\n",
+				 ":1: peer_timeout_ms must be an integer between 10 and 600000 (got '9')",
+				 "peer_timeout_ms below range");
+	expect_error("peer_timeout_ms = 1s\n",
+				 ":1: peer_timeout_ms must be an integer between 10 and 600000 (got '1s')",
+				 "peer_timeout_ms with a unit");
 	expect_error("max_message_bytes = 64k\n",
 				 ":1: max_message_bytes must be an integer between 4096 and 1073741824 (got '64k')",
 				 "max_message_bytes with a suffix");

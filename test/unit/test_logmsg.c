@@ -137,6 +137,8 @@ test_segments_resp(void)
 	s.holes[1][0] = 1600;
 	s.holes[1][1] = 1700;
 	snprintf(s.recovery_note, sizeof(s.recovery_note), "cut 36 bytes");
+	s.peer_scl = 2500;
+	s.records_from_peers = 42;
 
 	aurora_buf_init_writer(&b, buf, sizeof(buf));
 	aurora_buf_put_u32(&b, 1);

@@ -1,0 +1,109 @@
+# test/cluster/005_gossip.t: segments catch up with each other by gossip, on
+# six real storage node processes in three AZs.
+#
+#  1. Batches are withheld from two nodes (as if the messages were lost).
+#     With gossip off those nodes keep their holes; turned on, they fetch the
+#     missing records from their peers and their SCL reaches the end.
+#  2. Two nodes of different AZs are killed -9 in the middle of a stream.
+#     Writes go on (4 of 6); every acknowledged record is on the four nodes
+#     left; once restarted, the two catch up by gossip alone (the writer has
+#     finished) and all six SCLs converge on the last acknowledged LSN.
+use strict;
+use warnings;
+use Test::More;
+use Time::HiRes qw(usleep);
+use AuroraCluster;
+
+my $c = AuroraCluster->new;
+my @nodes = qw(a1 a2 b1 b2 c1 c2);
+$c->node_conf_set($_, 'gossip_interval_ms', 100) for @nodes;
+$c->node_conf_set($_, 'gossip_interval_ms', 0) for qw(a1 b1);
+$c->start;
+
+sub all_at
+{
+	my ($pg, $lsn, @which) = @_;
+	for my $n (@which)
+	{
+		my $st = $c->segment_state($n, $pg);
+		return 0 unless defined $st->{scl} && $st->{scl} == $lsn && $st->{holes} == 0;
+	}
+	return 1;
+}
+
+# --- 1. lost messages ------------------------------------------------------
+my ($rc, $out, $s) = $c->stream('--pg', 11, '--records', 600, '--batch', 20, '--payload', 200,
+	'--drop-to', 'a1,b1', '--drop-every', 3);
+is($rc, 0, 'stream of 600 records, every 3rd batch withheld from a1 and b1') or diag($out);
+like($out, qr/withheld 10 of 30 batches from a1,b1/, 'ten batches were withheld');
+is($s->{records}, 600, 'all 600 acknowledged by the other four');
+
+for my $n (qw(a1 b1))
+{
+	my $r = $c->read_log($n, '--pg', 11);
+	is($r->{records}, 400, "$n holds only the 400 records it was sent");
+	my $st = $c->segment_state($n, 11);
+	is($st->{holes}, 9, "$n has 9 holes (the 10th withheld batch is the tail)");
+	ok($st->{scl} < $s->{end}, "$n SCL stops at the first hole");
+}
+usleep(500_000);
+is($c->read_log('a1', '--pg', 11)->{records}, 400,
+	'with gossip off the holes stay: the writer does not resend');
+cmp_ok($c->segment_state('a2', 11)->{from_peers}, '==', 0,
+	'a2 (gossip on) had nothing to fetch: it was sent everything');
+
+($rc, $out) = $c->ctl('stop', 'a1', 'b1');
+$c->node_conf_set($_, 'gossip_interval_ms', 100) for qw(a1 b1);
+($rc, $out) = $c->ctl('start', 'a1', 'b1');
+is($rc, 0, 'a1 and b1 restart with gossip on') or diag($out);
+ok($c->poll_until(sub { all_at(11, $s->{end}, qw(a1 b1)) }, 30),
+	'a1 and b1 fill their holes: SCL reaches the last acknowledged end, no holes');
+for my $n (qw(a1 b1))
+{
+	my $r = $c->read_log($n, '--pg', 11);
+	is_deeply([ @$r{qw(records breaks bad scl)} ], [ 600, 0, 0, $s->{end} ],
+		"$n now holds all 600 records, unbroken and intact");
+	is($c->segment_state($n, 11)->{from_peers}, 200, "$n fetched exactly the 200 it missed");
+}
+
+# --- 2. kill -9 two nodes mid-stream ----------------------------------------
+my $ctl = "$ENV{AURORA_REPO}/storage_service/build/aurora-ctl";
+my $pid = open(my $fh, '-|', $ctl, '--cluster', $c->dir . '/nodes', 'stream', '--pg', 12,
+	'--records', 10000, '--batch', 5, '--payload', 200, '--wait-ms', 5000)
+  or die "stream: $!";
+ok($c->poll_until(sub { ($c->segment_state('c1', 12)->{records} // 0) >= 1000 }, 60),
+	'the stream is under way');
+($rc, $out) = $c->ctl('kill', 'a2', 'c2');
+my $at_kill = $c->segment_state('c1', 12)->{records};
+is($rc, 0, 'kill -9 a2 and c2 in the middle of the stream') or diag($out);
+my $stream_out = do { local $/; <$fh> };
+close($fh);
+is($? >> 8, 0, 'the stream completes with two nodes down') or diag($stream_out);
+my ($acked, $end) = $stream_out =~ /acked_records (\d+) acked_last_start \d+ acked_end (\d+)/;
+is($acked, 10000, 'every record was acknowledged by a write quorum');
+cmp_ok($at_kill, '<', 10000, "the kill came mid-stream (after $at_kill records)");
+for my $n (qw(a1 b1 b2 c1))
+{
+	my $r = $c->read_log($n, '--pg', 12);
+	is_deeply([ @$r{qw(records breaks bad scl)} ], [ 10000, 0, 0, $end ],
+		"$n (up) holds every acknowledged record");
+}
+
+($rc, $out) = $c->ctl('start', 'a2', 'c2');
+is($rc, 0, 'a2 and c2 restart') or diag($out);
+ok($c->poll_until(sub { all_at(12, $end, @nodes) }, 60),
+	'all six SCLs converge on the last acknowledged end');
+for my $n (@nodes)
+{
+	my $r = $c->read_log($n, '--pg', 12);
+	is_deeply([ @$r{qw(records breaks bad scl)} ], [ 10000, 0, 0, $end ],
+		"$n holds all 10000 records, unbroken and intact");
+}
+for my $n (qw(a2 c2))
+{
+	cmp_ok($c->segment_state($n, 12)->{from_peers}, '>', 0,
+		"$n caught up from its peers, not from the writer");
+}
+
+$c->stop;
+done_testing();

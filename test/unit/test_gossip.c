@@ -1,0 +1,320 @@
+/*
+ * test_gossip.c - unit tests of gap filling between segments
+ * (storage_service/node/gossip.c): six in-process nodes (store, handler,
+ * NNG server on ipc://) hold the six segments of a PG; gossip rounds are
+ * driven one at a time on node 0 to check the fetch rule (wait one round,
+ * then fetch exactly what is missing, then nothing more), that a peer in
+ * another epoch is never used or changed, that records contradicting ours
+ * are refused without writing anything, and that dead peers do not stop a
+ * segment from catching up from the one peer left.
+ */
+#define _DEFAULT_SOURCE
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gossip.h"
+#include "handler.h"
+#include "segment.h"
+#include "server.h"
+#include "store.h"
+#include "tap.h"
+#include "testutil.h"
+
+#define VOL			0x0000000000000042ULL
+#define MAX_BODY	(1u << 20)
+#define N_RECS		200
+#define PAYLOAD		20
+
+typedef struct node
+{
+	char		dir[600];
+	char		url[700];
+	aurora_store *store;
+	aurora_handler handler;
+	aurora_server *server;
+} node;
+
+static node nodes[AURORA_PG_COPIES];
+static char tmpdir[512];
+static char log_path[700];
+
+static void
+rec_lsns(int i, uint64_t *start, uint64_t *end, uint64_t *prev)
+{
+	*start = 1000 + 100 * (uint64_t) i;
+	*end = *start + 60;
+	*prev = i == 0 ? 0 : *start - 100;
+}
+
+/* Record i of the PG; variant != 0 gives different payload bytes. */
+static void
+make_rec(int i, int variant, aurora_log_record *r, uint8_t *buf)
+{
+	rec_lsns(i, &r->start_lsn, &r->end_lsn, &r->prev_lsn);
+	for (int j = 0; j < PAYLOAD; j++)
+		buf[j] = (uint8_t) (r->start_lsn * 7 + (uint64_t) j + (uint64_t) variant * 13);
+	r->len = PAYLOAD;
+	r->payload = buf;
+}
+
+static void
+append_recs(aurora_segment *seg, int from, int to, int variant)
+{
+	char		err[256];
+
+	for (int i = from; i < to; i++)
+	{
+		aurora_log_record r;
+		uint8_t		buf[PAYLOAD];
+
+		make_rec(i, variant, &r, buf);
+		if (aurora_segment_append(seg, &r, 1, MAX_BODY, NULL, err, sizeof(err)) != 0)
+			bail_out("append record %d: %s", i, err);
+	}
+	if (aurora_segment_sync(seg, err, sizeof(err)) != 0)
+		bail_out("sync: %s", err);
+}
+
+static uint64_t
+rec_end(int i)
+{
+	uint64_t	s,
+				e,
+				p;
+
+	rec_lsns(i, &s, &e, &p);
+	return e;
+}
+
+/* Segment of pg on node k, created on first use with the six ipc members. */
+static aurora_segment *
+seg_of(int k, uint32_t pg)
+{
+	aurora_segment_meta m;
+	aurora_segment *seg = aurora_store_find(nodes[k].store, VOL, pg);
+	char		err[256];
+
+	if (seg != NULL)
+		return seg;
+	memset(&m, 0, sizeof(m));
+	m.volume_id = VOL;
+	m.pg_id = pg;
+	m.replica_index = (uint32_t) k;
+	m.volume_epoch = 1;
+	m.membership_epoch = 1;
+	for (int i = 0; i < AURORA_PG_COPIES; i++)
+	{
+		snprintf(m.members[i].node_id, sizeof(m.members[i].node_id), "n%d", i);
+		snprintf(m.members[i].az, sizeof(m.members[i].az), "az%d", i / 2);
+		snprintf(m.members[i].url, sizeof(m.members[i].url), "%s", nodes[i].url);
+	}
+	if (aurora_store_create_segment(nodes[k].store, &m, m.members[k].node_id, &seg,
+									err, sizeof(err)) != 0)
+		bail_out("create segment pg %u on n%d: %s", pg, k, err);
+	return seg;
+}
+
+static aurora_segment_stats
+stats_of(int k, uint32_t pg)
+{
+	aurora_segment_stats st;
+
+	aurora_segment_get_stats(seg_of(k, pg), &st);
+	return st;
+}
+
+typedef struct check_ctx
+{
+	int			count;
+	int			bad;
+} check_ctx;
+
+static int
+check_emit(void *arg, const aurora_log_record *r)
+{
+	check_ctx  *c = arg;
+	aurora_log_record want;
+	uint8_t		buf[PAYLOAD];
+	int			i = (int) ((r->start_lsn - 1000) / 100);
+
+	make_rec(i, 0, &want, buf);
+	if (r->end_lsn != want.end_lsn || r->prev_lsn != want.prev_lsn || r->len != want.len ||
+		memcmp(r->payload, buf, PAYLOAD) != 0)
+		c->bad++;
+	c->count++;
+	return 0;
+}
+
+static check_ctx
+read_all(int k, uint32_t pg)
+{
+	check_ctx	c = {0, 0};
+
+	aurora_segment_read(seg_of(k, pg), 0, UINT64_MAX, SIZE_MAX, check_emit, &c, NULL);
+	return c;
+}
+
+static aurora_gossip *
+gossip_on_node0(uint32_t peer_timeout_ms)
+{
+	aurora_gossip_config cfg = {
+		.self_node_id = "n0",
+		.interval_ms = 0,
+		.peer_timeout_ms = peer_timeout_ms,
+		.max_body = MAX_BODY,
+	};
+	aurora_gossip *g;
+	char		err[256];
+
+	if (aurora_gossip_start(nodes[0].store, &cfg, &g, err, sizeof(err)) != 0)
+		bail_out("gossip start: %s", err);
+	return g;
+}
+
+static void
+start_nodes(void)
+{
+	char		err[512];
+
+	for (int k = 0; k < AURORA_PG_COPIES; k++)
+	{
+		node	   *n = &nodes[k];
+		char		id[8];
+
+		snprintf(id, sizeof(id), "n%d", k);
+		snprintf(n->dir, sizeof(n->dir), "%s/n%d", tmpdir, k);
+		snprintf(n->url, sizeof(n->url), "ipc://%s/n%d.sock", tmpdir, k);
+		if (aurora_store_open(n->dir, &n->store, err, sizeof(err)) != 0)
+			bail_out("store n%d: %s", k, err);
+		aurora_handler_init(&n->handler, id, "az", MAX_BODY);
+		aurora_handler_set_store(&n->handler, n->store);
+		if (aurora_server_start(n->url, &n->handler, &n->server, err, sizeof(err)) != 0)
+			bail_out("server n%d: %s", k, err);
+	}
+}
+
+static bool
+log_contains(const char *needle)
+{
+	static char text[1 << 16];
+
+	fflush(stderr);
+	read_text_file(log_path, text, sizeof(text));
+	return strstr(text, needle) != NULL;
+}
+
+int
+main(void)
+{
+	aurora_gossip *g;
+	aurora_segment_stats st;
+	check_ctx	c;
+	int			fd;
+
+	make_tmpdir("gossip", tmpdir, sizeof(tmpdir));
+	/* node log lines (stderr) go to a file the tests can read */
+	snprintf(log_path, sizeof(log_path), "%s/node.log", tmpdir);
+	fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	if (fd < 0 || dup2(fd, STDERR_FILENO) < 0)
+		bail_out("cannot redirect stderr");
+	close(fd);
+	start_nodes();
+
+	/* --- PG 1: holes and a missing tail are filled, after one round ----- */
+	for (int k = 1; k < AURORA_PG_COPIES; k++)
+		append_recs(seg_of(k, 1), 0, N_RECS, 0);
+	append_recs(seg_of(0, 1), 0, 50, 0);
+	append_recs(seg_of(0, 1), 100, 150, 0);
+	st = stats_of(0, 1);
+	is_uint(st.scl, rec_end(49), "n0 SCL stops at its hole");
+	is_uint(st.n_holes, 1, "n0 has one hole");
+
+	g = gossip_on_node0(2000);
+	aurora_gossip_round(g);
+	st = stats_of(0, 1);
+	is_uint(st.scl, rec_end(49), "first round fetches nothing: the writer may still deliver");
+	is_uint(st.peer_scl, rec_end(N_RECS - 1), "but learns the peers' SCL");
+	aurora_gossip_round(g);
+	st = stats_of(0, 1);
+	is_uint(st.scl, rec_end(N_RECS - 1), "second round: SCL reaches the peers'");
+	is_uint(st.n_holes, 0, "no holes left");
+	is_uint(st.records, N_RECS, "all records held");
+	is_uint(st.records_from_peers, 100, "exactly the 100 missing records were fetched");
+	c = read_all(0, 1);
+	ok(c.count == N_RECS && c.bad == 0, "every record reads back intact (%d read, %d bad)",
+	   c.count, c.bad);
+	aurora_gossip_round(g);
+	is_uint(stats_of(0, 1).records_from_peers, 100, "a caught-up segment fetches nothing more");
+	ok(log_contains("fetched 100 records"), "the fetch is logged");
+
+	/* --- PG 2: peers in another epoch are neither used nor changed ------- */
+	for (int k = 1; k < AURORA_PG_COPIES; k++)
+	{
+		char		err[256];
+
+		append_recs(seg_of(k, 2), 0, 20, 0);
+		if (aurora_segment_set_epochs(seg_of(k, 2), 2, 1, err, sizeof(err)) != 0)
+			bail_out("set epochs: %s", err);
+	}
+	append_recs(seg_of(0, 2), 0, 5, 0);
+	aurora_gossip_round(g);
+	aurora_gossip_round(g);
+	st = stats_of(0, 2);
+	is_uint(st.scl, rec_end(4), "peers in volume epoch 2 are not a source for an epoch-1 segment");
+	is_uint(st.peer_scl, 0, "and their SCL is not counted");
+	is_uint(st.volume_epoch, 1, "gossip does not raise our epoch");
+	is_uint(stats_of(1, 2).volume_epoch, 2, "nor lower the peer's");
+
+	/* --- PG 3: records that contradict ours are refused, nothing written -- */
+	for (int k = 1; k < AURORA_PG_COPIES; k++)
+	{
+		append_recs(seg_of(k, 3), 0, 15, 0);
+		append_recs(seg_of(k, 3), 15, 16, 1);	/* record 15 differs from n0's */
+		append_recs(seg_of(k, 3), 16, 20, 0);
+	}
+	append_recs(seg_of(0, 3), 0, 10, 0);
+	append_recs(seg_of(0, 3), 15, 16, 0);
+	aurora_gossip_round(g);
+	aurora_gossip_round(g);
+	st = stats_of(0, 3);
+	is_uint(st.records, 11, "a batch holding a contradicting record is not appended at all");
+	is_uint(st.scl, rec_end(9), "SCL unchanged");
+	ok(log_contains("refused"), "the inconsistency is logged");
+
+	/* --- PG 4: four dead peers; the fifth is enough ---------------------- */
+	for (int k = 1; k < AURORA_PG_COPIES; k++)
+		append_recs(seg_of(k, 4), 0, 30, 0);
+	(void) seg_of(0, 4);
+	for (int k = 1; k <= 4; k++)
+	{
+		aurora_server_stop(nodes[k].server);
+		nodes[k].server = NULL;
+	}
+	aurora_gossip_stop(g);
+	g = gossip_on_node0(200);
+	{
+		double		t0 = now_ms();
+
+		aurora_gossip_round(g);
+		aurora_gossip_round(g);
+		diag("two rounds with four dead peers took %.0f ms", now_ms() - t0);
+	}
+	st = stats_of(0, 4);
+	is_uint(st.scl, rec_end(29), "caught up from the one live peer");
+	is_uint(st.records_from_peers, 30, "all 30 records came from it");
+	ok(log_contains("does not answer"), "dead peers are logged");
+	aurora_gossip_stop(g);
+
+	for (int k = 0; k < AURORA_PG_COPIES; k++)
+	{
+		aurora_server_stop(nodes[k].server);
+		aurora_store_close(nodes[k].store);
+	}
+	remove_tree(tmpdir);
+	return done_testing();
+}
