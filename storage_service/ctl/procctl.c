@@ -304,7 +304,7 @@ ctl_signal_node(const ctl_node *node, int sig)
 	}
 
 	deadline = now_ms() + CTL_WAIT_MS;
-	while (aurora_process_alive(pid))
+	while (aurora_process_alive(pid) || aurora_datadir_in_use(node->cfg.data_dir))
 	{
 		if (now_ms() >= deadline)
 		{

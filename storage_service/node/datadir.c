@@ -84,3 +84,19 @@ aurora_datadir_lock(const char *dir, char *err, size_t errlen)
 	}
 	return fd;
 }
+
+bool
+aurora_datadir_in_use(const char *dir)
+{
+	char		path[4200];
+	bool		in_use;
+	int			fd;
+
+	snprintf(path, sizeof(path), "%s/LOCK", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	in_use = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+	close(fd);					/* drops our shared lock, if we got it */
+	return in_use;
+}

@@ -9,6 +9,7 @@
 #ifndef AURORA_NODE_DATADIR_H
 #define AURORA_NODE_DATADIR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* mkdir -p with the given mode for every directory created. */
@@ -20,5 +21,12 @@ int			aurora_mkdirs(const char *path, unsigned int mode, char *err, size_t errle
  * with a message in err.
  */
 int			aurora_datadir_lock(const char *dir, char *err, size_t errlen);
+
+/*
+ * Whether a process holds dir's lock right now.  A killed daemon's threads
+ * may outlive its main thread by a moment, and the lock goes only with the
+ * last of them, so "the pid is gone" is not yet "the directory is free".
+ */
+bool		aurora_datadir_in_use(const char *dir);
 
 #endif

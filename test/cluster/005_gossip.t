@@ -8,6 +8,9 @@
 #     Writes go on (4 of 6); every acknowledged record is on the four nodes
 #     left; once restarted, the two catch up by gossip alone (the writer has
 #     finished) and all six SCLs converge on the last acknowledged LSN.
+#  3. A node killed -9 and restarted while the writer keeps going is redialed
+#     by the writer, fills the gap gossip-wise, and its acknowledgements end
+#     up carrying the full SCL.
 use strict;
 use warnings;
 use Test::More;
@@ -104,6 +107,26 @@ for my $n (qw(a2 c2))
 	cmp_ok($c->segment_state($n, 12)->{from_peers}, '>', 0,
 		"$n caught up from its peers, not from the writer");
 }
+
+# --- 3. kill and restart under the writer's feet ----------------------------
+$pid = open($fh, '-|', $ctl, '--cluster', $c->dir . '/nodes', 'stream', '--pg', 13,
+	'--records', 10000, '--batch', 5, '--payload', 200, '--wait-ms', 5000)
+  or die "stream: $!";
+ok($c->poll_until(sub { ($c->segment_state('b2', 13)->{records} // 0) >= 1000 }, 60),
+	'a third stream is under way');
+($rc, $out) = $c->ctl('kill', 'b2');
+($rc, $out) = $c->ctl('start', 'b2');
+is($rc, 0, 'b2 killed -9 and restarted while the stream goes on') or diag($out);
+my $b2_back = $c->segment_state('b2', 13)->{records};
+$stream_out = do { local $/; <$fh> };
+close($fh);
+is($? >> 8, 0, 'the stream completes') or diag($stream_out);
+($end) = $stream_out =~ /acked_end (\d+)/;
+cmp_ok($b2_back, '<', 10000, "b2 came back mid-stream (holding $b2_back records)");
+like($stream_out, qr/^segment b2: scl $end acks \d+ errors \d+/m,
+	"the writer reconnected to b2 and b2's last acknowledgement carries the full SCL ($end)")
+  or diag($stream_out);
+ok($c->poll_until(sub { all_at(13, $end, @nodes) }, 30), 'all six SCLs agree');
 
 $c->stop;
 done_testing();
