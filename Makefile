@@ -7,6 +7,8 @@
 #   make check      every test suite (what CI runs)
 #   make FLAVOUR=release   the same against the optimized server build
 #   make fuzz       the wire decoder fuzz target, for FUZZ_SECONDS
+#   make bench      the benchmarks (test/bench/run.sh; BENCH=name... for some),
+#                   JSON results in test/bench/results/
 #
 # The patched PostgreSQL is built once per machine and cached in
 # $(AURORA_CACHE), keyed by source version, flavour and patch hash.
@@ -16,13 +18,15 @@ RUN_DIR        ?= $(CURDIR)/.run
 RUN_NODE_PORT  ?= 7101
 RUN_PG_PORT    ?= 5440
 FUZZ_SECONDS   ?= 30
+# benchmarks `make bench` runs (test/bench/NAME.bench.sh); empty: all
+BENCH          ?=
 # debug (assert-enabled; tests) or release (optimized; benchmarks, docker)
 FLAVOUR        ?= debug
 
 PG_BUILD = bash src/postgres/build.sh
 
 .PHONY: all deps postgres storage extension run stop status \
-	check check-unit check-sql check-cluster check-postgres fuzz clean
+	check check-unit check-sql check-cluster check-postgres fuzz bench clean
 
 all: extension
 
@@ -76,6 +80,11 @@ check-postgres: deps
 
 fuzz: deps
 	@$(MAKE) -s -C storage_service fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+# Benchmarks build what they need first; they take the machine for a few
+# minutes (run them on a quiet one).
+bench: storage
+	@bash test/bench/run.sh $(BENCH)
 
 clean:
 	@$(MAKE) -s -C storage_service clean

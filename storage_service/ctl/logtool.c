@@ -45,6 +45,37 @@ ctl_synthetic_byte(uint64_t start_lsn, uint32_t i)
 	return (uint8_t) ((start_lsn * 31u + i * 7u) >> 3);
 }
 
+/* A batch sent and not yet covered by PGCL (aurora-ctl stream --window). */
+typedef struct sent_batch
+{
+	uint64_t	last_start;
+	uint64_t	end;
+	int			n;
+} sent_batch;
+
+/* Wait for the oldest batch in flight to reach a write quorum; 0 or 1. */
+static int
+await_oldest(aurora_pgwriter *w, sent_batch *window, int *head, int *count, int wait_ms,
+			 int *acked_records, uint64_t *acked_start, uint64_t *acked_end)
+{
+	sent_batch *b = &window[*head];
+	aurora_pgwriter_view v;
+
+	if (!aurora_pgwriter_wait_pgcl(w, b->end, wait_ms))
+	{
+		aurora_pgwriter_view_get(w, &v);
+		printf("stream: write quorum lost: PGCL %" PRIu64 " did not reach %" PRIu64
+			   " within %d ms\n", v.pgcl, b->end, wait_ms);
+		return 1;
+	}
+	*acked_records += b->n;
+	*acked_start = b->last_start;
+	*acked_end = b->end;
+	*head = (*head + 1) % CTL_STREAM_WINDOW_MAX;
+	(*count)--;
+	return 0;
+}
+
 /* Bit i set for every member whose node id is in the comma-separated list. */
 static unsigned
 members_named(const aurora_pg_target *t, const char *list)
@@ -93,6 +124,9 @@ ctl_stream(const ctl_cluster *c, const ctl_stream_opts *o, int timeout_ms)
 	unsigned	drop_mask = 0;	/* members the withheld batches skip */
 	int			batches = 0;
 	int			dropped = 0;
+	sent_batch	window[CTL_STREAM_WINDOW_MAX];
+	int			win_head = 0;
+	int			win_count = 0;
 
 	if (c->n < AURORA_PG_COPIES)
 	{
@@ -183,18 +217,18 @@ ctl_stream(const ctl_cluster *c, const ctl_stream_opts *o, int timeout_ms)
 			rc = 1;
 			break;
 		}
-		if (!aurora_pgwriter_wait_pgcl(w, recs[n - 1].end_lsn, o->wait_ms))
-		{
-			aurora_pgwriter_view_get(w, &v);
-			printf("stream: write quorum lost: PGCL %" PRIu64 " did not reach %" PRIu64
-				   " within %d ms\n", v.pgcl, recs[n - 1].end_lsn, o->wait_ms);
-			rc = 1;
-			break;
-		}
-		acked_records += n;
-		acked_end = recs[n - 1].end_lsn;
-		acked_start = recs[n - 1].start_lsn;
+		window[(win_head + win_count) % CTL_STREAM_WINDOW_MAX] = (sent_batch) {
+			recs[n - 1].start_lsn, recs[n - 1].end_lsn, n
+		};
+		win_count++;
+		/* the oldest batch in flight must reach quorum before more are sent */
+		while (rc == 0 && win_count >= o->window)
+			rc = await_oldest(w, window, &win_head, &win_count, o->wait_ms,
+							  &acked_records, &acked_start, &acked_end);
 	}
+	while (rc == 0 && win_count > 0)
+		rc = await_oldest(w, window, &win_head, &win_count, o->wait_ms,
+						  &acked_records, &acked_start, &acked_end);
 	{
 		double		elapsed = aurora_monotonic_ms() - t0;
 

@@ -12,6 +12,9 @@
 
 #include "cluster.h"
 
+/* Most batches a stream keeps in flight (below the writer's per-segment cap). */
+#define CTL_STREAM_WINDOW_MAX	32
+
 typedef struct ctl_stream_opts
 {
 	uint64_t	volume_id;
@@ -23,6 +26,7 @@ typedef struct ctl_stream_opts
 	int			payload;
 	int			wait_ms;		/* per batch, for PGCL to cover it */
 	int			write_quorum;
+	int			window;			/* batches in flight before waiting for quorum, 1.. */
 	/* lose messages on purpose: withhold every drop_every-th batch from these nodes */
 	char		drop_to[256];	/* comma-separated node ids; "" = none */
 	int			drop_every;		/* 0 or 1: every batch */

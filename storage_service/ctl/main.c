@@ -33,7 +33,7 @@ usage(FILE *out)
 			"       aurora-ctl --cluster DIR start|stop|kill TARGET...\n"
 			"       aurora-ctl --cluster DIR stream --pg N [--records N] [--batch N] [--payload BYTES]\n"
 			"                  [--after LSN] [--epoch E] [--volume ID] [--wait-ms MS] [--write-quorum W]\n"
-			"                  [--drop-to NODE[,NODE...] [--drop-every K]]\n"
+			"                  [--window N] [--drop-to NODE[,NODE...] [--drop-every K]]\n"
 			"       aurora-ctl [--cluster DIR] segments [URL... | TARGET...]\n"
 			"       aurora-ctl read-log URL --pg N [--volume ID] [--from LSN] [--to LSN] [--epoch E]\n"
 			"       aurora-ctl --version | --help\n"
@@ -47,7 +47,8 @@ usage(FILE *out)
 			"stop    SIGTERM nodes and wait until they exit\n"
 			"kill    SIGKILL nodes (leaves the pid file behind, like a crash)\n"
 			"stream  create the PG's segments on the first six nodes and stream synthetic\n"
-			"        records in batches, waiting for a write quorum (PGCL) after each;\n"
+			"        records in batches, waiting for a write quorum (PGCL) after each\n"
+			"        (with --window N, once N batches are in flight: pipelining);\n"
 			"        --drop-to withholds every K-th batch (default every batch) from those\n"
 			"        nodes, as if the messages were lost\n"
 			"segments  list the segments of nodes: SCL, records, holes, epochs\n"
@@ -129,6 +130,8 @@ log_options(char **args, int n, ctl_stream_opts *o, uint64_t *from, uint64_t *to
 			o->wait_ms = (int) v;
 		else if (strcmp(name, "--write-quorum") == 0 && v >= 1 && v <= AURORA_PG_COPIES)
 			o->write_quorum = (int) v;
+		else if (strcmp(name, "--window") == 0 && v >= 1 && v <= CTL_STREAM_WINDOW_MAX)
+			o->window = (int) v;
 		else if (strcmp(name, "--drop-every") == 0 && v >= 1 && v <= 1000000)
 			o->drop_every = (int) v;
 		else if (strcmp(name, "--from") == 0 && from != NULL)
@@ -156,6 +159,7 @@ default_stream_opts(ctl_stream_opts *o)
 	o->payload = 100;
 	o->wait_ms = 5000;
 	o->write_quorum = AURORA_DEFAULT_WRITE_QUORUM;
+	o->window = 1;
 }
 
 static int
