@@ -16,6 +16,8 @@
 #define AURORA_PG_COPIES		6
 #define AURORA_DEFAULT_WRITE_QUORUM	4
 #define AURORA_DEFAULT_READ_QUORUM	3
+/* Distinct AZs of a PG; each holds AURORA_PG_COPIES / AURORA_PG_AZS copies. */
+#define AURORA_PG_AZS			3
 
 /*
  * A configuration is valid when 1 <= r <= n, 1 <= w <= n, w is a majority

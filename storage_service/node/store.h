@@ -24,9 +24,6 @@
 
 #include "segment.h"
 
-/* Distinct AZs of a PG; each holds AURORA_PG_COPIES / AURORA_PG_AZS copies. */
-#define AURORA_PG_AZS		3
-
 typedef struct aurora_store aurora_store;
 
 /*

@@ -1,0 +1,66 @@
+/*
+ * volume.h - volume geometry (DESIGN.md 5): which protection group a block
+ * belongs to, and which six storage nodes hold each protection group.
+ *
+ * Both are part of the storage contract, not tuning: once a volume exists,
+ * every record of a block must keep going to the same PG and every PG to the
+ * same six members, so the functions here are pure, deterministic and
+ * documented bit for bit in PROTOCOL.md ("Volume geometry").  The compute's
+ * shipper routes with them; storage tools and tests use them to know where
+ * things are.  No PostgreSQL headers: a block is described by plain numbers.
+ */
+#ifndef AURORA_VOLUME_H
+#define AURORA_VOLUME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "logmsg.h"				/* aurora_member */
+
+#define AURORA_VOLUME_MAX_PGS				65536u
+#define AURORA_VOLUME_MAX_BLOCKS_PER_SEGMENT	(1u << 30)
+
+/* Fixed when the volume is created (DESIGN.md 5). */
+typedef struct aurora_geometry
+{
+	uint32_t	n_pgs;			/* PG 0 .. n_pgs - 1 */
+	uint32_t	blocks_per_segment; /* blocks of one relation fork per chunk */
+} aurora_geometry;
+
+/* 1 <= n_pgs <= MAX_PGS and 1 <= blocks_per_segment <= MAX; err says which. */
+bool		aurora_geometry_valid(const aurora_geometry *g, char *err, size_t errlen);
+
+/* A block as PostgreSQL names it (RelFileNode + fork + block number). */
+typedef struct aurora_block_ref
+{
+	uint32_t	spc_oid;
+	uint32_t	db_oid;
+	uint32_t	rel_number;
+	uint8_t		fork;
+	uint32_t	blkno;
+} aurora_block_ref;
+
+/*
+ * The PG of a block: chunk = blkno / blocks_per_segment, and the (relation,
+ * fork, chunk) triple hashed onto n_pgs.  Consecutive blocks of a relation
+ * stay together up to a chunk, so one chunk's records share a PG's log.
+ * Records that reference no block go to PG 0 (the caller's rule).
+ */
+uint32_t	aurora_block_pg(const aurora_geometry *g, const aurora_block_ref *b);
+
+/*
+ * The six members of PG pg chosen from the n nodes: two nodes in each of
+ * three distinct AZs, so losing an AZ leaves four copies (a write quorum)
+ * and an AZ plus one node leaves three (a read quorum).  AZs with fewer
+ * than two nodes are not used.  The choice depends only on the set of
+ * nodes (they are ordered by AZ name, then node id), not on their order in
+ * nodes[], and it rotates so that over many PGs every AZ and every node of
+ * an AZ carries the same number of segments, give or take one.  members[i]
+ * becomes replica i.  Returns 0, or -1 with err if fewer than three AZs
+ * have two nodes, or nodes repeat an id.
+ */
+int			aurora_place_pg(const aurora_member *nodes, int n, uint32_t pg,
+							aurora_member members[AURORA_PG_COPIES], char *err, size_t errlen);
+
+#endif							/* AURORA_VOLUME_H */
