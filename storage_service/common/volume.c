@@ -19,6 +19,7 @@
 
 #include "crc32c.h"
 #include "util.h"
+#include "wire.h"
 
 bool
 aurora_geometry_valid(const aurora_geometry *g, char *err, size_t errlen)
@@ -38,15 +39,6 @@ aurora_geometry_valid(const aurora_geometry *g, char *err, size_t errlen)
 	return true;
 }
 
-static void
-put_u32le(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t) v;
-	p[1] = (uint8_t) (v >> 8);
-	p[2] = (uint8_t) (v >> 16);
-	p[3] = (uint8_t) (v >> 24);
-}
-
 static uint32_t
 fmix32(uint32_t h)
 {
@@ -62,14 +54,16 @@ uint32_t
 aurora_block_pg(const aurora_geometry *g, const aurora_block_ref *b)
 {
 	uint8_t		key[17];
+	aurora_buf	w;
 
 	if (g->n_pgs <= 1 || g->blocks_per_segment == 0)
 		return 0;
-	put_u32le(key, b->spc_oid);
-	put_u32le(key + 4, b->db_oid);
-	put_u32le(key + 8, b->rel_number);
-	key[12] = b->fork;
-	put_u32le(key + 13, b->blkno / g->blocks_per_segment);
+	aurora_buf_init_writer(&w, key, sizeof(key));
+	aurora_buf_put_u32(&w, b->spc_oid);
+	aurora_buf_put_u32(&w, b->db_oid);
+	aurora_buf_put_u32(&w, b->rel_number);
+	aurora_buf_put_u8(&w, b->fork);
+	aurora_buf_put_u32(&w, b->blkno / g->blocks_per_segment);
 	return fmix32(aurora_crc32c(0, key, sizeof(key))) % g->n_pgs;
 }
 
