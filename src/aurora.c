@@ -137,6 +137,8 @@ _PG_init(void)
 				 errmsg("invalid aurora quorum configuration: aurora.write_quorum = %d, aurora.read_quorum = %d",
 						aurora_write_quorum, aurora_read_quorum),
 				 errdetail("%s", error)));
+
+	aurora_shipper_register();
 }
 
 PG_FUNCTION_INFO_V1(aurora_version);

@@ -38,4 +38,7 @@ extern bool aurora_check_storage_nodes(char **newval, void **extra,
 									   GucSource source);
 extern void aurora_assign_storage_nodes(const char *newval, void *extra);
 
+/* shipper.c */
+extern void aurora_shipper_register(void);
+
 #endif							/* AURORA_H */

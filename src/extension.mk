@@ -13,6 +13,7 @@ include storage_service/common.mk
 OBJS = \
 	src/aurora.o \
 	src/node_list.o \
+	src/shipper.o \
 	src/storage_nodes.o \
 	$(AURORA_COMMON_SRCS:.c=.o)
 
