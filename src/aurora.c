@@ -123,6 +123,24 @@ _PG_init(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("aurora.protection_groups",
+							"Number of protection groups of the volume (fixed when it is created).",
+							NULL,
+							&aurora_protection_groups,
+							4, 1, 65536,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("aurora.blocks_per_segment",
+							"Blocks of one relation fork that stay together in one protection group.",
+							NULL,
+							&aurora_blocks_per_segment,
+							131072, 1, 1 << 30,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("aurora");
 	recheck_placeholders(raw);
 

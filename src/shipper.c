@@ -40,7 +40,13 @@
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
 #include "aurora.h"
+#include "pgwriter.h"
 #include "volume.h"
 
 PGDLLEXPORT void aurora_shipper_main(Datum main_arg);
@@ -54,10 +60,45 @@ typedef struct StreamBuffer
 	Size		cap;
 } StreamBuffer;
 
+/* GUCs (aurora.c defines them) */
+int			aurora_protection_groups = 4;
+int			aurora_blocks_per_segment = 131072;
+
+#define MAX_RECORD_PGS	(XLR_MAX_BLOCK_ID + 2)
+#define BATCH_MAX_BYTES	(1024 * 1024)
+
+/* One PG as the shipper writes it. */
+typedef struct ShipPG
+{
+	aurora_pgwriter *writer;
+	XLogRecPtr	last_start;		/* backlink of the next record */
+	aurora_log_record *recs;	/* batch being filled */
+	int			nrecs;
+	int			caprecs;
+	StringInfoData payloads;	/* the batch's record bytes, back to back */
+	XLogRecPtr	pgcl;			/* last seen */
+} ShipPG;
+
+/* A record sent and not yet at PGCL in all its PGs (for VCL). */
+typedef struct InFlight
+{
+	XLogRecPtr	end;
+	int			npgs;
+	uint32		pgs[MAX_RECORD_PGS];
+} InFlight;
+
+static ShipPG *pgs = NULL;
+static int	n_pgs = 0;
+static InFlight *inflight = NULL;
+static int	inflight_head = 0;
+static int	inflight_count = 0;
+static int	inflight_cap = 0;
+static XLogRecPtr vdl = InvalidXLogRecPtr;
+static int	wake_pipe[2] = {-1, -1};
+
 static WalReceiverConn *wrconn = NULL;
 static StreamBuffer stream;
 static XLogRecPtr reported = InvalidXLogRecPtr; /* last flush position sent */
-static XLogRecPtr decoded_end = InvalidXLogRecPtr;
 static TimestampTz last_feedback = 0;
 
 void
@@ -135,6 +176,230 @@ stream_trim(XLogRecPtr keep)
 	stream.start += drop;
 }
 
+/* NNG thread: PGCL moved; wake the main loop (write(2) is thread-safe). */
+static void
+pgcl_advanced(void *arg)
+{
+	char		b = 0;
+
+	(void) arg;
+	(void) write(wake_pipe[1], &b, 1);
+}
+
+static void
+wait_for_work(pgsocket fd)
+{
+	WaitEventSet *set = CreateWaitEventSet(CurrentMemoryContext, 4);
+	WaitEvent	ev;
+	char		drain[64];
+
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	if (fd != PGINVALID_SOCKET)
+		AddWaitEventToSet(set, WL_SOCKET_READABLE, fd, NULL, NULL);
+	AddWaitEventToSet(set, WL_SOCKET_READABLE, wake_pipe[0], NULL, NULL);
+	(void) WaitEventSetWait(set, 1000L, &ev, 1, PG_WAIT_EXTENSION);
+	FreeWaitEventSet(set);
+	ResetLatch(MyLatch);
+	while (read(wake_pipe[0], drain, sizeof(drain)) > 0)
+		;
+}
+
+/* Send every PG's batch (asynchronously; acks arrive on NNG threads). */
+static void
+flush_batches(void)
+{
+	char		err[256];
+
+	for (int p = 0; p < n_pgs; p++)
+	{
+		ShipPG	   *pg = &pgs[p];
+		Size		off = 0;
+
+		if (pg->nrecs == 0)
+			continue;
+		/* payload pointers are set now: the buffer may have moved while filling */
+		for (int i = 0; i < pg->nrecs; i++)
+		{
+			pg->recs[i].payload = (const uint8_t *) pg->payloads.data + off;
+			off += pg->recs[i].len;
+		}
+		if (aurora_pgwriter_append(pg->writer, pg->recs, pg->nrecs, err, sizeof(err)) != 0)
+			ereport(ERROR,
+					(errmsg("aurora shipper: cannot send a batch to protection group %d: %s",
+							p, err)));
+		pg->nrecs = 0;
+		resetStringInfo(&pg->payloads);
+	}
+}
+
+/* VCL: the end of the longest prefix of records at PGCL in all their PGs. */
+static void
+advance_vdl(void)
+{
+	for (int p = 0; p < n_pgs; p++)
+		pgs[p].pgcl = aurora_pgwriter_pgcl(pgs[p].writer);
+	while (inflight_count > 0)
+	{
+		InFlight   *r = &inflight[inflight_head];
+		bool		durable = true;
+
+		for (int i = 0; i < r->npgs && durable; i++)
+			durable = pgs[r->pgs[i]].pgcl >= r->end;
+		if (!durable)
+			break;
+		/* every record end is a CPL in PostgreSQL, so VDL = VCL */
+		vdl = r->end;
+		inflight_head = (inflight_head + 1) % inflight_cap;
+		inflight_count--;
+	}
+}
+
+/* Copy the record's bytes [start, start + len) out of the stream, skipping page headers. */
+static void
+copy_record_bytes(XLogRecPtr start, uint32 len, StringInfo out)
+{
+	XLogRecPtr	pos = start;
+
+	while (len > 0)
+	{
+		Size		in_page;
+		Size		n;
+
+		if (pos % XLOG_BLCKSZ == 0)
+			pos += XLogSegmentOffset(pos, wal_segment_size) == 0 ?
+				SizeOfXLogLongPHD : SizeOfXLogShortPHD;
+		in_page = XLOG_BLCKSZ - pos % XLOG_BLCKSZ;
+		n = Min(in_page, (Size) len);
+		Assert(pos >= stream.start && pos + n <= stream.start + stream.len);
+		appendBinaryStringInfo(out, stream.data + (pos - stream.start), (int) n);
+		pos += n;
+		len -= n;
+	}
+}
+
+/* Queue the record just decoded for each of its PGs and for VCL. */
+static void
+ship_record(XLogReaderState *r, const aurora_geometry *g)
+{
+	uint32		rec_pgs[MAX_RECORD_PGS];
+	int			npgs = 0;
+	uint32		len = XLogRecGetTotalLen(r);
+	InFlight   *f;
+
+	for (int b = 0; b <= XLogRecMaxBlockId(r); b++)
+	{
+		RelFileNode rnode;
+		ForkNumber	fork;
+		BlockNumber blkno;
+		aurora_block_ref ref;
+		uint32		p;
+		bool		seen = false;
+
+		if (!XLogRecGetBlockTagExtended(r, b, &rnode, &fork, &blkno, NULL))
+			continue;
+		ref.spc_oid = rnode.spcNode;
+		ref.db_oid = rnode.dbNode;
+		ref.rel_number = rnode.relNode;
+		ref.fork = (uint8) fork;
+		ref.blkno = blkno;
+		p = aurora_block_pg(g, &ref);
+		for (int i = 0; i < npgs; i++)
+			seen |= rec_pgs[i] == p;
+		if (!seen)
+			rec_pgs[npgs++] = p;
+	}
+	if (npgs == 0)
+		rec_pgs[npgs++] = 0;	/* no block: PG 0 (DESIGN.md 5) */
+
+	for (int i = 0; i < npgs; i++)
+	{
+		ShipPG	   *pg = &pgs[rec_pgs[i]];
+		aurora_log_record *lr;
+
+		if (pg->nrecs == pg->caprecs)
+		{
+			pg->caprecs = pg->caprecs ? pg->caprecs * 2 : 64;
+			pg->recs = pg->recs ? repalloc(pg->recs, sizeof(*pg->recs) * pg->caprecs) :
+				palloc(sizeof(*pg->recs) * pg->caprecs);
+		}
+		lr = &pg->recs[pg->nrecs++];
+		lr->start_lsn = r->ReadRecPtr;
+		lr->end_lsn = r->EndRecPtr;
+		lr->prev_lsn = pg->last_start;
+		lr->len = len;
+		lr->payload = NULL;		/* set in flush_batches */
+		copy_record_bytes(r->ReadRecPtr, len, &pg->payloads);
+		pg->last_start = r->ReadRecPtr;
+		if (pg->payloads.len >= BATCH_MAX_BYTES)
+			flush_batches();
+	}
+
+	if (inflight_count == inflight_cap)
+	{
+		int			cap = inflight_cap ? inflight_cap * 2 : 1024;
+		InFlight   *grown = palloc(sizeof(InFlight) * cap);
+
+		for (int i = 0; i < inflight_count; i++)
+			grown[i] = inflight[(inflight_head + i) % inflight_cap];
+		if (inflight)
+			pfree(inflight);
+		inflight = grown;
+		inflight_cap = cap;
+		inflight_head = 0;
+	}
+	f = &inflight[(inflight_head + inflight_count) % inflight_cap];
+	f->end = r->EndRecPtr;
+	f->npgs = npgs;
+	memcpy(f->pgs, rec_pgs, sizeof(uint32) * npgs);
+	inflight_count++;
+}
+
+/* Place every PG on the configured nodes and create its segments (epoch 1). */
+static void
+open_volume(const aurora_geometry *g)
+{
+	const AuroraNodeList *nodes = aurora_configured_nodes();
+	aurora_member *members = palloc0(sizeof(aurora_member) * Max(nodes->count, 1));
+	char		err[512];
+
+	for (int i = 0; i < nodes->count; i++)
+	{
+		strlcpy(members[i].node_id, nodes->nodes[i].id, sizeof(members[i].node_id));
+		strlcpy(members[i].az, nodes->nodes[i].az, sizeof(members[i].az));
+		strlcpy(members[i].url, nodes->nodes[i].url, sizeof(members[i].url));
+	}
+	n_pgs = (int) g->n_pgs;
+	pgs = palloc0(sizeof(ShipPG) * n_pgs);
+	for (int p = 0; p < n_pgs; p++)
+	{
+		aurora_pg_target t;
+		int			created;
+
+		memset(&t, 0, sizeof(t));
+		t.volume_id = 1;
+		t.pg_id = (uint32) p;
+		t.volume_epoch = 1;
+		t.membership_epoch = 1;
+		t.base_lsn = 0;
+		if (aurora_place_pg(members, nodes->count, (uint32) p, t.members, err, sizeof(err)) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("aurora shipper: cannot place protection group %d: %s", p, err)));
+		if (aurora_pgwriter_open(&t, aurora_write_quorum, aurora_request_timeout_ms,
+								 &pgs[p].writer, err, sizeof(err)) != 0)
+			ereport(ERROR,
+					(errmsg("aurora shipper: protection group %d: %s", p, err)));
+		created = aurora_pgwriter_create_segments(pgs[p].writer, err, sizeof(err));
+		if (created < aurora_write_quorum)
+			ereport(ERROR,
+					(errmsg("aurora shipper: only %d segments of protection group %d could be created; a write quorum needs %d",
+							created, p, aurora_write_quorum)));
+		aurora_pgwriter_on_pgcl(pgs[p].writer, pgcl_advanced, NULL);
+		initStringInfo(&pgs[p].payloads);
+	}
+}
+
 /* Wait for and process one batch of walsender messages. */
 static void
 receive_more(void)
@@ -176,17 +441,16 @@ receive_more(void)
 				(void) pq_getmsgint64(&m);	/* sendTime */
 				reply_requested = pq_getmsgbyte(&m);
 				if (reply_requested)
-					send_feedback(decoded_end, true);
+					send_feedback(vdl, true);
 			}
 		}
 		if (got)
 			return;
-		send_feedback(decoded_end, false);
-		(void) WaitLatchOrSocket(MyLatch,
-								 WL_LATCH_SET | WL_SOCKET_READABLE | WL_TIMEOUT |
-								 WL_EXIT_ON_PM_DEATH,
-								 fd, 1000L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		/* nothing more to read now: ship what is batched, then wait */
+		flush_batches();
+		advance_vdl();
+		send_feedback(vdl, false);
+		wait_for_work(fd);
 	}
 }
 
@@ -208,31 +472,6 @@ stream_page_read(XLogReaderState *state, XLogRecPtr page, int reqLen,
 	return (int) avail;
 }
 
-/* The PGs of one record, as a bitmap over at most 64 PGs in this spike. */
-static uint64
-record_pgs(XLogReaderState *r, const aurora_geometry *g)
-{
-	uint64		pgs = 0;
-
-	for (int b = 0; b <= XLogRecMaxBlockId(r); b++)
-	{
-		RelFileNode rnode;
-		ForkNumber	fork;
-		BlockNumber blkno;
-		aurora_block_ref ref;
-
-		if (!XLogRecGetBlockTagExtended(r, b, &rnode, &fork, &blkno, NULL))
-			continue;
-		ref.spc_oid = rnode.spcNode;
-		ref.db_oid = rnode.dbNode;
-		ref.rel_number = rnode.relNode;
-		ref.fork = (uint8) fork;
-		ref.blkno = blkno;
-		pgs |= UINT64CONST(1) << (aurora_block_pg(g, &ref) % 64);
-	}
-	return pgs != 0 ? pgs : 1;	/* no block: PG 0 */
-}
-
 void
 aurora_shipper_main(Datum main_arg)
 {
@@ -243,15 +482,32 @@ aurora_shipper_main(Datum main_arg)
 	XLogRecPtr	first;
 	char	   *err = NULL;
 	char		conninfo[MAXPGPATH + 64];
-	aurora_geometry geometry = {16, 1024};
+	aurora_geometry geometry;
 	uint64		records = 0;
 	uint64		bytes = 0;
-	uint64		pg_records[64] = {0};
 	TimestampTz last_log = GetCurrentTimestamp();
+
+	geometry.n_pgs = (uint32) aurora_protection_groups;
+	geometry.blocks_per_segment = (uint32) aurora_blocks_per_segment;
 
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
+
+	if (pipe(wake_pipe) != 0 ||
+		fcntl(wake_pipe[0], F_SETFL, O_NONBLOCK) != 0 ||
+		fcntl(wake_pipe[1], F_SETFL, O_NONBLOCK) != 0)
+		ereport(ERROR, (errcode_for_file_access(), errmsg("could not create pipe: %m")));
+	{
+		/* NNG starts its threads here; they must never run our signal handlers */
+		sigset_t	all,
+					old;
+
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		open_volume(&geometry);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 
 	load_file("libpqwalreceiver", false);
 	if (WalReceiverFunctions == NULL)
@@ -300,7 +556,6 @@ aurora_shipper_main(Datum main_arg)
 	for (;;)
 	{
 		XLogRecord *rec = XLogReadRecord(reader, &err);
-		uint64		pgs;
 		TimestampTz now;
 
 		if (rec == NULL)
@@ -310,21 +565,16 @@ aurora_shipper_main(Datum main_arg)
 							LSN_FORMAT_ARGS(reader->EndRecPtr), err ? err : "(no detail)")));
 		records++;
 		bytes += rec->xl_tot_len;
-		pgs = record_pgs(reader, &geometry);
-		for (int p = 0; p < 64; p++)
-			if (pgs & (UINT64CONST(1) << p))
-				pg_records[p]++;
-		decoded_end = reader->EndRecPtr;
+		ship_record(reader, &geometry);
 		stream_trim(reader->ReadRecPtr);
-		send_feedback(decoded_end, false);
+		advance_vdl();
 
 		now = GetCurrentTimestamp();
 		if (TimestampDifferenceExceeds(last_log, now, 10000))
 		{
-			ereport(LOG, (errmsg("aurora shipper: %llu records, %llu bytes, up to %X/%X; PG 0 %llu records",
+			ereport(LOG, (errmsg("aurora shipper: %llu records, %llu bytes; VDL %X/%X",
 								 (unsigned long long) records, (unsigned long long) bytes,
-								 LSN_FORMAT_ARGS(decoded_end),
-								 (unsigned long long) pg_records[0])));
+								 LSN_FORMAT_ARGS(vdl))));
 			last_log = now;
 		}
 		if (ConfigReloadPending)
