@@ -54,6 +54,9 @@ struct aurora_pgwriter
 	int			in_flight_total;
 	uint64_t	next_request_id;
 
+	void		(*on_pgcl) (void *arg);	/* see aurora_pgwriter_on_pgcl */
+	void	   *on_pgcl_arg;
+
 	pending_batch pending[PENDING_MAX];
 	int			pending_head;
 	int			pending_count;
@@ -97,6 +100,28 @@ recompute_pgcl(aurora_pgwriter *w, double now)
 		w->pending_count--;
 	}
 	nng_cv_wake(w->cv);
+	if (w->on_pgcl != NULL)
+		w->on_pgcl(w->on_pgcl_arg);
+}
+
+void
+aurora_pgwriter_on_pgcl(aurora_pgwriter *w, void (*fn) (void *arg), void *arg)
+{
+	nng_mtx_lock(w->mtx);
+	w->on_pgcl = fn;
+	w->on_pgcl_arg = arg;
+	nng_mtx_unlock(w->mtx);
+}
+
+uint64_t
+aurora_pgwriter_pgcl(aurora_pgwriter *w)
+{
+	uint64_t	pgcl;
+
+	nng_mtx_lock(w->mtx);
+	pgcl = w->pgcl;
+	nng_mtx_unlock(w->mtx);
+	return pgcl;
 }
 
 static void

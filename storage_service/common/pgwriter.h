@@ -93,6 +93,17 @@ bool		aurora_pgwriter_wait_pgcl(aurora_pgwriter *w, uint64_t lsn, int timeout_ms
 /* Wait until no request is in flight (or timeout); true if drained. */
 bool		aurora_pgwriter_drain(aurora_pgwriter *w, int timeout_ms);
 
+/*
+ * Call fn(arg) whenever PGCL advances.  It runs on an NNG thread with the
+ * writer's mutex held, so it must only signal (write to a pipe, set a flag)
+ * and never call back into the writer.  The compute's shipper uses it to
+ * wake its main loop instead of polling.
+ */
+void		aurora_pgwriter_on_pgcl(aurora_pgwriter *w, void (*fn) (void *arg), void *arg);
+
+/* The current PGCL. */
+uint64_t	aurora_pgwriter_pgcl(aurora_pgwriter *w);
+
 void		aurora_pgwriter_view_get(aurora_pgwriter *w, aurora_pgwriter_view *out);
 
 #endif							/* AURORA_PGWRITER_H */
