@@ -96,6 +96,18 @@ rec_end(int i)
 	return e;
 }
 
+/* The six in-process nodes as a PG's members: n0..n5, two per AZ. */
+static void
+set_members(aurora_member *members)
+{
+	for (int i = 0; i < AURORA_PG_COPIES; i++)
+	{
+		snprintf(members[i].node_id, sizeof(members[i].node_id), "n%d", i);
+		snprintf(members[i].az, sizeof(members[i].az), "az%d", i / 2);
+		snprintf(members[i].url, sizeof(members[i].url), "%s", nodes[i].url);
+	}
+}
+
 /* Segment of pg on node k, created on first use with the six ipc members. */
 static aurora_segment *
 seg_of(int k, uint32_t pg)
@@ -112,12 +124,7 @@ seg_of(int k, uint32_t pg)
 	m.replica_index = (uint32_t) k;
 	m.volume_epoch = 1;
 	m.membership_epoch = 1;
-	for (int i = 0; i < AURORA_PG_COPIES; i++)
-	{
-		snprintf(m.members[i].node_id, sizeof(m.members[i].node_id), "n%d", i);
-		snprintf(m.members[i].az, sizeof(m.members[i].az), "az%d", i / 2);
-		snprintf(m.members[i].url, sizeof(m.members[i].url), "%s", nodes[i].url);
-	}
+	set_members(m.members);
 	if (aurora_store_create_segment(nodes[k].store, &m, m.members[k].node_id, &seg,
 									err, sizeof(err)) != 0)
 		bail_out("create segment pg %u on n%d: %s", pg, k, err);
@@ -353,12 +360,7 @@ main(void)
 		t.pg_id = 9;
 		t.volume_epoch = 1;
 		t.membership_epoch = 1;
-		for (int i = 0; i < AURORA_PG_COPIES; i++)
-		{
-			snprintf(t.members[i].node_id, sizeof(t.members[i].node_id), "n%d", i);
-			snprintf(t.members[i].az, sizeof(t.members[i].az), "az%d", i / 2);
-			snprintf(t.members[i].url, sizeof(t.members[i].url), "%s", nodes[i].url);
-		}
+		set_members(t.members);
 		if (aurora_pgwriter_open(&t, 4, 2000, &w, err, sizeof(err)) != 0)
 			bail_out("pgwriter: %s", err);
 		is_int(aurora_pgwriter_create_segments(w, err, sizeof(err)), 6, "PG 9 created on six nodes");
