@@ -92,6 +92,60 @@ aurora_segment_info_decode(const uint8_t *body, size_t len, aurora_segment_info 
 	return finish_decode(&b);
 }
 
+/* ---- RECORD_BEFORE ---- */
+
+size_t
+aurora_record_before_req_encode(uint64_t lsn, uint8_t *out, size_t out_cap)
+{
+	aurora_buf	b;
+
+	aurora_buf_init_writer(&b, out, out_cap);
+	aurora_buf_put_u64(&b, lsn);
+	return finish_encode(&b);
+}
+
+int
+aurora_record_before_req_decode(const uint8_t *body, size_t len, uint64_t *lsn)
+{
+	aurora_buf	b;
+
+	aurora_buf_init_reader(&b, body, len);
+	*lsn = aurora_buf_get_u64(&b);
+	return finish_decode(&b);
+}
+
+size_t
+aurora_record_before_encode(const aurora_record_before *r, uint8_t *out, size_t out_cap)
+{
+	aurora_buf	b;
+
+	aurora_buf_init_writer(&b, out, out_cap);
+	aurora_buf_put_u8(&b, r->found ? 1 : 0);
+	aurora_buf_put_u64(&b, r->start_lsn);
+	aurora_buf_put_u64(&b, r->end_lsn);
+	aurora_buf_put_u64(&b, r->prev_lsn);
+	aurora_buf_put_u64(&b, r->scl);
+	return finish_encode(&b);
+}
+
+int
+aurora_record_before_decode(const uint8_t *body, size_t len, aurora_record_before *r)
+{
+	aurora_buf	b;
+	uint8_t		found;
+
+	aurora_buf_init_reader(&b, body, len);
+	found = aurora_buf_get_u8(&b);
+	r->start_lsn = aurora_buf_get_u64(&b);
+	r->end_lsn = aurora_buf_get_u64(&b);
+	r->prev_lsn = aurora_buf_get_u64(&b);
+	r->scl = aurora_buf_get_u64(&b);
+	if (found > 1)
+		return AURORA_ERR_MALFORMED;
+	r->found = found == 1;
+	return finish_decode(&b);
+}
+
 /* ---- record lists ---- */
 
 size_t

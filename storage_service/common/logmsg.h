@@ -122,6 +122,26 @@ typedef struct aurora_read_log_resp
 int			aurora_read_log_resp_decode(const uint8_t *body, size_t len,
 										aurora_read_log_resp *r);
 
+/*
+ * ---- RECORD_BEFORE_REQ (u64 lsn) and RECORD_BEFORE: the header of the
+ * segment's last durable record starting before lsn ----
+ */
+typedef struct aurora_record_before
+{
+	bool		found;
+	uint64_t	start_lsn;		/* 0 when !found */
+	uint64_t	end_lsn;
+	uint64_t	prev_lsn;
+	uint64_t	scl;			/* the segment's SCL when it answered */
+} aurora_record_before;
+
+size_t		aurora_record_before_req_encode(uint64_t lsn, uint8_t *out, size_t out_cap);
+int			aurora_record_before_req_decode(const uint8_t *body, size_t len, uint64_t *lsn);
+size_t		aurora_record_before_encode(const aurora_record_before *r, uint8_t *out,
+										size_t out_cap);
+int			aurora_record_before_decode(const uint8_t *body, size_t len,
+										aurora_record_before *r);
+
 /* ---- SEGMENTS_RESP: per-segment state of a node ---- */
 #define AURORA_HOLES_LISTED_MAX	16
 #define AURORA_NOTE_MAX			199

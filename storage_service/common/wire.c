@@ -216,6 +216,10 @@ aurora_msg_type_name(uint32_t type)
 			return "SEGMENTS_RESP";
 		case AURORA_MSG_SEGMENT_INFO_REQ:
 			return "SEGMENT_INFO_REQ";
+		case AURORA_MSG_RECORD_BEFORE_REQ:
+			return "RECORD_BEFORE_REQ";
+		case AURORA_MSG_RECORD_BEFORE:
+			return "RECORD_BEFORE";
 	}
 	return "UNKNOWN";
 }

@@ -56,6 +56,9 @@
 #define AURORA_MSG_SEGMENTS_RESP	11
 /* Gossip between a PG's segments. */
 #define AURORA_MSG_SEGMENT_INFO_REQ	12	/* reply: SEGMENT_INFO */
+/* Resuming a writer. */
+#define AURORA_MSG_RECORD_BEFORE_REQ	13
+#define AURORA_MSG_RECORD_BEFORE		14
 
 /* Error codes carried in an ERROR body (and returned by aurora_decode). */
 #define AURORA_ERR_MALFORMED	1

@@ -333,6 +333,46 @@ handle_segment_info(aurora_handler *h, const aurora_header *req, aurora_reply *o
 	segment_info_reply(req, seg, out);
 }
 
+/* RECORD_BEFORE_REQ: fenced like READ_LOG (it serves the current writer). */
+static void
+handle_record_before(aurora_handler *h, const aurora_header *req, const uint8_t *body,
+					 aurora_reply *out)
+{
+	struct aurora_segment *seg;
+	aurora_record_before rb;
+	aurora_log_record rec;
+	aurora_segment_stats st;
+	aurora_header rep;
+	uint64_t	lsn;
+	uint8_t		buf[64];
+	size_t		n;
+
+	if ((seg = find_segment(h, req, out)) == NULL)
+		return;
+	if (!check_epochs(h, req, seg, out))
+		return;
+	if (aurora_record_before_req_decode(body, req->body_len, &lsn) != 0)
+	{
+		error_reply(h, req, AURORA_ERR_MALFORMED, "RECORD_BEFORE_REQ body does not decode", out);
+		return;
+	}
+	memset(&rb, 0, sizeof(rb));
+	rb.found = aurora_segment_record_before(seg, lsn, &rec);
+	if (rb.found)
+	{
+		rb.start_lsn = rec.start_lsn;
+		rb.end_lsn = rec.end_lsn;
+		rb.prev_lsn = rec.prev_lsn;
+	}
+	aurora_segment_get_stats(seg, &st);
+	rb.scl = st.scl;
+	n = aurora_record_before_encode(&rb, buf, sizeof(buf));
+	reply_header(req, AURORA_MSG_RECORD_BEFORE, &rep);
+	rep.volume_epoch = st.volume_epoch;
+	rep.membership_epoch = st.membership_epoch;
+	make_reply(&rep, buf, n, out);
+}
+
 static void
 handle_create_segment(aurora_handler *h, const aurora_header *req, const uint8_t *body,
 					  aurora_reply *out)
@@ -688,12 +728,16 @@ aurora_handler_dispatch(aurora_handler *h, const uint8_t *req, size_t len,
 		case AURORA_MSG_SEGMENT_INFO_REQ:
 			handle_segment_info(h, &hdr, out);
 			return false;
+		case AURORA_MSG_RECORD_BEFORE_REQ:
+			handle_record_before(h, &hdr, body, out);
+			return false;
 		case AURORA_MSG_ERROR:
 		case AURORA_MSG_STATUS_RESP:
 		case AURORA_MSG_SEGMENT_INFO:
 		case AURORA_MSG_LOG_ACK:
 		case AURORA_MSG_READ_LOG_RESP:
 		case AURORA_MSG_SEGMENTS_RESP:
+		case AURORA_MSG_RECORD_BEFORE:
 			snprintf(msg, sizeof(msg), "message type %s (%u) is a reply, not a request",
 					 aurora_msg_type_name(hdr.type), (unsigned) hdr.type);
 			break;

@@ -1733,6 +1733,29 @@ aurora_segment_get_stats(aurora_segment *s, aurora_segment_stats *out)
 	pthread_mutex_unlock(&s->mu);
 }
 
+bool
+aurora_segment_record_before(aurora_segment *s, uint64_t lsn, aurora_log_record *out)
+{
+	bool		found = false;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&s->mu);
+	for (size_t p = lower_bound(s->recs, s->nrecs, lsn); p > 0 && !found; p--)
+	{
+		const seg_entry *e = &s->recs[p - 1];
+
+		if (entry_end_off(e) > s->durable_off)
+			continue;			/* not durable yet: not ours to report */
+		out->start_lsn = e->start;
+		out->end_lsn = e->end;
+		out->prev_lsn = e->prev;
+		out->len = e->len;
+		found = true;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return found;
+}
+
 void
 aurora_segment_note_gossip(aurora_segment *s, uint64_t peer_scl, uint64_t records_fetched)
 {

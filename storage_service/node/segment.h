@@ -175,6 +175,14 @@ void		aurora_segment_get_meta(aurora_segment *s, aurora_segment_meta *out);
 void		aurora_segment_get_stats(aurora_segment *s, aurora_segment_stats *out);
 
 /*
+ * The durable record with the highest start_lsn < lsn: its start, end, prev
+ * and len go to *out (payload NULL).  False if there is none.  The writer
+ * resuming a PG uses it to learn the backlink its next record must carry.
+ */
+bool		aurora_segment_record_before(aurora_segment *s, uint64_t lsn,
+										 aurora_log_record *out);
+
+/*
  * Record what a gossip round learned: the highest SCL among the segment's
  * same-epoch peers, and how many records it fetched from them (added to the
  * running total).

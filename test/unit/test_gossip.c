@@ -6,18 +6,23 @@
  * then fetch exactly what is missing, then nothing more), that a peer in
  * another epoch is never used or changed, that records contradicting ours
  * are refused without writing anything, and that dead peers do not stop a
- * segment from catching up from the one peer left.
+ * segment from catching up from the one peer left.  The same harness checks
+ * RECORD_BEFORE over the wire, the request a resuming writer uses to learn
+ * a PG's last backlink.
  */
 #define _DEFAULT_SOURCE
 
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "gossip.h"
+#include "pgwriter.h"
 #include "handler.h"
 #include "segment.h"
 #include "server.h"
@@ -91,6 +96,18 @@ rec_end(int i)
 	return e;
 }
 
+/* The six in-process nodes as a PG's members: n0..n5, two per AZ. */
+static void
+set_members(aurora_member *members)
+{
+	for (int i = 0; i < AURORA_PG_COPIES; i++)
+	{
+		snprintf(members[i].node_id, sizeof(members[i].node_id), "n%d", i);
+		snprintf(members[i].az, sizeof(members[i].az), "az%d", i / 2);
+		snprintf(members[i].url, sizeof(members[i].url), "%s", nodes[i].url);
+	}
+}
+
 /* Segment of pg on node k, created on first use with the six ipc members. */
 static aurora_segment *
 seg_of(int k, uint32_t pg)
@@ -107,12 +124,7 @@ seg_of(int k, uint32_t pg)
 	m.replica_index = (uint32_t) k;
 	m.volume_epoch = 1;
 	m.membership_epoch = 1;
-	for (int i = 0; i < AURORA_PG_COPIES; i++)
-	{
-		snprintf(m.members[i].node_id, sizeof(m.members[i].node_id), "n%d", i);
-		snprintf(m.members[i].az, sizeof(m.members[i].az), "az%d", i / 2);
-		snprintf(m.members[i].url, sizeof(m.members[i].url), "%s", nodes[i].url);
-	}
+	set_members(m.members);
 	if (aurora_store_create_segment(nodes[k].store, &m, m.members[k].node_id, &seg,
 									err, sizeof(err)) != 0)
 		bail_out("create segment pg %u on n%d: %s", pg, k, err);
@@ -196,6 +208,15 @@ start_nodes(void)
 		if (aurora_server_start(n->url, &n->handler, &n->server, err, sizeof(err)) != 0)
 			bail_out("server n%d: %s", k, err);
 	}
+}
+
+static atomic_int pgcl_calls;
+
+static void
+count_pgcl(void *arg)
+{
+	(void) arg;
+	atomic_fetch_add(&pgcl_calls, 1);
 }
 
 static bool
@@ -285,6 +306,74 @@ main(void)
 	is_uint(st.records, 11, "a batch holding a contradicting record is not appended at all");
 	is_uint(st.scl, rec_end(9), "SCL unchanged");
 	ok(log_contains("refused"), "the inconsistency is logged");
+
+	/* --- RECORD_BEFORE over the wire (node 5, PG 1: records 0..199) ------- */
+	{
+		aurora_header h,
+					rh;
+		uint8_t		req[AURORA_HEADER_SIZE + 8];
+		uint8_t    *rep = NULL;
+		const uint8_t *body;
+		size_t		rep_len = 0;
+		aurora_record_before rb;
+		char		err[256];
+		uint8_t		lsnbuf[8];
+
+		memset(&h, 0, sizeof(h));
+		h.type = AURORA_MSG_RECORD_BEFORE_REQ;
+		h.volume_id = VOL;
+		h.pg_id = 1;
+		h.volume_epoch = 1;
+		h.membership_epoch = 1;
+		h.request_id = 77;
+		aurora_record_before_req_encode(1000 + 100 * 50 + 1, lsnbuf, sizeof(lsnbuf));
+		ok(aurora_request(nodes[5].url, 2000, req,
+						  aurora_encode(&h, lsnbuf, 8, req, sizeof(req)), &rep, &rep_len,
+						  err, sizeof(err)) == 0 &&
+		   aurora_decode(rep, rep_len, MAX_BODY, &rh, &body) == 0 &&
+		   rh.type == AURORA_MSG_RECORD_BEFORE && rh.request_id == 77 &&
+		   aurora_record_before_decode(body, rh.body_len, &rb) == 0 &&
+		   rb.found && rb.start_lsn == 1000 + 100 * 50 && rb.prev_lsn == 1000 + 100 * 49 &&
+		   rb.scl == rec_end(N_RECS - 1),
+		   "RECORD_BEFORE: the header of record 50, and the segment's SCL");
+		free(rep);
+		h.volume_epoch = 0;
+		ok(aurora_request(nodes[5].url, 2000, req,
+						  aurora_encode(&h, lsnbuf, 8, req, sizeof(req)), &rep, &rep_len,
+						  err, sizeof(err)) == 0 &&
+		   aurora_decode(rep, rep_len, MAX_BODY, &rh, &body) == 0 &&
+		   rh.type == AURORA_MSG_ERROR,
+		   "RECORD_BEFORE from an older epoch is fenced");
+		free(rep);
+	}
+
+	/* --- the quorum writer's PGCL notification, against the same nodes --- */
+	{
+		aurora_pg_target t;
+		aurora_pgwriter *w;
+		aurora_log_record recs[10];
+		uint8_t		bufs[10][PAYLOAD];
+		char		err[256];
+
+		memset(&t, 0, sizeof(t));
+		t.volume_id = VOL;
+		t.pg_id = 9;
+		t.volume_epoch = 1;
+		t.membership_epoch = 1;
+		set_members(t.members);
+		if (aurora_pgwriter_open(&t, 4, 2000, &w, err, sizeof(err)) != 0)
+			bail_out("pgwriter: %s", err);
+		is_int(aurora_pgwriter_create_segments(w, err, sizeof(err)), 6, "PG 9 created on six nodes");
+		aurora_pgwriter_on_pgcl(w, count_pgcl, NULL);
+		for (int i = 0; i < 10; i++)
+			make_rec(i, 0, &recs[i], bufs[i]);
+		ok(aurora_pgwriter_append(w, recs, 10, err, sizeof(err)) == 0 &&
+		   aurora_pgwriter_wait_pgcl(w, rec_end(9), 5000), "a batch reaches PGCL");
+		is_uint(aurora_pgwriter_pgcl(w), rec_end(9), "aurora_pgwriter_pgcl reports it");
+		ok(atomic_load(&pgcl_calls) >= 1, "the PGCL callback ran (%d times)",
+		   atomic_load(&pgcl_calls));
+		aurora_pgwriter_close(w);
+	}
 
 	/* --- PG 4: four dead peers; the fifth is enough ---------------------- */
 	for (int k = 1; k < AURORA_PG_COPIES; k++)

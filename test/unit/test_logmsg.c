@@ -112,6 +112,29 @@ test_small_bodies(void)
 }
 
 static void
+test_record_before(void)
+{
+	aurora_record_before r = {true, 100, 160, 40, 500},
+				r2;
+	uint8_t		buf[64];
+	uint64_t	lsn = 0;
+	size_t		n;
+
+	n = aurora_record_before_req_encode(12345, buf, sizeof(buf));
+	ok(n == 8 && aurora_record_before_req_decode(buf, n, &lsn) == 0 && lsn == 12345,
+	   "RECORD_BEFORE_REQ round trip");
+	is_int(aurora_record_before_req_decode(buf, n - 1, &lsn), AURORA_ERR_MALFORMED,
+		   "a short RECORD_BEFORE_REQ is malformed");
+	n = aurora_record_before_encode(&r, buf, sizeof(buf));
+	ok(n == 33 && aurora_record_before_decode(buf, n, &r2) == 0 && r2.found &&
+	   r2.start_lsn == 100 && r2.end_lsn == 160 && r2.prev_lsn == 40 && r2.scl == 500,
+	   "RECORD_BEFORE round trip");
+	buf[0] = 2;
+	is_int(aurora_record_before_decode(buf, n, &r2), AURORA_ERR_MALFORMED,
+		   "a 'found' byte other than 0 or 1 is malformed");
+}
+
+static void
 test_segments_resp(void)
 {
 	aurora_segment_state s,
@@ -159,5 +182,6 @@ main(void)
 	test_records();
 	test_small_bodies();
 	test_segments_resp();
+	test_record_before();
 	return done_testing();
 }

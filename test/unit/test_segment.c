@@ -858,6 +858,47 @@ test_rejections(void)
 }
 
 static void
+test_record_before(void)
+{
+	char		dir[256],
+				err[512] = "";
+	aurora_store *st;
+	aurora_segment *s;
+	aurora_log_record r;
+	trec		t[6];
+	int			n_new;
+
+	make_tmpdir("segment", dir, sizeof(dir));
+	st = open_store(dir);
+	s = create_seg(st, 1, 0);
+	ok(!aurora_segment_record_before(s, UINT64_MAX, &r), "empty segment: no record before anything");
+	/* records 0, 1, 2 and 4 (a hole at 3) durable, then 5 appended but not synced */
+	for (int i = 0; i < 6; i++)
+		mkrec(&t[i], 1000 + 100 * (uint64_t) i, 1060 + 100 * (uint64_t) i,
+			  i == 0 ? 0 : 900 + 100 * (uint64_t) i, 10);
+	append_many(s, t, 3, &n_new, err, sizeof(err));
+	append1(s, &t[4], err, sizeof(err));
+	must_sync(s);
+	append1(s, &t[5], err, sizeof(err));
+
+	ok(!aurora_segment_record_before(s, 1000, &r), "nothing starts before the first record");
+	ok(aurora_segment_record_before(s, 1001, &r) && r.start_lsn == 1000 && r.prev_lsn == 0 &&
+	   r.end_lsn == 1060 && r.len == 10 && r.payload == NULL,
+	   "just after the first start: the first record's header");
+	ok(aurora_segment_record_before(s, 1200, &r) && r.start_lsn == 1100 && r.prev_lsn == 1000,
+	   "strictly before: 1200 gives 1100");
+	ok(aurora_segment_record_before(s, 1350, &r) && r.start_lsn == 1200,
+	   "inside the hole: the last record before it");
+	ok(aurora_segment_record_before(s, UINT64_MAX, &r) && r.start_lsn == 1400,
+	   "an unsynced record is not reported (1500 is pending, 1400 is durable)");
+	must_sync(s);
+	ok(aurora_segment_record_before(s, UINT64_MAX, &r) && r.start_lsn == 1500,
+	   "once synced it is");
+	aurora_store_close(st);
+	remove_tree(dir);
+}
+
+static void
 test_read(void)
 {
 	char		dir[256],
@@ -1443,6 +1484,7 @@ main(void)
 	test_duplicates();
 	test_rejections();
 	test_read();
+	test_record_before();
 	test_epochs();
 	test_store_create();
 	test_corrupt_meta();
