@@ -33,6 +33,7 @@
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "postmaster/postmaster.h"
+#include "replication/slot.h"
 #include "replication/walreceiver.h"
 #include "storage/latch.h"
 #include "storage/ipc.h"
@@ -46,6 +47,7 @@
 #include <unistd.h>
 
 #include "aurora.h"
+#include "client.h"
 #include "pgwriter.h"
 #include "volume.h"
 
@@ -355,6 +357,105 @@ ship_record(XLogReaderState *r, const aurora_geometry *g)
 	inflight_count++;
 }
 
+#define SHIPPER_SLOT "aurora_shipper"
+
+/*
+ * The physical replication slot that holds the compute's WAL until the
+ * shipper reports it durable (the walsender advances the slot to our flush
+ * position, i.e. VDL).  Returns the slot's restart point, or Invalid when
+ * the slot had to be created (a new volume).
+ */
+static XLogRecPtr
+ensure_slot(void)
+{
+	ReplicationSlot *slot;
+	XLogRecPtr	restart = InvalidXLogRecPtr;
+
+	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+	slot = SearchNamedReplicationSlot(SHIPPER_SLOT, false);
+	if (slot != NULL)
+	{
+		SpinLockAcquire(&slot->mutex);
+		restart = slot->data.restart_lsn;
+		SpinLockRelease(&slot->mutex);
+	}
+	LWLockRelease(ReplicationSlotControlLock);
+	if (slot != NULL)
+		return restart;
+
+	CheckSlotRequirements();
+	ReplicationSlotCreate(SHIPPER_SLOT, false, RS_PERSISTENT, false);
+	ReplicationSlotReserveWal();
+	ReplicationSlotMarkDirty();
+	ReplicationSlotSave();
+	ReplicationSlotRelease();
+	return InvalidXLogRecPtr;
+}
+
+/*
+ * The backlink a resumed PG's next record needs: the start of its last
+ * record before resume.  Every record ending at or before resume (a VDL the
+ * shipper reported) is on a write quorum, so any three reachable segments
+ * include one that has it; the highest start any of them reports wins.
+ */
+static XLogRecPtr
+last_start_before(int p, XLogRecPtr resume)
+{
+	const AuroraNodeList *nodes = aurora_configured_nodes();
+	XLogRecPtr	best = InvalidXLogRecPtr;
+	int			answered = 0;
+	aurora_member members[AURORA_PG_COPIES];
+	aurora_member *all = palloc0(sizeof(aurora_member) * Max(nodes->count, 1));
+	char		err[256];
+
+	for (int i = 0; i < nodes->count; i++)
+	{
+		strlcpy(all[i].node_id, nodes->nodes[i].id, sizeof(all[i].node_id));
+		strlcpy(all[i].az, nodes->nodes[i].az, sizeof(all[i].az));
+		strlcpy(all[i].url, nodes->nodes[i].url, sizeof(all[i].url));
+	}
+	if (aurora_place_pg(all, nodes->count, (uint32) p, members, err, sizeof(err)) != 0)
+		ereport(ERROR, (errmsg("aurora shipper: cannot place protection group %d: %s", p, err)));
+	for (int i = 0; i < AURORA_PG_COPIES; i++)
+	{
+		aurora_header h,
+					rh;
+		uint8_t		req[AURORA_HEADER_SIZE + 8];
+		uint8_t		body[8];
+		uint8_t    *rep = NULL;
+		size_t		rep_len = 0;
+		const uint8_t *rbody;
+		aurora_record_before rb;
+
+		memset(&h, 0, sizeof(h));
+		h.type = AURORA_MSG_RECORD_BEFORE_REQ;
+		h.volume_id = 1;
+		h.pg_id = (uint32) p;
+		h.volume_epoch = 1;
+		h.membership_epoch = 1;
+		h.request_id = (uint64) i + 1;
+		aurora_record_before_req_encode(resume, body, sizeof(body));
+		if (aurora_request(members[i].url, aurora_request_timeout_ms, req,
+						   aurora_encode(&h, body, sizeof(body), req, sizeof(req)),
+						   &rep, &rep_len, err, sizeof(err)) != 0)
+			continue;
+		if (aurora_decode(rep, rep_len, AURORA_CLIENT_MAX_REPLY, &rh, &rbody) == 0 &&
+			rh.type == AURORA_MSG_RECORD_BEFORE &&
+			aurora_record_before_decode(rbody, rh.body_len, &rb) == 0)
+		{
+			answered++;
+			if (rb.found && rb.start_lsn > best)
+				best = rb.start_lsn;
+		}
+		free(rep);
+	}
+	if (answered < AURORA_PG_COPIES - aurora_write_quorum + 1)
+		ereport(ERROR,
+				(errmsg("aurora shipper: only %d segments of protection group %d answered; resuming needs %d",
+						answered, p, AURORA_PG_COPIES - aurora_write_quorum + 1)));
+	return best;
+}
+
 /* Place every PG on the configured nodes and create its segments (epoch 1). */
 static void
 open_volume(const aurora_geometry *g)
@@ -479,6 +580,7 @@ aurora_shipper_main(Datum main_arg)
 	XLogReaderState *reader;
 	TimeLineID	tli;
 	XLogRecPtr	start;
+	XLogRecPtr	resume;
 	XLogRecPtr	first;
 	char	   *err = NULL;
 	char		conninfo[MAXPGPATH + 64];
@@ -530,12 +632,31 @@ aurora_shipper_main(Datum main_arg)
 				 errmsg("aurora shipper: cannot connect to the compute for its WAL: %s", err)));
 	(void) walrcv_identify_system(wrconn, &tli);
 
-	/* spike: from the start of the segment holding the current flush point */
-	start = GetFlushRecPtr(NULL);
-	start -= XLogSegmentOffset(start, wal_segment_size);
+	resume = ensure_slot();
+	if (XLogRecPtrIsInvalid(resume))
+	{
+		/* a new volume: from the start of the segment holding the flush point */
+		start = GetFlushRecPtr(NULL);
+		start -= XLogSegmentOffset(start, wal_segment_size);
+		resume = start;
+	}
+	else
+	{
+		/* resume where VDL stood; every PG's next backlink comes from storage */
+		sigset_t	all,
+					old;
+
+		vdl = resume;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		for (int p = 0; p < n_pgs; p++)
+			pgs[p].last_start = last_start_before(p, resume);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		start = resume - XLogSegmentOffset(resume, wal_segment_size);
+	}
 	options.logical = false;
 	options.startpoint = start;
-	options.slotname = NULL;
+	options.slotname = SHIPPER_SLOT;
 	options.proto.physical.startpointTLI = tli;
 	if (!walrcv_startstreaming(wrconn, &options))
 		ereport(ERROR,
@@ -546,12 +667,12 @@ aurora_shipper_main(Datum main_arg)
 								XL_ROUTINE(.page_read = stream_page_read), NULL);
 	if (reader == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	first = XLogFindNextRecord(reader, start);
+	first = XLogFindNextRecord(reader, resume);
 	if (XLogRecPtrIsInvalid(first))
 		ereport(ERROR, (errmsg("aurora shipper: no WAL record after %X/%X", LSN_FORMAT_ARGS(start))));
 	XLogBeginRead(reader, first);
-	ereport(LOG, (errmsg("aurora shipper: streaming WAL from %X/%X (first record %X/%X)",
-						 LSN_FORMAT_ARGS(start), LSN_FORMAT_ARGS(first))));
+	ereport(LOG, (errmsg("aurora shipper: streaming WAL from %X/%X (first record %X/%X, VDL %X/%X)",
+						 LSN_FORMAT_ARGS(start), LSN_FORMAT_ARGS(first), LSN_FORMAT_ARGS(vdl))));
 
 	for (;;)
 	{
