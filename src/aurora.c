@@ -34,6 +34,9 @@ static const char *const aurora_guc_names[] = {
 	"aurora.write_quorum",
 	"aurora.read_quorum",
 	"aurora.request_timeout",
+	"aurora.shipping",
+	"aurora.protection_groups",
+	"aurora.blocks_per_segment",
 };
 
 /*
@@ -123,6 +126,17 @@ _PG_init(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("aurora.shipping",
+							 "Ship the compute's WAL to the storage nodes (work in progress).",
+							 "Starts the WAL shipper background worker; name it in "
+							 "synchronous_standby_names ('aurora_shipper') to make commits "
+							 "wait until the volume durable LSN covers them.",
+							 &aurora_shipping,
+							 false,
+							 PGC_POSTMASTER,
+							 0,
+							 NULL, NULL, NULL);
+
 	DefineCustomIntVariable("aurora.protection_groups",
 							"Number of protection groups of the volume (fixed when it is created).",
 							NULL,
@@ -156,7 +170,8 @@ _PG_init(void)
 						aurora_write_quorum, aurora_read_quorum),
 				 errdetail("%s", error)));
 
-	aurora_shipper_register();
+	if (aurora_shipping)
+		aurora_shipper_register();
 }
 
 PG_FUNCTION_INFO_V1(aurora_version);

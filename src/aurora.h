@@ -39,6 +39,7 @@ extern bool aurora_check_storage_nodes(char **newval, void **extra,
 extern void aurora_assign_storage_nodes(const char *newval, void *extra);
 
 /* shipper.c */
+extern bool aurora_shipping;
 extern int	aurora_protection_groups;
 extern int	aurora_blocks_per_segment;
 extern void aurora_shipper_register(void);

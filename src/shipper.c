@@ -1,25 +1,37 @@
 /*
  * shipper.c
- *	  The WAL shipper background worker (WORK IN PROGRESS, issue 4).
+ *	  The WAL shipper background worker (aurora.shipping; issue 4, in
+ *	  progress).
  *
  *	  The shipper is a physical replication client of its own compute: it
  *	  connects to the postmaster with libpqwalreceiver (the library the
  *	  stock walreceiver and logical replication workers use), so WAL reaches
  *	  it in order straight from a walsender, and the position it reports
- *	  back as "flushed" is what PostgreSQL's synchronous replication waits
- *	  for.  With synchronous_standby_names naming the shipper, a commit is
- *	  acknowledged only once the shipper reports it durable: the plan is to
- *	  report VDL there (DESIGN.md 7).
+ *	  back as flushed is VDL.  With synchronous_standby_names naming the
+ *	  shipper ('aurora_shipper'), PostgreSQL's own synchronous replication
+ *	  makes every commit wait, before it becomes visible, until VDL covers
+ *	  its commit record (DESIGN.md 7).  A physical slot of the same name
+ *	  keeps the WAL until then.
  *
  *	  Received WAL is kept in a contiguous buffer and cut into records with
- *	  PostgreSQL's own XLogReader; its page_read callback blocks (waiting on
- *	  the latch and the socket) until the walsender has sent the bytes asked
- *	  for.  Each record is routed to the PGs of the blocks it references
- *	  (storage_service/common/volume.c).
+ *	  PostgreSQL's own XLogReader, whose page_read callback waits (latch,
+ *	  socket, and a pipe the quorum writers poke) until the walsender has
+ *	  sent the bytes asked for.  Each record goes, whole, to the PGs of the
+ *	  blocks it references (PG 0 if none; common/volume.c) with a per-PG
+ *	  backlink, batched per PG while WAL keeps arriving and sent when it
+ *	  pauses, through one quorum writer per PG (common/pgwriter.c).  VCL is
+ *	  the end of the longest prefix of records at PGCL in all their PGs; each
+ *	  record end is a CPL, so VDL = VCL.
  *
- *	  State of this spike: streaming, record cutting and routing work; the
- *	  position reported is the end of the last decoded record (not yet VDL),
- *	  nothing is sent to storage yet, and nothing is in shared memory.
+ *	  Restart: the slot's restart point is a VDL reported earlier, so every
+ *	  record ending before it is on a write quorum; streaming resumes there
+ *	  and each PG's next backlink comes from storage (RECORD_BEFORE).
+ *	  Records resent after a crash are byte-identical duplicates.
+ *
+ *	  Not yet: geometry stored with the volume (a compute started with other
+ *	  aurora.protection_groups would route differently), shared-memory
+ *	  watermarks and the monitoring views, handling of a cancelled commit
+ *	  wait (stock behaviour: the transaction becomes visible locally).
  */
 #include "postgres.h"
 
@@ -63,6 +75,7 @@ typedef struct StreamBuffer
 } StreamBuffer;
 
 /* GUCs (aurora.c defines them) */
+bool		aurora_shipping = false;
 int			aurora_protection_groups = 4;
 int			aurora_blocks_per_segment = 131072;
 
@@ -200,7 +213,8 @@ wait_for_work(pgsocket fd)
 	if (fd != PGINVALID_SOCKET)
 		AddWaitEventToSet(set, WL_SOCKET_READABLE, fd, NULL, NULL);
 	AddWaitEventToSet(set, WL_SOCKET_READABLE, wake_pipe[0], NULL, NULL);
-	(void) WaitEventSetWait(set, 1000L, &ev, 1, PG_WAIT_EXTENSION);
+	/* records waiting for quorum: wake often enough to probe (see below) */
+	(void) WaitEventSetWait(set, inflight_count > 0 ? 100L : 1000L, &ev, 1, PG_WAIT_EXTENSION);
 	FreeWaitEventSet(set);
 	ResetLatch(MyLatch);
 	while (read(wake_pipe[0], drain, sizeof(drain)) > 0)
@@ -233,6 +247,32 @@ flush_batches(void)
 		pg->nrecs = 0;
 		resetStringInfo(&pg->payloads);
 	}
+}
+
+/*
+ * Segments that missed batches (down, restarting) catch up by gossip, and
+ * the writer only hears of it when they acknowledge something.  When VDL
+ * has not moved for a while although records are in flight, ask the
+ * segments for their SCL so a waiting commit does not depend on new WAL.
+ */
+static void
+probe_if_stuck(void)
+{
+	static XLogRecPtr last_vdl = InvalidXLogRecPtr;
+	static TimestampTz since = 0;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (inflight_count == 0 || vdl != last_vdl)
+	{
+		last_vdl = vdl;
+		since = now;
+		return;
+	}
+	if (!TimestampDifferenceExceeds(since, now, 200))
+		return;
+	for (int p = 0; p < n_pgs; p++)
+		(void) aurora_pgwriter_probe(pgs[p].writer);
+	since = now;
 }
 
 /* VCL: the end of the longest prefix of records at PGCL in all their PGs. */
@@ -551,6 +591,7 @@ receive_more(void)
 		flush_batches();
 		advance_vdl();
 		send_feedback(vdl, false);
+		probe_if_stuck();
 		wait_for_work(fd);
 	}
 }

@@ -54,6 +54,7 @@ struct aurora_pgwriter
 	int			in_flight_total;
 	uint64_t	next_request_id;
 
+	uint64_t	sent_end;		/* highest end_lsn sent */
 	void		(*on_pgcl) (void *arg);	/* see aurora_pgwriter_on_pgcl */
 	void	   *on_pgcl_arg;
 
@@ -400,6 +401,23 @@ aurora_pgwriter_close(aurora_pgwriter *w)
 }
 
 int
+aurora_pgwriter_probe(aurora_pgwriter *w)
+{
+	bool		ask[AURORA_PG_COPIES];
+	int			i,
+				asked = 0;
+
+	nng_mtx_lock(w->mtx);
+	for (i = 0; i < AURORA_PG_COPIES; i++)
+		ask[i] = w->seg[i].in_flight == 0 && w->seg[i].scl < w->sent_end;
+	nng_mtx_unlock(w->mtx);
+	for (i = 0; i < AURORA_PG_COPIES; i++)
+		if (ask[i] && start_request(w, i, AURORA_MSG_SEGMENT_INFO_REQ, NULL, 0) == 0)
+			asked++;
+	return asked;
+}
+
+int
 aurora_pgwriter_create_segments(aurora_pgwriter *w, char *err, size_t errlen)
 {
 	int			i,
@@ -496,6 +514,8 @@ aurora_pgwriter_append_to(aurora_pgwriter *w, const aurora_log_record *recs, int
 		w->pending_count++;
 	}
 	w->batches_sent++;
+	if (recs[n - 1].end_lsn > w->sent_end)
+		w->sent_end = recs[n - 1].end_lsn;
 	nng_mtx_unlock(w->mtx);
 
 	for (i = 0; i < AURORA_PG_COPIES; i++)

@@ -101,6 +101,15 @@ bool		aurora_pgwriter_drain(aurora_pgwriter *w, int timeout_ms);
  */
 void		aurora_pgwriter_on_pgcl(aurora_pgwriter *w, void (*fn) (void *arg), void *arg);
 
+/*
+ * Ask every idle segment that has not acknowledged everything sent for its
+ * SCL (SEGMENT_INFO_REQ), without waiting.  A segment that missed batches
+ * while it was down catches up by gossip, not from the writer; this is how
+ * the writer learns that it did, so PGCL can move without a new append.
+ * Returns the number of segments asked.
+ */
+int			aurora_pgwriter_probe(aurora_pgwriter *w);
+
 /* The current PGCL. */
 uint64_t	aurora_pgwriter_pgcl(aurora_pgwriter *w);
 

@@ -342,10 +342,42 @@ ctl_segments(const char *const *urls, int n, int timeout_ms)
 	return rc;
 }
 
+/*
+ * PostgreSQL's XLogRecord header (access/xlogrecord.h): xl_tot_len u32,
+ * xl_xid u32, xl_prev u64, xl_info u8, xl_rmid u8, 2 bytes padding,
+ * xl_crc u32; little-endian on the machines we run on.  A transaction
+ * commit is rmid RM_XACT_ID (1) with (info & XLOG_XACT_OPMASK 0x70) ==
+ * XLOG_XACT_COMMIT (0x00).
+ */
+#define WAL_RECORD_HEADER	24
+#define WAL_RM_XACT_ID		1
+#define WAL_XACT_OPMASK		0x70
+#define WAL_XACT_COMMIT		0x00
+
+static uint32_t
+le32(const uint8_t *p)
+{
+	return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+/* A WAL record payload: is it well formed, and (if a commit) its xid. */
+static bool
+check_wal_record(const aurora_log_record *r, bool *is_commit, uint32_t *xid)
+{
+	*is_commit = false;
+	if (r->len < WAL_RECORD_HEADER || le32(r->payload) != r->len)
+		return false;
+	*xid = le32(r->payload + 4);
+	*is_commit = r->payload[17] == WAL_RM_XACT_ID &&
+		(r->payload[16] & WAL_XACT_OPMASK) == WAL_XACT_COMMIT;
+	return true;
+}
+
 int
 ctl_read_log(const char *url, uint64_t volume_id, uint32_t pg_id, uint64_t from_lsn,
-			 uint64_t to_lsn, uint64_t epoch, int timeout_ms)
+			 uint64_t to_lsn, uint64_t epoch, bool wal, int timeout_ms)
 {
+	uint64_t	commits = 0;
 	uint64_t	next = from_lsn;
 	uint64_t	prev_start = 0;
 	uint64_t	count = 0,
@@ -396,12 +428,28 @@ ctl_read_log(const char *url, uint64_t volume_id, uint32_t pg_id, uint64_t from_
 
 			if (count == 0)
 				first = r->start_lsn;
-			for (j = 0; j < r->len; j++)
-				if (r->payload[j] != ctl_synthetic_byte(r->start_lsn, j))
-				{
+			if (wal)
+			{
+				bool		is_commit;
+				uint32_t	xid;
+
+				if (!check_wal_record(r, &is_commit, &xid))
 					bad_content++;
-					break;
+				else if (is_commit)
+				{
+					printf("commit %" PRIu32 "\n", xid);
+					commits++;
 				}
+			}
+			else
+			{
+				for (j = 0; j < r->len; j++)
+					if (r->payload[j] != ctl_synthetic_byte(r->start_lsn, j))
+					{
+						bad_content++;
+						break;
+					}
+			}
 			if (have_prev && r->prev_lsn != prev_start)
 				bad_chain++;
 			prev_start = r->start_lsn;
@@ -416,7 +464,9 @@ ctl_read_log(const char *url, uint64_t volume_id, uint32_t pg_id, uint64_t from_
 			break;
 	}
 	printf("read-log: records %" PRIu64 " first_start %" PRIu64 " last_end %" PRIu64
-		   " scl %" PRIu64 " chain_breaks %" PRIu64 " bad_payloads %" PRIu64 "\n",
-		   count, first, last_end, scl, bad_chain, bad_content);
+		   " scl %" PRIu64 " chain_breaks %" PRIu64 " bad_payloads %" PRIu64 "%s",
+		   count, first, last_end, scl, bad_chain, bad_content, wal ? "" : "\n");
+	if (wal)
+		printf(" commits %" PRIu64 "\n", commits);
 	return (bad_content == 0) ? 0 : 1;
 }

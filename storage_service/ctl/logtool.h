@@ -8,6 +8,7 @@
 #ifndef AURORA_CTL_LOGTOOL_H
 #define AURORA_CTL_LOGTOOL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cluster.h"
@@ -39,7 +40,13 @@ uint8_t		ctl_synthetic_byte(uint64_t start_lsn, uint32_t i);
 
 int			ctl_stream(const ctl_cluster *c, const ctl_stream_opts *o, int timeout_ms);
 int			ctl_segments(const char *const *urls, int n, int timeout_ms);
+/*
+ * wal: the payloads are PostgreSQL WAL records (a compute's shipper wrote
+ * them), not synthetic ones: check each one's own length field and print
+ * "commit <xid>" for every transaction commit record.
+ */
 int			ctl_read_log(const char *url, uint64_t volume_id, uint32_t pg_id,
-						 uint64_t from_lsn, uint64_t to_lsn, uint64_t epoch, int timeout_ms);
+						 uint64_t from_lsn, uint64_t to_lsn, uint64_t epoch, bool wal,
+						 int timeout_ms);
 
 #endif

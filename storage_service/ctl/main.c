@@ -35,7 +35,7 @@ usage(FILE *out)
 			"                  [--after LSN] [--epoch E] [--volume ID] [--wait-ms MS] [--write-quorum W]\n"
 			"                  [--window N] [--drop-to NODE[,NODE...] [--drop-every K]]\n"
 			"       aurora-ctl [--cluster DIR] segments [URL... | TARGET...]\n"
-			"       aurora-ctl read-log URL --pg N [--volume ID] [--from LSN] [--to LSN] [--epoch E]\n"
+			"       aurora-ctl read-log URL --pg N [--volume ID] [--from LSN] [--to LSN] [--epoch E] [--wal]\n"
 			"       aurora-ctl --version | --help\n"
 			"\n"
 			"URL     tcp://HOST:PORT or ipc://PATH of a storage node\n"
@@ -53,6 +53,7 @@ usage(FILE *out)
 			"        nodes, as if the messages were lost\n"
 			"segments  list the segments of nodes: SCL, records, holes, epochs\n"
 			"read-log  read a PG's log back from one node and verify content and backlinks\n"
+			"          (--wal: the records are a compute's WAL; list the committed xids)\n"
 			"\n"
 			"Exit status: 0 ok, 1 unreachable node or failed action, 2 usage or config error.\n",
 			DEFAULT_TIMEOUT_MS);
@@ -361,6 +362,8 @@ main(int argc, char **argv)
 		uint64_t	from = 0,
 					to = UINT64_MAX;
 		bool		have_pg = false;
+		bool		wal = false;
+		int			nargs = argc - i - 2;
 
 		default_stream_opts(&o);
 		if (argc - i - 1 < 1 || strncmp(argv[i + 1], "-", 1) == 0)
@@ -368,14 +371,21 @@ main(int argc, char **argv)
 			fprintf(stderr, "aurora-ctl: read-log needs a URL\n");
 			return 2;
 		}
-		if (log_options(argv + i + 2, argc - i - 2, &o, &from, &to, &have_pg) != 0)
+		/* --wal (no value) may come last */
+		if (nargs > 0 && strcmp(argv[argc - 1], "--wal") == 0)
+		{
+			wal = true;
+			nargs--;
+		}
+		if (log_options(argv + i + 2, nargs, &o, &from, &to, &have_pg) != 0)
 			return 2;
 		if (!have_pg)
 		{
 			fprintf(stderr, "aurora-ctl: read-log needs --pg N\n");
 			return 2;
 		}
-		return ctl_read_log(argv[i + 1], o.volume_id, o.pg_id, from, to, o.epoch, timeout_ms);
+		return ctl_read_log(argv[i + 1], o.volume_id, o.pg_id, from, to, o.epoch, wal,
+							timeout_ms);
 	}
 	if (strcmp(argv[i], "status") != 0)
 	{

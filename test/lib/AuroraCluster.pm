@@ -83,6 +83,15 @@ sub node_conf_set
 	close($out);
 }
 
+# Append lines to the compute's postgresql.conf (takes effect at its next start).
+sub compute_conf_append
+{
+	my ($self, $text) = @_;
+	open(my $fh, '>>', "$self->{dir}/pgdata/postgresql.conf") or die "postgresql.conf: $!";
+	print $fh "$text\n";
+	close($fh);
+}
+
 # node id => listen URL, from the node config files
 sub node_urls
 {

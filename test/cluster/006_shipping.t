@@ -1,0 +1,118 @@
+# test/cluster/006_shipping.t: the compute ships its WAL to six storage nodes
+# (aurora.shipping, work in progress) and commits wait for the volume durable
+# LSN through synchronous replication.  Checked from storage: every commit a
+# client saw acknowledged is in PG 0's log on at least four nodes, also while
+# two nodes are down; with three down commits wait (reads go on) and resume
+# once the nodes are back; a restarted compute resumes shipping without
+# contradicting what storage holds; all six segments converge.
+use strict;
+use warnings;
+use Test::More;
+use POSIX ();
+use Time::HiRes qw(usleep time);
+use AuroraCluster;
+
+my $c = AuroraCluster->new;
+my @nodes = qw(a1 a2 b1 b2 c1 c2);
+$c->node_conf_set($_, 'gossip_interval_ms', 100) for @nodes;
+$c->compute_conf_append(join "\n", "aurora.shipping = on",
+	"aurora.protection_groups = 4",
+	"aurora.blocks_per_segment = 128",
+	"synchronous_standby_names = 'aurora_shipper'");
+$c->start;
+
+ok($c->poll_query_until(
+		"SELECT sync_state FROM pg_stat_replication WHERE application_name = 'aurora_shipper'",
+		'sync'),
+	'the shipper is the synchronous standby');
+$c->safe_psql('CREATE TABLE t (id int PRIMARY KEY, v text)');
+
+# One transaction per call; returns its xid once COMMIT was acknowledged.
+my $next = 1;
+sub commit_one
+{
+	my ($timeout) = @_;
+	my $id = $next++;
+	my ($rc, $out) = $c->psql(
+		"BEGIN; INSERT INTO t VALUES ($id, repeat('x', 100)); SELECT txid_current(); COMMIT;");
+	return $rc == 0 && $out =~ /^(\d+)$/m ? $1 : undef;
+}
+
+# xid => number of nodes whose PG 0 log holds its commit record
+sub commits_on_nodes
+{
+	my (@which) = @_;
+	my %held;
+	for my $n (@which)
+	{
+		my $url = $c->node_urls->{$n};
+		my $out = `$ENV{AURORA_REPO}/storage_service/build/aurora-ctl read-log $url --pg 0 --wal 2>&1`;
+		my %mine = map { $_ => 1 } $out =~ /^commit (\d+)$/mg;
+		$held{$_}++ for keys %mine;
+	}
+	return \%held;
+}
+
+sub all_held_by
+{
+	my ($xids, $min, @which) = @_;
+	my $held = commits_on_nodes(@which);
+	my @short = grep { ($held->{$_} // 0) < $min } @$xids;
+	diag("commits on fewer than $min nodes: @short") if @short;
+	return !@short;
+}
+
+my @acked;
+push @acked, grep { defined } map { commit_one() } 1 .. 50;
+is(scalar @acked, 50, '50 transactions committed with all six nodes up');
+ok(all_held_by(\@acked, 4, @nodes), 'every acknowledged commit is in PG 0 on at least 4 nodes');
+
+# --- two nodes of different AZs down: commits go on ------------------------
+my ($rc, $out) = $c->ctl('kill', 'a1', 'b1');
+is($rc, 0, 'kill -9 a1 and b1') or diag($out);
+my @acked2 = grep { defined } map { commit_one() } 1 .. 30;
+is(scalar @acked2, 30, '30 more commits with two nodes down');
+ok(all_held_by(\@acked2, 4, qw(a2 b2 c1 c2)), 'each is on all four nodes left');
+push @acked, @acked2;
+
+# --- a third node down: commits wait, reads go on -------------------------
+($rc, $out) = $c->ctl('kill', 'c1');
+my $t0 = time();
+my $pid = fork();
+if ($pid == 0)
+{
+	my $xid = commit_one();
+	# _exit: the child must not run the cluster's destructor (it would stop it)
+	POSIX::_exit(defined $xid ? 0 : 1);
+}
+$next++;						# the child took that id
+usleep(3_000_000);
+ok(waitpid($pid, 1) == 0, 'with three of six down a commit waits (still waiting after 3 s)');
+is($c->safe_psql('SELECT count(*) FROM t'), '80', 'reads keep working meanwhile');
+($rc, $out) = $c->ctl('start', 'a1', 'b1', 'c1');
+is($rc, 0, 'the three nodes come back') or diag($out);
+waitpid($pid, 0);
+is($? >> 8, 0, 'and the waiting commit completes');
+is($c->safe_psql('SELECT count(*) FROM t'), '81', 'its row is there');
+
+# --- the compute restarts (immediate): shipping resumes -------------------
+my $prefix = $ENV{AURORA_PG_PREFIX};
+system("$prefix/bin/pg_ctl -D " . $c->dir . "/pgdata -m immediate stop >/dev/null 2>&1");
+system("$prefix/bin/pg_ctl -D " . $c->dir . "/pgdata -l " . $c->dir . "/postgres.log start -w >/dev/null 2>&1");
+ok($c->poll_query_until(
+		"SELECT sync_state FROM pg_stat_replication WHERE application_name = 'aurora_shipper'",
+		'sync'),
+	'after an immediate restart the shipper is back');
+my @acked3 = grep { defined } map { commit_one() } 1 .. 20;
+is(scalar @acked3, 20, '20 commits after the restart');
+push @acked, @acked3;
+my $refused = `grep -h -c 'INCONSISTENT\\|refused' $c->{dir}/nodes/*/aurora-storage.log | paste -sd+ | bc`;
+chomp $refused;
+is($refused, '0', 'resending after the restart contradicted nothing in storage');
+
+# --- convergence: every acknowledged commit on all six ---------------------
+ok($c->poll_until(sub { all_held_by(\@acked, 6, @nodes) }, 30),
+	'in the end every acknowledged commit is on all six nodes');
+
+$c->stop;
+done_testing();
