@@ -105,7 +105,9 @@ test_small_bodies(void)
 	n = aurora_read_log_encode(&r, buf, sizeof(buf));
 	is_int(aurora_read_log_decode(buf, n, &r2), AURORA_ERR_MALFORMED, "READ_LOG with from > to is malformed");
 	n = aurora_segment_info_encode(&i, buf, sizeof(buf));
-	ok(aurora_segment_info_decode(buf, n, &i2) == 0 && memcmp(&i, &i2, sizeof(i)) == 0,
+	/* field by field: the struct has padding that memcmp would read */
+	ok(aurora_segment_info_decode(buf, n, &i2) == 0 && i2.replica_index == i.replica_index &&
+	   i2.scl == i.scl && i2.highest_lsn == i.highest_lsn,
 	   "SEGMENT_INFO round trip");
 	is_int(aurora_segment_info_decode(buf, n + 1, &i2), AURORA_ERR_MALFORMED,
 		   "SEGMENT_INFO with trailing bytes is malformed");
