@@ -36,6 +36,20 @@ CREATE VIEW aurora.storage_nodes AS
 COMMENT ON VIEW aurora.storage_nodes IS
 'one row per configured storage node: reachability, node-reported state, round-trip time';
 
+CREATE FUNCTION aurora.watermarks(
+    OUT insert_lsn pg_lsn,
+    OUT flush_lsn pg_lsn,
+    OUT vcl pg_lsn,
+    OUT vdl pg_lsn,
+    OUT vdl_lag_bytes bigint,
+    OUT vdl_age interval)
+RETURNS record
+AS 'MODULE_PATHNAME', 'aurora_watermarks'
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION aurora.watermarks() IS
+'WAL insert and local flush LSN, the volume complete and durable LSNs (VCL, VDL; NULL while the shipper is not streaming), bytes VDL is behind the local flush, time since VDL last advanced';
+
 GRANT USAGE ON SCHEMA aurora TO PUBLIC;
 
 -- Node addresses and health are infrastructure information: like
@@ -43,4 +57,6 @@ GRANT USAGE ON SCHEMA aurora TO PUBLIC;
 REVOKE ALL ON FUNCTION aurora.storage_node_status() FROM PUBLIC;
 REVOKE ALL ON aurora.storage_nodes FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION aurora.storage_node_status() TO pg_monitor;
+REVOKE ALL ON FUNCTION aurora.watermarks() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION aurora.watermarks() TO pg_monitor;
 GRANT SELECT ON aurora.storage_nodes TO pg_monitor;

@@ -49,6 +49,11 @@
 #include "replication/walreceiver.h"
 #include "storage/latch.h"
 #include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/pg_lsn.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
@@ -111,10 +116,114 @@ static int	inflight_cap = 0;
 static XLogRecPtr vdl = InvalidXLogRecPtr;
 static int	wake_pipe[2] = {-1, -1};
 
+/*
+ * What the shipper publishes for SQL (aurora.watermarks()).  Written by the
+ * shipper only, read by any backend; the spinlock makes a reader see one
+ * consistent set.
+ */
+typedef struct ShipperShared
+{
+	slock_t		mutex;
+	bool		running;		/* streaming, watermarks meaningful */
+	XLogRecPtr	vcl;
+	XLogRecPtr	vdl;
+	TimestampTz vdl_advanced_at;
+} ShipperShared;
+
+static ShipperShared *shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
 static WalReceiverConn *wrconn = NULL;
 static StreamBuffer stream;
 static XLogRecPtr reported = InvalidXLogRecPtr; /* last flush position sent */
 static TimestampTz last_feedback = 0;
+
+static void
+shipper_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(ShipperShared)));
+}
+
+static void
+shipper_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared = ShmemInitStruct("aurora shipper", sizeof(ShipperShared), &found);
+	if (!found)
+	{
+		memset(shared, 0, sizeof(*shared));
+		SpinLockInit(&shared->mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Publish VDL (VCL = VDL: every record end is a CPL). */
+static void
+publish(bool running)
+{
+	SpinLockAcquire(&shared->mutex);
+	shared->running = running;
+	if (vdl > shared->vdl || !running)
+	{
+		shared->vcl = vdl;
+		shared->vdl = vdl;
+		shared->vdl_advanced_at = GetCurrentTimestamp();
+	}
+	SpinLockRelease(&shared->mutex);
+}
+
+PG_FUNCTION_INFO_V1(aurora_watermarks);
+
+/*
+ * aurora.watermarks(): insert and local flush LSN of the compute, VCL and
+ * VDL of the volume (NULL while the shipper is not streaming), how far VDL
+ * is behind the local flush, and since when it has not moved.
+ */
+Datum
+aurora_watermarks(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[6];
+	bool		nulls[6] = {false};
+	XLogRecPtr	flush = GetFlushRecPtr(NULL);
+	bool		running = false;
+	XLogRecPtr	vcl = InvalidXLogRecPtr;
+	XLogRecPtr	v = InvalidXLogRecPtr;
+	TimestampTz at = 0;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (shared != NULL)
+	{
+		SpinLockAcquire(&shared->mutex);
+		running = shared->running;
+		vcl = shared->vcl;
+		v = shared->vdl;
+		at = shared->vdl_advanced_at;
+		SpinLockRelease(&shared->mutex);
+	}
+	values[0] = LSNGetDatum(GetXLogInsertRecPtr());
+	values[1] = LSNGetDatum(flush);
+	if (running)
+	{
+		values[2] = LSNGetDatum(vcl);
+		values[3] = LSNGetDatum(v);
+		values[4] = Int64GetDatum(flush > v ? (int64) (flush - v) : 0);
+		values[5] = DirectFunctionCall2(timestamp_mi,
+										TimestampTzGetDatum(GetCurrentTimestamp()),
+										TimestampTzGetDatum(at));
+	}
+	else
+		nulls[2] = nulls[3] = nulls[4] = nulls[5] = true;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
 
 void
 aurora_shipper_register(void)
@@ -130,6 +239,11 @@ aurora_shipper_register(void)
 	snprintf(worker.bgw_name, BGW_MAXLEN, "aurora WAL shipper");
 	snprintf(worker.bgw_type, BGW_MAXLEN, "aurora WAL shipper");
 	RegisterBackgroundWorker(&worker);
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = shipper_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = shipper_shmem_startup;
 }
 
 /* Standby status update: written = flushed = applied = pos. */
@@ -590,6 +704,7 @@ receive_more(void)
 		/* nothing more to read now: ship what is batched, then wait */
 		flush_batches();
 		advance_vdl();
+		publish(true);
 		send_feedback(vdl, false);
 		probe_if_stuck();
 		wait_for_work(fd);
@@ -612,6 +727,12 @@ stream_page_read(XLogReaderState *state, XLogRecPtr page, int reqLen,
 	avail = Min((Size) XLOG_BLCKSZ, (Size) (stream.start + stream.len - page));
 	memcpy(readBuf, stream.data + (page - stream.start), avail);
 	return (int) avail;
+}
+
+static void
+shipper_exit(int code, Datum arg)
+{
+	publish(false);
 }
 
 void
@@ -712,6 +833,8 @@ aurora_shipper_main(Datum main_arg)
 	if (XLogRecPtrIsInvalid(first))
 		ereport(ERROR, (errmsg("aurora shipper: no WAL record after %X/%X", LSN_FORMAT_ARGS(start))));
 	XLogBeginRead(reader, first);
+	before_shmem_exit(shipper_exit, (Datum) 0);
+	publish(true);
 	ereport(LOG, (errmsg("aurora shipper: streaming WAL from %X/%X (first record %X/%X, VDL %X/%X)",
 						 LSN_FORMAT_ARGS(start), LSN_FORMAT_ARGS(first), LSN_FORMAT_ARGS(vdl))));
 

@@ -27,15 +27,27 @@ ok($c->poll_query_until(
 	'the shipper is the synchronous standby');
 $c->safe_psql('CREATE TABLE t (id int PRIMARY KEY, v text)');
 
+sub lsn { my ($hi, $lo) = split m{/}, shift; return hex($hi) * 2**32 + hex($lo) }
+
 # One transaction per call; returns its xid once COMMIT was acknowledged.
+# Also checks the commit rule from SQL: right after COMMIT returns, VDL is
+# past the WAL insert position taken just before the commit record, and
+# VDL never goes backwards.
 my $next = 1;
+my ($vdl_ok, $vdl_monotonic, $last_vdl) = (1, 1, 0);
 sub commit_one
 {
-	my ($timeout) = @_;
 	my $id = $next++;
 	my ($rc, $out) = $c->psql(
-		"BEGIN; INSERT INTO t VALUES ($id, repeat('x', 100)); SELECT txid_current(); COMMIT;");
-	return $rc == 0 && $out =~ /^(\d+)$/m ? $1 : undef;
+		"BEGIN; INSERT INTO t VALUES ($id, repeat('x', 100)); "
+		  . "SELECT txid_current() || ' ' || pg_current_wal_insert_lsn(); COMMIT; "
+		  . "SELECT vdl FROM aurora.watermarks();");
+	return undef unless $rc == 0 && $out =~ m{^(\d+) (\S+)\n(\S+)$}m;
+	my ($xid, $before, $vdl) = ($1, lsn($2), lsn($3));
+	$vdl_ok        &&= $vdl > $before;
+	$vdl_monotonic &&= $vdl >= $last_vdl;
+	$last_vdl = $vdl;
+	return $xid;
 }
 
 # xid => number of nodes whose PG 0 log holds its commit record
@@ -65,6 +77,8 @@ sub all_held_by
 my @acked;
 push @acked, grep { defined } map { commit_one() } 1 .. 50;
 is(scalar @acked, 50, '50 transactions committed with all six nodes up');
+ok($vdl_ok, 'after each COMMIT returned, aurora.watermarks() shows VDL past its commit record');
+ok($vdl_monotonic, 'and VDL only moved forward');
 ok(all_held_by(\@acked, 4, @nodes), 'every acknowledged commit is in PG 0 on at least 4 nodes');
 
 # --- two nodes of different AZs down: commits go on ------------------------
@@ -89,6 +103,8 @@ $next++;						# the child took that id
 usleep(3_000_000);
 ok(waitpid($pid, 1) == 0, 'with three of six down a commit waits (still waiting after 3 s)');
 is($c->safe_psql('SELECT count(*) FROM t'), '80', 'reads keep working meanwhile');
+like($c->safe_psql("SELECT vdl_lag_bytes > 0 AND vdl_age > '1 s' FROM aurora.watermarks()"),
+	qr/^t$/, 'the watermarks show VDL stuck behind the local flush');
 ($rc, $out) = $c->ctl('start', 'a1', 'b1', 'c1');
 is($rc, 0, 'the three nodes come back') or diag($out);
 waitpid($pid, 0);
@@ -113,6 +129,7 @@ is($refused, '0', 'resending after the restart contradicted nothing in storage')
 # --- convergence: every acknowledged commit on all six ---------------------
 ok($c->poll_until(sub { all_held_by(\@acked, 6, @nodes) }, 30),
 	'in the end every acknowledged commit is on all six nodes');
+ok($vdl_ok && $vdl_monotonic, 'the commit rule and monotonic VDL held for every commit');
 
 $c->stop;
 done_testing();

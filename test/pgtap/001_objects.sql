@@ -1,7 +1,7 @@
 -- test/pgtap/001_objects.sql: the SQL surface of the extension exists with the
 -- documented columns and types, and the storage node view reflects the cluster.
 BEGIN;
-SELECT plan(24);
+SELECT plan(30);
 
 SELECT has_schema('aurora');
 SELECT has_function('aurora', 'version', ARRAY[]::text[]);
@@ -22,6 +22,22 @@ SELECT col_type_is('aurora', 'storage_nodes', 'uptime', 'interval', 'storage_nod
 SELECT col_type_is('aurora', 'storage_nodes', 'requests', 'bigint', 'storage_nodes.requests is bigint');
 SELECT col_type_is('aurora', 'storage_nodes', 'errors', 'bigint', 'storage_nodes.errors is bigint');
 SELECT col_type_is('aurora', 'storage_nodes', 'error', 'text', 'storage_nodes.error is text');
+
+-- aurora.watermarks(): the documented columns and types; with shipping off
+-- the volume watermarks are NULL and the local ones are not
+SELECT has_function('aurora', 'watermarks', ARRAY[]::text[]);
+SELECT is(pg_get_function_arguments('aurora.watermarks()'::regprocedure),
+    'OUT insert_lsn pg_lsn, OUT flush_lsn pg_lsn, OUT vcl pg_lsn, OUT vdl pg_lsn, OUT vdl_lag_bytes bigint, OUT vdl_age interval',
+    'aurora.watermarks() returns the documented columns');
+SELECT ok((SELECT insert_lsn >= flush_lsn AND flush_lsn > '0/0' FROM aurora.watermarks()),
+          'insert LSN >= local flush LSN > 0');
+SELECT ok((SELECT vcl IS NULL AND vdl IS NULL AND vdl_lag_bytes IS NULL AND vdl_age IS NULL
+             FROM aurora.watermarks()),
+          'with aurora.shipping off the volume watermarks are NULL');
+SELECT ok(NOT has_function_privilege('public', 'aurora.watermarks()', 'EXECUTE'),
+          'watermarks() is not executable by PUBLIC');
+SELECT ok(has_function_privilege('pg_monitor', 'aurora.watermarks()', 'EXECUTE'),
+          'watermarks() is executable by pg_monitor');
 
 SELECT is((SELECT count(*) FROM aurora.storage_nodes), 6::bigint,
           'six storage nodes are configured');
