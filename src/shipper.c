@@ -46,6 +46,7 @@
 #include "postmaster/interrupt.h"
 #include "postmaster/postmaster.h"
 #include "replication/slot.h"
+#include "replication/syncrep.h"
 #include "replication/walreceiver.h"
 #include "storage/latch.h"
 #include "storage/ipc.h"
@@ -225,6 +226,34 @@ aurora_watermarks(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
+/*
+ * A commit waiting for VDL must not stop waiting: stock PostgreSQL ends the
+ * wait on a query cancel or a termination request and lets the transaction
+ * become visible although storage may not hold it, so it could vanish with
+ * the compute.  aurora keeps it waiting instead (core patch 0002): a cancel
+ * is refused with a warning, a termination takes effect once the commit is
+ * durable.  Only an immediate shutdown or a crash ends such a wait.
+ */
+static bool
+keep_waiting_for_vdl(XLogRecPtr lsn, bool die)
+{
+	static XLogRecPtr warned = InvalidXLogRecPtr;
+
+	if (warned != lsn)
+	{
+		ereport(WARNING,
+				(errcode(die ? ERRCODE_ADMIN_SHUTDOWN : ERRCODE_QUERY_CANCELED),
+				 errmsg("cannot %s while the commit at %X/%X waits to become durable in storage",
+						die ? "terminate the session" : "cancel the wait",
+						LSN_FORMAT_ARGS(lsn)),
+				 errdetail("aurora never lets other sessions see a transaction that a write quorum of storage does not hold."),
+				 errhint("The wait ends when enough storage nodes are reachable again%s.",
+						 die ? "; the session ends then" : "")));
+		warned = lsn;
+	}
+	return true;
+}
+
 void
 aurora_shipper_register(void)
 {
@@ -239,6 +268,8 @@ aurora_shipper_register(void)
 	snprintf(worker.bgw_name, BGW_MAXLEN, "aurora WAL shipper");
 	snprintf(worker.bgw_type, BGW_MAXLEN, "aurora WAL shipper");
 	RegisterBackgroundWorker(&worker);
+
+	syncrep_wait_interrupt_hook = keep_waiting_for_vdl;
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = shipper_shmem_request;

@@ -105,6 +105,15 @@ ok(waitpid($pid, 1) == 0, 'with three of six down a commit waits (still waiting 
 is($c->safe_psql('SELECT count(*) FROM t'), '80', 'reads keep working meanwhile');
 like($c->safe_psql("SELECT vdl_lag_bytes > 0 AND vdl_age > '1 s' FROM aurora.watermarks()"),
 	qr/^t$/, 'the watermarks show VDL stuck behind the local flush');
+
+# stock PostgreSQL would end the wait on a cancel and show the row to others
+is($c->safe_psql(
+		"SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"),
+	'1', 'cancel the waiting commit');
+usleep(1_000_000);
+ok(waitpid($pid, 1) == 0, 'the cancel is refused: the commit keeps waiting');
+is($c->safe_psql('SELECT count(*) FROM t'), '80',
+	'and no other session sees its row while storage does not hold it');
 ($rc, $out) = $c->ctl('start', 'a1', 'b1', 'c1');
 is($rc, 0, 'the three nodes come back') or diag($out);
 waitpid($pid, 0);
