@@ -2,7 +2,7 @@
 # The test driver behind `make check`: runs every suite, in order, against the
 # patched (assert-enabled) PostgreSQL and real storage node processes.
 #
-#   test/check.sh [unit|sql|cluster|postgres|fuzz]...   (default: all of them)
+#   test/check.sh [unit|sql|cluster|postgres|shipping|fuzz]...   (default: all of them)
 #
 #   unit      C unit tests of the storage service (codec, config, quorum,
 #             daemon end to end), through prove
@@ -10,6 +10,8 @@
 #             pg_regress (sql/, expected/) and pgTAP (test/pgtap/, pg_prove)
 #   cluster   Perl TAP cluster and fault tests (test/cluster/), through prove
 #   postgres  PostgreSQL's own regression suite on the patched server, hook unset
+#   shipping  the same suite against a compute that ships its WAL to six storage
+#             nodes, every commit waiting for VDL; then storage must agree
 #   fuzz      the wire decoder fuzz target, bounded time
 set -euo pipefail
 
@@ -19,7 +21,7 @@ user="$(bash src/tools/ensure-user.sh)"
 prefix="$(bash src/postgres/build.sh debug)"
 pg_build="$(dirname "$prefix")/build"
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(unit sql cluster postgres fuzz)
+[ ${#stages[@]} -gt 0 ] || stages=(unit sql cluster postgres shipping fuzz)
 
 as_user() {
 	if [ "$(id -u)" -eq 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi
@@ -31,9 +33,11 @@ chmod 755 "$tmp"
 chown "$user:" "$tmp" 2>/dev/null || true
 cleanup() {
 	local rc=$?
-	if [ -f "$tmp/sql-cluster/cluster.env" ]; then
-		bash src/tools/cluster.sh stop "$tmp/sql-cluster" >/dev/null 2>&1 || true
-	fi
+	for c in "$tmp/sql-cluster" "$tmp/shipping-cluster"; do
+		if [ -f "$c/cluster.env" ]; then
+			bash src/tools/cluster.sh stop "$c" >/dev/null 2>&1 || true
+		fi
+	done
 	if [ "${KEEP_TMP:-0}" = 1 ] || [ $rc -ne 0 ]; then
 		echo "check: logs and data kept in $tmp" >&2
 	else
@@ -102,6 +106,37 @@ stage_postgres() {
 	echo "== PostgreSQL regression suite on the patched server (no smgr hook set)"
 	as_user make -s -C "$pg_build/src/test/regress" check NO_LOCALE=1 ||
 		{ cat "$pg_build/src/test/regress/regression.diffs" >&2 || true; return 1; }
+}
+
+stage_shipping() {
+	local c="$tmp/shipping-cluster" base lag
+	base="$(free_ports)"
+	bash src/tools/cluster.sh init "$c" "$prefix" "$base" $((base + 6))
+	cat >>"$c/pgdata/postgresql.conf" <<CONF
+aurora.shipping = on
+synchronous_standby_names = 'aurora_shipper'
+CONF
+	bash src/tools/cluster.sh start "$c"
+	# shellcheck disable=SC1091
+	. "$c/env"
+
+	echo "== PostgreSQL regression suite against a shipping compute (commits wait for VDL)"
+	as_user env PGHOST=127.0.0.1 PGPORT=$((base + 6)) \
+		make -s -C "$pg_build/src/test/regress" installcheck NO_LOCALE=1 ||
+		{ cat "$pg_build/src/test/regress/regression.diffs" >&2 || true; return 1; }
+
+	echo "== storage agrees: VDL reaches the local flush, nothing was refused"
+	for _ in $(seq 1 100); do
+		lag="$(as_user psql -XAtc 'SELECT vdl_lag_bytes FROM aurora.watermarks()')"
+		[ "$lag" = 0 ] && break
+		sleep 0.1
+	done
+	[ "$lag" = 0 ] || { echo "VDL stays $lag bytes behind the local flush" >&2; return 1; }
+	if grep -h "refused\|INCONSISTENT\|CORRUPT" "$c"/nodes/*/aurora-storage.log; then
+		echo "a storage node refused or could not read records (above)" >&2
+		return 1
+	fi
+	bash src/tools/cluster.sh stop "$c"
 }
 
 stage_fuzz() {
