@@ -39,7 +39,10 @@
 #include "access/xlog_internal.h"
 #include "access/xlogreader.h"
 #include "access/xlogrecord.h"
+#include "libpq/auth.h"
+#include "libpq/libpq-be.h"
 #include "libpq/pqformat.h"
+#include "replication/walsender.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -129,11 +132,16 @@ typedef struct ShipperShared
 	XLogRecPtr	vcl;
 	XLogRecPtr	vdl;
 	TimestampTz vdl_advanced_at;
+	XLogRecPtr	startup_flush;	/* end of the local WAL when the shipper started */
 } ShipperShared;
 
 static ShipperShared *shared = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
+
+/* How long a new session waits for storage before it is turned away. */
+#define SESSION_GATE_WAIT_MS	10000
 
 static WalReceiverConn *wrconn = NULL;
 static StreamBuffer stream;
@@ -178,6 +186,51 @@ publish(bool running)
 		shared->vdl_advanced_at = GetCurrentTimestamp();
 	}
 	SpinLockRelease(&shared->mutex);
+}
+
+/*
+ * After a crash the compute recovers from its local WAL, which may hold
+ * commits that storage never acknowledged (their sessions were still
+ * waiting).  Recovery makes them visible, so no session may start until
+ * VDL covers everything recovered: new sessions wait up to 10 s for that,
+ * then are turned away with SQLSTATE 57P03.  The shipper's own replication
+ * connection is not held back (it is what moves VDL).
+ */
+static void
+session_gate(Port *port, int status)
+{
+	TimestampTz deadline;
+
+	if (prev_client_auth_hook)
+		prev_client_auth_hook(port, status);
+	if (status != STATUS_OK || am_walsender || shared == NULL)
+		return;
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SESSION_GATE_WAIT_MS);
+	for (;;)
+	{
+		bool		running;
+		XLogRecPtr	v,
+					need;
+
+		SpinLockAcquire(&shared->mutex);
+		running = shared->running;
+		v = shared->vdl;
+		need = shared->startup_flush;
+		SpinLockRelease(&shared->mutex);
+		if (running && v >= need)
+			return;
+		if (GetCurrentTimestamp() >= deadline)
+			ereport(FATAL,
+					(errcode(ERRCODE_CANNOT_CONNECT_NOW),
+					 errmsg("the database system is waiting for storage to hold its recovered WAL"),
+					 errdetail(running ?
+							   "The volume durable LSN is %X/%X; sessions start once it reaches %X/%X." :
+							   "The WAL shipper is not streaming yet.",
+							   LSN_FORMAT_ARGS(v), LSN_FORMAT_ARGS(need)),
+					 errhint("Check that a write quorum of storage nodes is reachable (SELECT * FROM aurora.storage_nodes from a session that got in earlier, or aurora-ctl status).")));
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(10000L);
+	}
 }
 
 PG_FUNCTION_INFO_V1(aurora_watermarks);
@@ -270,6 +323,8 @@ aurora_shipper_register(void)
 	RegisterBackgroundWorker(&worker);
 
 	syncrep_wait_interrupt_hook = keep_waiting_for_vdl;
+	prev_client_auth_hook = ClientAuthentication_hook;
+	ClientAuthentication_hook = session_gate;
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = shipper_shmem_request;
@@ -865,6 +920,9 @@ aurora_shipper_main(Datum main_arg)
 		ereport(ERROR, (errmsg("aurora shipper: no WAL record after %X/%X", LSN_FORMAT_ARGS(start))));
 	XLogBeginRead(reader, first);
 	before_shmem_exit(shipper_exit, (Datum) 0);
+	SpinLockAcquire(&shared->mutex);
+	shared->startup_flush = GetFlushRecPtr(NULL);
+	SpinLockRelease(&shared->mutex);
 	publish(true);
 	ereport(LOG, (errmsg("aurora shipper: streaming WAL from %X/%X (first record %X/%X, VDL %X/%X)",
 						 LSN_FORMAT_ARGS(start), LSN_FORMAT_ARGS(first), LSN_FORMAT_ARGS(vdl))));

@@ -135,6 +135,21 @@ my $refused = `grep -h -c 'INCONSISTENT\\|refused' $c->{dir}/nodes/*/aurora-stor
 chomp $refused;
 is($refused, '0', 'resending after the restart contradicted nothing in storage');
 
+# --- a crash while storage lacks a write quorum: no session until durable --
+($rc, $out) = $c->ctl('kill', 'a1', 'b1', 'c1');
+system("$prefix/bin/pg_ctl -D " . $c->dir . "/pgdata -m immediate stop >/dev/null 2>&1");
+system("$prefix/bin/pg_ctl -D " . $c->dir . "/pgdata -l " . $c->dir . "/postgres.log -W start >/dev/null 2>&1");
+my ($rc2, $out2, $err2);
+ok($c->poll_until(sub {
+			($rc2, $out2, $err2) = $c->psql('SELECT 1');
+			$rc2 != 0 && $err2 =~ /waiting for storage to hold its recovered WAL/;
+		}, 40),
+	'after a crash with three nodes down, sessions are turned away until storage holds the recovered WAL')
+  or diag($err2);
+($rc, $out) = $c->ctl('start', 'a1', 'b1', 'c1');
+ok($c->poll_query_until('SELECT count(*) FROM t', '101'),
+	'once the nodes are back sessions start, and every committed row is there');
+
 # --- convergence: every acknowledged commit on all six ---------------------
 ok($c->poll_until(sub { all_held_by(\@acked, 6, @nodes) }, 30),
 	'in the end every acknowledged commit is on all six nodes');

@@ -173,15 +173,20 @@ sub psql
 	my ($self, $sql, $db) = @_;
 	$db //= 'postgres';
 	my $errfile = "$self->{dir}/psql.err";
-	open(my $fh, '-|', "$prefix/bin/psql", '-X', '-A', '-t', '-q',
+	open(my $saved, '>&', \*STDERR) or die "dup stderr: $!";
+	open(STDERR, '>', $errfile) or die "$errfile: $!";
+	my $ok = open(my $fh, '-|', "$prefix/bin/psql", '-X', '-A', '-t', '-q',
 		'-h', '127.0.0.1', '-p', $self->{pgport}, '-d', $db,
-		'-v', 'ON_ERROR_STOP=1', '-c', $sql)
-	  or die "psql: $!";
-	my $out = do { local $/; <$fh> } // '';
-	close($fh);
-	my $rc = $? >> 8;
+		'-v', 'ON_ERROR_STOP=1', '-c', $sql);
+	my $out = $ok ? do { local $/; <$fh> } // '' : '';
+	close($fh) if $ok;
+	my $rc = $ok ? $? >> 8 : 255;
+	open(STDERR, '>&', $saved) or die "restore stderr: $!";
+	open(my $ef, '<', $errfile) or die "$errfile: $!";
+	my $err = do { local $/; <$ef> } // '';
+	close($ef);
 	chomp $out;
-	return ($rc, $out);
+	return ($rc, $out, $err);
 }
 
 sub safe_psql
