@@ -28,10 +28,12 @@
  *	  and each PG's next backlink comes from storage (RECORD_BEFORE).
  *	  Records resent after a crash are byte-identical duplicates.
  *
- *	  Not yet: geometry stored with the volume (a compute started with other
- *	  aurora.protection_groups would route differently), shared-memory
- *	  watermarks and the monitoring views, handling of a cancelled commit
- *	  wait (stock behaviour: the transaction becomes visible locally).
+ *	  Every segment records the volume's geometry when it is created; a
+ *	  compute whose settings disagree gets CONFLICT and shuts down.  A commit
+ *	  waiting for VDL cannot be cancelled (core patch 0002), and after a
+ *	  crash no session starts before VDL covers the recovered WAL.
+ *
+ *	  Not yet: per-PG and per-segment monitoring views, shipping statistics.
  */
 #include "postgres.h"
 
@@ -696,6 +698,32 @@ last_start_before(int p, XLogRecPtr resume)
 	return best;
 }
 
+/*
+ * A segment that already exists with another geometry or membership means
+ * this compute's settings (aurora.protection_groups, aurora.blocks_per_segment,
+ * aurora.storage_nodes) do not describe the volume: shipping would misroute
+ * records.  The compute refuses to run: it logs why and shuts down.
+ */
+static void
+refuse_on_conflict(aurora_pgwriter *w, int p)
+{
+	aurora_pgwriter_view v;
+
+	aurora_pgwriter_view_get(w, &v);
+	for (int i = 0; i < AURORA_PG_COPIES; i++)
+	{
+		if (v.seg[i].last_error_code != AURORA_ERR_CONFLICT)
+			continue;
+		ereport(LOG,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("aurora: the volume in storage does not match this compute's settings; shutting down"),
+				 errdetail("Protection group %d, segment %d: %s", p, i, v.seg[i].last_error),
+				 errhint("Start the compute with the aurora.protection_groups, aurora.blocks_per_segment and aurora.storage_nodes the volume was created with.")));
+		kill(PostmasterPid, SIGINT);
+		proc_exit(1);
+	}
+}
+
 /* Place every PG on the configured nodes and create its segments (epoch 1). */
 static void
 open_volume(const aurora_geometry *g)
@@ -723,6 +751,8 @@ open_volume(const aurora_geometry *g)
 		t.volume_epoch = 1;
 		t.membership_epoch = 1;
 		t.base_lsn = 0;
+		t.n_pgs = g->n_pgs;
+		t.blocks_per_segment = g->blocks_per_segment;
 		if (aurora_place_pg(members, nodes->count, (uint32) p, t.members, err, sizeof(err)) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -732,6 +762,7 @@ open_volume(const aurora_geometry *g)
 			ereport(ERROR,
 					(errmsg("aurora shipper: protection group %d: %s", p, err)));
 		created = aurora_pgwriter_create_segments(pgs[p].writer, err, sizeof(err));
+		refuse_on_conflict(pgs[p].writer, p);
 		if (created < aurora_write_quorum)
 			ereport(ERROR,
 					(errmsg("aurora shipper: only %d segments of protection group %d could be created; a write quorum needs %d",

@@ -40,6 +40,8 @@ aurora_create_segment_encode(const aurora_create_segment *c, uint8_t *out, size_
 		aurora_buf_put_str(&b, c->members[i].az);
 		aurora_buf_put_str(&b, c->members[i].url);
 	}
+	aurora_buf_put_u32(&b, c->n_pgs);
+	aurora_buf_put_u32(&b, c->blocks_per_segment);
 	return finish_encode(&b);
 }
 
@@ -61,6 +63,8 @@ aurora_create_segment_decode(const uint8_t *body, size_t len, aurora_create_segm
 		aurora_buf_get_str(&b, c->members[i].az, sizeof(c->members[i].az));
 		aurora_buf_get_str(&b, c->members[i].url, sizeof(c->members[i].url));
 	}
+	c->n_pgs = aurora_buf_get_u32(&b);
+	c->blocks_per_segment = aurora_buf_get_u32(&b);
 	if (finish_decode(&b) != 0 || c->replica_index >= AURORA_PG_COPIES)
 		return AURORA_ERR_MALFORMED;
 	return 0;
@@ -77,6 +81,8 @@ aurora_segment_info_encode(const aurora_segment_info *i, uint8_t *out, size_t ou
 	aurora_buf_put_u32(&b, i->replica_index);
 	aurora_buf_put_u64(&b, i->scl);
 	aurora_buf_put_u64(&b, i->highest_lsn);
+	aurora_buf_put_u32(&b, i->n_pgs);
+	aurora_buf_put_u32(&b, i->blocks_per_segment);
 	return finish_encode(&b);
 }
 
@@ -89,6 +95,8 @@ aurora_segment_info_decode(const uint8_t *body, size_t len, aurora_segment_info 
 	i->replica_index = aurora_buf_get_u32(&b);
 	i->scl = aurora_buf_get_u64(&b);
 	i->highest_lsn = aurora_buf_get_u64(&b);
+	i->n_pgs = aurora_buf_get_u32(&b);
+	i->blocks_per_segment = aurora_buf_get_u32(&b);
 	return finish_decode(&b);
 }
 

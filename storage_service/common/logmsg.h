@@ -47,6 +47,9 @@ typedef struct aurora_create_segment
 	uint32_t	replica_index;	/* receiver's position in members[] */
 	uint64_t	base_lsn;		/* prev_lsn of the first record it must hold */
 	aurora_member members[AURORA_PG_COPIES];
+	/* the volume's geometry (volume.h); 0, 0 = not a routed volume (tools) */
+	uint32_t	n_pgs;
+	uint32_t	blocks_per_segment;
 } aurora_create_segment;
 
 size_t		aurora_create_segment_encode(const aurora_create_segment *c,
@@ -60,6 +63,8 @@ typedef struct aurora_segment_info
 	uint32_t	replica_index;
 	uint64_t	scl;
 	uint64_t	highest_lsn;
+	uint32_t	n_pgs;			/* geometry recorded with the segment */
+	uint32_t	blocks_per_segment;
 } aurora_segment_info;
 
 size_t		aurora_segment_info_encode(const aurora_segment_info *i,

@@ -438,6 +438,8 @@ aurora_pgwriter_create_segments(aurora_pgwriter *w, char *err, size_t errlen)
 		memset(&c, 0, sizeof(c));
 		c.replica_index = (uint32_t) i;
 		c.base_lsn = w->target.base_lsn;
+		c.n_pgs = w->target.n_pgs;
+		c.blocks_per_segment = w->target.blocks_per_segment;
 		memcpy(c.members, w->target.members, sizeof(c.members));
 		n = aurora_create_segment_encode(&c, body, sizeof(body));
 		if (n == 0)

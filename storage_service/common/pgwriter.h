@@ -32,6 +32,8 @@ typedef struct aurora_pg_target
 	uint64_t	membership_epoch;
 	aurora_member members[AURORA_PG_COPIES];
 	uint64_t	base_lsn;		/* for CREATE_SEGMENT */
+	uint32_t	n_pgs;			/* volume geometry, for CREATE_SEGMENT (0, 0: none) */
+	uint32_t	blocks_per_segment;
 } aurora_pg_target;
 
 typedef struct aurora_segment_view

@@ -305,6 +305,8 @@ segment_info_reply(const aurora_header *req, struct aurora_segment *seg, aurora_
 	info.replica_index = meta.replica_index;
 	info.scl = st.scl;
 	info.highest_lsn = st.highest_lsn;
+	info.n_pgs = meta.n_pgs;
+	info.blocks_per_segment = meta.blocks_per_segment;
 	n = aurora_segment_info_encode(&info, body, sizeof(body));
 	reply_header(req, AURORA_MSG_SEGMENT_INFO, &rep);
 	rep.volume_epoch = st.volume_epoch;
@@ -401,6 +403,8 @@ handle_create_segment(aurora_handler *h, const aurora_header *req, const uint8_t
 	meta.volume_epoch = req->volume_epoch;
 	meta.membership_epoch = req->membership_epoch;
 	meta.base_lsn = c.base_lsn;
+	meta.n_pgs = c.n_pgs;
+	meta.blocks_per_segment = c.blocks_per_segment;
 
 	/* an existing segment is subject to the same fencing as any request */
 	seg = aurora_store_find(h->store, req->volume_id, req->pg_id);

@@ -48,6 +48,7 @@
  *       volume_epoch <decimal>
  *       membership_epoch <decimal>
  *       base_lsn <decimal>
+ *       geometry <n_pgs> <blocks_per_segment>    (decimal; 0 0 = none)
  *       member <i> <node_id> <az> <url>          (six lines, i = 0..5; the
  *                                                 url is the rest of the line)
  *       crc32c <8 lowercase hex digits>           (of all bytes before this line)
@@ -404,9 +405,10 @@ meta_encode(const aurora_segment_meta *m, char *buf, size_t cap)
 						  "replica_index %" PRIu32 "\n"
 						  "volume_epoch %" PRIu64 "\n"
 						  "membership_epoch %" PRIu64 "\n"
-						  "base_lsn %" PRIu64 "\n",
+						  "base_lsn %" PRIu64 "\n"
+						  "geometry %" PRIu32 " %" PRIu32 "\n",
 						  m->volume_id, m->pg_id, m->replica_index, m->volume_epoch,
-						  m->membership_epoch, m->base_lsn);
+						  m->membership_epoch, m->base_lsn, m->n_pgs, m->blocks_per_segment);
 	for (int i = 0; i < AURORA_PG_COPIES; i++)
 		n += (size_t) snprintf(buf + n, cap - n, "member %d %s %s %s\n", i,
 							   m->members[i].node_id, m->members[i].az, m->members[i].url);
@@ -532,6 +534,18 @@ meta_decode(char *text, size_t len, aurora_segment_meta *m, char *why, size_t wh
 		!meta_take_u64(&p, "membership_epoch", false, &m->membership_epoch) ||
 		!meta_take_u64(&p, "base_lsn", false, &m->base_lsn))
 		goto bad;
+	{
+		unsigned int n_pgs,
+					bps;
+		int			used = 0;
+
+		if (sscanf(p, "geometry %u %u\n%n", &n_pgs, &bps, &used) != 2 || used == 0 ||
+			p[used - 1] != '\n')
+			goto bad;
+		m->n_pgs = n_pgs;
+		m->blocks_per_segment = bps;
+		p += used;
+	}
 	for (int i = 0; i < AURORA_PG_COPIES; i++)
 		if (!meta_take_member(&p, i, &m->members[i]))
 			goto bad;

@@ -68,6 +68,9 @@ typedef struct aurora_segment_meta
 	 * everything before it are covered by the base and never stored.
 	 */
 	uint64_t	base_lsn;
+	/* the volume's geometry (volume.h) as its writer declared it; 0, 0: none */
+	uint32_t	n_pgs;
+	uint32_t	blocks_per_segment;
 } aurora_segment_meta;
 
 /* Missing: records of the PG with start in [from_lsn, to_lsn) may exist. */

@@ -487,7 +487,17 @@ aurora_store_create_segment(aurora_store *st, const aurora_segment_meta *meta,
 		aurora_segment_meta cur;
 
 		aurora_segment_get_meta(seg, &cur);
-		if (!same_membership(&cur, meta))
+		if (cur.n_pgs != meta->n_pgs || cur.blocks_per_segment != meta->blocks_per_segment)
+		{
+			aurora_seterr(err, errlen,
+						  "segment %s belongs to a volume of %" PRIu32 " protection groups of %" PRIu32
+						  "-block chunks; this request declares %" PRIu32 " of %" PRIu32
+						  " (a volume's geometry never changes)",
+						  name, cur.n_pgs, cur.blocks_per_segment, meta->n_pgs,
+						  meta->blocks_per_segment);
+			rc = AURORA_SEG_ERR_CONFLICT;
+		}
+		else if (!same_membership(&cur, meta))
 		{
 			aurora_seterr(err, errlen, "segment %s already exists on this node with a different %s",
 				   name, cur.replica_index != meta->replica_index ?

@@ -4,7 +4,8 @@
 # client saw acknowledged is in PG 0's log on at least four nodes, also while
 # two nodes are down; with three down commits wait (reads go on) and resume
 # once the nodes are back; a restarted compute resumes shipping without
-# contradicting what storage holds; all six segments converge.
+# contradicting what storage holds; all six segments converge; a compute
+# whose geometry differs from the volume's refuses to run.
 use strict;
 use warnings;
 use Test::More;
@@ -154,6 +155,24 @@ ok($c->poll_query_until('SELECT count(*) FROM t', '101'),
 ok($c->poll_until(sub { all_held_by(\@acked, 6, @nodes) }, 30),
 	'in the end every acknowledged commit is on all six nodes');
 ok($vdl_ok && $vdl_monotonic, 'the commit rule and monotonic VDL held for every commit');
+
+# --- the volume's geometry is fixed: another one refuses to run -------------
+my $pgdata = $c->dir . '/pgdata';
+sub compute_stopped { system("$prefix/bin/pg_ctl -D $pgdata status >/dev/null 2>&1") != 0 }
+sub compute_log { local $/; open(my $fh, '<', $c->dir . '/postgres.log') or return ''; <$fh> }
+system("$prefix/bin/pg_ctl -D $pgdata -m fast -w stop >/dev/null 2>&1");
+$c->poll_until(\&compute_stopped, 60) or BAIL_OUT('the compute does not stop');
+$c->compute_conf_append('aurora.protection_groups = 8');
+system("$prefix/bin/pg_ctl -D $pgdata -l " . $c->dir . "/postgres.log -W start >/dev/null 2>&1");
+ok($c->poll_until(sub { compute_log() =~ /volume in storage does not match/ && compute_stopped() }, 60),
+	'a compute started with 8 protection groups on a 4-group volume shuts itself down');
+like(compute_log(),
+	qr/volume in storage does not match this compute's settings.*\n.*4 protection groups of 128-block chunks; this request declares 8 of 128/,
+	'and the log says why');
+$c->compute_conf_append('aurora.protection_groups = 4');
+system("$prefix/bin/pg_ctl -D $pgdata -l " . $c->dir . "/postgres.log -W start >/dev/null 2>&1");
+ok($c->poll_query_until('SELECT count(*) FROM t', '101'),
+	'with the right geometry it starts again, every row there');
 
 $c->stop;
 done_testing();

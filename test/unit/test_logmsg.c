@@ -23,6 +23,8 @@ test_create_segment(void)
 	memset(&c, 0, sizeof(c));
 	c.replica_index = 3;
 	c.base_lsn = 12345;
+	c.n_pgs = 16;
+	c.blocks_per_segment = 1024;
 	for (i = 0; i < AURORA_PG_COPIES; i++)
 	{
 		snprintf(c.members[i].node_id, sizeof(c.members[i].node_id), "n%d", i);
@@ -89,7 +91,7 @@ test_small_bodies(void)
 				a2;
 	aurora_read_log r = {10, 20, 4096},
 				r2;
-	aurora_segment_info i = {4, 77, 88},
+	aurora_segment_info i = {4, 77, 88, 16, 1024},
 				i2;
 	uint8_t		buf[64];
 	size_t		n;
@@ -107,7 +109,8 @@ test_small_bodies(void)
 	n = aurora_segment_info_encode(&i, buf, sizeof(buf));
 	/* field by field: the struct has padding that memcmp would read */
 	ok(aurora_segment_info_decode(buf, n, &i2) == 0 && i2.replica_index == i.replica_index &&
-	   i2.scl == i.scl && i2.highest_lsn == i.highest_lsn,
+	   i2.scl == i.scl && i2.highest_lsn == i.highest_lsn && i2.n_pgs == 16 &&
+	   i2.blocks_per_segment == 1024,
 	   "SEGMENT_INFO round trip");
 	is_int(aurora_segment_info_decode(buf, n + 1, &i2), AURORA_ERR_MALFORMED,
 		   "SEGMENT_INFO with trailing bytes is malformed");

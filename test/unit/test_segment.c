@@ -858,6 +858,40 @@ test_rejections(void)
 }
 
 static void
+test_geometry(void)
+{
+	char		dir[256],
+				err[512] = "";
+	aurora_store *st;
+	aurora_segment *s;
+	aurora_segment_meta m,
+				got;
+
+	make_tmpdir("segment", dir, sizeof(dir));
+	st = open_store(dir);
+	make_meta(&m, VOL, 3, 2, 0);
+	m.n_pgs = 16;
+	m.blocks_per_segment = 1024;
+	log_capture_begin(default_log);
+	is_int(aurora_store_create_segment(st, &m, "n2", &s, err, sizeof(err)), AURORA_SEG_OK,
+		   "a segment is created with the volume's geometry");
+	is_int(aurora_store_create_segment(st, &m, "n2", &s, err, sizeof(err)), AURORA_SEG_OK,
+		   "creating it again with the same geometry is an idempotent retry");
+	m.n_pgs = 8;
+	is_int(aurora_store_create_segment(st, &m, "n2", &s, err, sizeof(err)), AURORA_SEG_ERR_CONFLICT,
+		   "a different number of protection groups is a conflict");
+	log_capture_end();
+	like(err, "16 protection groups of 1024-block chunks; this request declares 8 of 1024",
+		 "which says both geometries");
+	aurora_store_close(st);
+	st = open_store(dir);
+	aurora_segment_get_meta(aurora_store_find(st, VOL, 3), &got);
+	ok(got.n_pgs == 16 && got.blocks_per_segment == 1024, "the geometry survives a restart (meta file)");
+	aurora_store_close(st);
+	remove_tree(dir);
+}
+
+static void
 test_record_before(void)
 {
 	char		dir[256],
@@ -1485,6 +1519,7 @@ main(void)
 	test_rejections();
 	test_read();
 	test_record_before();
+	test_geometry();
 	test_epochs();
 	test_store_create();
 	test_corrupt_meta();
