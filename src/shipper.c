@@ -33,7 +33,7 @@
  *	  waiting for VDL cannot be cancelled (core patch 0002), and after a
  *	  crash no session starts before VDL covers the recovered WAL.
  *
- *	  Not yet: per-PG and per-segment monitoring views, shipping statistics.
+ *	  Not yet: per-node shipping statistics.
  */
 #include "postgres.h"
 
@@ -60,6 +60,8 @@
 #include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/pg_lsn.h"
+#include "utils/tuplestore.h"
+#include "datatype/timestamp.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
@@ -71,6 +73,7 @@
 
 #include "aurora.h"
 #include "client.h"
+#include "util.h"
 #include "pgwriter.h"
 #include "volume.h"
 
@@ -103,6 +106,7 @@ typedef struct ShipPG
 	int			caprecs;
 	StringInfoData payloads;	/* the batch's record bytes, back to back */
 	XLogRecPtr	pgcl;			/* last seen */
+	aurora_member members[AURORA_PG_COPIES];
 } ShipPG;
 
 /* A record sent and not yet at PGCL in all its PGs (for VCL). */
@@ -135,7 +139,35 @@ typedef struct ShipperShared
 	XLogRecPtr	vdl;
 	TimestampTz vdl_advanced_at;
 	XLogRecPtr	startup_flush;	/* end of the local WAL when the shipper started */
+	TimestampTz pgs_published_at;
+	int			n_pgs;
+	struct PGShared *pg;		/* n_pgs entries, right after this struct */
 } ShipperShared;
+
+/* One segment as the shipper's quorum writer sees it (for aurora.segments). */
+typedef struct SegShared
+{
+	char		node_id[64];
+	char		az[32];
+	XLogRecPtr	scl;
+	uint64		acks;
+	uint64		errors;
+	double		last_ack_ms;	/* CLOCK_MONOTONIC ms; 0 = never */
+	uint32		last_error_code;
+	char		last_error[160];
+	bool		fenced;
+} SegShared;
+
+typedef struct PGShared
+{
+	XLogRecPtr	pgcl;
+	XLogRecPtr	sent_end;
+	uint64		batches;
+	uint64		bytes;
+	double		p50_ms;
+	double		p99_ms;
+	SegShared	seg[AURORA_PG_COPIES];
+} PGShared;
 
 static ShipperShared *shared = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -155,7 +187,8 @@ shipper_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(ShipperShared)));
+	RequestAddinShmemSpace(MAXALIGN(sizeof(ShipperShared)) +
+						   mul_size(aurora_protection_groups, sizeof(PGShared)));
 }
 
 static void
@@ -166,19 +199,79 @@ shipper_shmem_startup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	shared = ShmemInitStruct("aurora shipper", sizeof(ShipperShared), &found);
+	shared = ShmemInitStruct("aurora shipper",
+							 MAXALIGN(sizeof(ShipperShared)) +
+							 mul_size(aurora_protection_groups, sizeof(PGShared)), &found);
 	if (!found)
 	{
 		memset(shared, 0, sizeof(*shared));
 		SpinLockInit(&shared->mutex);
+		shared->n_pgs = aurora_protection_groups;
+		memset((char *) shared + MAXALIGN(sizeof(ShipperShared)), 0,
+			   mul_size(aurora_protection_groups, sizeof(PGShared)));
 	}
+	shared->pg = (PGShared *) ((char *) shared + MAXALIGN(sizeof(ShipperShared)));
 	LWLockRelease(AddinShmemInitLock);
+}
+
+static TimestampTz last_heartbeat = 0;
+
+/* Copy every PG's writer view into shared memory (at most every 100 ms). */
+static void
+publish_pgs(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (!TimestampDifferenceExceeds(shared->pgs_published_at, now, 100) || pgs == NULL)
+		return;
+	for (int p = 0; p < n_pgs && p < shared->n_pgs; p++)
+	{
+		aurora_pgwriter_view v;
+		PGShared	snap;
+
+		aurora_pgwriter_view_get(pgs[p].writer, &v);
+		memset(&snap, 0, sizeof(snap));
+		snap.pgcl = v.pgcl;
+		snap.sent_end = v.sent_end;
+		snap.batches = v.batches_sent;
+		snap.bytes = v.bytes_sent;
+		snap.p50_ms = v.quorum_latency_p50_ms;
+		snap.p99_ms = v.quorum_latency_p99_ms;
+		for (int i = 0; i < AURORA_PG_COPIES; i++)
+		{
+			SegShared  *sg = &snap.seg[i];
+
+			strlcpy(sg->node_id, pgs[p].members[i].node_id, sizeof(sg->node_id));
+			strlcpy(sg->az, pgs[p].members[i].az, sizeof(sg->az));
+			sg->scl = v.seg[i].scl;
+			sg->acks = v.seg[i].acks;
+			sg->errors = v.seg[i].errors;
+			sg->last_ack_ms = v.seg[i].last_ack_ms;
+			sg->last_error_code = v.seg[i].last_error_code;
+			strlcpy(sg->last_error, v.seg[i].last_error, sizeof(sg->last_error));
+			sg->fenced = v.seg[i].fenced;
+		}
+		SpinLockAcquire(&shared->mutex);
+		shared->pg[p] = snap;
+		SpinLockRelease(&shared->mutex);
+	}
+	shared->pgs_published_at = now;
+
+	/* a heartbeat, so the views stay true for PGs nobody writes to */
+	if (TimestampDifferenceExceeds(last_heartbeat, now, 1000))
+	{
+		for (int p = 0; p < n_pgs; p++)
+			(void) aurora_pgwriter_probe(pgs[p].writer, true);
+		last_heartbeat = now;
+	}
 }
 
 /* Publish VDL (VCL = VDL: every record end is a CPL). */
 static void
 publish(bool running)
 {
+	if (running)
+		publish_pgs();
 	SpinLockAcquire(&shared->mutex);
 	shared->running = running;
 	if (vdl > shared->vdl || !running)
@@ -473,7 +566,7 @@ probe_if_stuck(void)
 	if (!TimestampDifferenceExceeds(since, now, 200))
 		return;
 	for (int p = 0; p < n_pgs; p++)
-		(void) aurora_pgwriter_probe(pgs[p].writer);
+		(void) aurora_pgwriter_probe(pgs[p].writer, false);
 	since = now;
 }
 
@@ -768,6 +861,7 @@ open_volume(const aurora_geometry *g)
 					(errmsg("aurora shipper: only %d segments of protection group %d could be created; a write quorum needs %d",
 							created, p, aurora_write_quorum)));
 		aurora_pgwriter_on_pgcl(pgs[p].writer, pgcl_advanced, NULL);
+		memcpy(pgs[p].members, t.members, sizeof(t.members));
 		initStringInfo(&pgs[p].payloads);
 	}
 }
@@ -988,4 +1082,126 @@ aurora_shipper_main(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 	}
+}
+
+/*
+ * The monitoring views.  A segment is "up" when its last request succeeded
+ * and it holds what a write quorum holds, "catching up" when it answers but
+ * is behind PGCL (gossip is filling it), "down" when its last request failed
+ * (no reply, refused), "fenced" when it reported a newer epoch.
+ */
+static const char *
+segment_state(const SegShared *sg, XLogRecPtr pgcl)
+{
+	if (sg->fenced)
+		return "fenced";
+	if (sg->last_error_code != 0)
+		return "down";
+	if (sg->acks == 0 && sg->scl < pgcl)
+		return "down";
+	return sg->scl >= pgcl ? "up" : "catching up";
+}
+
+static bool
+segment_reachable(const SegShared *sg)
+{
+	return !sg->fenced && sg->last_error_code == 0;
+}
+
+/* A copy of the per-PG state, or NULL (0 rows) while not shipping. */
+static PGShared *
+snapshot_pgs(int *n)
+{
+	PGShared   *copy;
+
+	*n = 0;
+	if (shared == NULL || !shared->running)
+		return NULL;
+	*n = shared->n_pgs;
+	copy = palloc(sizeof(PGShared) * Max(*n, 1));
+	SpinLockAcquire(&shared->mutex);
+	memcpy(copy, shared->pg, sizeof(PGShared) * *n);
+	SpinLockRelease(&shared->mutex);
+	return copy;
+}
+
+PG_FUNCTION_INFO_V1(aurora_protection_group_status);
+
+Datum
+aurora_protection_group_status(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			n;
+	PGShared   *snap;
+
+	InitMaterializedSRF(fcinfo, 0);
+	snap = snapshot_pgs(&n);
+	for (int p = 0; p < n; p++)
+	{
+		Datum		values[9];
+		bool		nulls[9] = {false};
+		int			up = 0;
+
+		for (int i = 0; i < AURORA_PG_COPIES; i++)
+			up += segment_reachable(&snap[p].seg[i]);
+		values[0] = Int32GetDatum(p);
+		values[1] = LSNGetDatum(snap[p].pgcl);
+		values[2] = Int32GetDatum(up);
+		values[3] = BoolGetDatum(up >= aurora_write_quorum);
+		values[4] = BoolGetDatum(up >= aurora_read_quorum);
+		values[5] = Int64GetDatum(1);	/* epochs: the shipper writes under epoch 1 */
+		values[6] = Int64GetDatum(1);
+		values[7] = Float8GetDatum(snap[p].p50_ms);
+		values[8] = Float8GetDatum(snap[p].p99_ms);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(aurora_segment_status);
+
+Datum
+aurora_segment_status(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			n;
+	PGShared   *snap;
+	double		now_ms = aurora_monotonic_ms();
+
+	InitMaterializedSRF(fcinfo, 0);
+	snap = snapshot_pgs(&n);
+	for (int p = 0; p < n; p++)
+	{
+		for (int i = 0; i < AURORA_PG_COPIES; i++)
+		{
+			SegShared  *sg = &snap[p].seg[i];
+			Datum		values[10];
+			bool		nulls[10] = {false};
+
+			values[0] = Int32GetDatum(p);
+			values[1] = Int32GetDatum(i);
+			values[2] = CStringGetTextDatum(sg->node_id);
+			values[3] = CStringGetTextDatum(sg->az);
+			values[4] = LSNGetDatum(sg->scl);
+			values[5] = Int64GetDatum(snap[p].sent_end > sg->scl ?
+									  (int64) (snap[p].sent_end - sg->scl) : 0);
+			values[6] = CStringGetTextDatum(segment_state(sg, snap[p].pgcl));
+			if (sg->last_ack_ms > 0)
+			{
+				Interval   *age = palloc0(sizeof(Interval));
+
+				age->time = (TimeOffset) ((now_ms - sg->last_ack_ms) * 1000.0);
+				values[7] = IntervalPGetDatum(age);
+			}
+			else
+				nulls[7] = true;
+			values[8] = Int64GetDatum((int64) sg->acks);
+			if (sg->last_error_code != 0 || sg->fenced)
+				values[9] = CStringGetTextDatum(sg->last_error[0] ? sg->last_error : "fenced");
+			else
+				nulls[9] = true;
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	return (Datum) 0;
 }

@@ -401,7 +401,7 @@ aurora_pgwriter_close(aurora_pgwriter *w)
 }
 
 int
-aurora_pgwriter_probe(aurora_pgwriter *w)
+aurora_pgwriter_probe(aurora_pgwriter *w, bool all)
 {
 	bool		ask[AURORA_PG_COPIES];
 	int			i,
@@ -409,7 +409,7 @@ aurora_pgwriter_probe(aurora_pgwriter *w)
 
 	nng_mtx_lock(w->mtx);
 	for (i = 0; i < AURORA_PG_COPIES; i++)
-		ask[i] = w->seg[i].in_flight == 0 && w->seg[i].scl < w->sent_end;
+		ask[i] = w->seg[i].in_flight == 0 && (all || w->seg[i].scl < w->sent_end);
 	nng_mtx_unlock(w->mtx);
 	for (i = 0; i < AURORA_PG_COPIES; i++)
 		if (ask[i] && start_request(w, i, AURORA_MSG_SEGMENT_INFO_REQ, NULL, 0) == 0)
@@ -591,6 +591,7 @@ aurora_pgwriter_view_get(aurora_pgwriter *w, aurora_pgwriter_view *out)
 	out->pgcl = w->pgcl;
 	out->batches_sent = w->batches_sent;
 	out->bytes_sent = w->bytes_sent;
+	out->sent_end = w->sent_end;
 	out->latency_samples = w->n_samples;
 	n = w->n_samples < SAMPLES_MAX ? w->n_samples : SAMPLES_MAX;
 	if (sorted != NULL)

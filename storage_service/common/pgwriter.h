@@ -58,6 +58,7 @@ typedef struct aurora_pgwriter_view
 	double		quorum_latency_p50_ms;	/* batch sent -> PGCL covers it */
 	double		quorum_latency_p99_ms;
 	uint64_t	latency_samples;
+	uint64_t	sent_end;		/* highest end_lsn sent */
 } aurora_pgwriter_view;
 
 /* Open sockets to the six members.  Returns 0 or -1 with err set. */
@@ -104,13 +105,15 @@ bool		aurora_pgwriter_drain(aurora_pgwriter *w, int timeout_ms);
 void		aurora_pgwriter_on_pgcl(aurora_pgwriter *w, void (*fn) (void *arg), void *arg);
 
 /*
- * Ask every idle segment that has not acknowledged everything sent for its
- * SCL (SEGMENT_INFO_REQ), without waiting.  A segment that missed batches
- * while it was down catches up by gossip, not from the writer; this is how
- * the writer learns that it did, so PGCL can move without a new append.
- * Returns the number of segments asked.
+ * Ask every idle segment that has not acknowledged everything sent (all:
+ * every idle segment) for its SCL (SEGMENT_INFO_REQ), without waiting.  A
+ * segment that missed batches while it was down catches up by gossip, not
+ * from the writer; this is how the writer learns that it did, so PGCL can
+ * move without a new append.  With all, it is also a heartbeat: the views
+ * of a PG nobody writes to still show which segments answer.  Returns the
+ * number of segments asked.
  */
-int			aurora_pgwriter_probe(aurora_pgwriter *w);
+int			aurora_pgwriter_probe(aurora_pgwriter *w, bool all);
 
 /* The current PGCL. */
 uint64_t	aurora_pgwriter_pgcl(aurora_pgwriter *w);

@@ -75,6 +75,8 @@ sub all_held_by
 	return !@short;
 }
 
+is($c->safe_psql('SELECT count(*), bool_and(write_quorum_available), min(segments_up) FROM aurora.protection_groups'),
+	'4|t|6', 'aurora.protection_groups: four PGs, all six segments up, write quorum available');
 my @acked;
 push @acked, grep { defined } map { commit_one() } 1 .. 50;
 is(scalar @acked, 50, '50 transactions committed with all six nodes up');
@@ -88,6 +90,14 @@ is($rc, 0, 'kill -9 a1 and b1') or diag($out);
 my @acked2 = grep { defined } map { commit_one() } 1 .. 30;
 is(scalar @acked2, 30, '30 more commits with two nodes down');
 ok(all_held_by(\@acked2, 4, qw(a2 b2 c1 c2)), 'each is on all four nodes left');
+ok($c->poll_query_until(
+		"SELECT string_agg(DISTINCT node_id, ',' ORDER BY node_id) FROM aurora.segments WHERE state = 'down'",
+		'a1,b1'),
+	'aurora.segments shows the segments of a1 and b1 down');
+ok($c->poll_query_until(
+		'SELECT bool_and(write_quorum_available), max(segments_up) FROM aurora.protection_groups',
+		't|4'),
+	'every PG still has a write quorum, with four segments up (idle PGs too: the shipper probes)');
 push @acked, @acked2;
 
 # --- a third node down: commits wait, reads go on -------------------------
@@ -106,6 +116,10 @@ ok(waitpid($pid, 1) == 0, 'with three of six down a commit waits (still waiting 
 is($c->safe_psql('SELECT count(*) FROM t'), '80', 'reads keep working meanwhile');
 like($c->safe_psql("SELECT vdl_lag_bytes > 0 AND vdl_age > '1 s' FROM aurora.watermarks()"),
 	qr/^t$/, 'the watermarks show VDL stuck behind the local flush');
+ok($c->poll_query_until(
+		"SELECT count(*) FROM aurora.protection_groups WHERE NOT write_quorum_available AND read_quorum_available",
+		'4'),
+	'aurora.protection_groups shows every PG without a write quorum (each kept a read quorum)');
 
 # stock PostgreSQL would end the wait on a cancel and show the row to others
 is($c->safe_psql(

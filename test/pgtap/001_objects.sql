@@ -1,7 +1,7 @@
 -- test/pgtap/001_objects.sql: the SQL surface of the extension exists with the
 -- documented columns and types, and the storage node view reflects the cluster.
 BEGIN;
-SELECT plan(30);
+SELECT plan(36);
 
 SELECT has_schema('aurora');
 SELECT has_function('aurora', 'version', ARRAY[]::text[]);
@@ -38,6 +38,21 @@ SELECT ok(NOT has_function_privilege('public', 'aurora.watermarks()', 'EXECUTE')
           'watermarks() is not executable by PUBLIC');
 SELECT ok(has_function_privilege('pg_monitor', 'aurora.watermarks()', 'EXECUTE'),
           'watermarks() is executable by pg_monitor');
+
+-- aurora.protection_groups and aurora.segments: documented columns; empty
+-- while the compute does not ship
+SELECT columns_are('aurora', 'protection_groups',
+    ARRAY['pg', 'pgcl', 'segments_up', 'write_quorum_available', 'read_quorum_available',
+          'volume_epoch', 'membership_epoch', 'ack_latency_p50', 'ack_latency_p99']);
+SELECT col_type_is('aurora', 'protection_groups', 'pgcl', 'pg_lsn', 'protection_groups.pgcl is pg_lsn');
+SELECT columns_are('aurora', 'segments',
+    ARRAY['pg', 'replica', 'node_id', 'az', 'scl', 'lag_bytes', 'state', 'last_ack_age',
+          'acks', 'error']);
+SELECT col_type_is('aurora', 'segments', 'last_ack_age', 'interval', 'segments.last_ack_age is interval');
+SELECT is((SELECT count(*) FROM aurora.protection_groups) + (SELECT count(*) FROM aurora.segments),
+          0::bigint, 'with aurora.shipping off both views are empty');
+SELECT ok(NOT has_table_privilege('public', 'aurora.segments', 'SELECT'),
+          'aurora.segments is not readable by PUBLIC');
 
 SELECT is((SELECT count(*) FROM aurora.storage_nodes), 6::bigint,
           'six storage nodes are configured');
