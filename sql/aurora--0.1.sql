@@ -91,6 +91,22 @@ CREATE VIEW aurora.segments AS
 COMMENT ON VIEW aurora.segments IS
 'one row per segment (six per protection group) as the shipper sees it: node, AZ, SCL, bytes behind what was sent, state (up, catching up, down, fenced), age of the last acknowledgement';
 
+CREATE FUNCTION aurora.shipping_stats(
+    OUT node_id text,
+    OUT az text,
+    OUT segments bigint,
+    OUT batches bigint,
+    OUT records bigint,
+    OUT bytes bigint,
+    OUT acks bigint,
+    OUT errors bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'aurora_shipping_stats'
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION aurora.shipping_stats() IS
+'per storage node, since the shipper started: segments it holds, batches, records and bytes sent to it, acknowledgements and errors (no rows while not shipping)';
+
 GRANT USAGE ON SCHEMA aurora TO PUBLIC;
 
 -- Node addresses and health are infrastructure information: like
@@ -102,6 +118,8 @@ REVOKE ALL ON FUNCTION aurora.watermarks() FROM PUBLIC;
 REVOKE ALL ON FUNCTION aurora.protection_group_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION aurora.segment_status() FROM PUBLIC;
 REVOKE ALL ON aurora.protection_groups FROM PUBLIC;
+REVOKE ALL ON FUNCTION aurora.shipping_stats() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION aurora.shipping_stats() TO pg_monitor;
 REVOKE ALL ON aurora.segments FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION aurora.protection_group_status() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION aurora.segment_status() TO pg_monitor;

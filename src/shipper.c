@@ -32,8 +32,6 @@
  *	  compute whose settings disagree gets CONFLICT and shuts down.  A commit
  *	  waiting for VDL cannot be cancelled (core patch 0002), and after a
  *	  crash no session starts before VDL covers the recovered WAL.
- *
- *	  Not yet: per-node shipping statistics.
  */
 #include "postgres.h"
 
@@ -152,6 +150,9 @@ typedef struct SegShared
 	XLogRecPtr	scl;
 	uint64		acks;
 	uint64		errors;
+	uint64		batches;
+	uint64		records;
+	uint64		bytes;
 	double		last_ack_ms;	/* CLOCK_MONOTONIC ms; 0 = never */
 	uint32		last_error_code;
 	char		last_error[160];
@@ -246,6 +247,9 @@ publish_pgs(void)
 			sg->scl = v.seg[i].scl;
 			sg->acks = v.seg[i].acks;
 			sg->errors = v.seg[i].errors;
+			sg->batches = v.seg[i].batches_sent;
+			sg->records = v.seg[i].records_sent;
+			sg->bytes = v.seg[i].bytes_sent;
 			sg->last_ack_ms = v.seg[i].last_ack_ms;
 			sg->last_error_code = v.seg[i].last_error_code;
 			strlcpy(sg->last_error, v.seg[i].last_error, sizeof(sg->last_error));
@@ -1202,6 +1206,63 @@ aurora_segment_status(PG_FUNCTION_ARGS)
 				nulls[9] = true;
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(aurora_shipping_stats);
+
+/*
+ * aurora.shipping_stats(): per storage node, what the shipper sent it since
+ * it started (all segments of the node summed) and what came back, so the
+ * network cost per transaction can be computed against pg_stat_database.
+ */
+Datum
+aurora_shipping_stats(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			n;
+	PGShared   *snap;
+	const AuroraNodeList *nodes = aurora_configured_nodes();
+
+	InitMaterializedSRF(fcinfo, 0);
+	snap = snapshot_pgs(&n);
+	if (snap == NULL)
+		return (Datum) 0;
+	for (int k = 0; k < nodes->count; k++)
+	{
+		Datum		values[8];
+		bool		nulls[8] = {false};
+		int64		segments = 0,
+					batches = 0,
+					records = 0,
+					bytes = 0,
+					acks = 0,
+					errors = 0;
+
+		for (int p = 0; p < n; p++)
+			for (int i = 0; i < AURORA_PG_COPIES; i++)
+			{
+				SegShared  *sg = &snap[p].seg[i];
+
+				if (strcmp(sg->node_id, nodes->nodes[k].id) != 0)
+					continue;
+				segments++;
+				batches += (int64) sg->batches;
+				records += (int64) sg->records;
+				bytes += (int64) sg->bytes;
+				acks += (int64) sg->acks;
+				errors += (int64) sg->errors;
+			}
+		values[0] = CStringGetTextDatum(nodes->nodes[k].id);
+		values[1] = CStringGetTextDatum(nodes->nodes[k].az);
+		values[2] = Int64GetDatum(segments);
+		values[3] = Int64GetDatum(batches);
+		values[4] = Int64GetDatum(records);
+		values[5] = Int64GetDatum(bytes);
+		values[6] = Int64GetDatum(acks);
+		values[7] = Int64GetDatum(errors);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
 }

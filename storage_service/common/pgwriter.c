@@ -314,6 +314,9 @@ start_request(aurora_pgwriter *w, int i, uint16_t type, const uint8_t *body, siz
 	w->seg[i].in_flight++;
 	w->in_flight_total++;
 	w->bytes_sent += n;
+	w->seg[i].bytes_sent += n;
+	if (type == AURORA_MSG_LOG_APPEND)
+		w->seg[i].batches_sent++;
 	nng_mtx_unlock(w->mtx);
 
 	nng_aio_set_msg(r->aio, msg);
@@ -525,7 +528,12 @@ aurora_pgwriter_append_to(aurora_pgwriter *w, const aurora_log_record *recs, int
 		if (skip[i])
 			continue;
 		if (start_request(w, i, AURORA_MSG_LOG_APPEND, body, size) == 0)
+		{
+			nng_mtx_lock(w->mtx);
+			w->seg[i].records_sent += (uint64_t) n;
+			nng_mtx_unlock(w->mtx);
 			sent++;
+		}
 	}
 	free(body);
 	if (sent == 0)

@@ -42,6 +42,9 @@ typedef struct aurora_segment_view
 	uint64_t	acks;
 	uint64_t	errors;
 	uint64_t	skipped;		/* batches not sent: too much in flight, or masked */
+	uint64_t	batches_sent;	/* LOG_APPEND messages sent to this segment */
+	uint64_t	records_sent;	/* records in them */
+	uint64_t	bytes_sent;		/* bytes of every message sent to it, headers included */
 	int			in_flight;
 	double		last_ack_ms;	/* monotonic ms of the last ack, 0 = never */
 	uint32_t	last_error_code;	/* AURORA_ERR_* or 0; NNG failures use INTERNAL */

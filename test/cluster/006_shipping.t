@@ -81,6 +81,12 @@ my @acked;
 push @acked, grep { defined } map { commit_one() } 1 .. 50;
 is(scalar @acked, 50, '50 transactions committed with all six nodes up');
 ok($vdl_ok, 'after each COMMIT returned, aurora.watermarks() shows VDL past its commit record');
+is($c->safe_psql(
+		"SELECT count(*), sum(segments), bool_and(bytes > records * 24 AND batches > 0 AND acks > 0) "
+		  . "FROM aurora.shipping_stats()"),
+	'6|24|t', 'aurora.shipping_stats(): six nodes, 24 segments, batches went to every node and were acknowledged');
+cmp_ok($c->safe_psql("SELECT min(records) FROM aurora.shipping_stats()"), '>=', 50,
+	'every node received at least the 50 commit records (PG 0 is on all six)');
 ok($vdl_monotonic, 'and VDL only moved forward');
 ok(all_held_by(\@acked, 4, @nodes), 'every acknowledged commit is in PG 0 on at least 4 nodes');
 

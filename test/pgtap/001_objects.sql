@@ -1,7 +1,7 @@
 -- test/pgtap/001_objects.sql: the SQL surface of the extension exists with the
 -- documented columns and types, and the storage node view reflects the cluster.
 BEGIN;
-SELECT plan(36);
+SELECT plan(38);
 
 SELECT has_schema('aurora');
 SELECT has_function('aurora', 'version', ARRAY[]::text[]);
@@ -51,6 +51,11 @@ SELECT columns_are('aurora', 'segments',
 SELECT col_type_is('aurora', 'segments', 'last_ack_age', 'interval', 'segments.last_ack_age is interval');
 SELECT is((SELECT count(*) FROM aurora.protection_groups) + (SELECT count(*) FROM aurora.segments),
           0::bigint, 'with aurora.shipping off both views are empty');
+SELECT is(pg_get_function_arguments('aurora.shipping_stats()'::regprocedure),
+    'OUT node_id text, OUT az text, OUT segments bigint, OUT batches bigint, OUT records bigint, OUT bytes bigint, OUT acks bigint, OUT errors bigint',
+    'aurora.shipping_stats() returns the documented columns');
+SELECT is((SELECT count(*) FROM aurora.shipping_stats()), 0::bigint,
+          'aurora.shipping_stats() is empty while not shipping');
 SELECT ok(NOT has_table_privilege('public', 'aurora.segments', 'SELECT'),
           'aurora.segments is not readable by PUBLIC');
 
