@@ -48,3 +48,17 @@ DROP ROLE aurora_regress_monitor;
 
 DROP EXTENSION aurora;
 SELECT count(*) FROM pg_namespace WHERE nspname = 'aurora';
+
+-- version 0.2 (the shipper's functions and views); an installation made at
+-- 0.1 upgrades in place
+CREATE EXTENSION aurora VERSION '0.1';
+SELECT extversion FROM pg_extension WHERE extname = 'aurora';
+SELECT count(*) AS shipper_objects_at_0_1 FROM pg_proc
+ WHERE pronamespace = 'aurora'::regnamespace AND proname <> 'version' AND proname <> 'storage_node_status';
+ALTER EXTENSION aurora UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'aurora';
+SELECT proname FROM pg_proc WHERE pronamespace = 'aurora'::regnamespace ORDER BY proname;
+SELECT relname FROM pg_class WHERE relnamespace = 'aurora'::regnamespace ORDER BY relname;
+DROP EXTENSION aurora;
+CREATE EXTENSION aurora;
+SELECT extversion FROM pg_extension WHERE extname = 'aurora';

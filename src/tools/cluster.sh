@@ -115,7 +115,7 @@ start)
 			{ tail -n 20 "$dir/postgres.log" >&2; exit 1; }
 	fi
 	as_user "$prefix/bin/psql" -X -q -h 127.0.0.1 -p "$pgport" -U "$user" -d postgres \
-		-c "CREATE EXTENSION IF NOT EXISTS aurora" >/dev/null
+		-c "CREATE EXTENSION IF NOT EXISTS aurora" -c "ALTER EXTENSION aurora UPDATE" >/dev/null
 	;;
 stop)
 	dir="$(cd "$dir" && pwd)"
