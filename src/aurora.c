@@ -171,7 +171,15 @@ _PG_init(void)
 				 errdetail("%s", error)));
 
 	if (aurora_shipping)
+	{
+		/* shipping to nowhere would leave every commit waiting forever */
+		if (aurora_configured_nodes()->count == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("aurora.shipping is on but aurora.storage_nodes is empty"),
+					 errhint("Name the storage nodes (id:az:url, ...) or turn aurora.shipping off.")));
 		aurora_shipper_register();
+	}
 }
 
 PG_FUNCTION_INFO_V1(aurora_version);

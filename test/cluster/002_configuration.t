@@ -58,6 +58,12 @@ my @bad = (
 	[ "aurora.write_quorum = 7",
 		qr/7 is outside the valid range for parameter "aurora.write_quorum" \(1 \.\. 6\)/,
 		'a write quorum above six' ],
+	[ "aurora.shipping = on",
+		qr/aurora.shipping is on but aurora.storage_nodes is empty/,
+		'shipping with no storage nodes' ],
+	[ "aurora.storage_nodes = '$six'\naurora.protection_groups = 0",
+		qr/0 is outside the valid range for parameter "aurora.protection_groups" \(1 \.\. 65536\)/,
+		'zero protection groups' ],
 );
 
 my $n = 0;

@@ -50,6 +50,9 @@ check_log_bodies(const uint8_t *body, size_t len)
 	aurora_create_segment c;
 	aurora_read_log_resp rr;
 	aurora_segment_state *st;
+	aurora_segment_info si;
+	aurora_record_before rb;
+	uint64_t	lsn;
 
 	if (aurora_log_append_decode(body, len, &recs, &n) == 0)
 	{
@@ -69,6 +72,30 @@ check_log_bodies(const uint8_t *body, size_t len)
 		uint8_t		again[2048];
 
 		if (aurora_create_segment_encode(&c, again, sizeof(again)) != len ||
+			memcmp(again, body, len) != 0)
+			abort();
+	}
+	if (aurora_segment_info_decode(body, len, &si) == 0)
+	{
+		uint8_t		again[64];
+
+		if (aurora_segment_info_encode(&si, again, sizeof(again)) != len ||
+			memcmp(again, body, len) != 0)
+			abort();
+	}
+	if (aurora_record_before_decode(body, len, &rb) == 0)
+	{
+		uint8_t		again[64];
+
+		if (aurora_record_before_encode(&rb, again, sizeof(again)) != len ||
+			memcmp(again, body, len) != 0)
+			abort();
+	}
+	if (aurora_record_before_req_decode(body, len, &lsn) == 0)
+	{
+		uint8_t		again[8];
+
+		if (aurora_record_before_req_encode(lsn, again, sizeof(again)) != len ||
 			memcmp(again, body, len) != 0)
 			abort();
 	}
