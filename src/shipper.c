@@ -696,7 +696,9 @@ ship_record(XLogReaderState *r, const aurora_geometry *g)
 	inflight_count++;
 }
 
-#define SHIPPER_SLOT "aurora_shipper"
+/* our application_name (what synchronous_standby_names names) and slot */
+#define SHIPPER_NAME "aurora_shipper"
+#define SHIPPER_SLOT SHIPPER_NAME
 
 /*
  * The physical replication slot that holds the compute's WAL until the
@@ -944,6 +946,40 @@ stream_page_read(XLogReaderState *state, XLogRecPtr page, int reqLen,
 	return (int) avail;
 }
 
+/*
+ * The commit rule needs every commit to wait for this worker: with
+ * synchronous_standby_names naming aurora_shipper in a set whose every member
+ * is required (num_sync equal to the member count).  Anything else lets a
+ * commit be acknowledged, and seen, before storage holds it; say so in the
+ * log rather than refuse, since an operator may set it on purpose (a bulk
+ * load).  Checked at start and after each configuration reload.
+ */
+static void
+warn_unless_commits_wait(void)
+{
+	static bool warned = false;
+	bool		waits = false;
+
+	if (SyncRepConfig != NULL)
+	{
+		const char *name = SyncRepConfig->member_names;
+
+		for (int i = 0; i < SyncRepConfig->nmembers; i++)
+		{
+			if (pg_strcasecmp(name, SHIPPER_NAME) == 0)
+				waits = SyncRepConfig->num_sync == SyncRepConfig->nmembers;
+			name += strlen(name) + 1;
+		}
+	}
+	if (!waits && !warned)
+		ereport(WARNING,
+				(errmsg("aurora shipper: commits do not wait for storage"),
+				 errdetail("synchronous_standby_names = '%s' does not require the standby \"%s\", so a commit can be acknowledged and seen before a write quorum of storage holds it.",
+						   SyncRepStandbyNames, SHIPPER_NAME),
+				 errhint("Set synchronous_standby_names = '%s'.", SHIPPER_NAME)));
+	warned = !waits;
+}
+
 static void
 shipper_exit(int code, Datum arg)
 {
@@ -1002,7 +1038,7 @@ aurora_shipper_main(Datum main_arg)
 			host = "127.0.0.1", n = 9;
 		snprintf(conninfo, sizeof(conninfo), "host=%.*s port=%d", n, host, PostPortNumber);
 	}
-	wrconn = walrcv_connect(conninfo, false, "aurora_shipper", &err);
+	wrconn = walrcv_connect(conninfo, false, SHIPPER_NAME, &err);
 	if (wrconn == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
@@ -1055,6 +1091,7 @@ aurora_shipper_main(Datum main_arg)
 	publish(true);
 	ereport(LOG, (errmsg("aurora shipper: streaming WAL from %X/%X (first record %X/%X, VDL %X/%X)",
 						 LSN_FORMAT_ARGS(start), LSN_FORMAT_ARGS(first), LSN_FORMAT_ARGS(vdl))));
+	warn_unless_commits_wait();
 
 	for (;;)
 	{
@@ -1084,6 +1121,7 @@ aurora_shipper_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			warn_unless_commits_wait();
 		}
 	}
 }

@@ -81,7 +81,7 @@ stage_sql() {
 
 	echo "== pgTAP (test/pgtap/)"
 	psql -X -q -c "CREATE DATABASE aurora_pgtap" >/dev/null
-	psql -X -q -d aurora_pgtap -c "CREATE EXTENSION pgtap; CREATE EXTENSION aurora" >/dev/null
+	psql -X -q -d aurora_pgtap -c "CREATE EXTENSION pgtap; CREATE EXTENSION pg_walinspect; CREATE EXTENSION aurora" >/dev/null
 	pg_prove --dbname aurora_pgtap --host 127.0.0.1 --port "$PGPORT" --username "$PGUSER" \
 		test/pgtap/*.sql
 
@@ -111,11 +111,8 @@ stage_postgres() {
 stage_shipping() {
 	local c="$tmp/shipping-cluster" base lag
 	base="$(free_ports)"
+	# a shipping compute (cluster.sh's default)
 	bash src/tools/cluster.sh init "$c" "$prefix" "$base" $((base + 6))
-	cat >>"$c/pgdata/postgresql.conf" <<CONF
-aurora.shipping = on
-synchronous_standby_names = 'aurora_shipper'
-CONF
 	bash src/tools/cluster.sh start "$c"
 	# shellcheck disable=SC1091
 	. "$c/env"

@@ -4,7 +4,11 @@
 # with aurora preloaded and created).  `make run` and the test harness both use
 # it, so what the tests start is what an operator starts.
 #
-#   cluster.sh init  DIR PG_PREFIX NODE_BASE_PORT PG_PORT   create configs and initdb
+#   cluster.sh init  DIR PG_PREFIX NODE_BASE_PORT PG_PORT [--no-shipping]
+#                                                           create configs and initdb; the
+#                                                           compute ships its WAL and every
+#                                                           commit waits for VDL, unless
+#                                                           --no-shipping
 #   cluster.sh start DIR [PG_PREFIX]                        start nodes, then compute
 #                                                           (PG_PREFIX: switch to this server
 #                                                           build, e.g. after a rebuild)
@@ -47,13 +51,19 @@ ENV
 
 cmd="${1:-}"
 dir="${2:-}"
-[ -n "$cmd" ] && [ -n "$dir" ] || { sed -n '2,14p' "$0" >&2; exit 2; }
+[ -n "$cmd" ] && [ -n "$dir" ] || { sed -n '2,18p' "$0" >&2; exit 2; }
 
 case "$cmd" in
 init)
 	prefix="${3:?PG_PREFIX}"
 	base="${4:?NODE_BASE_PORT}"
 	pgport="${5:?PG_PORT}"
+	shipping=on
+	case "${6:-}" in
+	"") ;;
+	--no-shipping) shipping=off ;;
+	*) echo "cluster: unknown option '$6' (expected --no-shipping)" >&2; exit 2 ;;
+	esac
 	mkdir -p "$dir"
 	dir="$(cd "$dir" && pwd)"
 	if [ -f "$dir/cluster.env" ]; then
@@ -91,8 +101,13 @@ aurora.storage_nodes = '$list'
 aurora.write_quorum = 4
 aurora.read_quorum = 3
 aurora.request_timeout = 1000
-logging_collector = off
+aurora.shipping = $shipping
 CONF
+	if [ "$shipping" = on ]; then
+		# the commit rule: every commit waits until VDL covers it (README)
+		echo "synchronous_standby_names = 'aurora_shipper'" >>"$dir/pgdata/postgresql.conf"
+	fi
+	echo "logging_collector = off" >>"$dir/pgdata/postgresql.conf"
 	write_env "$dir" "$prefix" "$pgport"
 	chown -R "$user:" "$dir"
 	echo "cluster: initialized $dir (nodes on ports $base..$((base + 5)), compute on $pgport)" >&2
@@ -135,7 +150,7 @@ status)
 	as_user "$prefix/bin/pg_ctl" -D "$dir/pgdata" status || true
 	;;
 *)
-	sed -n '2,14p' "$0" >&2
+	sed -n '2,18p' "$0" >&2
 	exit 2
 	;;
 esac

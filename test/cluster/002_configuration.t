@@ -29,6 +29,15 @@ $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION aurora');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM aurora.storage_nodes'),
 	'0', 'no nodes configured: the view is empty');
+# aurora.shipping is off: the local watermarks are there, the volume's are not
+is($node->safe_psql('postgres',
+		'SELECT insert_lsn >= flush_lsn AND flush_lsn > \'0/0\', vcl IS NULL AND vdl IS NULL '
+		  . 'AND vdl_lag_bytes IS NULL AND vdl_age IS NULL FROM aurora.watermarks()'),
+	't|t', 'not shipping: aurora.watermarks() has the local LSNs, NULL volume watermarks');
+is($node->safe_psql('postgres',
+		'SELECT (SELECT count(*) FROM aurora.protection_groups) + (SELECT count(*) FROM aurora.segments) '
+		  . '+ (SELECT count(*) FROM aurora.shipping_stats())'),
+	'0', 'not shipping: aurora.protection_groups, aurora.segments and aurora.shipping_stats() are empty');
 $node->stop;
 
 # --- refused configurations ----------------------------------------------

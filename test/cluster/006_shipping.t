@@ -13,13 +13,11 @@ use POSIX ();
 use Time::HiRes qw(usleep time);
 use AuroraCluster;
 
-my $c = AuroraCluster->new;
+my $c = AuroraCluster->new(shipping => 1);
 my @nodes = qw(a1 a2 b1 b2 c1 c2);
 $c->node_conf_set($_, 'gossip_interval_ms', 100) for @nodes;
-$c->compute_conf_append(join "\n", "aurora.shipping = on",
-	"aurora.protection_groups = 4",
-	"aurora.blocks_per_segment = 128",
-	"synchronous_standby_names = 'aurora_shipper'");
+$c->compute_conf_append(join "\n", "aurora.protection_groups = 4",
+	"aurora.blocks_per_segment = 128");
 $c->start;
 
 ok($c->poll_query_until(
@@ -193,6 +191,19 @@ $c->compute_conf_append('aurora.protection_groups = 4');
 system("$prefix/bin/pg_ctl -D $pgdata -l " . $c->dir . "/postgres.log -W start >/dev/null 2>&1");
 ok($c->poll_query_until('SELECT count(*) FROM t', '101'),
 	'with the right geometry it starts again, every row there');
+
+# --- a configuration that lets commits skip storage is called out -----------
+unlike(compute_log(), qr/commits do not wait for storage/,
+	'no warning while synchronous_standby_names requires the shipper');
+$c->safe_psql("ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (aurora_shipper, other)'");
+$c->safe_psql('SELECT pg_reload_conf()');
+ok($c->poll_until(sub {
+			$c->safe_psql('INSERT INTO t VALUES (1000 + (random() * 1e6)::int)');
+			compute_log() =~ /WARNING:  aurora shipper: commits do not wait for storage\n.*DETAIL:  synchronous_standby_names = 'ANY 1 \(aurora_shipper, other\)' does not require/;
+		}, 20),
+	'after a reload to a setting that does not require the shipper it logs a WARNING saying so');
+$c->safe_psql('ALTER SYSTEM RESET synchronous_standby_names');
+$c->safe_psql('SELECT pg_reload_conf()');
 
 $c->stop;
 done_testing();

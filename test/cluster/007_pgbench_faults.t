@@ -23,13 +23,11 @@ my $prefix = $ENV{AURORA_PG_PREFIX};
 my $ctl    = "$ENV{AURORA_REPO}/storage_service/build/aurora-ctl";
 my @nodes  = qw(a1 a2 b1 b2 c1 c2);
 
-my $c = AuroraCluster->new;
+my $c = AuroraCluster->new(shipping => 1);
 $c->node_conf_set($_, 'gossip_interval_ms', 100) for @nodes;
 # Small chunks spread pgbench's tables over all four PGs.
-$c->compute_conf_append(join "\n", "aurora.shipping = on",
-	"aurora.protection_groups = 4",
-	"aurora.blocks_per_segment = 16",
-	"synchronous_standby_names = 'aurora_shipper'");
+$c->compute_conf_append(join "\n", "aurora.protection_groups = 4",
+	"aurora.blocks_per_segment = 16");
 $c->start;
 ok($c->poll_query_until(
 		"SELECT sync_state FROM pg_stat_replication WHERE application_name = 'aurora_shipper'",

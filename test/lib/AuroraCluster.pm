@@ -29,6 +29,9 @@ sub _free_base
 	die "no free ports";
 }
 
+# AuroraCluster->new(shipping => 1): the compute ships its WAL with the
+# commit rule on, as `make run` sets it up; by default it does not (tests of
+# the storage service alone stream to the nodes themselves).
 sub new
 {
 	my ($class, %args) = @_;
@@ -36,7 +39,8 @@ sub new
 	my $dir  = tempdir('aurora-cluster-XXXXXX', DIR => $root);
 	my $base = _free_base();
 	my $self = bless { dir => $dir, pgport => $base + 6, nodebase => $base }, $class;
-	system('bash', "$repo/src/tools/cluster.sh", 'init', $dir, $prefix, $base, $base + 6) == 0
+	system('bash', "$repo/src/tools/cluster.sh", 'init', $dir, $prefix, $base, $base + 6,
+		$args{shipping} ? () : ('--no-shipping')) == 0
 	  or die "cluster.sh init failed";
 	return $self;
 }

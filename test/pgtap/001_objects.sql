@@ -1,7 +1,7 @@
 -- test/pgtap/001_objects.sql: the SQL surface of the extension exists with the
 -- documented columns and types, and the storage node view reflects the cluster.
 BEGIN;
-SELECT plan(38);
+SELECT plan(40);
 
 SELECT has_schema('aurora');
 SELECT has_function('aurora', 'version', ARRAY[]::text[]);
@@ -23,39 +23,70 @@ SELECT col_type_is('aurora', 'storage_nodes', 'requests', 'bigint', 'storage_nod
 SELECT col_type_is('aurora', 'storage_nodes', 'errors', 'bigint', 'storage_nodes.errors is bigint');
 SELECT col_type_is('aurora', 'storage_nodes', 'error', 'text', 'storage_nodes.error is text');
 
--- aurora.watermarks(): the documented columns and types; with shipping off
--- the volume watermarks are NULL and the local ones are not
+-- aurora.watermarks(): the documented columns and types; this compute ships
+-- (cluster.sh's default), so the volume watermarks are there and consistent
+-- with the local ones (a compute that does not ship: test/cluster/002)
 SELECT has_function('aurora', 'watermarks', ARRAY[]::text[]);
 SELECT is(pg_get_function_arguments('aurora.watermarks()'::regprocedure),
     'OUT insert_lsn pg_lsn, OUT flush_lsn pg_lsn, OUT vcl pg_lsn, OUT vdl pg_lsn, OUT vdl_lag_bytes bigint, OUT vdl_age interval',
     'aurora.watermarks() returns the documented columns');
 SELECT ok((SELECT insert_lsn >= flush_lsn AND flush_lsn > '0/0' FROM aurora.watermarks()),
           'insert LSN >= local flush LSN > 0');
-SELECT ok((SELECT vcl IS NULL AND vdl IS NULL AND vdl_lag_bytes IS NULL AND vdl_age IS NULL
+SELECT ok((SELECT vcl >= vdl AND vdl > '0/0' AND vdl <= flush_lsn
+                  AND vdl_lag_bytes = flush_lsn - vdl AND vdl_age >= '0'::interval
              FROM aurora.watermarks()),
-          'with aurora.shipping off the volume watermarks are NULL');
+          'shipping: 0 < VDL <= VCL, VDL <= local flush, lag = flush - VDL, age >= 0');
 SELECT ok(NOT has_function_privilege('public', 'aurora.watermarks()', 'EXECUTE'),
           'watermarks() is not executable by PUBLIC');
 SELECT ok(has_function_privilege('pg_monitor', 'aurora.watermarks()', 'EXECUTE'),
           'watermarks() is executable by pg_monitor');
 
--- aurora.protection_groups and aurora.segments: documented columns; empty
--- while the compute does not ship
+-- aurora.protection_groups and aurora.segments: documented columns and types,
+-- one row per PG and six per PG, all healthy
 SELECT columns_are('aurora', 'protection_groups',
     ARRAY['pg', 'pgcl', 'segments_up', 'write_quorum_available', 'read_quorum_available',
           'volume_epoch', 'membership_epoch', 'ack_latency_p50', 'ack_latency_p99']);
-SELECT col_type_is('aurora', 'protection_groups', 'pgcl', 'pg_lsn', 'protection_groups.pgcl is pg_lsn');
+SELECT results_eq(
+    $$SELECT attname::text COLLATE "default", format_type(atttypid, atttypmod) FROM pg_attribute
+       WHERE attrelid = 'aurora.protection_groups'::regclass AND attnum > 0 ORDER BY attnum$$,
+    $$VALUES ('pg', 'integer'), ('pgcl', 'pg_lsn'), ('segments_up', 'integer'),
+             ('write_quorum_available', 'boolean'), ('read_quorum_available', 'boolean'),
+             ('volume_epoch', 'bigint'), ('membership_epoch', 'bigint'),
+             ('ack_latency_p50', 'double precision'), ('ack_latency_p99', 'double precision')$$,
+    'aurora.protection_groups has the documented types');
 SELECT columns_are('aurora', 'segments',
     ARRAY['pg', 'replica', 'node_id', 'az', 'scl', 'lag_bytes', 'state', 'last_ack_age',
           'acks', 'error']);
-SELECT col_type_is('aurora', 'segments', 'last_ack_age', 'interval', 'segments.last_ack_age is interval');
-SELECT is((SELECT count(*) FROM aurora.protection_groups) + (SELECT count(*) FROM aurora.segments),
-          0::bigint, 'with aurora.shipping off both views are empty');
+SELECT results_eq(
+    $$SELECT attname::text COLLATE "default", format_type(atttypid, atttypmod) FROM pg_attribute
+       WHERE attrelid = 'aurora.segments'::regclass AND attnum > 0 ORDER BY attnum$$,
+    $$VALUES ('pg', 'integer'), ('replica', 'integer'), ('node_id', 'text'), ('az', 'text'),
+             ('scl', 'pg_lsn'), ('lag_bytes', 'bigint'), ('state', 'text'),
+             ('last_ack_age', 'interval'), ('acks', 'bigint'), ('error', 'text')$$,
+    'aurora.segments has the documented types');
+SELECT results_eq(
+    $$SELECT count(*)::int, bool_and(write_quorum_available AND read_quorum_available),
+             min(segments_up), min(volume_epoch) FROM aurora.protection_groups$$,
+    $$VALUES (current_setting('aurora.protection_groups')::int, true, 6, 1::bigint)$$,
+    'one row per protection group (aurora.protection_groups), six segments up, quorums available, epoch 1');
+SELECT results_eq(
+    $$SELECT count(*)::int, count(DISTINCT (pg, replica))::int, count(*) FILTER (WHERE state = 'up')::int
+        FROM aurora.segments$$,
+    $$VALUES (6 * current_setting('aurora.protection_groups')::int,
+              6 * current_setting('aurora.protection_groups')::int,
+              6 * current_setting('aurora.protection_groups')::int)$$,
+    'six segments per PG in aurora.segments, all up');
+SELECT results_eq(
+    $$SELECT az, count(*) FROM aurora.segments WHERE pg = 0 GROUP BY az ORDER BY az$$,
+    $$VALUES ('a', 2::bigint), ('b', 2::bigint), ('c', 2::bigint)$$,
+    'PG 0 has two segments in each AZ');
 SELECT is(pg_get_function_arguments('aurora.shipping_stats()'::regprocedure),
     'OUT node_id text, OUT az text, OUT segments bigint, OUT batches bigint, OUT records bigint, OUT bytes bigint, OUT acks bigint, OUT errors bigint',
     'aurora.shipping_stats() returns the documented columns');
-SELECT is((SELECT count(*) FROM aurora.shipping_stats()), 0::bigint,
-          'aurora.shipping_stats() is empty while not shipping');
+SELECT results_eq(
+    $$SELECT count(*), sum(segments) FROM aurora.shipping_stats()$$,
+    $$VALUES (6::bigint, 6 * current_setting('aurora.protection_groups')::numeric)$$,
+    'aurora.shipping_stats(): one row per node, holding all segments between them');
 SELECT ok(NOT has_table_privilege('public', 'aurora.segments', 'SELECT'),
           'aurora.segments is not readable by PUBLIC');
 
