@@ -205,5 +205,17 @@ ok($c->poll_until(sub {
 $c->safe_psql('ALTER SYSTEM RESET synchronous_standby_names');
 $c->safe_psql('SELECT pg_reload_conf()');
 
+# --- the shipper fails: the postmaster starts it again ----------------------
+my $shipper = "SELECT pid FROM pg_stat_activity WHERE backend_type = 'aurora WAL shipper'";
+my $old_pid = $c->safe_psql($shipper);
+like($old_pid, qr/^\d+$/, 'the shipper runs as a background worker');
+is($c->safe_psql("SELECT pg_terminate_backend($old_pid)"), 't', 'terminate it (as if it failed)');
+ok($c->poll_until(sub { my $p = $c->safe_psql($shipper); $p =~ /^\d+$/ && $p ne $old_pid }, 30),
+	'the postmaster starts a new shipper');
+my @acked4 = grep { defined } map { commit_one() } 1 .. 10;
+is(scalar @acked4, 10, 'commits go on through the new shipper');
+ok(all_held_by(\@acked4, 4, @nodes), 'and are in PG 0 on at least four nodes');
+ok($vdl_ok && $vdl_monotonic, 'with VDL past each of them, never going backwards');
+
 $c->stop;
 done_testing();
