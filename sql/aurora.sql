@@ -23,7 +23,7 @@ SET aurora.write_qourum = 5;
 SELECT node_id, az, url ~ '^tcp://127\.0\.0\.1:[0-9]+$' AS url_ok, reachable, state,
        rtt > '0'::interval AND rtt < '1 second'::interval AS rtt_ok,
        uptime >= '0'::interval AS uptime_ok, requests >= 1 AS requests_ok,
-       errors, error
+       errors >= 0 AS errors_counted, error
   FROM aurora.storage_nodes ORDER BY node_id;
 
 -- the node counts a STATUS request per call
