@@ -157,6 +157,7 @@ typedef struct SegShared
 	uint32		last_error_code;
 	char		last_error[160];
 	bool		fenced;
+	TimestampTz behind_since;	/* SCL < PGCL since then; 0 = not behind */
 } SegShared;
 
 typedef struct PGShared
@@ -254,6 +255,13 @@ publish_pgs(void)
 			sg->last_error_code = v.seg[i].last_error_code;
 			strlcpy(sg->last_error, v.seg[i].last_error, sizeof(sg->last_error));
 			sg->fenced = v.seg[i].fenced;
+			/* only this process writes shared->pg: reading it unlocked is fine */
+			if (sg->scl >= snap.pgcl)
+				sg->behind_since = 0;
+			else if (shared->pg[p].seg[i].behind_since != 0)
+				sg->behind_since = shared->pg[p].seg[i].behind_since;
+			else
+				sg->behind_since = now;
 		}
 		SpinLockAcquire(&shared->mutex);
 		shared->pg[p] = snap;
@@ -1134,9 +1142,14 @@ aurora_shipper_main(Datum main_arg)
 /*
  * The monitoring views.  A segment is "up" when its last request succeeded
  * and it holds what a write quorum holds, "catching up" when it answers but
- * is behind PGCL (gossip is filling it), "down" when its last request failed
- * (no reply, refused), "fenced" when it reported a newer epoch.
+ * has been behind PGCL for a while (gossip is filling it), "down" when its
+ * last request failed (no reply, refused), "fenced" when it reported a newer
+ * epoch.  Under load the two slowest of six are always a batch or two behind
+ * PGCL for the milliseconds their acknowledgement takes; that is not
+ * catching up, hence the grace period.
  */
+#define CATCHING_UP_AFTER_MS 1000
+
 static const char *
 segment_state(const SegShared *sg, XLogRecPtr pgcl)
 {
@@ -1146,7 +1159,10 @@ segment_state(const SegShared *sg, XLogRecPtr pgcl)
 		return "down";
 	if (sg->acks == 0 && sg->scl < pgcl)
 		return "down";
-	return sg->scl >= pgcl ? "up" : "catching up";
+	if (sg->scl >= pgcl || sg->behind_since == 0 ||
+		!TimestampDifferenceExceeds(sg->behind_since, GetCurrentTimestamp(), CATCHING_UP_AFTER_MS))
+		return "up";
+	return "catching up";
 }
 
 static bool
