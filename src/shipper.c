@@ -111,6 +111,7 @@ typedef struct ShipPG
 typedef struct InFlight
 {
 	XLogRecPtr	end;
+	bool		cpl;			/* its end is a consistency point (DESIGN 7) */
 	int			npgs;
 	uint32		pgs[MAX_RECORD_PGS];
 } InFlight;
@@ -121,6 +122,7 @@ static InFlight *inflight = NULL;
 static int	inflight_head = 0;
 static int	inflight_count = 0;
 static int	inflight_cap = 0;
+static XLogRecPtr vcl = InvalidXLogRecPtr;
 static XLogRecPtr vdl = InvalidXLogRecPtr;
 static int	wake_pipe[2] = {-1, -1};
 
@@ -278,7 +280,7 @@ publish_pgs(void)
 	}
 }
 
-/* Publish VDL (VCL = VDL: every record end is a CPL). */
+/* Publish VCL and VDL (equal today: every record end is a CPL). */
 static void
 publish(bool running)
 {
@@ -286,9 +288,10 @@ publish(bool running)
 		publish_pgs();
 	SpinLockAcquire(&shared->mutex);
 	shared->running = running;
+	if (vcl > shared->vcl || !running)
+		shared->vcl = vcl;
 	if (vdl > shared->vdl || !running)
 	{
-		shared->vcl = vdl;
 		shared->vdl = vdl;
 		shared->vdl_advanced_at = GetCurrentTimestamp();
 	}
@@ -582,7 +585,21 @@ probe_if_stuck(void)
 	since = now;
 }
 
-/* VCL: the end of the longest prefix of records at PGCL in all their PGs. */
+/*
+ * A record whose end leaves the database consistent.  Every PostgreSQL WAL
+ * record is atomic for redo, so every end is one; this is where a
+ * multi-record atomic unit would say otherwise.
+ */
+static bool
+record_end_is_cpl(XLogReaderState *r)
+{
+	return true;
+}
+
+/*
+ * VCL: the end of the longest prefix of records at PGCL in all their PGs.
+ * VDL: the highest CPL at or below VCL.
+ */
 static void
 advance_vdl(void)
 {
@@ -597,8 +614,9 @@ advance_vdl(void)
 			durable = pgs[r->pgs[i]].pgcl >= r->end;
 		if (!durable)
 			break;
-		/* every record end is a CPL in PostgreSQL, so VDL = VCL */
-		vdl = r->end;
+		vcl = r->end;
+		if (r->cpl)
+			vdl = r->end;
 		inflight_head = (inflight_head + 1) % inflight_cap;
 		inflight_count--;
 	}
@@ -699,6 +717,7 @@ ship_record(XLogReaderState *r, const aurora_geometry *g)
 	}
 	f = &inflight[(inflight_head + inflight_count) % inflight_cap];
 	f->end = r->EndRecPtr;
+	f->cpl = record_end_is_cpl(r);
 	f->npgs = npgs;
 	memcpy(f->pgs, rec_pgs, sizeof(uint32) * npgs);
 	inflight_count++;
@@ -1072,7 +1091,7 @@ aurora_shipper_main(Datum main_arg)
 		sigset_t	all,
 					old;
 
-		vdl = resume;
+		vcl = vdl = resume;
 		sigfillset(&all);
 		pthread_sigmask(SIG_SETMASK, &all, &old);
 		for (int p = 0; p < n_pgs; p++)
