@@ -797,7 +797,7 @@ last_start_before(int p, XLogRecPtr resume)
 
 		memset(&h, 0, sizeof(h));
 		h.type = AURORA_MSG_RECORD_BEFORE_REQ;
-		h.volume_id = 1;
+		h.volume_id = AURORA_COMPUTE_VOLUME_ID;
 		h.pg_id = (uint32) p;
 		h.volume_epoch = 1;
 		h.membership_epoch = 1;
@@ -872,7 +872,7 @@ open_volume(const aurora_geometry *g)
 		int			created;
 
 		memset(&t, 0, sizeof(t));
-		t.volume_id = 1;
+		t.volume_id = AURORA_COMPUTE_VOLUME_ID;
 		t.pg_id = (uint32) p;
 		t.volume_epoch = 1;
 		t.membership_epoch = 1;

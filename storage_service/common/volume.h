@@ -21,6 +21,12 @@
 #define AURORA_VOLUME_MAX_PGS				65536u
 #define AURORA_VOLUME_MAX_BLOCKS_PER_SEGMENT	(1u << 30)
 
+/*
+ * The id of the volume a compute writes (its segments are named by it).  One
+ * compute has one volume; aurora-ctl uses it as its default.
+ */
+#define AURORA_COMPUTE_VOLUME_ID			1
+
 /* Fixed when the volume is created (DESIGN.md 5). */
 typedef struct aurora_geometry
 {

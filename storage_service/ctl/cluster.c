@@ -55,6 +55,15 @@ ctl_dial_url(const char *listen_url, char *out, size_t cap)
 	snprintf(out, cap, "%s", listen_url);
 }
 
+void
+ctl_node_member(const ctl_node *node, aurora_member *m)
+{
+	memset(m, 0, sizeof(*m));
+	snprintf(m->node_id, sizeof(m->node_id), "%s", node->cfg.node_id);
+	snprintf(m->az, sizeof(m->az), "%s", node->cfg.az);
+	snprintf(m->url, sizeof(m->url), "%.*s", (int) sizeof(m->url) - 1, node->dial_url);
+}
+
 int
 ctl_cluster_load(const char *dir, ctl_cluster *c, char *err, size_t errlen)
 {

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "logmsg.h"				/* aurora_member */
 
 typedef struct ctl_node
 {
@@ -40,5 +41,8 @@ int			ctl_cluster_select(const ctl_cluster *c, char *const *targets, int n_targe
  * becomes the matching loopback address; everything else is copied.
  */
 void		ctl_dial_url(const char *listen_url, char *out, size_t cap);
+
+/* The node as a PG member (id, AZ, dial URL): what writers and placement take. */
+void		ctl_node_member(const ctl_node *node, aurora_member *m);
 
 #endif

@@ -142,12 +142,7 @@ ctl_stream(const ctl_cluster *c, const ctl_stream_opts *o, int timeout_ms)
 	t.base_lsn = 0;
 	/* the first six nodes, in config-file order: a1 a2 b1 b2 c1 c2 */
 	for (i = 0; i < AURORA_PG_COPIES; i++)
-	{
-		snprintf(t.members[i].node_id, sizeof(t.members[i].node_id), "%s", c->nodes[i].cfg.node_id);
-		snprintf(t.members[i].az, sizeof(t.members[i].az), "%s", c->nodes[i].cfg.az);
-		snprintf(t.members[i].url, sizeof(t.members[i].url), "%.*s",
-				 (int) sizeof(t.members[i].url) - 1, c->nodes[i].dial_url);
-	}
+		ctl_node_member(&c->nodes[i], &t.members[i]);
 	if (aurora_pgwriter_open(&t, o->write_quorum, timeout_ms, &w, err, sizeof(err)) != 0)
 	{
 		fprintf(stderr, "aurora-ctl: %s\n", err);
@@ -256,42 +251,87 @@ ctl_stream(const ctl_cluster *c, const ctl_stream_opts *o, int timeout_ms)
 	return rc;
 }
 
-static int
-request_reply(const char *url, int timeout_ms, const aurora_header *h, const uint8_t *body,
-			  size_t body_len, aurora_header *rh, uint8_t **reply, const uint8_t **rbody)
+ctl_req_result
+ctl_request(aurora_conn *conn, int timeout_ms, const aurora_header *h, const uint8_t *body,
+			size_t body_len, uint32_t expect_type, aurora_header *rh, uint8_t **reply,
+			const uint8_t **rbody, char *err, size_t errlen)
 {
 	uint8_t    *req = malloc(AURORA_HEADER_SIZE + body_len);
 	size_t		len,
 				reply_len;
-	char		err[256];
-	int			rc;
+	aurora_error_body e;
 
+	*reply = NULL;
 	if (req == NULL)
-		return -1;
+	{
+		aurora_seterr(err, errlen, "out of memory");
+		return CTL_REQ_NO_REPLY;
+	}
 	len = aurora_encode(h, body, body_len, req, AURORA_HEADER_SIZE + body_len);
-	rc = aurora_request(url, timeout_ms, req, len, reply, &reply_len, err, sizeof(err));
+	if (aurora_conn_request(conn, timeout_ms, req, len, reply, &reply_len, err, errlen) != 0)
+	{
+		free(req);
+		return CTL_REQ_NO_REPLY;
+	}
 	free(req);
-	if (rc != 0)
+	if (aurora_decode(*reply, reply_len, AURORA_CLIENT_MAX_REPLY, rh, rbody) != 0)
+		aurora_seterr(err, errlen, "undecodable reply");
+	else if (rh->type == AURORA_MSG_ERROR)
+	{
+		if (aurora_error_body_decode(*rbody, rh->body_len, &e) == 0)
+			aurora_seterr(err, errlen, "%s: %s", aurora_error_name(e.code), e.message);
+		else
+			aurora_seterr(err, errlen, "malformed ERROR reply");
+	}
+	else if (rh->type != expect_type)
+		aurora_seterr(err, errlen, "expected %s, got %s", aurora_msg_type_name(expect_type),
+					  aurora_msg_type_name(rh->type));
+	else
+		return CTL_REQ_OK;
+	free(*reply);
+	*reply = NULL;
+	return CTL_REQ_BAD_REPLY;
+}
+
+ctl_req_result
+ctl_fetch_segments(aurora_conn *conn, int timeout_ms, aurora_segment_state **states, int *n,
+				   char *err, size_t errlen)
+{
+	aurora_header h,
+				rh;
+	uint8_t    *reply;
+	const uint8_t *body;
+	ctl_req_result r;
+
+	memset(&h, 0, sizeof(h));
+	h.type = AURORA_MSG_SEGMENTS_REQ;
+	h.request_id = 1;
+	r = ctl_request(conn, timeout_ms, &h, NULL, 0, AURORA_MSG_SEGMENTS_RESP, &rh, &reply, &body,
+					err, errlen);
+	if (r != CTL_REQ_OK)
+		return r;
+	if (aurora_segments_resp_decode(body, rh.body_len, states, n) != 0)
+	{
+		aurora_seterr(err, errlen, "bad SEGMENTS_RESP");
+		r = CTL_REQ_BAD_REPLY;
+	}
+	free(reply);
+	return r;
+}
+
+/* Open a connection to url, or say why not on stderr. */
+static aurora_conn *
+open_conn(const char *url)
+{
+	aurora_conn *conn;
+	char		err[256];
+
+	if (aurora_conn_open(url, &conn, err, sizeof(err)) != 0)
 	{
 		fprintf(stderr, "aurora-ctl: %s: %s\n", url, err);
-		return -1;
+		return NULL;
 	}
-	if (aurora_decode(*reply, reply_len, AURORA_CLIENT_MAX_REPLY, rh, rbody) != 0)
-	{
-		fprintf(stderr, "aurora-ctl: %s: undecodable reply\n", url);
-		free(*reply);
-		return -1;
-	}
-	if (rh->type == AURORA_MSG_ERROR)
-	{
-		aurora_error_body e;
-
-		if (aurora_error_body_decode(*rbody, rh->body_len, &e) == 0)
-			fprintf(stderr, "aurora-ctl: %s: %s: %s\n", url, aurora_error_name(e.code), e.message);
-		free(*reply);
-		return -1;
-	}
-	return 0;
+	return conn;
 }
 
 int
@@ -306,29 +346,24 @@ ctl_segments(const char *const *urls, int n, int timeout_ms)
 		   "PEER_SCL", "FROM_PEERS", "RECOVERY");
 	for (i = 0; i < n; i++)
 	{
-		aurora_header h,
-					rh;
-		uint8_t    *reply;
-		const uint8_t *body;
+		aurora_conn *conn = open_conn(urls[i]);
 		aurora_segment_state *st;
 		int			count;
+		char		err[512];
 
-		memset(&h, 0, sizeof(h));
-		h.type = AURORA_MSG_SEGMENTS_REQ;
-		h.request_id = (uint64_t) i + 1;
-		if (request_reply(urls[i], timeout_ms, &h, NULL, 0, &rh, &reply, &body) != 0)
+		if (conn == NULL)
 		{
 			rc = 1;
 			continue;
 		}
-		if (rh.type != AURORA_MSG_SEGMENTS_RESP ||
-			aurora_segments_resp_decode(body, rh.body_len, &st, &count) != 0)
+		if (ctl_fetch_segments(conn, timeout_ms, &st, &count, err, sizeof(err)) != CTL_REQ_OK)
 		{
-			fprintf(stderr, "aurora-ctl: %s: bad SEGMENTS_RESP\n", urls[i]);
-			free(reply);
+			fprintf(stderr, "aurora-ctl: %s: %s\n", urls[i], err);
+			aurora_conn_close(conn);
 			rc = 1;
 			continue;
 		}
+		aurora_conn_close(conn);
 		for (j = 0; j < count; j++)
 			printf("%-22s %016" PRIx64 " %4u %4u %12" PRIu64 " %12" PRIu64 " %9" PRIu64
 				   " %10" PRIu64 " %6" PRIu64 " %5u %12" PRIu64 " %10" PRIu64 " %s\n",
@@ -337,7 +372,6 @@ ctl_segments(const char *const *urls, int n, int timeout_ms)
 				   st[j].volume_epoch, st[j].n_holes, st[j].peer_scl,
 				   st[j].records_from_peers, st[j].recovery_note);
 		free(st);
-		free(reply);
 	}
 	return rc;
 }
@@ -387,7 +421,11 @@ ctl_read_log(const char *url, uint64_t volume_id, uint32_t pg_id, uint64_t from_
 				last_end = 0,
 				scl = 0;
 	bool		have_prev = false;
+	aurora_conn *conn = open_conn(url);
+	char		err[512];
 
+	if (conn == NULL)
+		return 1;
 	for (;;)
 	{
 		aurora_header h,
@@ -411,13 +449,18 @@ ctl_read_log(const char *url, uint64_t volume_id, uint32_t pg_id, uint64_t from_
 		rl.to_lsn = to_lsn;
 		rl.max_bytes = 4u << 20;
 		n = aurora_read_log_encode(&rl, body, sizeof(body));
-		if (request_reply(url, timeout_ms, &h, body, n, &rh, &reply, &rbody) != 0)
+		if (ctl_request(conn, timeout_ms, &h, body, n, AURORA_MSG_READ_LOG_RESP, &rh, &reply,
+						&rbody, err, sizeof(err)) != CTL_REQ_OK)
+		{
+			fprintf(stderr, "aurora-ctl: %s: %s\n", url, err);
+			aurora_conn_close(conn);
 			return 1;
-		if (rh.type != AURORA_MSG_READ_LOG_RESP ||
-			aurora_read_log_resp_decode(rbody, rh.body_len, &resp) != 0)
+		}
+		if (aurora_read_log_resp_decode(rbody, rh.body_len, &resp) != 0)
 		{
 			fprintf(stderr, "aurora-ctl: %s: bad READ_LOG_RESP\n", url);
 			free(reply);
+			aurora_conn_close(conn);
 			return 1;
 		}
 		scl = resp.scl;
@@ -463,6 +506,7 @@ ctl_read_log(const char *url, uint64_t volume_id, uint32_t pg_id, uint64_t from_
 		if (!resp.truncated || resp.n == 0)
 			break;
 	}
+	aurora_conn_close(conn);
 	printf("read-log: records %" PRIu64 " first_start %" PRIu64 " last_end %" PRIu64
 		   " scl %" PRIu64 " chain_breaks %" PRIu64 " bad_payloads %" PRIu64 "%s",
 		   count, first, last_end, scl, bad_chain, bad_content, wal ? "" : "\n");

@@ -3,7 +3,8 @@
  * the six segments of a PG with quorum tracking (the writer path the compute
  * uses, pgwriter.h), list a node's segments, and read a PG's log back from a
  * node and verify it.  The cluster tests and benchmarks drive storage with
- * these.
+ * these.  The request helpers (ctl_request, ctl_fetch_segments) are shared
+ * with the placement check (placement.h).
  */
 #ifndef AURORA_CTL_LOGTOOL_H
 #define AURORA_CTL_LOGTOOL_H
@@ -11,7 +12,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "client.h"
 #include "cluster.h"
+#include "logmsg.h"
 
 /* Most batches a stream keeps in flight (below the writer's per-segment cap). */
 #define CTL_STREAM_WINDOW_MAX	32
@@ -40,6 +43,31 @@ uint8_t		ctl_synthetic_byte(uint64_t start_lsn, uint32_t i);
 
 int			ctl_stream(const ctl_cluster *c, const ctl_stream_opts *o, int timeout_ms);
 int			ctl_segments(const char *const *urls, int n, int timeout_ms);
+
+/* How a request to a node ended (ctl_request). */
+typedef enum ctl_req_result
+{
+	CTL_REQ_OK = 0,
+	CTL_REQ_NO_REPLY,			/* no answer: node down, timeout, bad URL */
+	CTL_REQ_BAD_REPLY			/* it answered, but with ERROR or something unusable */
+} ctl_req_result;
+
+/*
+ * Send header h and body on conn (the header's body_len is filled in), wait up to
+ * timeout_ms and check that the reply is a well-formed expect_type message.
+ * On CTL_REQ_OK *reply is malloc'd (free() it) and *rh, *rbody point into
+ * it; otherwise *reply is NULL and err says what went wrong (an ERROR
+ * reply's code and message).
+ */
+ctl_req_result ctl_request(aurora_conn *conn, int timeout_ms, const aurora_header *h,
+						   const uint8_t *body, size_t body_len, uint32_t expect_type,
+						   aurora_header *rh, uint8_t **reply, const uint8_t **rbody,
+						   char *err, size_t errlen);
+
+/* SEGMENTS_REQ: every segment the node holds; *states malloc'd (free() it). */
+ctl_req_result ctl_fetch_segments(aurora_conn *conn, int timeout_ms,
+								  aurora_segment_state **states, int *n,
+								  char *err, size_t errlen);
 /*
  * wal: the payloads are PostgreSQL WAL records (a compute's shipper wrote
  * them), not synthetic ones: check each one's own length field and print

@@ -1,7 +1,8 @@
 /*
  * main.c - aurora-ctl, the storage service admin CLI: argument parsing and
- * dispatch to the status table (status.c) and local cluster management
- * (cluster.c, procctl.c).
+ * dispatch to the status table (status.c), local cluster management
+ * (cluster.c, procctl.c), the segment log tools (logtool.c) and the volume
+ * placement check (placement.c).
  *
  * Exit status: 0 success; 1 a node was unreachable or an action failed;
  * 2 bad usage, unreadable cluster configuration or unknown target.
@@ -16,6 +17,7 @@
 
 #include "cluster.h"
 #include "logtool.h"
+#include "placement.h"
 #include "quorum.h"
 #include "procctl.h"
 #include "status.h"
@@ -35,6 +37,7 @@ usage(FILE *out)
 			"                  [--after LSN] [--epoch E] [--volume ID] [--wait-ms MS] [--write-quorum W]\n"
 			"                  [--window N] [--drop-to NODE[,NODE...] [--drop-every K]]\n"
 			"       aurora-ctl [--cluster DIR] segments [URL... | TARGET...]\n"
+			"       aurora-ctl [--timeout MS] --cluster DIR placement [--pgs N] [--volume ID]\n"
 			"       aurora-ctl read-log URL --pg N [--volume ID] [--from LSN] [--to LSN] [--epoch E] [--wal]\n"
 			"       aurora-ctl --version | --help\n"
 			"\n"
@@ -52,11 +55,18 @@ usage(FILE *out)
 			"        --drop-to withholds every K-th batch (default every batch) from those\n"
 			"        nodes, as if the messages were lost\n"
 			"segments  list the segments of nodes: SCL, records, holes, epochs\n"
+			"placement  where each replica of every PG of a volume belongs (the compute's\n"
+			"          placement over DIR's nodes) and whether that node holds it:\n"
+			"          STATE ok, missing, down or misplaced; EPOCHS volume/membership.\n"
+			"          --pgs N: number of PGs (default: the geometry the segments record);\n"
+			"          --volume ID (0x... for hex; default %d, the compute's volume).\n"
+			"          Exit 0 only when every node answers and every PG has its six\n"
+			"          replicas ok (no missing, down or misplaced rows)\n"
 			"read-log  read a PG's log back from one node and verify content and backlinks\n"
 			"          (--wal: the records are a compute's WAL; list the committed xids)\n"
 			"\n"
 			"Exit status: 0 ok, 1 unreachable node or failed action, 2 usage or config error.\n",
-			DEFAULT_TIMEOUT_MS);
+			DEFAULT_TIMEOUT_MS, AURORA_COMPUTE_VOLUME_ID);
 }
 
 static int
@@ -149,6 +159,36 @@ log_options(char **args, int n, ctl_stream_opts *o, uint64_t *from, uint64_t *to
 	return 0;
 }
 
+/* placement [--pgs N] [--volume ID]; returns 0 or 2 (usage). */
+static int
+placement_options(char **args, int n, uint64_t *volume_id, uint32_t *n_pgs)
+{
+	int			i;
+
+	for (i = 0; i < n; i += 2)
+	{
+		uint64_t	v;
+
+		if (i + 1 >= n || parse_u64(args[i + 1], &v) != 0)
+		{
+			fprintf(stderr, "aurora-ctl: placement: option '%s' needs a non-negative number\n",
+					args[i]);
+			return 2;
+		}
+		if (strcmp(args[i], "--volume") == 0)
+			*volume_id = v;
+		else if (strcmp(args[i], "--pgs") == 0 && v >= 1 && v <= AURORA_VOLUME_MAX_PGS)
+			*n_pgs = (uint32_t) v;
+		else
+		{
+			fprintf(stderr, "aurora-ctl: placement: unknown option or value out of range: %s %s"
+					" (--pgs takes 1..%u)\n", args[i], args[i + 1], AURORA_VOLUME_MAX_PGS);
+			return 2;
+		}
+	}
+	return 0;
+}
+
 static void
 default_stream_opts(ctl_stream_opts *o)
 {
@@ -195,6 +235,22 @@ cluster_command(const char *dir, const char *cmd, char **targets, int n_targets,
 			return 2;
 		}
 		rc = ctl_stream(&cluster, &o, timeout_ms);
+		ctl_cluster_free(&cluster);
+		return rc;
+	}
+	if (strcmp(cmd, "placement") == 0)
+	{
+		uint64_t	volume_id = AURORA_COMPUTE_VOLUME_ID;
+		uint32_t	n_pgs = 0;
+
+		if (placement_options(targets, n_targets, &volume_id, &n_pgs) != 0)
+			return 2;
+		if (ctl_cluster_load(dir, &cluster, err, sizeof(err)) != 0)
+		{
+			fprintf(stderr, "aurora-ctl: %s\n", err);
+			return 2;
+		}
+		rc = ctl_placement_command(&cluster, volume_id, n_pgs, timeout_ms);
 		ctl_cluster_free(&cluster);
 		return rc;
 	}

@@ -42,6 +42,11 @@ ok(IPC::Run::run([ "$prefix/bin/pgbench", '-i', '-q', '-s', '1', @conn ],
 $c->safe_psql('ALTER TABLE pgbench_history ADD COLUMN xid bigint DEFAULT txid_current()');
 is($c->safe_psql("SELECT count(DISTINCT pg) FROM aurora.protection_groups WHERE pgcl > '0/0'"),
 	'4', 'all four PGs hold WAL');
+my ($prc, $pout) = $c->ctl('placement');
+is($prc, 0, 'aurora-ctl placement: the volume is where the placement puts it') or diag($pout);
+like($pout, qr/^placement: volume 0x0*1 n_pgs 4 blocks_per_segment 16 nodes 6$/m,
+	'with the geometry the compute created it with');
+is(scalar(() = $pout =~ /^\s+\d+\s+\d+\s+\S+\s+\S+\s+ok\s/mg), 24, 'four PGs times six replicas, all ok');
 
 sub lsn { my ($hi, $lo) = split m{/}, shift; return hex($hi) * 2**32 + hex($lo) }
 sub history { $c->safe_psql('SELECT count(*) FROM pgbench_history') }
@@ -211,6 +216,9 @@ ok($c->poll_query_until(
 	'aurora.segments shows which nodes are down');
 like($c->safe_psql("SELECT vdl_lag_bytes > 0 AND vdl_age > '1 s' FROM aurora.watermarks()"), qr/^t$/,
 	'aurora.watermarks() shows VDL stuck behind the local flush');
+($prc, $pout) = $c->ctl('placement');
+like($pout, qr/summary: pgs 4 all_ok 0 write_quorum 0 below_write_quorum 4 read_quorum 4 nodes_down 3 /,
+	'aurora-ctl placement agrees: every PG below write quorum, read quorum kept, three nodes down');
 is(history(), $frozen, 'no commit became visible meanwhile');
 ($rc, $out) = $c->ctl('start', 'a1', 'b1', 'c1');
 is($rc, 0, 'restart a1, b1 and c1') or diag($out);

@@ -235,15 +235,9 @@ main(void)
 	aurora_gossip *g;
 	aurora_segment_stats st;
 	check_ctx	c;
-	int			fd;
 
 	make_tmpdir("gossip", tmpdir, sizeof(tmpdir));
-	/* node log lines (stderr) go to a file the tests can read */
-	snprintf(log_path, sizeof(log_path), "%s/node.log", tmpdir);
-	fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-	if (fd < 0 || dup2(fd, STDERR_FILENO) < 0)
-		bail_out("cannot redirect stderr");
-	close(fd);
+	redirect_stderr_to_log(tmpdir, log_path, sizeof(log_path));
 	start_nodes();
 
 	/* --- PG 1: holes and a missing tail are filled, after one round ----- */

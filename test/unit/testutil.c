@@ -78,6 +78,18 @@ make_tmpdir(const char *tag, char *out, size_t cap)
 }
 
 void
+redirect_stderr_to_log(const char *dir, char *path_out, size_t cap)
+{
+	int			fd;
+
+	snprintf(path_out, cap, "%s/node.log", dir);
+	fd = open(path_out, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	if (fd < 0 || dup2(fd, STDERR_FILENO) < 0)
+		bail_out("cannot redirect stderr to %s", path_out);
+	close(fd);
+}
+
+void
 remove_tree(const char *path)
 {
 	char	   *argv[] = {(char *) "rm", (char *) "-rf", (char *) path, NULL};

@@ -17,6 +17,8 @@ int			free_tcp_port(void);
 
 /* mkdtemp under /tmp, realpath'd; never returns on failure. */
 void		make_tmpdir(const char *tag, char *out, size_t cap);
+/* Send stderr (in-process nodes' log lines) to DIR/node.log, not the TAP stream. */
+void		redirect_stderr_to_log(const char *dir, char *path_out, size_t cap);
 void		remove_tree(const char *path);
 void		write_text_file(const char *path, const char *text);
 /* Whole file as a NUL-terminated string in out ("" if unreadable). */
