@@ -1,0 +1,699 @@
+#!/usr/bin/env bash
+# pgbench benchmark (issue 4): what commit durability costs a real workload.
+# The same release build of our patched PostgreSQL, with the same server
+# settings, in three configurations, one after the other (never two at once):
+#
+#   stock    the server alone, aurora not loaded: commits wait for the local
+#            WAL fsync only;
+#   syncrep  the same server with six physical standbys on loopback
+#            (pg_basebackup, own data directory, port and replication slot
+#            each, application_name s1..s6) and quorum synchronous replication
+#            synchronous_standby_names = 'ANY 4 (s1,s2,s3,s4,s5,s6)':
+#            commits also wait until four standbys have flushed them;
+#   aurora   the local aurora cluster (src/tools/cluster.sh: six storage nodes
+#            a1 a2 | b1 b2 | c1 c2, compute with aurora preloaded) with
+#            aurora.shipping = on and synchronous_standby_names =
+#            'aurora_shipper': commits also wait until VDL covers them (a write
+#            quorum of 4/6 segments holds their WAL).
+#
+# Each configuration: pgbench -i -s SCALE, CHECKPOINT, then a TPC-B-like
+# read-write run (rw: pgbench -c CLIENTS -j 2 -T DURATION) and a read-only run
+# (ro: the same with -S), each after the replicas have caught up (syncrep:
+# every standby replayed the primary's WAL; aurora: vdl_lag_bytes = 0 and a
+# write quorum for every protection group).  Per configuration and run it
+# reports TPS (without connection time), the average, p50 and p99 transaction
+# latency (computed from pgbench's per-transaction log, -l), transactions,
+# WAL bytes per transaction (pg_current_wal_lsn() before/after), and network
+# bytes per transaction of the durability traffic: TCP payload bytes
+# (ss -ti bytes_sent/bytes_received) of the primary's walsender sockets to the
+# standbys (syncrep) or of the shipper's sockets to the storage nodes (aurora),
+# snapshot before and after the run; for aurora also the application bytes of
+# aurora.shipping_stats().  It also records the CPU seconds of the sender
+# (walsenders; shipper + its walsender) and of the receivers (six standbys;
+# six storage nodes) over the run, and the machine's busy CPU share.  Ratios
+# aurora/syncrep, aurora/stock and syncrep/stock follow the table.
+#
+# Environment (all optional):
+#   BENCH_DIR          working directory parent         (/var/tmp/aurora-bench)
+#   BENCH_RESULTS      where the JSON goes               (test/bench/results)
+#   BENCH_KEEP=1       keep the working directory (data directories, server and
+#                      pgbench logs; otherwise each configuration's data is
+#                      removed once it is measured)
+#   PGBENCH_DURATION   seconds per run                   (60)
+#   PGBENCH_SCALE      pgbench scale factor              (10)
+#   PGBENCH_CLIENTS    clients per run, on 2 threads     (8)
+#   PGBENCH_CONFIGS    configurations, in order          ("stock syncrep aurora")
+#
+# Writes $BENCH_RESULTS/pgbench.json and prints a table.  Builds what it needs
+# if missing (quick when cached): the release PostgreSQL (src/postgres/build.sh
+# release) and the extension for it, compiled from a copy of the sources in
+# the server's cache directory so that the checkout's (debug) objects are left
+# alone.  Needs the storage service built (make storage); `make bench` does it.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+ctl="$repo/storage_service/build/aurora-ctl"
+results="${BENCH_RESULTS:-$here/results}"
+bench_dir="${BENCH_DIR:-/var/tmp/aurora-bench}"
+duration="${PGBENCH_DURATION:-60}"
+scale="${PGBENCH_SCALE:-10}"
+clients="${PGBENCH_CLIENTS:-8}"
+configs="${PGBENCH_CONFIGS:-stock syncrep aurora}"
+threads=2
+standbys=6
+catchup_timeout=600  # seconds to wait for replicas to catch up before a run
+
+# Server settings of every configuration (the primary/compute; standbys copy
+# them with pg_basebackup).  Checkpoints are far enough apart that none falls
+# into a run; the CHECKPOINT before the runs is explicit.
+server_settings=(
+	"shared_buffers = 512MB"
+	"max_wal_size = 8GB"
+	"min_wal_size = 1GB"
+	"checkpoint_timeout = 30min"
+	"synchronous_commit = on"
+	"fsync = on"
+	"full_page_writes = on"
+	"wal_level = replica"
+	"max_wal_senders = 16"
+	"max_replication_slots = 16"
+)
+
+die() { echo "pgbench: $*" >&2; exit 1; }
+note() { echo "pgbench: $*" >&2; }
+
+for v in "$duration" "$scale" "$clients"; do
+	[[ "$v" =~ ^[1-9][0-9]*$ ]] || die "PGBENCH_DURATION, PGBENCH_SCALE and PGBENCH_CLIENTS must be positive integers"
+done
+[ -n "$configs" ] || die "PGBENCH_CONFIGS is empty"
+for c in $configs; do
+	case "$c" in stock | syncrep | aurora) ;; *) die "unknown configuration '$c' in PGBENCH_CONFIGS (stock, syncrep, aurora)" ;; esac
+done
+[ "$clients" -ge "$threads" ] || threads=1
+[ -x "$ctl" ] || die "$ctl not built (run: make storage)"
+for t in ss perl awk sort runuser; do
+	command -v "$t" >/dev/null || die "needs $t"
+done
+
+user="$(bash "$repo/src/tools/ensure-user.sh")"
+as_user() {
+	if [ "$(id -u)" -eq 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi
+}
+[ "$(id -u)" -eq 0 ] || note "not root: ss sees only sockets of processes of $(id -un)"
+
+# ---- builds: release server, extension installed into it ------------------
+prefix="$(bash "$repo/src/postgres/build.sh" release)" || die "building the release PostgreSQL failed"
+[ -x "$prefix/bin/pgbench" ] || die "$prefix/bin/pgbench missing"
+# The extension's PGXS build puts objects next to its sources (src/*.o,
+# storage_service/common/*.o), where the checkout keeps its debug build: build
+# from a copy kept next to this server build instead.  cp -p keeps the sources'
+# times, so make rebuilds only what changed.
+ext_build="$(dirname "$prefix")/aurora-extension"
+mkdir -p "$ext_build/src" "$ext_build/sql" "$ext_build/storage_service/common"
+(
+	flock 8
+	cp -p "$repo"/src/*.c "$repo"/src/*.h "$repo/src/extension.mk" "$ext_build/src/"
+	cp -p "$repo"/sql/aurora--*.sql "$ext_build/sql/"
+	cp -p "$repo/aurora.control" "$ext_build/"
+	cp -p "$repo/storage_service/common.mk" "$ext_build/storage_service/"
+	cp -p "$repo"/storage_service/common/*.c "$repo"/storage_service/common/*.h \
+		"$ext_build/storage_service/common/"
+	env -u MAKELEVEL -u MAKEFLAGS -u MFLAGS make -s -C "$ext_build" -f src/extension.mk \
+		PG_CONFIG="$prefix/bin/pg_config" all install >"$ext_build/make.log" 2>&1 ||
+		{ cat "$ext_build/make.log" >&2; exit 1; }
+) 8>"$ext_build/.lock" || die "building the extension for $prefix failed (log above)"
+
+# the sources just built: the commit is taken now, not when the runs are over
+commit="$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)"
+dirty=false
+if [ -n "$(GIT_OPTIONAL_LOCKS=0 git -C "$repo" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+	dirty=true
+fi
+
+pg() { echo "$prefix/bin/$1"; }
+# psql PORT SQL -> unaligned, tuples only
+sql() { as_user "$(pg psql)" -X -A -t -q -h 127.0.0.1 -p "$1" -U "$user" -d postgres -v ON_ERROR_STOP=1 -c "$2"; }
+
+load_start="$(awk '{ print $1 }' /proc/loadavg)"
+
+# ---- working directory, on the filesystem being measured -------------------
+mkdir -p "$bench_dir" "$results"
+work="$(mktemp -d "$bench_dir/pgbench.XXXXXX")"
+chmod 755 "$work"
+chown "$user:" "$work" 2>/dev/null || true
+started_pg=()        # data directories of running servers (stopped in reverse)
+started_cluster=""   # the aurora cluster directory while it runs
+stop_pg() { # DATADIR [MODE]
+	local d="$1" mode="${2:-fast}"
+	if as_user "$(pg pg_ctl)" -D "$d" status >/dev/null 2>&1; then
+		as_user "$(pg pg_ctl)" -D "$d" -m "$mode" -w -t 60 stop >/dev/null 2>&1 ||
+			as_user "$(pg pg_ctl)" -D "$d" -m immediate -w -t 60 stop >/dev/null 2>&1 || true
+	fi
+}
+stop_all() {
+	local i
+	for ((i = ${#started_pg[@]} - 1; i >= 0; i--)); do
+		stop_pg "${started_pg[$i]}" "$@"
+	done
+	started_pg=()
+	if [ -n "$started_cluster" ]; then
+		# A fast shutdown also ends the shipper, so sessions whose commits wait
+		# for VDL (refusing to end before it) would hold it up until pg_ctl's
+		# timeout: when interrupted, stop the compute immediately.
+		[ "${1:-fast}" = fast ] || stop_pg "$started_cluster/pgdata" "$1"
+		if ! bash "$repo/src/tools/cluster.sh" stop "$started_cluster" >/dev/null 2>&1; then
+			stop_pg "$started_cluster/pgdata" immediate
+			as_user "$ctl" --cluster "$started_cluster/nodes" stop all >/dev/null 2>&1 || true
+		fi
+		started_cluster=""
+	fi
+}
+# pgbench (a client: it need not run as the server user) runs in the
+# background so that a signal is handled at once, not only when the run ends;
+# cleanup stops it by its pid.
+client_pid=""
+client() { # OUT COMMAND... : output to OUT
+	local out="$1" rc=0
+	shift
+	"$@" >"$out" 2>&1 &
+	client_pid=$!
+	wait "$client_pid" || rc=$?
+	client_pid=""
+	return "$rc"
+}
+cleanup() {
+	if [ -n "$client_pid" ]; then
+		kill "$client_pid" 2>/dev/null || true
+		wait "$client_pid" 2>/dev/null || true
+	fi
+	stop_all immediate
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then
+		echo "pgbench: kept $work" >&2
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+avail=$(($(df -P -k "$work" | awk 'NR == 2 { print $4 }') / 1024))
+need=$((scale * 16 * 8 + 4096)) # MiB: data and WAL of up to 8 copies, plus WAL of the runs
+[ "$avail" -gt "$need" ] || die "$work: needs about $need MiB, $avail MiB free"
+
+fstype="$(df --output=fstype "$work" | tail -n 1 | tr -d ' ')"
+fsdev="$(df --output=source "$work" | tail -n 1 | tr -d ' ')"
+fsopts="$(findmnt -no OPTIONS -T "$work" 2>/dev/null || echo unknown)"
+
+# A run of 7 free loopback ports (as test/check.sh does).
+free_ports() {
+	perl -MIO::Socket::INET -e '
+		for my $try (1..200) {
+			my $base = 20000 + int(rand(30000));
+			my @s = map { IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1",
+			                                    LocalPort => $base + $_, ReuseAddr => 0) } 0..6;
+			if (7 == grep { defined } @s) { print $base; exit 0 }
+		}
+		exit 1' || die "no seven free loopback ports"
+}
+
+# Common settings appended to a postgresql.conf (later lines win).
+write_settings() { # CONF PORT
+	{
+		echo
+		echo "# ---- pgbench benchmark (test/bench/pgbench.bench.sh) ----"
+		echo "listen_addresses = '127.0.0.1'"
+		echo "port = $2"
+		echo "unix_socket_directories = ''"
+		printf '%s\n' "${server_settings[@]}"
+	} >>"$1"
+}
+
+start_pg() { # DATADIR
+	started_pg+=("$1")
+	as_user "$(pg pg_ctl)" -D "$1" -l "$1.log" -w -t 120 start >/dev/null ||
+		{ tail -n 20 "$1.log" >&2; die "server in $1 did not start"; }
+}
+
+# Wait until SQL (on PORT) prints "t"; die with WHAT after TIMEOUT seconds.
+wait_for() { # PORT TIMEOUT WHAT SQL
+	local deadline=$((SECONDS + $2)) out
+	while :; do
+		out="$(sql "$1" "$4" 2>/dev/null || true)"
+		[ "$out" = t ] && return 0
+		[ $SECONDS -lt $deadline ] || die "timed out after $2 s waiting for $3"
+		sleep 0.5
+	done
+}
+
+# ---- measurement helpers -------------------------------------------------
+clk_tck="$(getconf CLK_TCK)"
+# CPU ticks (user + system, all threads) of the given processes.
+cpu_ticks() {
+	local p t=0 v
+	for p in "$@"; do
+		v="$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }')" || v=0
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+# "busy total" jiffies of the whole machine
+machine_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat; }
+# pids of a PostgreSQL instance: postmaster and its children
+instance_pids() { # DATADIR
+	local pm
+	pm="$(head -n 1 "$1/postmaster.pid" 2>/dev/null)" || return 0
+	[ -n "$pm" ] || return 0
+	echo "$pm"
+	pgrep -P "$pm" || true
+}
+
+# TCP sockets of processes PIDS to peers on PORTS: "LOCAL-PEER bytes_sent bytes_received"
+net_snapshot() { # "PIDS" "PORTS"
+	ss -tinpHO state established | awk -v pids=" $1 " -v ports=" $2 " '
+		{
+			n = split($4, peer, ":")
+			if (index(ports, " " peer[n] " ") == 0) next
+			mine = 0; rest = $0
+			while (match(rest, /pid=[0-9]+/)) {
+				if (index(pids, " " substr(rest, RSTART + 4, RLENGTH - 4) " ")) mine = 1
+				rest = substr(rest, RSTART + RLENGTH)
+			}
+			if (!mine) next
+			s = 0; r = 0
+			if (match($0, /bytes_sent:[0-9]+/)) s = substr($0, RSTART + 11, RLENGTH - 11)
+			if (match($0, /bytes_received:[0-9]+/)) r = substr($0, RSTART + 15, RLENGTH - 15)
+			print $3 "-" $4, s, r
+		}'
+}
+# BEFORE AFTER -> "connections_before connections_after sent received changed"
+# (a connection opened during the run counts whole; one closed during it is
+# lost from the sum, which is then a lower bound: "changed" says so)
+net_delta() {
+	awk 'NR == FNR { b[$1] = $2; br[$1] = $3; nb++; next }
+		{ na++
+		  if ($1 in b) { s += $2 - b[$1]; r += $3 - br[$1]; seen[$1] = 1 }
+		  else { s += $2; r += $3; changed = 1 } }
+		END { for (k in b) if (!(k in seen)) changed = 1
+		      print nb + 0, na + 0, s + 0, r + 0, changed + 0 }' "$1" "$2"
+}
+
+# Latencies (µs, third field) of pgbench -l logs -> "count avg_ms p50_ms p99_ms"
+lat_stats() { # LOGS...
+	local sorted="$work/latencies.sorted" n
+	awk '$3 ~ /^[0-9]+$/ { print $3 }' "$@" | sort -n -S 64M >"$sorted"
+	n="$(wc -l <"$sorted")"
+	[ "$n" -gt 0 ] || { rm -f "$sorted"; echo "0 null null null"; return; }
+	awk -v n="$n" 'BEGIN { k50 = int((n * 50 + 99) / 100); k99 = int((n * 99 + 99) / 100) }
+		{ s += $1 } NR == k50 { p50 = $1 } NR == k99 { p99 = $1 }
+		END { printf "%d %.3f %.3f %.3f\n", n, s / n / 1000, p50 / 1000, p99 / 1000 }' "$sorted"
+	rm -f "$sorted"
+}
+
+# WAL between two LSNs of the server on PORT -> "records fpi_bytes" (pg_waldump --stats)
+wal_stats() { # PORT START END
+	local datadir
+	datadir="$(sql "$1" "SHOW data_directory")"
+	if [ "$2" = "$3" ]; then echo "0 0"; return; fi
+	as_user "$(pg pg_waldump)" --stats -p "$datadir/pg_wal" -s "$2" -e "$3" 2>"$work/waldump.err" |
+		awk '/^Total/ { gsub(/[][%]/, ""); print $2, $5; found = 1 } END { if (!found) print "null null" }'
+}
+# sums of aurora.shipping_stats(): "bytes batches records"
+shipping_sums="SELECT coalesce(sum(bytes), 0) || ' ' || coalesce(sum(batches), 0) || ' ' || coalesce(sum(records), 0) FROM aurora.shipping_stats()"
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "null" && b != "null" && b + 0 > 0) printf "%.3f\n", a / b; else print "null" }'; }
+per_xact() { awk -v a="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.1f\n", a / n; else print "null" }'; }
+
+declare -A R  # R[config:run:metric]
+
+# Processes whose sockets/CPU are measured, set by each configuration before
+# a run: sender pids, peer ports, receiver pids (space-separated lists).
+sender_pids="" peer_ports="" receiver_pids=""
+
+# One pgbench run: CONFIG RUN PORT [pgbench options]
+measure() {
+	local cfg="$1" run="$2" port="$3"
+	shift 3
+	local d="$work/$cfg" k="$cfg:$run" out lsn0 lsn1 wal app0="" app1 tb ta mb ma sb sa rb ra
+	local n avg p50 p99 xacts tps failed conns0 conns1 sent recv changed v1 v2 v3
+	out="$d/$run.out"
+	rm -f "$d/$run".log.*
+
+	R[$k:loadavg]="$(awk '{ print $1 }' /proc/loadavg)"
+	lsn0="$(sql "$port" "SELECT pg_current_wal_lsn()")"
+	[ "$cfg" = aurora ] && app0="$(sql "$port" "$shipping_sums")"
+	net_snapshot "$sender_pids" "$peer_ports" >"$d/$run.net0"
+	read -r mb tb <<<"$(machine_ticks)"
+	# shellcheck disable=SC2086 # pid lists
+	sb="$(cpu_ticks $sender_pids)" rb="$(cpu_ticks $receiver_pids)"
+
+	if ! client "$out" "$(pg pgbench)" -h 127.0.0.1 -p "$port" -U "$user" -n -c "$clients" -j "$threads" \
+		-T "$duration" -l --log-prefix="$d/$run.log" "$@" postgres; then
+		cat "$out" >&2
+		die "$cfg $run: pgbench failed"
+	fi
+
+	# shellcheck disable=SC2086
+	sa="$(cpu_ticks $sender_pids)" ra="$(cpu_ticks $receiver_pids)"
+	read -r ma ta <<<"$(machine_ticks)"
+	net_snapshot "$sender_pids" "$peer_ports" >"$d/$run.net1"
+	lsn1="$(sql "$port" "SELECT pg_current_wal_lsn()")"
+	wal="$(sql "$port" "SELECT pg_wal_lsn_diff('$lsn1', '$lsn0')::bigint")"
+	if [ "$cfg" = aurora ]; then
+		app1="$(sql "$port" "$shipping_sums")"
+		read -r v1 v2 v3 <<<"$(awk -v a="$app0" -v b="$app1" \
+			'BEGIN { split(a, x); split(b, y); print y[1] - x[1], y[2] - x[2], y[3] - x[3] }')"
+		R[$k:app_bytes]=$v1 R[$k:app_batches]=$v2 R[$k:app_records]=$v3
+		# the shipper's quorum latency over its last 4096 batches, i.e. this run's end
+		read -r v1 v2 <<<"$(sql "$port" "SELECT coalesce(round(max(ack_latency_p50)::numeric, 3)::text, 'null')
+			|| ' ' || coalesce(round(max(ack_latency_p99)::numeric, 3)::text, 'null') FROM aurora.protection_groups")"
+		R[$k:ack_p50]=$v1 R[$k:ack_p99]=$v2
+	fi
+	# what the run's WAL is made of: records and full-page images
+	read -r v1 v2 <<<"$(wal_stats "$port" "$lsn0" "$lsn1")"
+	R[$k:wal_records]=$v1 R[$k:wal_fpi]=$v2
+
+	xacts="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")"
+	tps="$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' "$out")"
+	failed="$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$out")"
+	if [ -z "$xacts" ] || [ -z "$tps" ]; then
+		cat "$out" >&2
+		die "$cfg $run: cannot read pgbench's summary"
+	fi
+	read -r n avg p50 p99 <<<"$(lat_stats "$d/$run".log.*)"
+	[ "$n" = "$xacts" ] ||
+		note "$cfg $run: $n latencies logged for $xacts transactions reported"
+	[ "${BENCH_KEEP:-0}" = 1 ] || rm -f "$d/$run".log.*
+
+	read -r conns0 conns1 sent recv changed <<<"$(net_delta "$d/$run.net0" "$d/$run.net1")"
+	if [ -n "$sender_pids" ]; then
+		[ "$conns1" -gt 0 ] || die "$cfg $run: no durability connections found (pids $sender_pids, ports $peer_ports)"
+		[ "$changed" = 0 ] ||
+			note "$cfg $run: durability connections changed during the run ($conns0 before, $conns1 after): net bytes are a lower bound"
+	fi
+
+	R[$k:xacts]=$xacts R[$k:failed]=${failed:-0} R[$k:tps]=$tps
+	R[$k:samples]=$n R[$k:avg]=$avg R[$k:p50]=$p50 R[$k:p99]=$p99
+	R[$k:wal]=$wal R[$k:wal_x]="$(per_xact "$wal" "$xacts")"
+	R[$k:conns]=$conns1 R[$k:conns_changed]=$changed
+	R[$k:sent]=$sent R[$k:recv]=$recv
+	R[$k:net_x]="$(per_xact "$sent" "$xacts")" R[$k:netr_x]="$(per_xact "$recv" "$xacts")"
+	R[$k:fpi_pct]="$(awk -v f="${R[$k:wal_fpi]}" -v w="$wal" 'BEGIN { if (f != "null" && w > 0) printf "%.1f\n", 100 * f / w; else print "null" }')"
+	if [ "$cfg" = aurora ]; then
+		R[$k:app_x]="$(per_xact "${R[$k:app_bytes]}" "$xacts")"
+		R[$k:batches_x]="$(awk -v a="${R[$k:app_batches]}" -v n="$xacts" 'BEGIN { if (n > 0) printf "%.2f\n", a / n; else print "null" }')"
+	fi
+	R[$k:busy]="$(awk -v b=$((ma - mb)) -v t=$((ta - tb)) 'BEGIN { printf "%.1f\n", (t > 0 ? 100 * b / t : 0) }')"
+	R[$k:sender_cpu]="$(awk -v t=$((sa - sb)) -v h="$clk_tck" 'BEGIN { printf "%.2f\n", t / h }')"
+	R[$k:receivers_cpu]="$(awk -v t=$((ra - rb)) -v h="$clk_tck" 'BEGIN { printf "%.2f\n", t / h }')"
+	if [ -z "$sender_pids" ]; then R[$k:sender_cpu]=null; fi
+	if [ -z "$receiver_pids" ]; then R[$k:receivers_cpu]=null; fi
+	printf 'pgbench: %-7s %s: %s xacts, %.1f tps, avg %s ms, p99 %s ms, WAL %s B/xact, net %s B/xact, CPU busy %s %%\n' \
+		"$cfg" "$run" "$xacts" "$tps" "$avg" "$p99" "${R[$k:wal_x]}" "${R[$k:net_x]}" "${R[$k:busy]}"
+}
+
+# init, CHECKPOINT, then rw and ro, each once the replicas are idle
+run_workload() { # CONFIG PORT CATCHUP_FUNCTION
+	local cfg="$1" port="$2" catchup="$3"
+	client "$work/$cfg/init.log" "$(pg pgbench)" -h 127.0.0.1 -p "$port" -U "$user" -i -q -s "$scale" postgres ||
+		{ cat "$work/$cfg/init.log" >&2; die "$cfg: pgbench -i failed"; }
+	"$catchup"
+	sql "$port" "CHECKPOINT" >/dev/null
+	"$catchup"
+	measure "$cfg" rw "$port"
+	"$catchup"
+	measure "$cfg" ro "$port" -S
+}
+
+no_catchup() { :; }
+
+# ---- stock ---------------------------------------------------------------
+run_stock() {
+	local d="$work/stock" port
+	port="$(free_ports)"
+	mkdir -p "$d" && chown "$user:" "$d"
+	as_user "$(pg initdb)" -D "$d/data" -A trust -U "$user" --no-sync >"$d/initdb.log" 2>&1 ||
+		{ cat "$d/initdb.log" >&2; die "stock: initdb failed"; }
+	write_settings "$d/data/postgresql.conf" "$port"
+	start_pg "$d/data"
+	sender_pids="" peer_ports="" receiver_pids=""
+	run_workload stock "$port" no_catchup
+	stop_all fast
+}
+
+# ---- syncrep: six physical standbys, ANY 4 ---------------------------------
+syncrep_port=""
+syncrep_catchup() {
+	wait_for "$syncrep_port" "$catchup_timeout" "six standbys to replay the primary's WAL" \
+		"SELECT count(*) = $standbys AND bool_and(replay_lsn >= pg_current_wal_lsn()) FROM pg_stat_replication WHERE application_name ~ '^s[0-9]+\$' AND state = 'streaming'"
+}
+run_syncrep() {
+	local d="$work/syncrep" base names="" i sdir pids="" ports="" p
+	base="$(free_ports)"
+	syncrep_port="$base"
+	mkdir -p "$d" && chown "$user:" "$d"
+	as_user "$(pg initdb)" -D "$d/primary" -A trust -U "$user" --no-sync >"$d/initdb.log" 2>&1 ||
+		{ cat "$d/initdb.log" >&2; die "syncrep: initdb failed"; }
+	write_settings "$d/primary/postgresql.conf" "$base"
+	for i in $(seq 1 $standbys); do names="$names${names:+,}s$i"; done
+	echo "synchronous_standby_names = 'ANY 4 ($names)'" >>"$d/primary/postgresql.conf"
+	start_pg "$d/primary"
+	for i in $(seq 1 $standbys); do
+		sdir="$d/s$i"
+		as_user "$(pg pg_basebackup)" -h 127.0.0.1 -p "$base" -U "$user" -D "$sdir" -X stream \
+			-C -S "s$i" --checkpoint=fast >"$d/basebackup-s$i.log" 2>&1 ||
+			{ cat "$d/basebackup-s$i.log" >&2; die "syncrep: pg_basebackup of s$i failed"; }
+		cat >>"$sdir/postgresql.conf" <<CONF
+
+# ---- standby s$i of the pgbench benchmark ----
+port = $((base + i))
+primary_conninfo = 'host=127.0.0.1 port=$base user=$user application_name=s$i'
+primary_slot_name = 's$i'
+hot_standby = on
+CONF
+		as_user touch "$sdir/standby.signal"
+		start_pg "$sdir"
+	done
+	wait_for "$base" 120 "six standbys streaming in quorum (pg_stat_replication)" \
+		"SELECT count(*) = $standbys FROM pg_stat_replication WHERE application_name ~ '^s[0-9]+\$' AND state = 'streaming' AND sync_state = 'quorum'"
+
+	pids="$(sql "$base" "SELECT string_agg(pid::text, ' ') FROM pg_stat_replication WHERE application_name ~ '^s[0-9]+\$'")"
+	ports="$(sql "$base" "SELECT string_agg(client_port::text, ' ') FROM pg_stat_replication WHERE application_name ~ '^s[0-9]+\$'")"
+	sender_pids="$pids" peer_ports="$ports" receiver_pids=""
+	for i in $(seq 1 $standbys); do
+		for p in $(instance_pids "$d/s$i"); do receiver_pids="$receiver_pids $p"; done
+	done
+	R[syncrep:standby_states]="$(sql "$base" "SELECT string_agg(application_name || '=' || state || '/' || sync_state, ' ' ORDER BY application_name) FROM pg_stat_replication")"
+	echo "pgbench: syncrep: standbys attached: ${R[syncrep:standby_states]}"
+	run_workload syncrep "$base" syncrep_catchup
+	# the walsenders must be the ones measured
+	[ "$(sql "$base" "SELECT string_agg(pid::text, ' ') FROM pg_stat_replication WHERE application_name ~ '^s[0-9]+\$'")" = "$pids" ] ||
+		note "syncrep: a walsender was replaced during the runs"
+	stop_all fast
+}
+
+# ---- aurora: six storage nodes, compute shipping --------------------------
+aurora_port=""
+aurora_catchup() {
+	wait_for "$aurora_port" "$catchup_timeout" "VDL to reach the local flush and a write quorum for every protection group" \
+		"SELECT (SELECT vdl_lag_bytes = 0 FROM aurora.watermarks())
+		    AND (SELECT count(*) > 0 AND bool_and(write_quorum_available) FROM aurora.protection_groups)"
+	# segments still catching up would gossip during the run: give them a moment
+	local deadline=$((SECONDS + 30)) behind
+	while :; do
+		behind="$(sql "$aurora_port" "SELECT count(*) FROM aurora.segments WHERE state <> 'up'")"
+		[ "$behind" = 0 ] && break
+		if [ $SECONDS -ge $deadline ]; then
+			note "aurora: $behind segments not 'up' before the run"
+			break
+		fi
+		sleep 0.5
+	done
+}
+# the shipper is a background worker without a database connection, hence not
+# in pg_stat_activity: find it among the postmaster's children by its title
+shipper_pid() { # CLUSTER_DIR
+	local pm
+	pm="$(head -n 1 "$1/pgdata/postmaster.pid" 2>/dev/null)" || return 0
+	ps -o pid=,args= --ppid "$pm" | awk '/aurora WAL shipper/ { print $1; exit }'
+}
+run_aurora() {
+	local d="$work/aurora" base id p
+	base="$(free_ports)"
+	aurora_port=$((base + 6))
+	bash "$repo/src/tools/cluster.sh" init "$d" "$prefix" "$base" "$aurora_port" 2>"$work/aurora-init.log" ||
+		{ cat "$work/aurora-init.log" >&2; die "aurora: cluster.sh init failed"; }
+	write_settings "$d/pgdata/postgresql.conf" "$aurora_port"
+	# what test/check.sh's shipping stage runs (explicit, whatever cluster.sh's default)
+	cat >>"$d/pgdata/postgresql.conf" <<CONF
+aurora.shipping = on
+synchronous_standby_names = 'aurora_shipper'
+CONF
+	started_cluster="$d"
+	bash "$repo/src/tools/cluster.sh" start "$d" >"$work/aurora-start.log" 2>&1 ||
+		{ cat "$work/aurora-start.log" >&2; tail -n 20 "$d/postgres.log" >&2 || true; die "aurora: cluster.sh start failed"; }
+	wait_for "$aurora_port" 60 "the shipper to stream (aurora_shipper in pg_stat_replication, sync)" \
+		"SELECT count(*) = 1 FROM pg_stat_replication WHERE application_name = 'aurora_shipper' AND state = 'streaming' AND sync_state = 'sync'"
+	aurora_catchup
+
+	local shipper walsender
+	shipper="$(shipper_pid "$d")"
+	walsender="$(sql "$aurora_port" "SELECT pid FROM pg_stat_replication WHERE application_name = 'aurora_shipper'")"
+	if [ -z "$shipper" ] || [ -z "$walsender" ]; then die "aurora: shipper or its walsender not found"; fi
+	sender_pids="$shipper $walsender" peer_ports="" receiver_pids=""
+	for p in $(seq "$base" $((base + 5))); do peer_ports="$peer_ports $p"; done
+	for id in a1 a2 b1 b2 c1 c2; do
+		p="$(head -n 1 "$d/nodes/$id/aurora-storage.pid" 2>/dev/null | tr -dc 0-9)"
+		[ -n "$p" ] || die "aurora: no pid file for node $id"
+		receiver_pids="$receiver_pids $p"
+	done
+	run_workload aurora "$aurora_port" aurora_catchup
+	[ "$(shipper_pid "$d")" = "$shipper" ] ||
+		note "aurora: the shipper restarted during the runs"
+	R[aurora:node_errors]="$(sql "$aurora_port" "SELECT coalesce(sum(errors), 0) FROM aurora.shipping_stats()")"
+	[ "${R[aurora:node_errors]}" = 0 ] || note "aurora: shipping_stats reports ${R[aurora:node_errors]} failed requests"
+	stop_all fast
+}
+
+# ---- run -----------------------------------------------------------------
+echo "pgbench: scale $scale, $clients clients on $threads threads, $duration s per run; configurations: $configs"
+echo "pgbench: server $prefix; $fstype on $fsdev ($work)"
+for c in $configs; do
+	echo "pgbench: == $c"
+	mkdir -p "$work/$c"
+	"run_$c"
+	[ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "${work:?}/$c"
+done
+
+# ---- table ---------------------------------------------------------------
+echo
+printf '%-8s %-3s | %9s %9s %8s %8s %8s | %9s %5s %9s %9s | %6s %8s %9s\n' \
+	config run xacts tps "avg ms" "p50 ms" "p99 ms" "WAL B/x" "FPI%" "net B/x" "app B/x" "busy%" "send s" "recv s"
+for c in $configs; do
+	for r in rw ro; do
+		k="$c:$r"
+		printf '%-8s %-3s | %9s %9.1f %8s %8s %8s | %9s %5s %9s %9s | %6s %8s %9s\n' \
+			"$c" "$r" "${R[$k:xacts]}" "${R[$k:tps]}" "${R[$k:avg]}" "${R[$k:p50]}" "${R[$k:p99]}" \
+			"${R[$k:wal_x]}" "${R[$k:fpi_pct]/null/-}" "$([ "$c" = stock ] && echo - || echo "${R[$k:net_x]}")" "${R[$k:app_x]:--}" \
+			"${R[$k:busy]}" "${R[$k:sender_cpu]/null/-}" "${R[$k:receivers_cpu]/null/-}"
+	done
+done
+echo "(FPI%: share of the run's WAL bytes that are full-page images (pg_waldump --stats);"
+echo " net B/x: TCP payload bytes sent by the primary's walsenders to the standbys / by the shipper to the storage nodes, per transaction;"
+echo " app B/x: aurora.shipping_stats() bytes; busy%: whole machine; send s / recv s: CPU seconds of walsenders or shipper+walsender / of standbys or storage nodes)"
+
+pairs=()
+for p in aurora:syncrep aurora:stock syncrep:stock; do
+	a="${p%%:*}" b="${p##*:}"
+	[[ " $configs " == *" $a "* && " $configs " == *" $b "* ]] && pairs+=("$p")
+done
+json_ratios=""
+if [ ${#pairs[@]} -gt 0 ]; then
+	echo
+	printf '%-3s %-10s' run metric
+	for p in "${pairs[@]}"; do printf ' | %15s' "${p/:/\/}"; done
+	echo
+	for r in rw ro; do
+		for m in tps avg p99 wal_x net_x; do
+			printf '%-3s %-10s' "$r" "$m"
+			entry=""
+			for p in "${pairs[@]}"; do
+				a="${p%%:*}" b="${p##*:}"
+				x="$(ratio "${R[$a:$r:$m]}" "${R[$b:$r:$m]}")"
+				printf ' | %15s' "$x"
+				entry="$entry, \"${a}_over_$b\": $x"
+			done
+			echo
+			json_ratios="$json_ratios${json_ratios:+,
+}    {\"run\": \"$r\", \"metric\": \"$m\"$entry}"
+		done
+	done
+	echo "(tps below 1 and latency, WAL or network above 1 mean the first configuration is worse; null: zero or no value)"
+fi
+
+# ---- JSON ------------------------------------------------------------------
+jstr() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr -d '\000-\037')"; }
+jnum() { if [ -n "${1:-}" ]; then echo "$1"; else echo null; fi; }
+cpu="$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+# shellcheck disable=SC1091
+os="$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-unknown}" || echo unknown)"
+mem_mib="$(awk '/^MemTotal:/ { printf "%d", $2 / 1024 }' /proc/meminfo)"
+# shellcheck disable=SC2086
+configs_json="$(printf '"%s",' $configs)"
+settings_json=""
+for s in "${server_settings[@]}"; do
+	settings_json="$settings_json${settings_json:+, }$(jstr "${s%% = *}"): $(jstr "${s#* = }")"
+done
+
+json_runs=""
+for c in $configs; do
+	for r in rw ro; do
+		k="$c:$r"
+		net="null"
+		[ "$c" = stock ] || net="{\"connections\": ${R[$k:conns]}, \"connections_changed\": $([ "${R[$k:conns_changed]}" = 1 ] && echo true || echo false), \"bytes_sent\": ${R[$k:sent]}, \"bytes_received\": ${R[$k:recv]}, \"bytes_sent_per_xact\": ${R[$k:net_x]}, \"bytes_received_per_xact\": ${R[$k:netr_x]}}"
+		app="null"
+		[ "$c" != aurora ] || app="{\"bytes\": ${R[$k:app_bytes]}, \"bytes_per_xact\": ${R[$k:app_x]}, \"batches\": ${R[$k:app_batches]}, \"batches_per_xact\": ${R[$k:batches_x]}, \"records\": ${R[$k:app_records]}, \"ack_latency_p50_ms_max_pg\": ${R[$k:ack_p50]}, \"ack_latency_p99_ms_max_pg\": ${R[$k:ack_p99]}}"
+		json_runs="$json_runs${json_runs:+,
+}    {\"config\": \"$c\", \"run\": \"$r\", \"loadavg_1m_at_start\": ${R[$k:loadavg]},
+     \"transactions\": ${R[$k:xacts]}, \"failed\": ${R[$k:failed]}, \"tps\": ${R[$k:tps]},
+     \"latency_samples\": ${R[$k:samples]}, \"latency_avg_ms\": ${R[$k:avg]}, \"latency_p50_ms\": ${R[$k:p50]}, \"latency_p99_ms\": ${R[$k:p99]},
+     \"wal_bytes\": ${R[$k:wal]}, \"wal_bytes_per_xact\": ${R[$k:wal_x]}, \"wal_records\": ${R[$k:wal_records]}, \"wal_fpi_bytes\": ${R[$k:wal_fpi]}, \"wal_fpi_pct\": ${R[$k:fpi_pct]},
+     \"net\": $net, \"aurora_shipping_stats\": $app,
+     \"cpu\": {\"machine_busy_pct\": ${R[$k:busy]}, \"sender_s\": ${R[$k:sender_cpu]}, \"receivers_s\": ${R[$k:receivers_cpu]}}}"
+	done
+done
+
+tmp="$results/pgbench.json.tmp"
+cat >"$tmp" <<JSON
+{
+  "benchmark": "pgbench",
+  "description": "pgbench TPC-B-like (rw) and select-only (ro) runs on the same release build and settings: stock (local fsync only), syncrep (quorum synchronous replication ANY 4 of six physical standbys on loopback), aurora (WAL shipped to six storage nodes on loopback, commits wait for VDL, write quorum 4/6)",
+  "date": $(jstr "$(date -u +%Y-%m-%dT%H:%M:%SZ)"),
+  "git_commit": $(jstr "$commit"),
+  "git_dirty": $dirty,
+  "machine": {
+    "nproc": $(nproc),
+    "cpu_model": $(jstr "${cpu:-unknown}"),
+    "mem_total_mib": ${mem_mib:-0},
+    "kernel": $(jstr "$(uname -r)"),
+    "os": $(jstr "$os"),
+    "loadavg_1m_at_start": $load_start,
+    "loadavg_1m_at_end": $(awk '{ print $1 }' /proc/loadavg)
+  },
+  "filesystem": {
+    "bench_dir": $(jstr "$bench_dir"),
+    "type": $(jstr "$fstype"),
+    "device": $(jstr "$fsdev"),
+    "mount_options": $(jstr "$fsopts")
+  },
+  "parameters": {
+    "server": $(jstr "$prefix"),
+    "scale": $scale,
+    "clients": $clients,
+    "threads": $threads,
+    "duration_s": $duration,
+    "configs": [${configs_json%,}],
+    "server_settings": {$settings_json},
+    "syncrep": {"standbys": $standbys, "synchronous_standby_names": "ANY 4 (s1,s2,s3,s4,s5,s6)", "transport": "tcp://127.0.0.1"},
+    "aurora": {"storage_nodes": 6, "write_quorum": 4, "synchronous_standby_names": "aurora_shipper", "transport": "tcp://127.0.0.1"}
+  },
+  "units": {
+    "tps": "pgbench's tps without initial connection time",
+    "latency_*_ms": "per transaction, from pgbench's per-transaction log (-l): mean, and nearest-rank p50/p99",
+    "wal_bytes": "pg_current_wal_lsn() after the run minus before it, on the primary/compute",
+    "net": "TCP payload bytes (ss -ti bytes_sent/bytes_received) of the durability connections over the run: syncrep the primary's walsender sockets to the six standbys, aurora the shipper's sockets to the six storage nodes; sent = primary/compute to replicas",
+    "wal_records/wal_fpi_bytes": "pg_waldump --stats over the run's WAL: records, and bytes of full-page images in them",
+    "aurora_shipping_stats": "sums of aurora.shipping_stats() over the run: bytes of the messages the shipper sent to the nodes (headers included), LOG_APPEND batches, WAL records (each counted once per node it went to); ack_latency_*: the largest over protection groups of aurora.protection_groups' quorum acknowledgement latency (last 4096 batches) after the run",
+    "cpu": "machine_busy_pct: non-idle, non-iowait share of all CPUs over the run (/proc/stat); sender_s: CPU seconds of the walsenders (syncrep) or the shipper and its walsender (aurora); receivers_s: CPU seconds of all processes of the six standbys (syncrep) or of the six storage nodes (aurora)",
+    "ratios": "first / second configuration"
+  },
+  "results": [
+$json_runs
+  ],
+  "ratios": [
+$json_ratios
+  ]
+}
+JSON
+mv "$tmp" "$results/pgbench.json"
+echo "pgbench: wrote $results/pgbench.json"
