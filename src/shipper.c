@@ -43,6 +43,7 @@
 #include "libpq/libpq-be.h"
 #include "libpq/pqformat.h"
 #include "replication/walsender.h"
+#include "replication/walsender_private.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -122,6 +123,7 @@ static InFlight *inflight = NULL;
 static int	inflight_head = 0;
 static int	inflight_count = 0;
 static int	inflight_cap = 0;
+static volatile sig_atomic_t shutdown_requested = false;
 static XLogRecPtr vcl = InvalidXLogRecPtr;
 static XLogRecPtr vdl = InvalidXLogRecPtr;
 static int	wake_pipe[2] = {-1, -1};
@@ -524,7 +526,8 @@ wait_for_work(pgsocket fd)
 		AddWaitEventToSet(set, WL_SOCKET_READABLE, fd, NULL, NULL);
 	AddWaitEventToSet(set, WL_SOCKET_READABLE, wake_pipe[0], NULL, NULL);
 	/* records waiting for quorum: wake often enough to probe (see below) */
-	(void) WaitEventSetWait(set, inflight_count > 0 ? 100L : 1000L, &ev, 1, PG_WAIT_EXTENSION);
+	(void) WaitEventSetWait(set, inflight_count > 0 || shutdown_requested ? 100L : 1000L,
+							&ev, 1, PG_WAIT_EXTENSION);
 	FreeWaitEventSet(set);
 	ResetLatch(MyLatch);
 	while (read(wake_pipe[0], drain, sizeof(drain)) > 0)
@@ -899,6 +902,35 @@ open_volume(const aurora_geometry *g)
 	}
 }
 
+/*
+ * SIGTERM (fast shutdown, pg_terminate_backend): the shipper does not stop
+ * while commits wait for VDL.  Those backends refuse to end before their
+ * commit is durable (keep_waiting_for_vdl), and the postmaster ends the
+ * walsender only after every backend and worker has exited: a shipper that
+ * left first would leave them waiting for ever.
+ */
+static void
+shipper_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	shutdown_requested = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+static bool
+commits_waiting(void)
+{
+	bool		waiting = false;
+
+	LWLockAcquire(SyncRepLock, LW_SHARED);
+	for (int mode = 0; mode < NUM_SYNC_REP_WAIT_MODE && !waiting; mode++)
+		waiting = !SHMQueueEmpty(&WalSndCtl->SyncRepQueue[mode]);
+	LWLockRelease(SyncRepLock);
+	return waiting;
+}
+
 /* Wait for and process one batch of walsender messages. */
 static void
 receive_more(void)
@@ -950,6 +982,12 @@ receive_more(void)
 		advance_vdl();
 		publish(true);
 		send_feedback(vdl, false);
+		if (shutdown_requested && !commits_waiting())
+		{
+			ereport(LOG,
+					(errmsg("aurora shipper: stopping at VDL %X/%X", LSN_FORMAT_ARGS(vdl))));
+			proc_exit(1);
+		}
 		probe_if_stuck();
 		wait_for_work(fd);
 	}
@@ -1032,7 +1070,7 @@ aurora_shipper_main(Datum main_arg)
 	geometry.n_pgs = (uint32) aurora_protection_groups;
 	geometry.blocks_per_segment = (uint32) aurora_blocks_per_segment;
 
-	pqsignal(SIGTERM, die);
+	pqsignal(SIGTERM, shipper_sigterm);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 	/*

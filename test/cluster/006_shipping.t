@@ -217,5 +217,34 @@ is(scalar @acked4, 10, 'commits go on through the new shipper');
 ok(all_held_by(\@acked4, 4, @nodes), 'and are in PG 0 on at least four nodes');
 ok($vdl_ok && $vdl_monotonic, 'with VDL past each of them, never going backwards');
 
+# --- a fast stop while a commit waits: it waits for storage, then stops -----
+($rc, $out) = $c->ctl('kill', 'a1', 'b1', 'c1');
+my $rows = $c->safe_psql('SELECT count(*) FROM t');
+$pid = fork();
+if ($pid == 0) { commit_one(); POSIX::_exit(0); }
+$next++;
+ok($c->poll_query_until("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'", '1'),
+	'with three nodes down a commit waits');
+my $stopper = fork();
+if ($stopper == 0)
+{
+	open(STDOUT, '>', '/dev/null');
+	exec("$prefix/bin/pg_ctl", '-D', $pgdata, '-m', 'fast', '-w', '-t', '120', 'stop');
+}
+usleep(3_000_000);
+ok(waitpid($stopper, 1) == 0 && !compute_stopped(),
+	'pg_ctl stop -m fast waits while the commit is not durable');
+($rc, $out) = $c->ctl('start', 'a1', 'b1', 'c1');
+is($rc, 0, 'the nodes come back') or diag($out);
+my $t_back = time();
+waitpid($stopper, 0);
+is($? >> 8, 0, 'then the fast stop completes');
+note(sprintf('stopped %.1f s after the nodes came back', time() - $t_back));
+waitpid($pid, 0);
+like(compute_log(), qr/aurora shipper: stopping at VDL/, 'the shipper stopped only after the waiting commit');
+system("$prefix/bin/pg_ctl -D $pgdata -l " . $c->dir . "/postgres.log -w start >/dev/null 2>&1");
+ok($c->poll_query_until('SELECT count(*) FROM t', $rows + 1),
+	'after a restart the commit that waited is there');
+
 $c->stop;
 done_testing();
