@@ -58,6 +58,7 @@
 #include "storage/spin.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/pg_lsn.h"
 #include "utils/tuplestore.h"
 #include "datatype/timestamp.h"
@@ -513,22 +514,37 @@ pgcl_advanced(void *arg)
 	(void) write(wake_pipe[1], &b, 1);
 }
 
+/*
+ * Sleep until WAL arrives, PGCL moves (wake pipe) or the latch is set.  The
+ * wait set lives as long as the connection's socket: building one per wait
+ * cost an epoll instance and five system calls per wake-up.
+ */
 static void
 wait_for_work(pgsocket fd)
 {
-	WaitEventSet *set = CreateWaitEventSet(CurrentMemoryContext, 4);
+	static WaitEventSet *set = NULL;
+	static pgsocket set_fd = PGINVALID_SOCKET;
 	WaitEvent	ev;
 	char		drain[64];
 
-	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-	if (fd != PGINVALID_SOCKET)
-		AddWaitEventToSet(set, WL_SOCKET_READABLE, fd, NULL, NULL);
-	AddWaitEventToSet(set, WL_SOCKET_READABLE, wake_pipe[0], NULL, NULL);
+	if (set != NULL && fd != set_fd)
+	{
+		FreeWaitEventSet(set);
+		set = NULL;
+	}
+	if (set == NULL)
+	{
+		set = CreateWaitEventSet(TopMemoryContext, 4);
+		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		if (fd != PGINVALID_SOCKET)
+			AddWaitEventToSet(set, WL_SOCKET_READABLE, fd, NULL, NULL);
+		AddWaitEventToSet(set, WL_SOCKET_READABLE, wake_pipe[0], NULL, NULL);
+		set_fd = fd;
+	}
 	/* records waiting for quorum: wake often enough to probe (see below) */
 	(void) WaitEventSetWait(set, inflight_count > 0 || shutdown_requested ? 100L : 1000L,
 							&ev, 1, PG_WAIT_EXTENSION);
-	FreeWaitEventSet(set);
 	ResetLatch(MyLatch);
 	while (read(wake_pipe[0], drain, sizeof(drain)) > 0)
 		;

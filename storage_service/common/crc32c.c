@@ -1,13 +1,18 @@
 /*
- * crc32c.c - software, table-driven CRC32C (reflected polynomial 0x82F63B78).
+ * crc32c.c - CRC32C (reflected polynomial 0x82F63B78).
  *
- * A byte-at-a-time table is fast enough for message headers and keeps the
- * code free of CPU-specific intrinsics, so it builds identically inside the
- * daemon and inside PostgreSQL.  The table is a compile-time constant rather
- * than lazily initialised, which keeps the function thread-safe without any
- * locking.  See crc32c.h for the chaining convention.
+ * Every byte the compute ships is checksummed several times (the message
+ * on both sides, the record on append), so the table-driven byte loop cost
+ * about a tenth of the shipper's and a node's CPU under pgbench.  On x86-64
+ * the SSE4.2 crc32 instruction does the same arithmetic 8 bytes at a time;
+ * it is chosen at run time (the build may run elsewhere), and the byte
+ * table stays as the portable fallback.  The table is a compile-time
+ * constant, so both paths are thread-safe without locking.  See crc32c.h
+ * for the chaining convention.
  */
 #include "crc32c.h"
+
+#include <string.h>
 
 /* Generated from the reflected Castagnoli polynomial 0x82F63B78. */
 static const uint32_t crc32c_table[256] = {
@@ -46,7 +51,7 @@ static const uint32_t crc32c_table[256] = {
 };
 
 uint32_t
-aurora_crc32c(uint32_t crc, const void *data, size_t len)
+aurora_crc32c_portable(uint32_t crc, const void *data, size_t len)
 {
 	const uint8_t *p = (const uint8_t *) data;
 
@@ -55,3 +60,40 @@ aurora_crc32c(uint32_t crc, const void *data, size_t len)
 		crc = crc32c_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
 	return ~crc;
 }
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("sse4.2")))
+static uint32_t
+crc32c_sse42(uint32_t crc, const void *data, size_t len)
+{
+	const uint8_t *p = (const uint8_t *) data;
+	uint64_t	c = (uint32_t) ~crc;
+
+	while (len >= 8)
+	{
+		uint64_t	v;
+
+		memcpy(&v, p, sizeof(v));
+		c = __builtin_ia32_crc32di(c, v);
+		p += 8;
+		len -= 8;
+	}
+	while (len-- > 0)
+		c = __builtin_ia32_crc32qi((uint32_t) c, *p++);
+	return ~(uint32_t) c;
+}
+
+uint32_t
+aurora_crc32c(uint32_t crc, const void *data, size_t len)
+{
+	if (__builtin_cpu_supports("sse4.2"))
+		return crc32c_sse42(crc, data, len);
+	return aurora_crc32c_portable(crc, data, len);
+}
+#else
+uint32_t
+aurora_crc32c(uint32_t crc, const void *data, size_t len)
+{
+	return aurora_crc32c_portable(crc, data, len);
+}
+#endif
