@@ -7,10 +7,13 @@
  *
  * A LOG_APPEND is acknowledged only once its records are durable.  The
  * callback writes the records (without syncing) and parks the worker on the
- * syncer's queue; the syncer thread takes everything queued, makes it
- * durable with one fdatasync per touched segment (group commit: appends that
- * arrive together share a sync), then builds and sends each parked worker's
- * LOG_ACK.  The worker resumes receiving when its send completes.
+ * syncers' queue.  A syncer takes the parked workers of one segment, makes
+ * their records durable with one fdatasync (group commit: appends that
+ * arrive together share a sync), then builds and sends each one's LOG_ACK;
+ * the worker resumes receiving when its send completes.  A node holds the
+ * segments of several PGs in separate files, and one batch of WAL often
+ * touches several of them: with one syncer per segment in flight their
+ * fdatasyncs overlap instead of queueing behind each other.
  */
 #include "server.h"
 
@@ -52,8 +55,8 @@ struct aurora_server
 	worker		workers[AURORA_SERVER_WORKERS];
 
 	/* group commit */
-	pthread_t	syncer;
-	bool		syncer_started;
+	pthread_t	syncers[AURORA_SERVER_SYNCERS];
+	int			n_syncers;
 	pthread_mutex_t mtx;
 	pthread_cond_t cv;
 	worker	   *parked;			/* LIFO of workers waiting for a sync */
@@ -103,6 +106,42 @@ park(aurora_server *srv, worker *w)
 	pthread_mutex_unlock(&srv->mtx);
 }
 
+/*
+ * Take the parked workers of one segment (the most recently parked one's);
+ * NULL once the server stops with nothing parked.  Called with srv->mtx.
+ */
+static worker *
+take_one_segment(aurora_server *srv)
+{
+	worker	   *mine = NULL;
+	worker	  **link;
+	struct aurora_segment *seg;
+
+	while (srv->parked == NULL && !srv->syncer_exit)
+		pthread_cond_wait(&srv->cv, &srv->mtx);
+	if (srv->parked == NULL)
+		return NULL;
+	seg = srv->parked->deferred.segment;
+	link = &srv->parked;
+	while (*link != NULL)
+	{
+		worker	   *w = *link;
+
+		if (w->deferred.segment == seg)
+		{
+			*link = w->next_parked;
+			w->next_parked = mine;
+			mine = w;
+		}
+		else
+			link = &w->next_parked;
+	}
+	/* other segments' workers are left: another syncer takes them now */
+	if (srv->parked != NULL)
+		pthread_cond_signal(&srv->cv);
+	return mine;
+}
+
 static void *
 syncer_main(void *arg)
 {
@@ -115,20 +154,17 @@ syncer_main(void *arg)
 		const char *sync_error = NULL;
 
 		pthread_mutex_lock(&srv->mtx);
-		while (srv->parked == NULL && !srv->syncer_exit)
-			pthread_cond_wait(&srv->cv, &srv->mtx);
-		batch = srv->parked;
-		srv->parked = NULL;
+		batch = take_one_segment(srv);
 		pthread_mutex_unlock(&srv->mtx);
 		if (batch == NULL)
 			break;				/* exiting with nothing parked */
 
 		/*
 		 * Every worker in batch wrote its records before parking, so one
-		 * sync of all dirty segments now covers all of them.
+		 * sync of their segment now covers all of them.
 		 */
-		if (srv->handler->store != NULL &&
-			aurora_store_sync_all(srv->handler->store, err, sizeof(err)) != 0)
+		if (batch->deferred.segment != NULL &&
+			aurora_segment_sync(batch->deferred.segment, err, sizeof(err)) != AURORA_SEG_OK)
 			sync_error = err;
 
 		while (batch != NULL)
@@ -235,12 +271,15 @@ aurora_server_start(const char *url, aurora_handler *handler,
 		srv->n_workers = i + 1;
 	}
 
-	if (pthread_create(&srv->syncer, NULL, syncer_main, srv) != 0)
+	for (i = 0; i < AURORA_SERVER_SYNCERS; i++)
 	{
-		snprintf(err, errlen, "cannot start the syncer thread");
-		goto fail;
+		if (pthread_create(&srv->syncers[i], NULL, syncer_main, srv) != 0)
+		{
+			snprintf(err, errlen, "cannot start the syncer threads");
+			goto fail;
+		}
+		srv->n_syncers = i + 1;
 	}
-	srv->syncer_started = true;
 
 	if ((rv = nng_listener_create(&srv->listener, srv->sock, url)) != 0)
 	{
@@ -274,16 +313,17 @@ aurora_server_stop(aurora_server *srv)
 	atomic_store(&srv->stopping, true);
 
 	/*
-	 * Let the syncer finish what is parked (those appends are written; their
-	 * acks may still reach clients) before the socket goes away.
+	 * Let the syncers finish what is parked (those appends are written;
+	 * their acks may still reach clients) before the socket goes away.
 	 */
-	if (srv->syncer_started)
+	if (srv->n_syncers > 0)
 	{
 		pthread_mutex_lock(&srv->mtx);
 		srv->syncer_exit = true;
-		pthread_cond_signal(&srv->cv);
+		pthread_cond_broadcast(&srv->cv);
 		pthread_mutex_unlock(&srv->mtx);
-		pthread_join(srv->syncer, NULL);
+		for (i = 0; i < srv->n_syncers; i++)
+			pthread_join(srv->syncers[i], NULL);
 	}
 
 	/* Closing the socket fails every pending context operation with ECLOSED. */

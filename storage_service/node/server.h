@@ -13,6 +13,8 @@
 #include "handler.h"
 
 #define AURORA_SERVER_WORKERS	8
+/* threads making appends durable; one segment's fdatasync each at a time */
+#define AURORA_SERVER_SYNCERS	4
 /*
  * Slack above header + max body before NNG refuses a message.  Messages up
  * to the limit plus this slack still reach the decoder and get a TOO_LARGE
