@@ -60,5 +60,16 @@ SELECT extversion FROM pg_extension WHERE extname = 'aurora';
 SELECT proname FROM pg_proc WHERE pronamespace = 'aurora'::regnamespace ORDER BY proname;
 SELECT relname FROM pg_class WHERE relnamespace = 'aurora'::regnamespace ORDER BY relname;
 DROP EXTENSION aurora;
+
+-- 0.3: aurora.shipping_stats() gains each node's acknowledgement latency.
+-- The library serves an installation still at 0.2 (this compute ships, so
+-- there is a row per node) until it is updated.
+CREATE EXTENSION aurora VERSION '0.2';
+SELECT count(*) AS nodes_at_0_2 FROM aurora.shipping_stats();
+ALTER EXTENSION aurora UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'aurora';
+SELECT pg_get_function_arguments('aurora.shipping_stats()'::regprocedure);
+SELECT count(*) AS nodes_at_0_3 FROM aurora.shipping_stats();
+DROP EXTENSION aurora;
 CREATE EXTENSION aurora;
 SELECT extversion FROM pg_extension WHERE extname = 'aurora';

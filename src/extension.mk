@@ -18,7 +18,7 @@ OBJS = \
 	$(AURORA_COMMON_SRCS:.c=.o)
 
 EXTENSION = aurora
-DATA = sql/aurora--0.1.sql sql/aurora--0.1--0.2.sql
+DATA = sql/aurora--0.1.sql sql/aurora--0.1--0.2.sql sql/aurora--0.2--0.3.sql
 PGFILEDESC = "aurora - Aurora-style disaggregated storage"
 
 PG_CFLAGS = -Werror

@@ -157,7 +157,18 @@ typedef struct ShipperShared
 	TimestampTz pgs_published_at;
 	int			n_pgs;
 	struct PGShared *pg;		/* n_pgs entries, right after this struct */
+	int			n_nodes;
+	struct NodeShared *node;	/* n_nodes entries, after the PGs */
 } ShipperShared;
+
+/* Acknowledgement latency of one storage node (aurora.shipping_stats()). */
+typedef struct NodeShared
+{
+	char		node_id[64];
+	uint64		ack_samples;	/* samples behind the percentiles; 0 = none yet */
+	double		ack_p50_ms;
+	double		ack_p99_ms;
+} NodeShared;
 
 /* One segment as the shipper's quorum writer sees it (for aurora.segments). */
 typedef struct SegShared
@@ -201,13 +212,20 @@ static StreamBuffer stream;
 static XLogRecPtr reported = InvalidXLogRecPtr; /* last flush position sent */
 static TimestampTz last_feedback = 0;
 
+static Size
+shipper_shmem_size(void)
+{
+	return add_size(MAXALIGN(sizeof(ShipperShared)),
+					add_size(MAXALIGN(mul_size(aurora_protection_groups, sizeof(PGShared))),
+							 mul_size(aurora_configured_nodes()->count, sizeof(NodeShared))));
+}
+
 static void
 shipper_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(ShipperShared)) +
-						   mul_size(aurora_protection_groups, sizeof(PGShared)));
+	RequestAddinShmemSpace(shipper_shmem_size());
 }
 
 static void
@@ -218,22 +236,78 @@ shipper_shmem_startup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	shared = ShmemInitStruct("aurora shipper",
-							 MAXALIGN(sizeof(ShipperShared)) +
-							 mul_size(aurora_protection_groups, sizeof(PGShared)), &found);
+	shared = ShmemInitStruct("aurora shipper", shipper_shmem_size(), &found);
 	if (!found)
 	{
-		memset(shared, 0, sizeof(*shared));
+		const AuroraNodeList *nodes = aurora_configured_nodes();
+
+		memset(shared, 0, shipper_shmem_size());
 		SpinLockInit(&shared->mutex);
 		shared->n_pgs = aurora_protection_groups;
-		memset((char *) shared + MAXALIGN(sizeof(ShipperShared)), 0,
-			   mul_size(aurora_protection_groups, sizeof(PGShared)));
+		shared->n_nodes = nodes->count;
+		shared->node = (NodeShared *) ((char *) shared + MAXALIGN(sizeof(ShipperShared)) +
+									   MAXALIGN(mul_size(aurora_protection_groups, sizeof(PGShared))));
+		for (int k = 0; k < nodes->count; k++)
+			strlcpy(shared->node[k].node_id, nodes->nodes[k].id, sizeof(shared->node[k].node_id));
 	}
 	shared->pg = (PGShared *) ((char *) shared + MAXALIGN(sizeof(ShipperShared)));
+	shared->node = (NodeShared *) ((char *) shared + MAXALIGN(sizeof(ShipperShared)) +
+								   MAXALIGN(mul_size(aurora_protection_groups, sizeof(PGShared))));
 	LWLockRelease(AddinShmemInitLock);
 }
 
 static TimestampTz last_heartbeat = 0;
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double		x = *(const double *) a;
+	double		y = *(const double *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Per node, the percentiles of recent acknowledgement latencies over all
+ * its segments (each segment contributes an equal share of at most
+ * NODE_LATENCY_SAMPLES).  Once a second: sorting is not free.
+ */
+#define NODE_LATENCY_SAMPLES 8192
+
+static void
+publish_node_latency(void)
+{
+	double	   *buf = palloc(sizeof(double) * NODE_LATENCY_SAMPLES);
+
+	for (int k = 0; k < shared->n_nodes; k++)
+	{
+		NodeShared *nd = &shared->node[k];
+		int			segs = 0;
+		int			n = 0;
+		int			share;
+
+		for (int p = 0; p < n_pgs; p++)
+			for (int i = 0; i < AURORA_PG_COPIES; i++)
+				segs += strcmp(pgs[p].members[i].node_id, nd->node_id) == 0;
+		if (segs == 0)
+			continue;
+		share = Max(NODE_LATENCY_SAMPLES / segs, 1);
+		for (int p = 0; p < n_pgs && n < NODE_LATENCY_SAMPLES; p++)
+			for (int i = 0; i < AURORA_PG_COPIES && n < NODE_LATENCY_SAMPLES; i++)
+				if (strcmp(pgs[p].members[i].node_id, nd->node_id) == 0)
+					n += aurora_pgwriter_ack_latencies(pgs[p].writer, i, buf + n,
+													   Min(share, NODE_LATENCY_SAMPLES - n));
+		if (n == 0)
+			continue;
+		qsort(buf, n, sizeof(double), cmp_double);
+		SpinLockAcquire(&shared->mutex);
+		nd->ack_samples = (uint64) n;
+		nd->ack_p50_ms = buf[(n - 1) / 2];
+		nd->ack_p99_ms = buf[(int) ((n - 1) * 0.99)];
+		SpinLockRelease(&shared->mutex);
+	}
+	pfree(buf);
+}
 
 /* Copy every PG's writer view into shared memory (at most every 100 ms). */
 static void
@@ -291,6 +365,7 @@ publish_pgs(void)
 	{
 		for (int p = 0; p < n_pgs; p++)
 			(void) aurora_pgwriter_probe(pgs[p].writer, true);
+		publish_node_latency();
 		last_heartbeat = now;
 	}
 }
@@ -1388,14 +1463,24 @@ aurora_shipping_stats(PG_FUNCTION_ARGS)
 	PGShared   *snap;
 	const AuroraNodeList *nodes = aurora_configured_nodes();
 
+	int			natts;
+
 	InitMaterializedSRF(fcinfo, 0);
+	/* 0.2 declared the first 8 columns, 0.3 adds the latencies */
+	natts = rsinfo->setDesc->natts;
+	if (natts != 8 && natts != 10)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("aurora.shipping_stats() is declared with %d columns, expected 8 or 10", natts),
+				 errhint("Run ALTER EXTENSION aurora UPDATE.")));
 	snap = snapshot_pgs(&n);
 	if (snap == NULL)
 		return (Datum) 0;
 	for (int k = 0; k < nodes->count; k++)
 	{
-		Datum		values[8];
-		bool		nulls[8] = {false};
+		Datum		values[10];
+		bool		nulls[10] = {false};
+		NodeShared	lat = {{0}};
 		int64		segments = 0,
 					batches = 0,
 					records = 0,
@@ -1425,6 +1510,15 @@ aurora_shipping_stats(PG_FUNCTION_ARGS)
 		values[5] = Int64GetDatum(bytes);
 		values[6] = Int64GetDatum(acks);
 		values[7] = Int64GetDatum(errors);
+		if (k < shared->n_nodes)
+		{
+			SpinLockAcquire(&shared->mutex);
+			lat = shared->node[k];
+			SpinLockRelease(&shared->mutex);
+		}
+		values[8] = Float8GetDatum(lat.ack_p50_ms);
+		values[9] = Float8GetDatum(lat.ack_p99_ms);
+		nulls[8] = nulls[9] = lat.ack_samples == 0;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -30,6 +30,7 @@
 
 #define PENDING_MAX		4096	/* batches waiting for quorum (latency only) */
 #define SAMPLES_MAX		4096	/* quorum latency samples kept for p50/p99 */
+#define ACK_SAMPLES_MAX	1024	/* per segment: LOG_APPEND sent -> its LOG_ACK */
 
 typedef struct pending_batch
 {
@@ -63,6 +64,8 @@ struct aurora_pgwriter
 	int			pending_count;
 	double		samples[SAMPLES_MAX];
 	uint64_t	n_samples;
+	double		ack_samples[AURORA_PG_COPIES][ACK_SAMPLES_MAX];
+	uint64_t	n_ack_samples[AURORA_PG_COPIES];
 };
 
 typedef struct request
@@ -181,6 +184,9 @@ absorb_reply(aurora_pgwriter *w, request *r, int rv, nng_msg *msg)
 		s->acks++;
 		s->last_ack_ms = aurora_monotonic_ms();
 		s->last_error_code = 0;
+		w->ack_samples[r->seg][w->n_ack_samples[r->seg] % ACK_SAMPLES_MAX] =
+			s->last_ack_ms - r->start_ms;
+		w->n_ack_samples[r->seg]++;
 		if (ack.scl > s->scl)
 		{
 			s->scl = ack.scl;
@@ -585,6 +591,23 @@ cmp_double(const void *a, const void *b)
 				y = *(const double *) b;
 
 	return (x > y) - (x < y);
+}
+
+int
+aurora_pgwriter_ack_latencies(aurora_pgwriter *w, int seg, double *out, int cap)
+{
+	int			n;
+
+	if (seg < 0 || seg >= AURORA_PG_COPIES || cap <= 0)
+		return 0;
+	nng_mtx_lock(w->mtx);
+	n = w->n_ack_samples[seg] < ACK_SAMPLES_MAX ? (int) w->n_ack_samples[seg] : ACK_SAMPLES_MAX;
+	if (n > cap)
+		n = cap;
+	/* ring order does not matter: the caller takes percentiles */
+	memcpy(out, w->ack_samples[seg], (size_t) n * sizeof(double));
+	nng_mtx_unlock(w->mtx);
+	return n;
 }
 
 void

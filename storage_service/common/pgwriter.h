@@ -93,6 +93,13 @@ int			aurora_pgwriter_append(aurora_pgwriter *w, const aurora_log_record *recs, 
 int			aurora_pgwriter_append_to(aurora_pgwriter *w, const aurora_log_record *recs, int n,
 									  unsigned member_mask, char *err, size_t errlen);
 
+/*
+ * Copy up to cap of segment seg's latest acknowledgement latencies (ms from
+ * sending a LOG_APPEND to its LOG_ACK, the last 1024 at most, in no order)
+ * into out; returns how many.  Per-node latency for the compute's views.
+ */
+int			aurora_pgwriter_ack_latencies(aurora_pgwriter *w, int seg, double *out, int cap);
+
 /* Wait until PGCL >= lsn; true if reached within timeout_ms. */
 bool		aurora_pgwriter_wait_pgcl(aurora_pgwriter *w, uint64_t lsn, int timeout_ms);
 

@@ -81,7 +81,7 @@ SELECT results_eq(
     $$VALUES ('a', 2::bigint), ('b', 2::bigint), ('c', 2::bigint)$$,
     'PG 0 has two segments in each AZ');
 SELECT is(pg_get_function_arguments('aurora.shipping_stats()'::regprocedure),
-    'OUT node_id text, OUT az text, OUT segments bigint, OUT batches bigint, OUT records bigint, OUT bytes bigint, OUT acks bigint, OUT errors bigint',
+    'OUT node_id text, OUT az text, OUT segments bigint, OUT batches bigint, OUT records bigint, OUT bytes bigint, OUT acks bigint, OUT errors bigint, OUT ack_latency_p50 double precision, OUT ack_latency_p99 double precision',
     'aurora.shipping_stats() returns the documented columns');
 SELECT results_eq(
     $$SELECT count(*), sum(segments) FROM aurora.shipping_stats()$$,

@@ -4,7 +4,7 @@
 -- 200 transactions (one of them writes about 20 MB) and samples
 -- aurora.watermarks() right after each COMMIT returned; pg_walinspect then
 -- gives the exact end of every commit record, which VDL must have reached.
-SELECT plan(8);
+SELECT plan(9);
 
 SELECT pg_current_wal_insert_lsn() AS start_lsn \gset
 
@@ -59,7 +59,12 @@ SELECT cmp_ok((SELECT min(a.records - b.records) FROM aurora.shipping_stats() a 
               'every node received at least the 400 commit records (PG 0 spans all six nodes)');
 SELECT ok((SELECT bool_and(ack_latency_p50 > 0 AND ack_latency_p99 >= ack_latency_p50)
              FROM aurora.protection_groups WHERE pg = 0),
-          'PG 0 reports its acknowledgement latency');
+          'PG 0 reports its quorum acknowledgement latency');
+SELECT is((SELECT count(*) FROM aurora.shipping_stats()
+            WHERE ack_latency_p50 > 0 AND ack_latency_p99 >= ack_latency_p50
+              AND ack_latency_p99 < 60000),
+          6::bigint,
+          'aurora.shipping_stats() reports every node''s acknowledgement latency p50 <= p99');
 
 DROP TABLE pgtap_shipping, pgtap_shipping_bulk;
 SELECT * FROM finish();

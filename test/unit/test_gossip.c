@@ -366,6 +366,21 @@ main(void)
 		is_uint(aurora_pgwriter_pgcl(w), rec_end(9), "aurora_pgwriter_pgcl reports it");
 		ok(atomic_load(&pgcl_calls) >= 1, "the PGCL callback ran (%d times)",
 		   atomic_load(&pgcl_calls));
+		{
+			/* every segment that acknowledged has one latency sample per ack */
+			double		lat[8];
+			int			with_sample = 0;
+
+			aurora_pgwriter_drain(w, 5000);
+			for (int i = 0; i < AURORA_PG_COPIES; i++)
+			{
+				int			n = aurora_pgwriter_ack_latencies(w, i, lat, 8);
+
+				with_sample += n == 1 && lat[0] >= 0 && lat[0] < 5000;
+			}
+			is_int(with_sample, 6, "each segment has one acknowledgement latency sample");
+			is_int(aurora_pgwriter_ack_latencies(w, 6, lat, 8), 0, "no segment 6");
+		}
 		aurora_pgwriter_close(w);
 	}
 
