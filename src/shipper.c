@@ -272,7 +272,7 @@ cmp_double(const void *a, const void *b)
  * its segments (each segment contributes an equal share of at most
  * NODE_LATENCY_SAMPLES).  Once a second: sorting is not free.
  */
-#define NODE_LATENCY_SAMPLES 8192
+#define NODE_LATENCY_SAMPLES 2048
 
 static void
 publish_node_latency(void)
@@ -314,9 +314,11 @@ static void
 publish_pgs(void)
 {
 	TimestampTz now = GetCurrentTimestamp();
+	bool		heartbeat;
 
 	if (!TimestampDifferenceExceeds(shared->pgs_published_at, now, 100) || pgs == NULL)
 		return;
+	heartbeat = TimestampDifferenceExceeds(last_heartbeat, now, 1000);
 	for (int p = 0; p < n_pgs && p < shared->n_pgs; p++)
 	{
 		aurora_pgwriter_view v;
@@ -328,8 +330,11 @@ publish_pgs(void)
 		snap.sent_end = v.sent_end;
 		snap.batches = v.batches_sent;
 		snap.bytes = v.bytes_sent;
-		snap.p50_ms = v.quorum_latency_p50_ms;
-		snap.p99_ms = v.quorum_latency_p99_ms;
+		/* percentiles sort: once a second (heartbeat), else keep the last */
+		snap.p50_ms = shared->pg[p].p50_ms;
+		snap.p99_ms = shared->pg[p].p99_ms;
+		if (heartbeat)
+			(void) aurora_pgwriter_quorum_latency(pgs[p].writer, &snap.p50_ms, &snap.p99_ms);
 		for (int i = 0; i < AURORA_PG_COPIES; i++)
 		{
 			SegShared  *sg = &snap.seg[i];
@@ -361,7 +366,7 @@ publish_pgs(void)
 	shared->pgs_published_at = now;
 
 	/* a heartbeat, so the views stay true for PGs nobody writes to */
-	if (TimestampDifferenceExceeds(last_heartbeat, now, 1000))
+	if (heartbeat)
 	{
 		for (int p = 0; p < n_pgs; p++)
 			(void) aurora_pgwriter_probe(pgs[p].writer, true);

@@ -613,9 +613,6 @@ aurora_pgwriter_ack_latencies(aurora_pgwriter *w, int seg, double *out, int cap)
 void
 aurora_pgwriter_view_get(aurora_pgwriter *w, aurora_pgwriter_view *out)
 {
-	double	   *sorted = malloc(SAMPLES_MAX * sizeof(double));
-	uint64_t	n;
-
 	memset(out, 0, sizeof(*out));
 	nng_mtx_lock(w->mtx);
 	memcpy(out->seg, w->seg, sizeof(out->seg));
@@ -624,15 +621,27 @@ aurora_pgwriter_view_get(aurora_pgwriter *w, aurora_pgwriter_view *out)
 	out->bytes_sent = w->bytes_sent;
 	out->sent_end = w->sent_end;
 	out->latency_samples = w->n_samples;
-	n = w->n_samples < SAMPLES_MAX ? w->n_samples : SAMPLES_MAX;
-	if (sorted != NULL)
-		memcpy(sorted, w->samples, n * sizeof(double));
 	nng_mtx_unlock(w->mtx);
-	if (n > 0 && sorted != NULL)
+}
+
+uint64_t
+aurora_pgwriter_quorum_latency(aurora_pgwriter *w, double *p50_ms, double *p99_ms)
+{
+	double	   *sorted = malloc(SAMPLES_MAX * sizeof(double));
+	uint64_t	n;
+
+	if (sorted == NULL)
+		return 0;
+	nng_mtx_lock(w->mtx);
+	n = w->n_samples < SAMPLES_MAX ? w->n_samples : SAMPLES_MAX;
+	memcpy(sorted, w->samples, n * sizeof(double));
+	nng_mtx_unlock(w->mtx);
+	if (n > 0)
 	{
 		qsort(sorted, n, sizeof(double), cmp_double);
-		out->quorum_latency_p50_ms = sorted[(n - 1) / 2];
-		out->quorum_latency_p99_ms = sorted[(size_t) ((double) (n - 1) * 0.99)];
+		*p50_ms = sorted[(n - 1) / 2];
+		*p99_ms = sorted[(size_t) ((double) (n - 1) * 0.99)];
 	}
 	free(sorted);
+	return n;
 }

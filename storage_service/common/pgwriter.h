@@ -58,9 +58,7 @@ typedef struct aurora_pgwriter_view
 	uint64_t	pgcl;
 	uint64_t	batches_sent;
 	uint64_t	bytes_sent;		/* per segment message bytes, summed */
-	double		quorum_latency_p50_ms;	/* batch sent -> PGCL covers it */
-	double		quorum_latency_p99_ms;
-	uint64_t	latency_samples;
+	uint64_t	latency_samples;	/* quorum latencies recorded (aurora_pgwriter_quorum_latency) */
 	uint64_t	sent_end;		/* highest end_lsn sent */
 } aurora_pgwriter_view;
 
@@ -92,6 +90,13 @@ int			aurora_pgwriter_append(aurora_pgwriter *w, const aurora_log_record *recs, 
 #define AURORA_PGWRITER_ALL_MEMBERS	((1u << AURORA_PG_COPIES) - 1)
 int			aurora_pgwriter_append_to(aurora_pgwriter *w, const aurora_log_record *recs, int n,
 									  unsigned member_mask, char *err, size_t errlen);
+
+/*
+ * p50 and p99 in ms of the last 4096 quorum latencies (batch sent -> PGCL
+ * covers it); returns how many there are (0: p50 and p99 untouched).  It
+ * sorts, so callers that poll often should not call it on every poll.
+ */
+uint64_t	aurora_pgwriter_quorum_latency(aurora_pgwriter *w, double *p50_ms, double *p99_ms);
 
 /*
  * Copy up to cap of segment seg's latest acknowledgement latencies (ms from

@@ -226,9 +226,12 @@ ctl_stream(const ctl_cluster *c, const ctl_stream_opts *o, int timeout_ms)
 						  &acked_records, &acked_start, &acked_end);
 	{
 		double		elapsed = aurora_monotonic_ms() - t0;
+		double		p50 = 0,
+					p99 = 0;
 
 		aurora_pgwriter_drain(w, timeout_ms);
 		aurora_pgwriter_view_get(w, &v);
+		(void) aurora_pgwriter_quorum_latency(w, &p50, &p99);
 		for (i = 0; i < AURORA_PG_COPIES; i++)
 			printf("segment %s: scl %" PRIu64 " acks %" PRIu64 " errors %" PRIu64 "%s%s%s\n",
 				   t.members[i].node_id, v.seg[i].scl, v.seg[i].acks, v.seg[i].errors,
@@ -243,7 +246,7 @@ ctl_stream(const ctl_cluster *c, const ctl_stream_opts *o, int timeout_ms)
 			   acked_records, acked_start, acked_end, v.pgcl, elapsed,
 			   elapsed > 0 ? acked_records * 1000.0 / elapsed : 0.0,
 			   elapsed > 0 ? (double) acked_records * o->payload / 1048576.0 / (elapsed / 1000.0) : 0.0,
-			   v.quorum_latency_p50_ms, v.quorum_latency_p99_ms);
+			   p50, p99);
 	}
 	free(recs);
 	free(payloads);

@@ -1,37 +1,46 @@
 #!/usr/bin/env bash
 # pgbench benchmark (issue 4): what commit durability costs a real workload.
 # The same release build of our patched PostgreSQL, with the same server
-# settings, in three configurations, one after the other (never two at once):
+# settings, in four configurations, one after the other (never two at once):
 #
-#   stock    the server alone, aurora not loaded: commits wait for the local
-#            WAL fsync only;
-#   syncrep  the same server with six physical standbys on loopback
-#            (pg_basebackup, own data directory, port and replication slot
-#            each, application_name s1..s6) and quorum synchronous replication
-#            synchronous_standby_names = 'ANY 4 (s1,s2,s3,s4,s5,s6)':
-#            commits also wait until four standbys have flushed them;
-#   aurora   the local aurora cluster (src/tools/cluster.sh: six storage nodes
-#            a1 a2 | b1 b2 | c1 c2, compute with aurora preloaded) with
-#            aurora.shipping = on and synchronous_standby_names =
-#            'aurora_shipper': commits also wait until VDL covers them (a write
-#            quorum of 4/6 segments holds their WAL).
+#   stock       the server alone, aurora not loaded: commits wait for the
+#               local WAL fsync only;
+#   syncrep     the same server with six physical standbys on loopback
+#               (pg_basebackup, own data directory, port and replication slot
+#               each, application_name s1..s6) and quorum synchronous
+#               replication synchronous_standby_names =
+#               'ANY 4 (s1,s2,s3,s4,s5,s6)': commits also wait until four
+#               standbys have flushed them;
+#   aurora      the local aurora cluster (src/tools/cluster.sh: six storage
+#               nodes a1 a2 | b1 b2 | c1 c2, compute with aurora preloaded)
+#               with aurora.shipping = on and synchronous_standby_names =
+#               'aurora_shipper': commits also wait until VDL covers them (a
+#               write quorum of 4/6 segments holds their WAL); a volume of ONE
+#               protection group (aurora.protection_groups = 1): the same
+#               fan-out as syncrep, every WAL byte to six replicas, one log
+#               per replica;
+#   aurora-4pg  the same with aurora.protection_groups = 4 (the extension's
+#               default): the WAL is routed over four protection groups, all
+#               placed on the same six nodes, so each node keeps four logs and
+#               gets up to four messages (and fdatasyncs) per flush.
 #
 # Each configuration: pgbench -i -s SCALE, CHECKPOINT, then a TPC-B-like
 # read-write run (rw: pgbench -c CLIENTS -j 2 -T DURATION) and a read-only run
 # (ro: the same with -S), each after the replicas have caught up (syncrep:
-# every standby replayed the primary's WAL; aurora: vdl_lag_bytes = 0 and a
+# every standby replayed the primary's WAL; aurora*: vdl_lag_bytes = 0 and a
 # write quorum for every protection group).  Per configuration and run it
 # reports TPS (without connection time), the average, p50 and p99 transaction
 # latency (computed from pgbench's per-transaction log, -l), transactions,
 # WAL bytes per transaction (pg_current_wal_lsn() before/after), and network
 # bytes per transaction of the durability traffic: TCP payload bytes
 # (ss -ti bytes_sent/bytes_received) of the primary's walsender sockets to the
-# standbys (syncrep) or of the shipper's sockets to the storage nodes (aurora),
-# snapshot before and after the run; for aurora also the application bytes of
-# aurora.shipping_stats().  It also records the CPU seconds of the sender
-# (walsenders; shipper + its walsender) and of the receivers (six standbys;
-# six storage nodes) over the run, and the machine's busy CPU share.  Ratios
-# aurora/syncrep, aurora/stock and syncrep/stock follow the table.
+# standbys (syncrep) or of the shipper's sockets to the storage nodes
+# (aurora*), snapshot before and after the run; for aurora* also the
+# application bytes of aurora.shipping_stats().  It also records the CPU
+# seconds of the sender (walsenders; shipper + its walsender) and of the
+# receivers (six standbys; six storage nodes) over the run, and the machine's
+# busy CPU share.  Ratios aurora/syncrep, aurora/stock, aurora-4pg/syncrep,
+# aurora-4pg/stock and syncrep/stock follow the table.
 #
 # Environment (all optional):
 #   BENCH_DIR          working directory parent         (/var/tmp/aurora-bench)
@@ -42,7 +51,8 @@
 #   PGBENCH_DURATION   seconds per run                   (60)
 #   PGBENCH_SCALE      pgbench scale factor              (10)
 #   PGBENCH_CLIENTS    clients per run, on 2 threads     (8)
-#   PGBENCH_CONFIGS    configurations, in order          ("stock syncrep aurora")
+#   PGBENCH_CONFIGS    configurations, in order
+#                      ("stock syncrep aurora aurora-4pg")
 #
 # Writes $BENCH_RESULTS/pgbench.json and prints a table.  Builds what it needs
 # if missing (quick when cached): the release PostgreSQL (src/postgres/build.sh
@@ -59,9 +69,12 @@ bench_dir="${BENCH_DIR:-/var/tmp/aurora-bench}"
 duration="${PGBENCH_DURATION:-60}"
 scale="${PGBENCH_SCALE:-10}"
 clients="${PGBENCH_CLIENTS:-8}"
-configs="${PGBENCH_CONFIGS:-stock syncrep aurora}"
+configs="${PGBENCH_CONFIGS:-stock syncrep aurora aurora-4pg}"
 threads=2
 standbys=6
+# the aurora configurations: name -> aurora.protection_groups of the volume
+declare -A aurora_pgs=([aurora]=1 [aurora-4pg]=4)
+is_aurora() { [ -n "${aurora_pgs[$1]:-}" ]; }
 catchup_timeout=600  # seconds to wait for replicas to catch up before a run
 
 # Server settings of every configuration (the primary/compute; standbys copy
@@ -87,8 +100,11 @@ for v in "$duration" "$scale" "$clients"; do
 	[[ "$v" =~ ^[1-9][0-9]*$ ]] || die "PGBENCH_DURATION, PGBENCH_SCALE and PGBENCH_CLIENTS must be positive integers"
 done
 [ -n "$configs" ] || die "PGBENCH_CONFIGS is empty"
+seen_configs=" "
 for c in $configs; do
-	case "$c" in stock | syncrep | aurora) ;; *) die "unknown configuration '$c' in PGBENCH_CONFIGS (stock, syncrep, aurora)" ;; esac
+	case "$c" in stock | syncrep | aurora | aurora-4pg) ;; *) die "unknown configuration '$c' in PGBENCH_CONFIGS (stock, syncrep, aurora, aurora-4pg)" ;; esac
+	[[ "$seen_configs" != *" $c "* ]] || die "configuration '$c' given twice in PGBENCH_CONFIGS"
+	seen_configs="$seen_configs$c "
 done
 [ "$clients" -ge "$threads" ] || threads=1
 [ -x "$ctl" ] || die "$ctl not built (run: make storage)"
@@ -341,7 +357,7 @@ measure() {
 
 	R[$k:loadavg]="$(awk '{ print $1 }' /proc/loadavg)"
 	lsn0="$(sql "$port" "SELECT pg_current_wal_lsn()")"
-	[ "$cfg" = aurora ] && app0="$(sql "$port" "$shipping_sums")"
+	if is_aurora "$cfg"; then app0="$(sql "$port" "$shipping_sums")"; fi
 	net_snapshot "$sender_pids" "$peer_ports" >"$d/$run.net0"
 	read -r mb tb <<<"$(machine_ticks)"
 	# shellcheck disable=SC2086 # pid lists
@@ -359,7 +375,7 @@ measure() {
 	net_snapshot "$sender_pids" "$peer_ports" >"$d/$run.net1"
 	lsn1="$(sql "$port" "SELECT pg_current_wal_lsn()")"
 	wal="$(sql "$port" "SELECT pg_wal_lsn_diff('$lsn1', '$lsn0')::bigint")"
-	if [ "$cfg" = aurora ]; then
+	if is_aurora "$cfg"; then
 		app1="$(sql "$port" "$shipping_sums")"
 		read -r v1 v2 v3 <<<"$(awk -v a="$app0" -v b="$app1" \
 			'BEGIN { split(a, x); split(b, y); print y[1] - x[1], y[2] - x[2], y[3] - x[3] }')"
@@ -399,7 +415,7 @@ measure() {
 	R[$k:sent]=$sent R[$k:recv]=$recv
 	R[$k:net_x]="$(per_xact "$sent" "$xacts")" R[$k:netr_x]="$(per_xact "$recv" "$xacts")"
 	R[$k:fpi_pct]="$(awk -v f="${R[$k:wal_fpi]}" -v w="$wal" 'BEGIN { if (f != "null" && w > 0) printf "%.1f\n", 100 * f / w; else print "null" }')"
-	if [ "$cfg" = aurora ]; then
+	if is_aurora "$cfg"; then
 		R[$k:app_x]="$(per_xact "${R[$k:app_bytes]}" "$xacts")"
 		R[$k:batches_x]="$(awk -v a="${R[$k:app_batches]}" -v n="$xacts" 'BEGIN { if (n > 0) printf "%.2f\n", a / n; else print "null" }')"
 	fi
@@ -408,7 +424,7 @@ measure() {
 	R[$k:receivers_cpu]="$(awk -v t=$((ra - rb)) -v h="$clk_tck" 'BEGIN { printf "%.2f\n", t / h }')"
 	if [ -z "$sender_pids" ]; then R[$k:sender_cpu]=null; fi
 	if [ -z "$receiver_pids" ]; then R[$k:receivers_cpu]=null; fi
-	printf 'pgbench: %-7s %s: %s xacts, %.1f tps, avg %s ms, p99 %s ms, WAL %s B/xact, net %s B/xact, CPU busy %s %%\n' \
+	printf 'pgbench: %-10s %s: %s xacts, %.1f tps, avg %s ms, p99 %s ms, WAL %s B/xact, net %s B/xact, CPU busy %s %%\n' \
 		"$cfg" "$run" "$xacts" "$tps" "$avg" "$p99" "${R[$k:wal_x]}" "${R[$k:net_x]}" "${R[$k:busy]}"
 }
 
@@ -492,10 +508,10 @@ CONF
 	stop_all fast
 }
 
-# ---- aurora: six storage nodes, compute shipping --------------------------
-aurora_port=""
+# ---- aurora, aurora-4pg: six storage nodes, compute shipping ---------------
+aurora_port="" aurora_cfg=""
 aurora_catchup() {
-	wait_for "$aurora_port" "$catchup_timeout" "VDL to reach the local flush and a write quorum for every protection group" \
+	wait_for "$aurora_port" "$catchup_timeout" "VDL to reach the local flush and a write quorum for every protection group ($aurora_cfg)" \
 		"SELECT (SELECT vdl_lag_bytes = 0 FROM aurora.watermarks())
 		    AND (SELECT count(*) > 0 AND bool_and(write_quorum_available) FROM aurora.protection_groups)"
 	# segments still catching up would gossip during the run: give them a moment
@@ -504,7 +520,7 @@ aurora_catchup() {
 		behind="$(sql "$aurora_port" "SELECT count(*) FROM aurora.segments WHERE state <> 'up'")"
 		[ "$behind" = 0 ] && break
 		if [ $SECONDS -ge $deadline ]; then
-			note "aurora: $behind segments not 'up' before the run"
+			note "$aurora_cfg: $behind segments not 'up' before the run"
 			break
 		fi
 		sleep 0.5
@@ -517,41 +533,49 @@ shipper_pid() { # CLUSTER_DIR
 	pm="$(head -n 1 "$1/pgdata/postmaster.pid" 2>/dev/null)" || return 0
 	ps -o pid=,args= --ppid "$pm" | awk '/aurora WAL shipper/ { print $1; exit }'
 }
-run_aurora() {
-	local d="$work/aurora" base id p
+run_aurora() { # CONFIG PROTECTION_GROUPS
+	local cfg="$1" pgs="$2" d="$work/$1" base id p n
 	base="$(free_ports)"
-	aurora_port=$((base + 6))
-	bash "$repo/src/tools/cluster.sh" init "$d" "$prefix" "$base" "$aurora_port" 2>"$work/aurora-init.log" ||
-		{ cat "$work/aurora-init.log" >&2; die "aurora: cluster.sh init failed"; }
+	aurora_port=$((base + 6)) aurora_cfg="$cfg"
+	bash "$repo/src/tools/cluster.sh" init "$d" "$prefix" "$base" "$aurora_port" 2>"$work/$cfg-init.log" ||
+		{ cat "$work/$cfg-init.log" >&2; die "$cfg: cluster.sh init failed"; }
 	write_settings "$d/pgdata/postgresql.conf" "$aurora_port"
-	# what test/check.sh's shipping stage runs (explicit, whatever cluster.sh's default)
+	# what test/check.sh's shipping stage runs (explicit, whatever cluster.sh's
+	# default), with the configuration's number of protection groups: the
+	# volume is created with it when the shipper first starts
 	cat >>"$d/pgdata/postgresql.conf" <<CONF
 aurora.shipping = on
 synchronous_standby_names = 'aurora_shipper'
+aurora.protection_groups = $pgs
 CONF
 	started_cluster="$d"
-	bash "$repo/src/tools/cluster.sh" start "$d" >"$work/aurora-start.log" 2>&1 ||
-		{ cat "$work/aurora-start.log" >&2; tail -n 20 "$d/postgres.log" >&2 || true; die "aurora: cluster.sh start failed"; }
+	bash "$repo/src/tools/cluster.sh" start "$d" >"$work/$cfg-start.log" 2>&1 ||
+		{ cat "$work/$cfg-start.log" >&2; tail -n 20 "$d/postgres.log" >&2 || true; die "$cfg: cluster.sh start failed"; }
 	wait_for "$aurora_port" 60 "the shipper to stream (aurora_shipper in pg_stat_replication, sync)" \
 		"SELECT count(*) = 1 FROM pg_stat_replication WHERE application_name = 'aurora_shipper' AND state = 'streaming' AND sync_state = 'sync'"
 	aurora_catchup
+	# the volume is the one this configuration is about
+	n="$(sql "$aurora_port" "SELECT (SELECT count(*) FROM aurora.protection_groups) || ' ' || (SELECT count(*) FROM aurora.segments) || ' ' || (SELECT count(DISTINCT node_id) FROM aurora.segments)")"
+	[ "$n" = "$pgs $((pgs * 6)) 6" ] ||
+		die "$cfg: expected $pgs protection groups of six segments on six nodes, found (PGs segments nodes) $n"
+	echo "pgbench: $cfg: $pgs protection group(s), $((pgs * 6)) segments on six storage nodes"
 
 	local shipper walsender
 	shipper="$(shipper_pid "$d")"
 	walsender="$(sql "$aurora_port" "SELECT pid FROM pg_stat_replication WHERE application_name = 'aurora_shipper'")"
-	if [ -z "$shipper" ] || [ -z "$walsender" ]; then die "aurora: shipper or its walsender not found"; fi
+	if [ -z "$shipper" ] || [ -z "$walsender" ]; then die "$cfg: shipper or its walsender not found"; fi
 	sender_pids="$shipper $walsender" peer_ports="" receiver_pids=""
 	for p in $(seq "$base" $((base + 5))); do peer_ports="$peer_ports $p"; done
 	for id in a1 a2 b1 b2 c1 c2; do
 		p="$(head -n 1 "$d/nodes/$id/aurora-storage.pid" 2>/dev/null | tr -dc 0-9)"
-		[ -n "$p" ] || die "aurora: no pid file for node $id"
+		[ -n "$p" ] || die "$cfg: no pid file for node $id"
 		receiver_pids="$receiver_pids $p"
 	done
-	run_workload aurora "$aurora_port" aurora_catchup
+	run_workload "$cfg" "$aurora_port" aurora_catchup
 	[ "$(shipper_pid "$d")" = "$shipper" ] ||
-		note "aurora: the shipper restarted during the runs"
-	R[aurora:node_errors]="$(sql "$aurora_port" "SELECT coalesce(sum(errors), 0) FROM aurora.shipping_stats()")"
-	[ "${R[aurora:node_errors]}" = 0 ] || note "aurora: shipping_stats reports ${R[aurora:node_errors]} failed requests"
+		note "$cfg: the shipper restarted during the runs"
+	R[$cfg:node_errors]="$(sql "$aurora_port" "SELECT coalesce(sum(errors), 0) FROM aurora.shipping_stats()")"
+	[ "${R[$cfg:node_errors]}" = 0 ] || note "$cfg: shipping_stats reports ${R[$cfg:node_errors]} failed requests"
 	stop_all fast
 }
 
@@ -561,18 +585,22 @@ echo "pgbench: server $prefix; $fstype on $fsdev ($work)"
 for c in $configs; do
 	echo "pgbench: == $c"
 	mkdir -p "$work/$c"
-	"run_$c"
+	case "$c" in
+	stock) run_stock ;;
+	syncrep) run_syncrep ;;
+	*) run_aurora "$c" "${aurora_pgs[$c]}" ;;
+	esac
 	[ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "${work:?}/$c"
 done
 
 # ---- table ---------------------------------------------------------------
 echo
-printf '%-8s %-3s | %9s %9s %8s %8s %8s | %9s %5s %9s %9s | %6s %8s %9s\n' \
+printf '%-10s %-3s | %9s %9s %8s %8s %8s | %9s %5s %9s %9s | %6s %8s %9s\n' \
 	config run xacts tps "avg ms" "p50 ms" "p99 ms" "WAL B/x" "FPI%" "net B/x" "app B/x" "busy%" "send s" "recv s"
 for c in $configs; do
 	for r in rw ro; do
 		k="$c:$r"
-		printf '%-8s %-3s | %9s %9.1f %8s %8s %8s | %9s %5s %9s %9s | %6s %8s %9s\n' \
+		printf '%-10s %-3s | %9s %9.1f %8s %8s %8s | %9s %5s %9s %9s | %6s %8s %9s\n' \
 			"$c" "$r" "${R[$k:xacts]}" "${R[$k:tps]}" "${R[$k:avg]}" "${R[$k:p50]}" "${R[$k:p99]}" \
 			"${R[$k:wal_x]}" "${R[$k:fpi_pct]/null/-}" "$([ "$c" = stock ] && echo - || echo "${R[$k:net_x]}")" "${R[$k:app_x]:--}" \
 			"${R[$k:busy]}" "${R[$k:sender_cpu]/null/-}" "${R[$k:receivers_cpu]/null/-}"
@@ -580,34 +608,40 @@ for c in $configs; do
 done
 echo "(FPI%: share of the run's WAL bytes that are full-page images (pg_waldump --stats);"
 echo " net B/x: TCP payload bytes sent by the primary's walsenders to the standbys / by the shipper to the storage nodes, per transaction;"
-echo " app B/x: aurora.shipping_stats() bytes; busy%: whole machine; send s / recv s: CPU seconds of walsenders or shipper+walsender / of standbys or storage nodes)"
+echo " app B/x: aurora.shipping_stats() bytes; busy%: whole machine; send s / recv s: CPU seconds of walsenders or shipper+walsender / of standbys or storage nodes;"
+echo " aurora: one protection group, aurora-4pg: four, both on the same six storage nodes)"
 
+# Ratios FIRST/SECOND of every pair; the table shows the pairs whose two
+# configurations ran, the JSON always has every pair (null where one did not).
+all_pairs=(aurora:syncrep aurora:stock aurora-4pg:syncrep aurora-4pg:stock syncrep:stock)
 pairs=()
-for p in aurora:syncrep aurora:stock syncrep:stock; do
+for p in "${all_pairs[@]}"; do
 	a="${p%%:*}" b="${p##*:}"
 	[[ " $configs " == *" $a "* && " $configs " == *" $b "* ]] && pairs+=("$p")
 done
-json_ratios=""
 if [ ${#pairs[@]} -gt 0 ]; then
 	echo
-	printf '%-3s %-10s' run metric
-	for p in "${pairs[@]}"; do printf ' | %15s' "${p/:/\/}"; done
+	printf '%-3s %-6s' run metric
+	for p in "${pairs[@]}"; do printf ' | %18s' "${p/:/\/}"; done
 	echo
-	for r in rw ro; do
-		for m in tps avg p99 wal_x net_x; do
-			printf '%-3s %-10s' "$r" "$m"
-			entry=""
-			for p in "${pairs[@]}"; do
-				a="${p%%:*}" b="${p##*:}"
-				x="$(ratio "${R[$a:$r:$m]}" "${R[$b:$r:$m]}")"
-				printf ' | %15s' "$x"
-				entry="$entry, \"${a}_over_$b\": $x"
-			done
-			echo
-			json_ratios="$json_ratios${json_ratios:+,
-}    {\"run\": \"$r\", \"metric\": \"$m\"$entry}"
+fi
+json_ratios=""
+for r in rw ro; do
+	for m in tps avg p99 wal_x net_x; do
+		[ ${#pairs[@]} -eq 0 ] || printf '%-3s %-6s' "$r" "$m"
+		entry=""
+		for p in "${all_pairs[@]}"; do
+			a="${p%%:*}" b="${p##*:}"
+			x="$(ratio "${R[$a:$r:$m]:-null}" "${R[$b:$r:$m]:-null}")"
+			if [[ " ${pairs[*]} " == *" $p "* ]]; then printf ' | %18s' "$x"; fi
+			entry="$entry, \"${a}_over_$b\": $x"
 		done
+		[ ${#pairs[@]} -eq 0 ] || echo
+		json_ratios="$json_ratios${json_ratios:+,
+}    {\"run\": \"$r\", \"metric\": \"$m\"$entry}"
 	done
+done
+if [ ${#pairs[@]} -gt 0 ]; then
 	echo "(tps below 1 and latency, WAL or network above 1 mean the first configuration is worse; null: zero or no value)"
 fi
 
@@ -632,7 +666,7 @@ for c in $configs; do
 		net="null"
 		[ "$c" = stock ] || net="{\"connections\": ${R[$k:conns]}, \"connections_changed\": $([ "${R[$k:conns_changed]}" = 1 ] && echo true || echo false), \"bytes_sent\": ${R[$k:sent]}, \"bytes_received\": ${R[$k:recv]}, \"bytes_sent_per_xact\": ${R[$k:net_x]}, \"bytes_received_per_xact\": ${R[$k:netr_x]}}"
 		app="null"
-		[ "$c" != aurora ] || app="{\"bytes\": ${R[$k:app_bytes]}, \"bytes_per_xact\": ${R[$k:app_x]}, \"batches\": ${R[$k:app_batches]}, \"batches_per_xact\": ${R[$k:batches_x]}, \"records\": ${R[$k:app_records]}, \"ack_latency_p50_ms_max_pg\": ${R[$k:ack_p50]}, \"ack_latency_p99_ms_max_pg\": ${R[$k:ack_p99]}}"
+		if is_aurora "$c"; then app="{\"bytes\": ${R[$k:app_bytes]}, \"bytes_per_xact\": ${R[$k:app_x]}, \"batches\": ${R[$k:app_batches]}, \"batches_per_xact\": ${R[$k:batches_x]}, \"records\": ${R[$k:app_records]}, \"ack_latency_p50_ms_max_pg\": ${R[$k:ack_p50]}, \"ack_latency_p99_ms_max_pg\": ${R[$k:ack_p99]}}"; fi
 		json_runs="$json_runs${json_runs:+,
 }    {\"config\": \"$c\", \"run\": \"$r\", \"loadavg_1m_at_start\": ${R[$k:loadavg]},
      \"transactions\": ${R[$k:xacts]}, \"failed\": ${R[$k:failed]}, \"tps\": ${R[$k:tps]},
@@ -647,7 +681,7 @@ tmp="$results/pgbench.json.tmp"
 cat >"$tmp" <<JSON
 {
   "benchmark": "pgbench",
-  "description": "pgbench TPC-B-like (rw) and select-only (ro) runs on the same release build and settings: stock (local fsync only), syncrep (quorum synchronous replication ANY 4 of six physical standbys on loopback), aurora (WAL shipped to six storage nodes on loopback, commits wait for VDL, write quorum 4/6)",
+  "description": "pgbench TPC-B-like (rw) and select-only (ro) runs on the same release build and settings: stock (local fsync only), syncrep (quorum synchronous replication ANY 4 of six physical standbys on loopback), aurora (WAL shipped to six storage nodes on loopback, commits wait for VDL, write quorum 4/6; a volume of one protection group, one log per node), aurora-4pg (the same with four protection groups, the extension's default, all on the same six nodes: four logs per node)",
   "date": $(jstr "$(date -u +%Y-%m-%dT%H:%M:%SZ)"),
   "git_commit": $(jstr "$commit"),
   "git_dirty": $dirty,
@@ -675,17 +709,18 @@ cat >"$tmp" <<JSON
     "configs": [${configs_json%,}],
     "server_settings": {$settings_json},
     "syncrep": {"standbys": $standbys, "synchronous_standby_names": "ANY 4 (s1,s2,s3,s4,s5,s6)", "transport": "tcp://127.0.0.1"},
-    "aurora": {"storage_nodes": 6, "write_quorum": 4, "synchronous_standby_names": "aurora_shipper", "transport": "tcp://127.0.0.1"}
+    "aurora": {"storage_nodes": 6, "protection_groups": ${aurora_pgs[aurora]}, "write_quorum": 4, "synchronous_standby_names": "aurora_shipper", "transport": "tcp://127.0.0.1"},
+    "aurora-4pg": {"storage_nodes": 6, "protection_groups": ${aurora_pgs[aurora-4pg]}, "write_quorum": 4, "synchronous_standby_names": "aurora_shipper", "transport": "tcp://127.0.0.1"}
   },
   "units": {
     "tps": "pgbench's tps without initial connection time",
     "latency_*_ms": "per transaction, from pgbench's per-transaction log (-l): mean, and nearest-rank p50/p99",
     "wal_bytes": "pg_current_wal_lsn() after the run minus before it, on the primary/compute",
-    "net": "TCP payload bytes (ss -ti bytes_sent/bytes_received) of the durability connections over the run: syncrep the primary's walsender sockets to the six standbys, aurora the shipper's sockets to the six storage nodes; sent = primary/compute to replicas",
+    "net": "TCP payload bytes (ss -ti bytes_sent/bytes_received) of the durability connections over the run: syncrep the primary's walsender sockets to the six standbys, aurora and aurora-4pg the shipper's sockets to the six storage nodes; sent = primary/compute to replicas",
     "wal_records/wal_fpi_bytes": "pg_waldump --stats over the run's WAL: records, and bytes of full-page images in them",
-    "aurora_shipping_stats": "sums of aurora.shipping_stats() over the run: bytes of the messages the shipper sent to the nodes (headers included), LOG_APPEND batches, WAL records (each counted once per node it went to); ack_latency_*: the largest over protection groups of aurora.protection_groups' quorum acknowledgement latency (last 4096 batches) after the run",
-    "cpu": "machine_busy_pct: non-idle, non-iowait share of all CPUs over the run (/proc/stat); sender_s: CPU seconds of the walsenders (syncrep) or the shipper and its walsender (aurora); receivers_s: CPU seconds of all processes of the six standbys (syncrep) or of the six storage nodes (aurora)",
-    "ratios": "first / second configuration"
+    "aurora_shipping_stats": "aurora and aurora-4pg only: sums of aurora.shipping_stats() over the run: bytes of the messages the shipper sent to the nodes (headers included), LOG_APPEND batches, WAL records (each counted once per node it went to); ack_latency_*: the largest over protection groups of aurora.protection_groups' quorum acknowledgement latency (last 4096 batches) after the run",
+    "cpu": "machine_busy_pct: non-idle, non-iowait share of all CPUs over the run (/proc/stat); sender_s: CPU seconds of the walsenders (syncrep) or the shipper and its walsender (aurora, aurora-4pg); receivers_s: CPU seconds of all processes of the six standbys (syncrep) or of the six storage nodes (aurora, aurora-4pg)",
+    "ratios": "A_over_B: A's figure / B's for the run and metric (tps, avg and p99 latency, WAL and network bytes per transaction); null where A or B did not run or B's figure is 0"
   },
   "results": [
 $json_runs
