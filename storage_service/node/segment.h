@@ -150,6 +150,15 @@ int			aurora_segment_append(aurora_segment *s, const aurora_log_record *recs, in
  */
 int			aurora_segment_sync(aurora_segment *s, char *err, size_t errlen);
 
+/*
+ * Keep zero-filled space ahead of the log (1 MiB, renewed when half is
+ * used), so that syncs after appends write only data.  Off the
+ * acknowledgement path: the node's syncers call it after acking.  Returns
+ * AURORA_SEG_OK (also when nothing was needed) or an error; a failed
+ * preallocation loses nothing.
+ */
+int			aurora_segment_preallocate(aurora_segment *s, char *err, size_t errlen);
+
 /* True if records were appended since the last sync (and s has not failed). */
 bool		aurora_segment_needs_sync(aurora_segment *s);
 

@@ -27,6 +27,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 
+#include "log.h"
 #include "store.h"
 
 enum worker_state
@@ -150,7 +151,8 @@ syncer_main(void *arg)
 	for (;;)
 	{
 		worker	   *batch;
-		char		err[256];
+		struct aurora_segment *seg;
+		char		err[512];
 		const char *sync_error = NULL;
 
 		pthread_mutex_lock(&srv->mtx);
@@ -167,6 +169,7 @@ syncer_main(void *arg)
 			aurora_segment_sync(batch->deferred.segment, err, sizeof(err)) != AURORA_SEG_OK)
 			sync_error = err;
 
+		seg = batch->deferred.segment;
 		while (batch != NULL)
 		{
 			worker	   *w = batch;
@@ -176,6 +179,10 @@ syncer_main(void *arg)
 			aurora_handler_finish_append(srv->handler, &w->deferred, sync_error, &reply);
 			worker_send(w, &reply);
 		}
+		/* after the acks: zero-fill ahead so the next syncs write data only */
+		if (seg != NULL && sync_error == NULL &&
+			aurora_segment_preallocate(seg, err, sizeof(err)) != AURORA_SEG_OK)
+			aurora_log("%s", err);
 	}
 	return NULL;
 }

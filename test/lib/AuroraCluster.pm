@@ -136,7 +136,8 @@ sub read_log
 }
 
 # One node's view of one PG (aurora-ctl segments): {scl, highest, records,
-# holes, peer_scl, from_peers, recovery}, or {} if the node does not answer.
+# bytes (of records in its log file), holes, peer_scl, from_peers, recovery},
+# or {} if the node does not answer.
 sub segment_state
 {
 	my ($self, $node, $pg) = @_;
@@ -149,6 +150,7 @@ sub segment_state
 			scl        => $f[4],
 			highest    => $f[5],
 			records    => $f[6],
+			bytes      => $f[7],
 			holes      => $f[9],
 			peer_scl   => $f[10],
 			from_peers => $f[11],

@@ -468,6 +468,66 @@ test_torn_tail(void)
 }
 
 static void
+test_preallocation(void)
+{
+	char		dir[256],
+				path[512],
+				err[512] = "";
+	aurora_store *st;
+	aurora_segment *s;
+	aurora_segment_stats ss;
+	trec		t[4];
+	long long	size;
+	int			fd;
+
+	make_tmpdir("segment", dir, sizeof(dir));
+	st = open_store(dir);
+	s = create_seg(st, 1, 0);
+	chain(t, 4);
+	append_many(s, t, 2, NULL, err, sizeof(err));
+	must_sync(s);
+	seg_path(dir, 1, "log", path, sizeof(path));
+	is_int(aurora_segment_preallocate(s, err, sizeof(err)), AURORA_SEG_OK, "preallocate: %s", err);
+	size = file_size(path);
+	is_int(size, chain_bytes(2) + (1 << 20), "1 MiB of zeros after the records");
+	is_int(aurora_segment_preallocate(s, err, sizeof(err)), AURORA_SEG_OK, "preallocate again");
+	is_int(file_size(path), size, "nothing more while half of it is free");
+	is_int(append1(s, &t[2], err, sizeof(err)), AURORA_SEG_OK, "append into the zeros");
+	must_sync(s);
+	is_int(file_size(path), size, "the file does not grow");
+	is_uint(stats(s).bytes_on_disk, (uint64_t) chain_bytes(3), "bytes_on_disk counts records only");
+	aurora_store_close(st);
+
+	st = open_store(dir);
+	s = aurora_store_find(st, VOL, 1);
+	ss = stats(s);
+	is_uint(ss.records, 3, "reopen: all 3 records");
+	is_uint(ss.scl, 1260, "reopen: SCL at the third");
+	is_str(ss.recovery_note, "", "a zero tail is free space, not damage");
+	is_uint(ss.recovered_truncated_bytes, 0, "nothing cut");
+	is_int(file_size(path), size, "the zeros stay");
+	is_int(append1(s, &t[3], err, sizeof(err)), AURORA_SEG_OK, "append after reopen");
+	must_sync(s);
+	aurora_store_close(st);
+
+	/* a torn record inside the preallocated space is still cut */
+	fd = open(path, O_WRONLY);
+	if (fd < 0 || pwrite(fd, "ALOGxx", 6, chain_bytes(4)) != 6)
+		bail_out("cannot write %s", path);
+	close(fd);
+	log_capture_begin(default_log);
+	st = open_store(dir);
+	log_capture_end();
+	s = aurora_store_find(st, VOL, 1);
+	ss = stats(s);
+	is_uint(ss.records, 4, "torn bytes after the records: the 4 records kept");
+	ok(ss.recovery_note[0] != '\0', "and the cut is reported (%s)", ss.recovery_note);
+	is_int(file_size(path), chain_bytes(4), "cut back to the last record");
+	aurora_store_close(st);
+	remove_tree(dir);
+}
+
+static void
 test_bit_flip(void)
 {
 	char		dir[256],
@@ -1511,6 +1571,7 @@ main(void)
 	snprintf(default_log, sizeof(default_log), "%s/node.log", logdir);
 	test_format_roundtrip();
 	test_torn_tail();
+	test_preallocation();
 	test_bit_flip();
 	test_bad_header();
 	test_scl_holes();
