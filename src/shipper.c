@@ -1070,6 +1070,15 @@ receive_more(void)
 		bool		got = false;
 
 		CHECK_FOR_INTERRUPTS();
+
+		/*
+		 * Everything decoded so far is whole records: send it (as the
+		 * window allows) and report VDL now, not only when the stream
+		 * pauses; under a steady stream of commits it rarely does.
+		 */
+		flush_batches();
+		advance_vdl();
+		send_feedback(vdl, false);
 		while ((len = walrcv_receive(wrconn, &buf, &fd)) != 0)
 		{
 			StringInfoData m;
