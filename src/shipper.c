@@ -1078,6 +1078,8 @@ receive_more(void)
 		 */
 		flush_batches();
 		advance_vdl();
+		/* published before it is reported: a released commit must see it */
+		publish(true);
 		send_feedback(vdl, false);
 		while ((len = walrcv_receive(wrconn, &buf, &fd)) != 0)
 		{
@@ -1108,7 +1110,10 @@ receive_more(void)
 				(void) pq_getmsgint64(&m);	/* sendTime */
 				reply_requested = pq_getmsgbyte(&m);
 				if (reply_requested)
+				{
+					publish(true);
 					send_feedback(vdl, true);
+				}
 			}
 		}
 		if (got)
