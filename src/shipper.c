@@ -258,15 +258,6 @@ shipper_shmem_startup(void)
 
 static TimestampTz last_heartbeat = 0;
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double		x = *(const double *) a;
-	double		y = *(const double *) b;
-
-	return (x > y) - (x < y);
-}
-
 /*
  * Per node, the percentiles of recent acknowledgement latencies over all
  * its segments (each segment contributes an equal share of at most
@@ -299,12 +290,17 @@ publish_node_latency(void)
 													   Min(share, NODE_LATENCY_SAMPLES - n));
 		if (n == 0)
 			continue;
-		qsort(buf, n, sizeof(double), cmp_double);
-		SpinLockAcquire(&shared->mutex);
-		nd->ack_samples = (uint64) n;
-		nd->ack_p50_ms = buf[(n - 1) / 2];
-		nd->ack_p99_ms = buf[(int) ((n - 1) * 0.99)];
-		SpinLockRelease(&shared->mutex);
+		{
+			double		p50 = 0,
+						p99 = 0;
+
+			aurora_p50_p99(buf, (size_t) n, &p50, &p99);
+			SpinLockAcquire(&shared->mutex);
+			nd->ack_samples = (uint64) n;
+			nd->ack_p50_ms = p50;
+			nd->ack_p99_ms = p99;
+			SpinLockRelease(&shared->mutex);
+		}
 	}
 	pfree(buf);
 }

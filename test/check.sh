@@ -47,16 +47,7 @@ cleanup() {
 trap cleanup EXIT
 
 # A run of 7 free loopback ports (six nodes, one compute).
-free_ports() {
-	perl -MIO::Socket::INET -e '
-		for my $try (1..200) {
-			my $base = 20000 + int(rand(30000));
-			my @s = map { IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1",
-			                                    LocalPort => $base + $_, ReuseAddr => 0) } 0..6;
-			if (7 == grep { defined } @s) { print $base; exit 0 }
-		}
-		exit 1'
-}
+free_ports() { bash src/tools/free-ports.sh; }
 
 stage_unit() {
 	make -s -C storage_service check

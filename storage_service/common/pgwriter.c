@@ -584,15 +584,6 @@ aurora_pgwriter_drain(aurora_pgwriter *w, int timeout_ms)
 	return drained;
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double		x = *(const double *) a,
-				y = *(const double *) b;
-
-	return (x > y) - (x < y);
-}
-
 int
 aurora_pgwriter_ack_latencies(aurora_pgwriter *w, int seg, double *out, int cap)
 {
@@ -636,12 +627,7 @@ aurora_pgwriter_quorum_latency(aurora_pgwriter *w, double *p50_ms, double *p99_m
 	n = w->n_samples < SAMPLES_MAX ? w->n_samples : SAMPLES_MAX;
 	memcpy(sorted, w->samples, n * sizeof(double));
 	nng_mtx_unlock(w->mtx);
-	if (n > 0)
-	{
-		qsort(sorted, n, sizeof(double), cmp_double);
-		*p50_ms = sorted[(n - 1) / 2];
-		*p99_ms = sorted[(size_t) ((double) (n - 1) * 0.99)];
-	}
+	aurora_p50_p99(sorted, (size_t) n, p50_ms, p99_ms);
 	free(sorted);
 	return n;
 }

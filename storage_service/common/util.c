@@ -9,6 +9,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 double
@@ -30,4 +31,23 @@ aurora_seterr(char *err, size_t errlen, const char *fmt,...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double		x = *(const double *) a;
+	double		y = *(const double *) b;
+
+	return (x > y) - (x < y);
+}
+
+void
+aurora_p50_p99(double *v, size_t n, double *p50, double *p99)
+{
+	if (n == 0)
+		return;
+	qsort(v, n, sizeof(double), cmp_double);
+	*p50 = v[(n - 1) / 2];
+	*p99 = v[(size_t) ((double) (n - 1) * 0.99)];
 }

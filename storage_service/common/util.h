@@ -15,4 +15,10 @@ double		aurora_monotonic_ms(void);
 void		aurora_seterr(char *err, size_t errlen, const char *fmt,...)
 			__attribute__((format(printf, 3, 4)));
 
+/*
+ * Sort v[0..n) (latency samples) and set *p50 and *p99 to its nearest-rank
+ * percentiles; both untouched when n is 0.
+ */
+void		aurora_p50_p99(double *v, size_t n, double *p50, double *p99);
+
 #endif

@@ -63,6 +63,8 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
+# shellcheck source=test/bench/lib.sh
+. "$here/lib.sh"
 ctl="$repo/storage_service/build/aurora-ctl"
 results="${BENCH_RESULTS:-$here/results}"
 bench_dir="${BENCH_DIR:-/var/tmp/aurora-bench}"
@@ -141,11 +143,7 @@ mkdir -p "$ext_build/src" "$ext_build/sql" "$ext_build/storage_service/common"
 ) 8>"$ext_build/.lock" || die "building the extension for $prefix failed (log above)"
 
 # the sources just built: the commit is taken now, not when the runs are over
-commit="$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)"
-dirty=false
-if [ -n "$(GIT_OPTIONAL_LOCKS=0 git -C "$repo" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
-	dirty=true
-fi
+bench_git_state
 
 pg() { echo "$prefix/bin/$1"; }
 # psql PORT SQL -> unaligned, tuples only
@@ -217,21 +215,9 @@ avail=$(($(df -P -k "$work" | awk 'NR == 2 { print $4 }') / 1024))
 need=$((scale * 16 * 8 + 4096)) # MiB: data and WAL of up to 8 copies, plus WAL of the runs
 [ "$avail" -gt "$need" ] || die "$work: needs about $need MiB, $avail MiB free"
 
-fstype="$(df --output=fstype "$work" | tail -n 1 | tr -d ' ')"
-fsdev="$(df --output=source "$work" | tail -n 1 | tr -d ' ')"
-fsopts="$(findmnt -no OPTIONS -T "$work" 2>/dev/null || echo unknown)"
 
-# A run of 7 free loopback ports (as test/check.sh does).
-free_ports() {
-	perl -MIO::Socket::INET -e '
-		for my $try (1..200) {
-			my $base = 20000 + int(rand(30000));
-			my @s = map { IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1",
-			                                    LocalPort => $base + $_, ReuseAddr => 0) } 0..6;
-			if (7 == grep { defined } @s) { print $base; exit 0 }
-		}
-		exit 1' || die "no seven free loopback ports"
-}
+# A run of 7 free loopback ports (the same helper test/check.sh uses).
+free_ports() { bash "$repo/src/tools/free-ports.sh" || die "no seven free loopback ports"; }
 
 # Common settings appended to a postgresql.conf (later lines win).
 write_settings() { # CONF PORT
@@ -581,7 +567,7 @@ CONF
 
 # ---- run -----------------------------------------------------------------
 echo "pgbench: scale $scale, $clients clients on $threads threads, $duration s per run; configurations: $configs"
-echo "pgbench: server $prefix; $fstype on $fsdev ($work)"
+echo "pgbench: server $prefix; $(bench_fs "$work") ($work)"
 for c in $configs; do
 	echo "pgbench: == $c"
 	mkdir -p "$work/$c"
@@ -646,12 +632,7 @@ if [ ${#pairs[@]} -gt 0 ]; then
 fi
 
 # ---- JSON ------------------------------------------------------------------
-jstr() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr -d '\000-\037')"; }
 jnum() { if [ -n "${1:-}" ]; then echo "$1"; else echo null; fi; }
-cpu="$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-# shellcheck disable=SC1091
-os="$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-unknown}" || echo unknown)"
-mem_mib="$(awk '/^MemTotal:/ { printf "%d", $2 / 1024 }' /proc/meminfo)"
 # shellcheck disable=SC2086
 configs_json="$(printf '"%s",' $configs)"
 settings_json=""
@@ -682,24 +663,7 @@ cat >"$tmp" <<JSON
 {
   "benchmark": "pgbench",
   "description": "pgbench TPC-B-like (rw) and select-only (ro) runs on the same release build and settings: stock (local fsync only), syncrep (quorum synchronous replication ANY 4 of six physical standbys on loopback), aurora (WAL shipped to six storage nodes on loopback, commits wait for VDL, write quorum 4/6; a volume of one protection group, one log per node), aurora-4pg (the same with four protection groups, the extension's default, all on the same six nodes: four logs per node)",
-  "date": $(jstr "$(date -u +%Y-%m-%dT%H:%M:%SZ)"),
-  "git_commit": $(jstr "$commit"),
-  "git_dirty": $dirty,
-  "machine": {
-    "nproc": $(nproc),
-    "cpu_model": $(jstr "${cpu:-unknown}"),
-    "mem_total_mib": ${mem_mib:-0},
-    "kernel": $(jstr "$(uname -r)"),
-    "os": $(jstr "$os"),
-    "loadavg_1m_at_start": $load_start,
-    "loadavg_1m_at_end": $(awk '{ print $1 }' /proc/loadavg)
-  },
-  "filesystem": {
-    "bench_dir": $(jstr "$bench_dir"),
-    "type": $(jstr "$fstype"),
-    "device": $(jstr "$fsdev"),
-    "mount_options": $(jstr "$fsopts")
-  },
+$(bench_context_json "$work" "$bench_dir" "$load_start")
   "parameters": {
     "server": $(jstr "$prefix"),
     "scale": $scale,

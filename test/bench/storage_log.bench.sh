@@ -29,6 +29,8 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
+# shellcheck source=test/bench/lib.sh
+. "$here/lib.sh"
 ctl="$repo/storage_service/build/aurora-ctl"
 results="${BENCH_RESULTS:-$here/results}"
 bench_dir="${BENCH_DIR:-/var/tmp/aurora-bench}"
@@ -90,9 +92,6 @@ avail=$(($(df -P -k "$work" | awk 'NR == 2 { print $4 }') * 1024))
 [ "$avail" -gt $((need + (1 << 30))) ] ||
 	die "$work: needs about $((need >> 20)) MiB (+1 GiB margin), $((avail >> 20)) MiB free"
 
-fstype="$(df --output=fstype "$work" | tail -n 1 | tr -d ' ')"
-fsdev="$(df --output=source "$work" | tail -n 1 | tr -d ' ')"
-fsopts="$(findmnt -no OPTIONS -T "$work" 2>/dev/null || echo unknown)"
 
 # ---- the local peer -------------------------------------------------------
 local_bin="$work/local_append"
@@ -170,7 +169,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f\n", a / b; el
 aurora_run 9999 800 8 200 >/dev/null
 local_run 800 8 200 >/dev/null
 
-echo "storage log: six nodes on loopback (write quorum 4/6) vs local write+fdatasync; $fstype on $fsdev ($work)"
+echo "storage log: six nodes on loopback (write quorum 4/6) vs local write+fdatasync; $(bench_fs "$work") ($work)"
 printf '%7s %5s %7s | %10s %8s %8s %8s | %10s %8s %8s %8s | %6s %6s %6s\n' \
 	payload batch records "aurora r/s" "MiB/s" "p50 ms" "p99 ms" "local r/s" "MiB/s" "p50 ms" \
 	"p99 ms" "thr x" "p50 x" "p99 x"
@@ -214,16 +213,7 @@ done
 echo "(thr x = aurora/local records/s; p50 x, p99 x = aurora/local batch latency: aurora to the 4th ack, local write+fdatasync)"
 
 # ---- JSON ------------------------------------------------------------------
-jstr() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr -d '\000-\037')"; }
-commit="$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)"
-dirty=false
-if [ -n "$(GIT_OPTIONAL_LOCKS=0 git -C "$repo" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
-	dirty=true
-fi
-cpu="$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-# shellcheck disable=SC1091
-os="$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-unknown}" || echo unknown)"
-mem_mib="$(awk '/^MemTotal:/ { printf "%d", $2 / 1024 }' /proc/meminfo)"
+bench_git_state
 # shellcheck disable=SC2086 # one JSON string per word of the run list
 list_json="$(printf '"%s",' $runs)"
 
@@ -232,24 +222,7 @@ cat >"$tmp" <<JSON
 {
   "benchmark": "storage_log",
   "description": "Quorum append to six storage nodes on loopback (aurora-ctl stream: each batch to six segments, next batch once PGCL, the 4th highest SCL, covers it) versus one local write()+fdatasync() per batch of the same bytes on the same filesystem",
-  "date": $(jstr "$(date -u +%Y-%m-%dT%H:%M:%SZ)"),
-  "git_commit": $(jstr "$commit"),
-  "git_dirty": $dirty,
-  "machine": {
-    "nproc": $(nproc),
-    "cpu_model": $(jstr "${cpu:-unknown}"),
-    "mem_total_mib": ${mem_mib:-0},
-    "kernel": $(jstr "$(uname -r)"),
-    "os": $(jstr "$os"),
-    "loadavg_1m_at_start": $load_start,
-    "loadavg_1m_at_end": $(awk '{ print $1 }' /proc/loadavg)
-  },
-  "filesystem": {
-    "bench_dir": $(jstr "$bench_dir"),
-    "type": $(jstr "$fstype"),
-    "device": $(jstr "$fsdev"),
-    "mount_options": $(jstr "$fsopts")
-  },
+$(bench_context_json "$work" "$bench_dir" "$load_start")
   "parameters": {
     "copies": 6,
     "write_quorum": 4,

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "crc32c.h"
+#include "util.h"
 #include "tap.h"
 #include "wire.h"
 
@@ -46,6 +47,17 @@ test_crc32c(void)
 				bad += aurora_crc32c(0x1234u, buf + off, len) !=
 					aurora_crc32c_portable(0x1234u, buf + off, len);
 		is_int(bad, 0, "crc32c: fast and portable paths agree (every length 0..300, 8 alignments)");
+	}
+	{
+		/* the latency percentiles the views report */
+		double		v[5] = {5, 1, 3, 2, 4};
+		double		p50 = -1,
+					p99 = -1;
+
+		aurora_p50_p99(v, 0, &p50, &p99);
+		ok(p50 == -1 && p99 == -1, "percentiles of no samples leave the outputs alone");
+		aurora_p50_p99(v, 5, &p50, &p99);
+		ok(p50 == 3 && p99 == 4, "p50 and p99 of 5 samples are the 3rd and 4th smallest (%g, %g)", p50, p99);
 	}
 	is_uint(aurora_crc32c(0, "", 0), 0u, "crc32c of nothing is 0");
 }

@@ -1,0 +1,53 @@
+# shellcheck shell=bash
+# test/bench/lib.sh: what every benchmark records next to its figures, so
+# results can be compared only between runs on the same machine and code.
+# Sourced by test/bench/*.bench.sh (which set `repo`).
+#
+#   jstr TEXT                 TEXT as a JSON string
+#   bench_git_state           sets commit and dirty (call when the code is built)
+#   bench_fs DIR              "TYPE on DEVICE" of DIR's filesystem, for the table header
+#   bench_context_json WORK BENCH_DIR LOAD_START
+#                             the "date", "git_*", "machine" and "filesystem"
+#                             members (no braces, trailing comma); the
+#                             filesystem is WORK's
+
+jstr() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr -d '\000-\037')"; }
+
+bench_fs() { echo "$(df --output=fstype "$1" | tail -n 1 | tr -d ' ') on $(df --output=source "$1" | tail -n 1 | tr -d ' ')"; }
+
+# shellcheck disable=SC2154 # repo is set by the benchmark that sources this file
+bench_git_state() {
+	commit="$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)"
+	dirty=false
+	if [ -n "$(GIT_OPTIONAL_LOCKS=0 git -C "$repo" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+		dirty=true
+	fi
+}
+
+bench_context_json() {
+	local dir="$1" bench_dir="$2" load_start="$3" cpu os mem_mib
+	cpu="$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+	# shellcheck disable=SC1091
+	os="$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-unknown}" || echo unknown)"
+	mem_mib="$(awk '/^MemTotal:/ { printf "%d", $2 / 1024 }' /proc/meminfo)"
+	cat <<JSON
+  "date": $(jstr "$(date -u +%Y-%m-%dT%H:%M:%SZ)"),
+  "git_commit": $(jstr "$commit"),
+  "git_dirty": $dirty,
+  "machine": {
+    "nproc": $(nproc),
+    "cpu_model": $(jstr "${cpu:-unknown}"),
+    "mem_total_mib": ${mem_mib:-0},
+    "kernel": $(jstr "$(uname -r)"),
+    "os": $(jstr "$os"),
+    "loadavg_1m_at_start": $load_start,
+    "loadavg_1m_at_end": $(awk '{ print $1 }' /proc/loadavg)
+  },
+  "filesystem": {
+    "bench_dir": $(jstr "$bench_dir"),
+    "type": $(jstr "$(df --output=fstype "$dir" | tail -n 1 | tr -d ' ')"),
+    "device": $(jstr "$(df --output=source "$dir" | tail -n 1 | tr -d ' ')"),
+    "mount_options": $(jstr "$(findmnt -no OPTIONS -T "$dir" 2>/dev/null || echo unknown)")
+  },
+JSON
+}
