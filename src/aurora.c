@@ -128,9 +128,8 @@ _PG_init(void)
 
 	DefineCustomBoolVariable("aurora.shipping",
 							 "Ship the compute's WAL to the storage nodes (work in progress).",
-							 "Starts the WAL shipper background worker; name it in "
-							 "synchronous_standby_names ('aurora_shipper') to make commits "
-							 "wait until the volume durable LSN covers them.",
+							 "Starts the WAL shipper background worker, and makes every commit "
+							 "wait until the volume durable LSN covers it.",
 							 &aurora_shipping,
 							 false,
 							 PGC_POSTMASTER,
@@ -179,6 +178,7 @@ _PG_init(void)
 					 errmsg("aurora.shipping is on but aurora.storage_nodes is empty"),
 					 errhint("Name the storage nodes (id:az:url, ...) or turn aurora.shipping off.")));
 		aurora_shipper_register();
+		aurora_commit_wait_register();
 	}
 }
 

@@ -8,6 +8,7 @@
 #ifndef AURORA_H
 #define AURORA_H
 
+#include "access/xlogdefs.h"
 #include "utils/guc.h"
 
 /* One storage node of aurora.storage_nodes, as parsed by node_list.c. */
@@ -43,5 +44,12 @@ extern bool aurora_shipping;
 extern int	aurora_protection_groups;
 extern int	aurora_blocks_per_segment;
 extern void aurora_shipper_register(void);
+
+/* commit_wait.c */
+struct Latch;
+extern void aurora_commit_wait_register(void);
+extern void aurora_commit_wait_set_shipper(struct Latch *latch);
+extern void aurora_commit_wait_release(XLogRecPtr vdl);
+extern bool aurora_commit_wait_pending(void);
 
 #endif							/* AURORA_H */

@@ -12,6 +12,7 @@ include storage_service/common.mk
 
 OBJS = \
 	src/aurora.o \
+	src/commit_wait.o \
 	src/node_list.o \
 	src/shipper.o \
 	src/storage_nodes.o \

@@ -3,20 +3,19 @@
  *	  The WAL shipper background worker (aurora.shipping; issue 4, in
  *	  progress).
  *
- *	  The shipper is a physical replication client of its own compute: it
- *	  connects to the postmaster with libpqwalreceiver (the library the
- *	  stock walreceiver and logical replication workers use), so WAL reaches
- *	  it in order straight from a walsender, and the position it reports
- *	  back as flushed is VDL.  With synchronous_standby_names naming the
- *	  shipper ('aurora_shipper'), PostgreSQL's own synchronous replication
- *	  makes every commit wait, before it becomes visible, until VDL covers
- *	  its commit record (DESIGN.md 7).  A physical slot of the same name
- *	  keeps the WAL until then.
+ *	  The shipper reads the compute's WAL straight from pg_wal, up to the
+ *	  local flush point, as soon as a committing backend sets its latch
+ *	  (commit_wait.c) or, while WAL is being written without commits, every
+ *	  few milliseconds.  Each VDL it reaches is published to the backends
+ *	  waiting in commit_wait.c, which makes every commit wait, before it
+ *	  becomes visible, until VDL covers its commit record (DESIGN.md 7).  A
+ *	  physical replication slot, 'aurora_shipper', that the shipper holds and
+ *	  advances to VDL keeps the WAL until then.
  *
- *	  Received WAL is kept in a contiguous buffer and cut into records with
- *	  PostgreSQL's own XLogReader, whose page_read callback waits (latch,
- *	  socket, and a pipe the quorum writers poke) until the walsender has
- *	  sent the bytes asked for.  Each record goes, whole, to the PGs of the
+ *	  WAL read is kept in a contiguous buffer and cut into records with
+ *	  PostgreSQL's own XLogReader, whose page_read callback waits (latch and
+ *	  a pipe the quorum writers poke) until the bytes asked for are flushed.
+ *	  Each record goes, whole, to the PGs of the
  *	  blocks it references (PG 0 if none; common/volume.c) with a per-PG
  *	  backlink, batched per PG while WAL keeps arriving and sent when it
  *	  pauses, through one quorum writer per PG (common/pgwriter.c).  VCL is
@@ -25,12 +24,13 @@
  *
  *	  Restart: the slot's restart point is a VDL reported earlier, so every
  *	  record ending before it is on a write quorum; streaming resumes there
- *	  and each PG's next backlink comes from storage (RECORD_BEFORE).
+ *	  and each PG's next backlink comes from storage (RECORD_BEFORE).  The
+ *	  slot is saved at checkpoints, so after a crash it may be older than
+ *	  the last VDL: that only resends records.
  *	  Records resent after a crash are byte-identical duplicates.
  *
  *	  Every segment records the volume's geometry when it is created; a
- *	  compute whose settings disagree gets CONFLICT and shuts down.  A commit
- *	  waiting for VDL cannot be cancelled (core patch 0002), and after a
+ *	  compute whose settings disagree gets CONFLICT and shuts down.  After a
  *	  crash no session starts before VDL covers the recovered WAL.
  */
 #include "postgres.h"
@@ -39,11 +39,10 @@
 #include "access/xlog_internal.h"
 #include "access/xlogreader.h"
 #include "access/xlogrecord.h"
+#include "access/xlogutils.h"
 #include "libpq/auth.h"
 #include "libpq/libpq-be.h"
-#include "libpq/pqformat.h"
 #include "replication/walsender.h"
-#include "replication/walsender_private.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -51,7 +50,6 @@
 #include "postmaster/postmaster.h"
 #include "replication/slot.h"
 #include "replication/syncrep.h"
-#include "replication/walreceiver.h"
 #include "storage/latch.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
@@ -79,7 +77,7 @@
 
 PGDLLEXPORT void aurora_shipper_main(Datum main_arg);
 
-/* WAL received from the walsender: [start, start + len) */
+/* WAL read from pg_wal and not yet released: [start, start + len) */
 typedef struct StreamBuffer
 {
 	XLogRecPtr	start;
@@ -105,7 +103,7 @@ int			aurora_blocks_per_segment = 131072;
  * Unloaded, a batch goes out at once.  A batch that reaches BATCH_MAX_BYTES
  * goes out regardless.
  */
-#define SHIP_WINDOW		2
+#define SHIP_WINDOW		8
 
 /* One PG as the shipper writes it. */
 typedef struct ShipPG
@@ -207,10 +205,8 @@ static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
 /* How long a new session waits for storage before it is turned away. */
 #define SESSION_GATE_WAIT_MS	10000
 
-static WalReceiverConn *wrconn = NULL;
 static StreamBuffer stream;
-static XLogRecPtr reported = InvalidXLogRecPtr; /* last flush position sent */
-static TimestampTz last_feedback = 0;
+static XLogReaderState *wal_files = NULL;	/* for WALRead's segment handling */
 
 static Size
 shipper_shmem_size(void)
@@ -387,6 +383,9 @@ publish(bool running)
 		shared->vdl_advanced_at = GetCurrentTimestamp();
 	}
 	SpinLockRelease(&shared->mutex);
+	/* after the views: a released commit must see VDL past it there too */
+	if (running)
+		aurora_commit_wait_release(vdl);
 }
 
 /*
@@ -394,8 +393,8 @@ publish(bool running)
  * commits that storage never acknowledged (their sessions were still
  * waiting).  Recovery makes them visible, so no session may start until
  * VDL covers everything recovered: new sessions wait up to 10 s for that,
- * then are turned away with SQLSTATE 57P03.  The shipper's own replication
- * connection is not held back (it is what moves VDL).
+ * then are turned away with SQLSTATE 57P03 (replication connections too:
+ * a standby would otherwise replay those commits).
  */
 static void
 session_gate(Port *port, int status)
@@ -404,7 +403,7 @@ session_gate(Port *port, int status)
 
 	if (prev_client_auth_hook)
 		prev_client_auth_hook(port, status);
-	if (status != STATUS_OK || am_walsender || shared == NULL)
+	if (status != STATUS_OK || shared == NULL)
 		return;
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SESSION_GATE_WAIT_MS);
 	for (;;)
@@ -480,34 +479,6 @@ aurora_watermarks(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
-/*
- * A commit waiting for VDL must not stop waiting: stock PostgreSQL ends the
- * wait on a query cancel or a termination request and lets the transaction
- * become visible although storage may not hold it, so it could vanish with
- * the compute.  aurora keeps it waiting instead (core patch 0002): a cancel
- * is refused with a warning, a termination takes effect once the commit is
- * durable.  Only an immediate shutdown or a crash ends such a wait.
- */
-static bool
-keep_waiting_for_vdl(XLogRecPtr lsn, bool die)
-{
-	static XLogRecPtr warned = InvalidXLogRecPtr;
-
-	if (warned != lsn)
-	{
-		ereport(WARNING,
-				(errcode(die ? ERRCODE_ADMIN_SHUTDOWN : ERRCODE_QUERY_CANCELED),
-				 errmsg("cannot %s while the commit at %X/%X waits to become durable in storage",
-						die ? "terminate the session" : "cancel the wait",
-						LSN_FORMAT_ARGS(lsn)),
-				 errdetail("aurora never lets other sessions see a transaction that a write quorum of storage does not hold."),
-				 errhint("The wait ends when enough storage nodes are reachable again%s.",
-						 die ? "; the session ends then" : "")));
-		warned = lsn;
-	}
-	return true;
-}
-
 void
 aurora_shipper_register(void)
 {
@@ -523,7 +494,6 @@ aurora_shipper_register(void)
 	snprintf(worker.bgw_type, BGW_MAXLEN, "aurora WAL shipper");
 	RegisterBackgroundWorker(&worker);
 
-	syncrep_wait_interrupt_hook = keep_waiting_for_vdl;
 	prev_client_auth_hook = ClientAuthentication_hook;
 	ClientAuthentication_hook = session_gate;
 
@@ -533,39 +503,25 @@ aurora_shipper_register(void)
 	shmem_startup_hook = shipper_shmem_startup;
 }
 
-/* Standby status update: written = flushed = applied = pos. */
-static void
-send_feedback(XLogRecPtr pos, bool force)
-{
-	StringInfoData reply;
-	TimestampTz now = GetCurrentTimestamp();
+/* WAL read per call at most: the loop keeps shipping while it catches up. */
+#define READ_CHUNK	(4 * 1024 * 1024)
 
-	if (!force && pos == reported &&
-		!TimestampDifferenceExceeds(last_feedback, now, 1000))
-		return;
-	initStringInfo(&reply);
-	pq_sendbyte(&reply, 'r');
-	pq_sendint64(&reply, pos);
-	pq_sendint64(&reply, pos);
-	pq_sendint64(&reply, pos);
-	pq_sendint64(&reply, now);
-	pq_sendbyte(&reply, 0);
-	walrcv_send(wrconn, reply.data, reply.len);
-	pfree(reply.data);
-	reported = pos;
-	last_feedback = now;
-}
-
-static void
-stream_append(XLogRecPtr at, const char *data, Size n)
+/*
+ * Append WAL that the compute has flushed since the last call to the
+ * buffer, straight from pg_wal (the slot keeps it there).  Returns whether
+ * anything was read.
+ */
+static bool
+read_flushed_wal(void)
 {
-	if (stream.len == 0)
-		stream.start = at;
-	if (at != stream.start + stream.len)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("aurora shipper: WAL stream jumped from %X/%X to %X/%X",
-						LSN_FORMAT_ARGS(stream.start + stream.len), LSN_FORMAT_ARGS(at))));
+	XLogRecPtr	from = stream.start + stream.len;
+	XLogRecPtr	flush = GetFlushRecPtr(NULL);
+	Size		n;
+	WALReadError errinfo;
+
+	if (flush <= from)
+		return false;
+	n = Min((Size) (flush - from), (Size) READ_CHUNK);
 	if (stream.len + n > stream.cap)
 	{
 		Size		cap = Max(stream.cap * 2, stream.len + n + XLOG_BLCKSZ);
@@ -573,8 +529,11 @@ stream_append(XLogRecPtr at, const char *data, Size n)
 		stream.data = stream.data ? repalloc(stream.data, cap) : palloc(cap);
 		stream.cap = cap;
 	}
-	memcpy(stream.data + stream.len, data, n);
+	if (!WALRead(wal_files, stream.data + stream.len, from, n,
+				 GetWALInsertionTimeLine(), &errinfo))
+		WALReadRaiseError(&errinfo);
 	stream.len += n;
+	return true;
 }
 
 /* Forget WAL before keep (rounded down to a page: the reader rereads pages). */
@@ -603,36 +562,37 @@ pgcl_advanced(void *arg)
 }
 
 /*
- * Sleep until WAL arrives, PGCL moves (wake pipe) or the latch is set.  The
- * wait set lives as long as the connection's socket: building one per wait
- * cost an epoll instance and five system calls per wake-up.
+ * Sleep until a committing backend or a signal sets the latch, PGCL moves
+ * (wake pipe), or it is time to look for WAL written without a commit (a
+ * bulk load, asynchronous commits): every few milliseconds while the
+ * compute has inserted WAL the shipper has not read, else at the heartbeat.
+ * The wait set lives as long as the worker: building one per wait cost an
+ * epoll instance and five system calls per wake-up.
  */
+#define POLL_WAL_MS		5
+
 static void
-wait_for_work(pgsocket fd)
+wait_for_work(void)
 {
 	static WaitEventSet *set = NULL;
-	static pgsocket set_fd = PGINVALID_SOCKET;
 	WaitEvent	ev;
 	char		drain[64];
+	long		timeout;
 
-	if (set != NULL && fd != set_fd)
-	{
-		FreeWaitEventSet(set);
-		set = NULL;
-	}
 	if (set == NULL)
 	{
-		set = CreateWaitEventSet(TopMemoryContext, 4);
+		set = CreateWaitEventSet(TopMemoryContext, 3);
 		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-		if (fd != PGINVALID_SOCKET)
-			AddWaitEventToSet(set, WL_SOCKET_READABLE, fd, NULL, NULL);
 		AddWaitEventToSet(set, WL_SOCKET_READABLE, wake_pipe[0], NULL, NULL);
-		set_fd = fd;
 	}
-	/* records waiting for quorum: wake often enough to probe (see below) */
-	(void) WaitEventSetWait(set, inflight_count > 0 || shutdown_requested ? 100L : 1000L,
-							&ev, 1, PG_WAIT_EXTENSION);
+	if (GetXLogInsertRecPtr() > stream.start + stream.len)
+		timeout = POLL_WAL_MS;
+	else if (inflight_count > 0 || shutdown_requested)
+		timeout = 100L;		/* records waiting for quorum: probe (see below) */
+	else
+		timeout = 1000L;
+	(void) WaitEventSetWait(set, timeout, &ev, 1, PG_WAIT_EXTENSION);
 	ResetLatch(MyLatch);
 	while (read(wake_pipe[0], drain, sizeof(drain)) > 0)
 		;
@@ -849,15 +809,13 @@ ship_record(XLogReaderState *r, const aurora_geometry *g)
 	inflight_count++;
 }
 
-/* our application_name (what synchronous_standby_names names) and slot */
-#define SHIPPER_NAME "aurora_shipper"
-#define SHIPPER_SLOT SHIPPER_NAME
+/* the physical replication slot that keeps the WAL until VDL covers it */
+#define SHIPPER_SLOT "aurora_shipper"
 
 /*
- * The physical replication slot that holds the compute's WAL until the
- * shipper reports it durable (the walsender advances the slot to our flush
- * position, i.e. VDL).  Returns the slot's restart point, or Invalid when
- * the slot had to be created (a new volume).
+ * Find or create the shipper's slot and hold it.  Returns its restart
+ * point, a VDL published earlier, or Invalid when the slot had to be
+ * created (a new volume).
  */
 static XLogRecPtr
 ensure_slot(void)
@@ -875,15 +833,49 @@ ensure_slot(void)
 	}
 	LWLockRelease(ReplicationSlotControlLock);
 	if (slot != NULL)
+	{
+		ReplicationSlotAcquire(SHIPPER_SLOT, true);
 		return restart;
+	}
 
 	CheckSlotRequirements();
 	ReplicationSlotCreate(SHIPPER_SLOT, false, RS_PERSISTENT, false);
 	ReplicationSlotReserveWal();
 	ReplicationSlotMarkDirty();
 	ReplicationSlotSave();
-	ReplicationSlotRelease();
 	return InvalidXLogRecPtr;
+}
+
+/*
+ * Let the checkpointer recycle WAL below VDL, as a walsender does for the
+ * flush position its standby reports.  The slot reaches disk at the next
+ * checkpoint; until then a crash resumes from an older VDL, which only
+ * resends records.  At most every 100 ms: it takes locks and scans slots.
+ */
+static void
+advance_slot(void)
+{
+	static TimestampTz last = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	ReplicationSlot *slot = MyReplicationSlot;
+	bool		changed = false;
+
+	if (slot == NULL || XLogRecPtrIsInvalid(vdl) ||
+		!TimestampDifferenceExceeds(last, now, 100))
+		return;
+	last = now;
+	SpinLockAcquire(&slot->mutex);
+	if (slot->data.restart_lsn < vdl)
+	{
+		slot->data.restart_lsn = vdl;
+		changed = true;
+	}
+	SpinLockRelease(&slot->mutex);
+	if (changed)
+	{
+		ReplicationSlotMarkDirty();
+		ReplicationSlotsComputeRequiredLSN();
+	}
 }
 
 /*
@@ -1028,9 +1020,8 @@ open_volume(const aurora_geometry *g)
 /*
  * SIGTERM (fast shutdown, pg_terminate_backend): the shipper does not stop
  * while commits wait for VDL.  Those backends refuse to end before their
- * commit is durable (keep_waiting_for_vdl), and the postmaster ends the
- * walsender only after every backend and worker has exited: a shipper that
- * left first would leave them waiting for ever.
+ * commit is durable (commit_wait.c): a shipper that left first would leave
+ * them, and so the shutdown, waiting for ever.
  */
 static void
 shipper_sigterm(SIGNAL_ARGS)
@@ -1042,91 +1033,42 @@ shipper_sigterm(SIGNAL_ARGS)
 	errno = save_errno;
 }
 
-static bool
-commits_waiting(void)
-{
-	bool		waiting = false;
+static void warn_if_standby_names_name_shipper(void);
 
-	LWLockAcquire(SyncRepLock, LW_SHARED);
-	for (int mode = 0; mode < NUM_SYNC_REP_WAIT_MODE && !waiting; mode++)
-		waiting = !SHMQueueEmpty(&WalSndCtl->SyncRepQueue[mode]);
-	LWLockRelease(SyncRepLock);
-	return waiting;
-}
-
-/* Wait for and process one batch of walsender messages. */
+/* Ship what is ready and wait until more WAL is flushed, then read it. */
 static void
 receive_more(void)
 {
 	for (;;)
 	{
-		char	   *buf;
-		pgsocket	fd = PGINVALID_SOCKET;
-		int			len;
-		bool		got = false;
-
 		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			warn_if_standby_names_name_shipper();
+		}
 
 		/*
 		 * Everything decoded so far is whole records: send it (as the
-		 * window allows) and report VDL now, not only when the stream
-		 * pauses; under a steady stream of commits it rarely does.
+		 * window allows) and release the commits VDL covers now, not only
+		 * when the WAL pauses; under a steady stream of commits it rarely
+		 * does.
 		 */
 		flush_batches();
 		advance_vdl();
-		/* published before it is reported: a released commit must see it */
 		publish(true);
-		send_feedback(vdl, false);
-		while ((len = walrcv_receive(wrconn, &buf, &fd)) != 0)
-		{
-			StringInfoData m;
-
-			if (len < 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_CONNECTION_FAILURE),
-						 errmsg("aurora shipper: the WAL stream ended")));
-			m.data = buf;
-			m.len = len;
-			m.cursor = 1;
-			m.maxlen = -1;
-			if (buf[0] == 'w')
-			{
-				XLogRecPtr	data_start = pq_getmsgint64(&m);
-
-				(void) pq_getmsgint64(&m);	/* walEnd */
-				(void) pq_getmsgint64(&m);	/* sendTime */
-				stream_append(data_start, buf + m.cursor, len - m.cursor);
-				got = true;
-			}
-			else if (buf[0] == 'k')
-			{
-				bool		reply_requested;
-
-				(void) pq_getmsgint64(&m);	/* walEnd */
-				(void) pq_getmsgint64(&m);	/* sendTime */
-				reply_requested = pq_getmsgbyte(&m);
-				if (reply_requested)
-				{
-					publish(true);
-					send_feedback(vdl, true);
-				}
-			}
-		}
-		if (got)
+		advance_slot();
+		if (read_flushed_wal())
 			return;
-		/* nothing more to read now: ship what is batched, then wait */
-		flush_batches();
-		advance_vdl();
-		publish(true);
-		send_feedback(vdl, false);
-		if (shutdown_requested && !commits_waiting())
+		if (shutdown_requested && !aurora_commit_wait_pending())
 		{
 			ereport(LOG,
 					(errmsg("aurora shipper: stopping at VDL %X/%X", LSN_FORMAT_ARGS(vdl))));
 			proc_exit(1);
 		}
 		probe_if_stuck();
-		wait_for_work(fd);
+		wait_for_work();
 	}
 }
 
@@ -1137,7 +1079,7 @@ stream_page_read(XLogReaderState *state, XLogRecPtr page, int reqLen,
 {
 	Size		avail;
 
-	if (stream.len > 0 && page < stream.start)
+	if (page < stream.start)
 		ereport(ERROR,
 				(errmsg("aurora shipper: WAL at %X/%X was already released",
 						LSN_FORMAT_ARGS(page))));
@@ -1149,18 +1091,15 @@ stream_page_read(XLogReaderState *state, XLogRecPtr page, int reqLen,
 }
 
 /*
- * The commit rule needs every commit to wait for this worker: with
- * synchronous_standby_names naming aurora_shipper in a set whose every member
- * is required (num_sync equal to the member count).  Anything else lets a
- * commit be acknowledged, and seen, before storage holds it; say so in the
- * log rather than refuse, since an operator may set it on purpose (a bulk
- * load).  Checked at start and after each configuration reload.
+ * Earlier builds made commits wait for the shipper as a synchronous standby
+ * named aurora_shipper.  Nothing connects under that name any more, so a
+ * configuration that still requires it makes every commit wait for ever
+ * after its VDL wait: say so (at start and after each reload).
  */
 static void
-warn_unless_commits_wait(void)
+warn_if_standby_names_name_shipper(void)
 {
-	static bool warned = false;
-	bool		waits = false;
+	bool		named = false;
 
 	if (SyncRepConfig != NULL)
 	{
@@ -1168,37 +1107,33 @@ warn_unless_commits_wait(void)
 
 		for (int i = 0; i < SyncRepConfig->nmembers; i++)
 		{
-			if (pg_strcasecmp(name, SHIPPER_NAME) == 0)
-				waits = SyncRepConfig->num_sync == SyncRepConfig->nmembers;
+			named |= pg_strcasecmp(name, SHIPPER_SLOT) == 0;
 			name += strlen(name) + 1;
 		}
 	}
-	if (!waits && !warned)
+	if (named)
 		ereport(WARNING,
-				(errmsg("aurora shipper: commits do not wait for storage"),
-				 errdetail("synchronous_standby_names = '%s' does not require the standby \"%s\", so a commit can be acknowledged and seen before a write quorum of storage holds it.",
-						   SyncRepStandbyNames, SHIPPER_NAME),
-				 errhint("Set synchronous_standby_names = '%s'.", SHIPPER_NAME)));
-	warned = !waits;
+				(errmsg("aurora shipper: synchronous_standby_names names \"%s\", which is no longer a standby",
+						SHIPPER_SLOT),
+				 errdetail("Commits wait for storage without it; with it they also wait for a standby that never connects."),
+				 errhint("Remove \"%s\" from synchronous_standby_names.", SHIPPER_SLOT)));
 }
 
 static void
 shipper_exit(int code, Datum arg)
 {
+	aurora_commit_wait_set_shipper(NULL);
 	publish(false);
 }
 
 void
 aurora_shipper_main(Datum main_arg)
 {
-	WalRcvStreamOptions options;
 	XLogReaderState *reader;
-	TimeLineID	tli;
 	XLogRecPtr	start;
 	XLogRecPtr	resume;
 	XLogRecPtr	first;
 	char	   *err = NULL;
-	char		conninfo[MAXPGPATH + 64];
 	aurora_geometry geometry;
 	uint64		records = 0;
 	uint64		bytes = 0;
@@ -1231,27 +1166,6 @@ aurora_shipper_main(Datum main_arg)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
 
-	load_file("libpqwalreceiver", false);
-	if (WalReceiverFunctions == NULL)
-		elog(ERROR, "libpqwalreceiver did not initialize");
-
-	{
-		/* the first socket directory, else the first listen address */
-		const char *host = Unix_socket_directories && Unix_socket_directories[0] ?
-			Unix_socket_directories : ListenAddresses;
-		int			n = (int) strcspn(host, ", ");
-
-		if (n == 0 || strncmp(host, "*", n) == 0)
-			host = "127.0.0.1", n = 9;
-		snprintf(conninfo, sizeof(conninfo), "host=%.*s port=%d", n, host, PostPortNumber);
-	}
-	wrconn = walrcv_connect(conninfo, false, SHIPPER_NAME, &err);
-	if (wrconn == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("aurora shipper: cannot connect to the compute for its WAL: %s", err)));
-	(void) walrcv_identify_system(wrconn, &tli);
-
 	resume = ensure_slot();
 	if (XLogRecPtrIsInvalid(resume))
 	{
@@ -1274,31 +1188,29 @@ aurora_shipper_main(Datum main_arg)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		start = resume - XLogSegmentOffset(resume, wal_segment_size);
 	}
-	options.logical = false;
-	options.startpoint = start;
-	options.slotname = SHIPPER_SLOT;
-	options.proto.physical.startpointTLI = tli;
-	if (!walrcv_startstreaming(wrconn, &options))
-		ereport(ERROR,
-				(errmsg("aurora shipper: the compute refused to stream WAL from %X/%X",
-						LSN_FORMAT_ARGS(start))));
-
+	stream.start = start;
+	stream.len = 0;
+	wal_files = XLogReaderAllocate(wal_segment_size, NULL,
+								   XL_ROUTINE(.segment_open = wal_segment_open,
+											  .segment_close = wal_segment_close),
+								   NULL);
 	reader = XLogReaderAllocate(wal_segment_size, NULL,
 								XL_ROUTINE(.page_read = stream_page_read), NULL);
-	if (reader == NULL)
+	if (reader == NULL || wal_files == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	first = XLogFindNextRecord(reader, resume);
 	if (XLogRecPtrIsInvalid(first))
 		ereport(ERROR, (errmsg("aurora shipper: no WAL record after %X/%X", LSN_FORMAT_ARGS(start))));
 	XLogBeginRead(reader, first);
 	before_shmem_exit(shipper_exit, (Datum) 0);
+	aurora_commit_wait_set_shipper(MyLatch);
 	SpinLockAcquire(&shared->mutex);
 	shared->startup_flush = GetFlushRecPtr(NULL);
 	SpinLockRelease(&shared->mutex);
 	publish(true);
-	ereport(LOG, (errmsg("aurora shipper: streaming WAL from %X/%X (first record %X/%X, VDL %X/%X)",
+	ereport(LOG, (errmsg("aurora shipper: shipping WAL from %X/%X (first record %X/%X, VDL %X/%X)",
 						 LSN_FORMAT_ARGS(start), LSN_FORMAT_ARGS(first), LSN_FORMAT_ARGS(vdl))));
-	warn_unless_commits_wait();
+	warn_if_standby_names_name_shipper();
 
 	for (;;)
 	{
@@ -1323,12 +1235,6 @@ aurora_shipper_main(Datum main_arg)
 								 (unsigned long long) records, (unsigned long long) bytes,
 								 LSN_FORMAT_ARGS(vdl))));
 			last_log = now;
-		}
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-			warn_unless_commits_wait();
 		}
 	}
 }

@@ -103,10 +103,6 @@ aurora.read_quorum = 3
 aurora.request_timeout = 1000
 aurora.shipping = $shipping
 CONF
-	if [ "$shipping" = on ]; then
-		# the commit rule: every commit waits until VDL covers it (README)
-		echo "synchronous_standby_names = 'aurora_shipper'" >>"$dir/pgdata/postgresql.conf"
-	fi
 	echo "logging_collector = off" >>"$dir/pgdata/postgresql.conf"
 	write_env "$dir" "$prefix" "$pgport"
 	chown -R "$user:" "$dir"

@@ -13,8 +13,7 @@
 #               standbys have flushed them;
 #   aurora      the local aurora cluster (src/tools/cluster.sh: six storage
 #               nodes a1 a2 | b1 b2 | c1 c2, compute with aurora preloaded)
-#               with aurora.shipping = on and synchronous_standby_names =
-#               'aurora_shipper': commits also wait until VDL covers them (a
+#               with aurora.shipping = on: commits also wait until VDL covers them (a
 #               write quorum of 4/6 segments holds their WAL); a volume of ONE
 #               protection group (aurora.protection_groups = 1): the same
 #               fan-out as syncrep, every WAL byte to six replicas, one log
@@ -37,7 +36,7 @@
 # standbys (syncrep) or of the shipper's sockets to the storage nodes
 # (aurora*), snapshot before and after the run; for aurora* also the
 # application bytes of aurora.shipping_stats().  It also records the CPU
-# seconds of the sender (walsenders; shipper + its walsender) and of the
+# seconds of the sender (walsenders; the shipper) and of the
 # receivers (six standbys; six storage nodes) over the run, and the machine's
 # busy CPU share.  Ratios aurora/syncrep, aurora/stock, aurora-4pg/syncrep,
 # aurora-4pg/stock and syncrep/stock follow the table.
@@ -531,14 +530,13 @@ run_aurora() { # CONFIG PROTECTION_GROUPS
 	# volume is created with it when the shipper first starts
 	cat >>"$d/pgdata/postgresql.conf" <<CONF
 aurora.shipping = on
-synchronous_standby_names = 'aurora_shipper'
 aurora.protection_groups = $pgs
 CONF
 	started_cluster="$d"
 	bash "$repo/src/tools/cluster.sh" start "$d" >"$work/$cfg-start.log" 2>&1 ||
 		{ cat "$work/$cfg-start.log" >&2; tail -n 20 "$d/postgres.log" >&2 || true; die "$cfg: cluster.sh start failed"; }
-	wait_for "$aurora_port" 60 "the shipper to stream (aurora_shipper in pg_stat_replication, sync)" \
-		"SELECT count(*) = 1 FROM pg_stat_replication WHERE application_name = 'aurora_shipper' AND state = 'streaming' AND sync_state = 'sync'"
+	wait_for "$aurora_port" 60 "the shipper to ship (VDL in aurora.watermarks())" \
+		"SELECT vdl IS NOT NULL FROM aurora.watermarks()"
 	aurora_catchup
 	# the volume is the one this configuration is about
 	n="$(sql "$aurora_port" "SELECT (SELECT count(*) FROM aurora.protection_groups) || ' ' || (SELECT count(*) FROM aurora.segments) || ' ' || (SELECT count(DISTINCT node_id) FROM aurora.segments)")"
@@ -546,11 +544,10 @@ CONF
 		die "$cfg: expected $pgs protection groups of six segments on six nodes, found (PGs segments nodes) $n"
 	echo "pgbench: $cfg: $pgs protection group(s), $((pgs * 6)) segments on six storage nodes"
 
-	local shipper walsender
+	local shipper
 	shipper="$(shipper_pid "$d")"
-	walsender="$(sql "$aurora_port" "SELECT pid FROM pg_stat_replication WHERE application_name = 'aurora_shipper'")"
-	if [ -z "$shipper" ] || [ -z "$walsender" ]; then die "$cfg: shipper or its walsender not found"; fi
-	sender_pids="$shipper $walsender" peer_ports="" receiver_pids=""
+	[ -n "$shipper" ] || die "$cfg: shipper not found"
+	sender_pids="$shipper" peer_ports="" receiver_pids=""
 	for p in $(seq "$base" $((base + 5))); do peer_ports="$peer_ports $p"; done
 	for id in a1 a2 b1 b2 c1 c2; do
 		p="$(head -n 1 "$d/nodes/$id/aurora-storage.pid" 2>/dev/null | tr -dc 0-9)"
@@ -594,7 +591,7 @@ for c in $configs; do
 done
 echo "(FPI%: share of the run's WAL bytes that are full-page images (pg_waldump --stats);"
 echo " net B/x: TCP payload bytes sent by the primary's walsenders to the standbys / by the shipper to the storage nodes, per transaction;"
-echo " app B/x: aurora.shipping_stats() bytes; busy%: whole machine; send s / recv s: CPU seconds of walsenders or shipper+walsender / of standbys or storage nodes;"
+echo " app B/x: aurora.shipping_stats() bytes; busy%: whole machine; send s / recv s: CPU seconds of walsenders or the shipper / of standbys or storage nodes;"
 echo " aurora: one protection group, aurora-4pg: four, both on the same six storage nodes)"
 
 # Ratios FIRST/SECOND of every pair; the table shows the pairs whose two
@@ -673,8 +670,8 @@ $(bench_context_json "$work" "$bench_dir" "$load_start")
     "configs": [${configs_json%,}],
     "server_settings": {$settings_json},
     "syncrep": {"standbys": $standbys, "synchronous_standby_names": "ANY 4 (s1,s2,s3,s4,s5,s6)", "transport": "tcp://127.0.0.1"},
-    "aurora": {"storage_nodes": 6, "protection_groups": ${aurora_pgs[aurora]}, "write_quorum": 4, "synchronous_standby_names": "aurora_shipper", "transport": "tcp://127.0.0.1"},
-    "aurora-4pg": {"storage_nodes": 6, "protection_groups": ${aurora_pgs[aurora-4pg]}, "write_quorum": 4, "synchronous_standby_names": "aurora_shipper", "transport": "tcp://127.0.0.1"}
+    "aurora": {"storage_nodes": 6, "protection_groups": ${aurora_pgs[aurora]}, "write_quorum": 4, "commit_wait": "aurora (syncrep_wait_hook)", "transport": "tcp://127.0.0.1"},
+    "aurora-4pg": {"storage_nodes": 6, "protection_groups": ${aurora_pgs[aurora-4pg]}, "write_quorum": 4, "commit_wait": "aurora (syncrep_wait_hook)", "transport": "tcp://127.0.0.1"}
   },
   "units": {
     "tps": "pgbench's tps without initial connection time",
@@ -683,7 +680,7 @@ $(bench_context_json "$work" "$bench_dir" "$load_start")
     "net": "TCP payload bytes (ss -ti bytes_sent/bytes_received) of the durability connections over the run: syncrep the primary's walsender sockets to the six standbys, aurora and aurora-4pg the shipper's sockets to the six storage nodes; sent = primary/compute to replicas",
     "wal_records/wal_fpi_bytes": "pg_waldump --stats over the run's WAL: records, and bytes of full-page images in them",
     "aurora_shipping_stats": "aurora and aurora-4pg only: sums of aurora.shipping_stats() over the run: bytes of the messages the shipper sent to the nodes (headers included), LOG_APPEND batches, WAL records (each counted once per node it went to); ack_latency_*: the largest over protection groups of aurora.protection_groups' quorum acknowledgement latency (last 4096 batches) after the run",
-    "cpu": "machine_busy_pct: non-idle, non-iowait share of all CPUs over the run (/proc/stat); sender_s: CPU seconds of the walsenders (syncrep) or the shipper and its walsender (aurora, aurora-4pg); receivers_s: CPU seconds of all processes of the six standbys (syncrep) or of the six storage nodes (aurora, aurora-4pg)",
+    "cpu": "machine_busy_pct: non-idle, non-iowait share of all CPUs over the run (/proc/stat); sender_s: CPU seconds of the walsenders (syncrep) or the shipper (aurora, aurora-4pg); receivers_s: CPU seconds of all processes of the six standbys (syncrep) or of the six storage nodes (aurora, aurora-4pg)",
     "ratios": "A_over_B: A's figure / B's for the run and metric (tps, avg and p99 latency, WAL and network bytes per transaction); null where A or B did not run or B's figure is 0"
   },
   "results": [

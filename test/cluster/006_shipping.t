@@ -20,11 +20,16 @@ $c->compute_conf_append(join "\n", "aurora.protection_groups = 4",
 	"aurora.blocks_per_segment = 128");
 $c->start;
 
-ok($c->poll_query_until(
-		"SELECT sync_state FROM pg_stat_replication WHERE application_name = 'aurora_shipper'",
-		'sync'),
-	'the shipper is the synchronous standby');
+ok($c->poll_query_until('SELECT vdl IS NOT NULL FROM aurora.watermarks()', 't'),
+	'the shipper ships');
+is($c->safe_psql(
+		"SELECT active_pid = (SELECT pid FROM pg_stat_activity WHERE backend_type = 'aurora WAL shipper') "
+		  . "FROM pg_replication_slots WHERE slot_name = 'aurora_shipper' AND slot_type = 'physical'"),
+	't', 'it holds the physical slot aurora_shipper, which keeps the WAL it has not shipped');
+is($c->safe_psql('SELECT count(*) FROM pg_stat_replication'), '0',
+	'no walsender and no synchronous_standby_names: commits wait for VDL on their own');
 $c->safe_psql('CREATE TABLE t (id int PRIMARY KEY, v text)');
+$c->safe_psql('CREATE TABLE u (v text)');
 
 sub lsn { my ($hi, $lo) = split m{/}, shift; return hex($hi) * 2**32 + hex($lo) }
 
@@ -133,6 +138,9 @@ usleep(1_000_000);
 ok(waitpid($pid, 1) == 0, 'the cancel is refused: the commit keeps waiting');
 is($c->safe_psql('SELECT count(*) FROM t'), '80',
 	'and no other session sees its row while storage does not hold it');
+is($c->safe_psql(
+		"SET synchronous_commit = local; INSERT INTO u VALUES ('local'); SELECT count(*) FROM u"),
+	'1', 'synchronous_commit = local is a session\'s choice not to wait for storage, as for standbys');
 ($rc, $out) = $c->ctl('start', 'a1', 'b1', 'c1');
 is($rc, 0, 'the three nodes come back') or diag($out);
 waitpid($pid, 0);
@@ -143,9 +151,7 @@ is($c->safe_psql('SELECT count(*) FROM t'), '81', 'its row is there');
 my $prefix = $ENV{AURORA_PG_PREFIX};
 system("$prefix/bin/pg_ctl -D " . $c->dir . "/pgdata -m immediate stop >/dev/null 2>&1");
 system("$prefix/bin/pg_ctl -D " . $c->dir . "/pgdata -l " . $c->dir . "/postgres.log start -w >/dev/null 2>&1");
-ok($c->poll_query_until(
-		"SELECT sync_state FROM pg_stat_replication WHERE application_name = 'aurora_shipper'",
-		'sync'),
+ok($c->poll_query_until('SELECT vdl IS NOT NULL FROM aurora.watermarks()', 't'),
 	'after an immediate restart the shipper is back');
 my @acked3 = grep { defined } map { commit_one() } 1 .. 20;
 is(scalar @acked3, 20, '20 commits after the restart');
@@ -192,16 +198,15 @@ system("$prefix/bin/pg_ctl -D $pgdata -l " . $c->dir . "/postgres.log -W start >
 ok($c->poll_query_until('SELECT count(*) FROM t', '101'),
 	'with the right geometry it starts again, every row there');
 
-# --- a configuration that lets commits skip storage is called out -----------
-unlike(compute_log(), qr/commits do not wait for storage/,
-	'no warning while synchronous_standby_names requires the shipper');
+# --- a configuration from before 0.4 is called out --------------------------
+unlike(compute_log(), qr/which is no longer a standby/,
+	'no warning while synchronous_standby_names does not name the shipper');
 $c->safe_psql("ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (aurora_shipper, other)'");
 $c->safe_psql('SELECT pg_reload_conf()');
 ok($c->poll_until(sub {
-			$c->safe_psql('INSERT INTO t VALUES (1000 + (random() * 1e6)::int)');
-			compute_log() =~ /WARNING:  aurora shipper: commits do not wait for storage\n.*DETAIL:  synchronous_standby_names = 'ANY 1 \(aurora_shipper, other\)' does not require/;
+			compute_log() =~ /WARNING:  aurora shipper: synchronous_standby_names names "aurora_shipper", which is no longer a standby/;
 		}, 20),
-	'after a reload to a setting that does not require the shipper it logs a WARNING saying so');
+	'after a reload to a setting that still names aurora_shipper (commits would wait for ever) it logs a WARNING');
 $c->safe_psql('ALTER SYSTEM RESET synchronous_standby_names');
 $c->safe_psql('SELECT pg_reload_conf()');
 
