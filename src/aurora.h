@@ -51,5 +51,6 @@ extern void aurora_commit_wait_register(void);
 extern void aurora_commit_wait_set_shipper(struct Latch *latch);
 extern void aurora_commit_wait_release(XLogRecPtr vdl);
 extern bool aurora_commit_wait_pending(void);
+extern XLogRecPtr aurora_commit_wait_vdl(void);
 
 #endif							/* AURORA_H */

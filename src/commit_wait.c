@@ -238,6 +238,13 @@ aurora_commit_wait_release(XLogRecPtr vdl)
 	}
 }
 
+/* The highest VDL published since the server started (0: none yet). */
+XLogRecPtr
+aurora_commit_wait_vdl(void)
+{
+	return cw == NULL ? InvalidXLogRecPtr : pg_atomic_read_u64(&cw->vdl);
+}
+
 /* Whether any backend waits for VDL now. */
 bool
 aurora_commit_wait_pending(void)

@@ -151,7 +151,8 @@ typedef struct ShipperShared
 	XLogRecPtr	vcl;
 	XLogRecPtr	vdl;
 	TimestampTz vdl_advanced_at;
-	XLogRecPtr	startup_flush;	/* end of the local WAL when the shipper started */
+	XLogRecPtr	startup_flush;	/* end of the local WAL when the first shipper
+								 * since the server started began; 0 = none yet */
 	TimestampTz pgs_published_at;
 	int			n_pgs;
 	struct PGShared *pg;		/* n_pgs entries, right after this struct */
@@ -408,25 +409,23 @@ session_gate(Port *port, int status)
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SESSION_GATE_WAIT_MS);
 	for (;;)
 	{
-		bool		running;
-		XLogRecPtr	v,
+		XLogRecPtr	v = aurora_commit_wait_vdl(),
 					need;
 
+		/* once VDL has covered the recovered WAL, a shipper restart changes nothing */
 		SpinLockAcquire(&shared->mutex);
-		running = shared->running;
-		v = shared->vdl;
 		need = shared->startup_flush;
 		SpinLockRelease(&shared->mutex);
-		if (running && v >= need)
+		if (need != InvalidXLogRecPtr && v >= need)
 			return;
 		if (GetCurrentTimestamp() >= deadline)
 			ereport(FATAL,
 					(errcode(ERRCODE_CANNOT_CONNECT_NOW),
 					 errmsg("the database system is waiting for storage to hold its recovered WAL"),
-					 errdetail(running ?
-							   "The volume durable LSN is %X/%X; sessions start once it reaches %X/%X." :
-							   "The WAL shipper is not streaming yet.",
-							   LSN_FORMAT_ARGS(v), LSN_FORMAT_ARGS(need)),
+					 need != InvalidXLogRecPtr ?
+					 errdetail("The volume durable LSN is %X/%X; sessions start once it reaches %X/%X.",
+							   LSN_FORMAT_ARGS(v), LSN_FORMAT_ARGS(need)) :
+					 errdetail("The WAL shipper has not started shipping yet."),
 					 errhint("Check that a write quorum of storage nodes is reachable (SELECT * FROM aurora.storage_nodes from a session that got in earlier, or aurora-ctl status).")));
 		CHECK_FOR_INTERRUPTS();
 		pg_usleep(10000L);
@@ -522,6 +521,15 @@ read_flushed_wal(void)
 	if (flush <= from)
 		return false;
 	n = Min((Size) (flush - from), (Size) READ_CHUNK);
+
+	/*
+	 * A chunk that stops short of the flush point ends on a page boundary,
+	 * as a walsender's does: the XLogReader copies the first page of a
+	 * record that spans pages whole once it has the record's header, and the
+	 * server's own flush points only fall inside a record at page ends.
+	 */
+	if (from + n < flush)
+		n -= (from + n) % XLOG_BLCKSZ;
 	if (stream.len + n > stream.cap)
 	{
 		Size		cap = Max(stream.cap * 2, stream.len + n + XLOG_BLCKSZ);
@@ -586,7 +594,8 @@ wait_for_work(void)
 		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 		AddWaitEventToSet(set, WL_SOCKET_READABLE, wake_pipe[0], NULL, NULL);
 	}
-	if (GetXLogInsertRecPtr() > stream.start + stream.len)
+	/* (at a page boundary the insert position is past the page header) */
+	if (GetXLogInsertRecPtr() > stream.start + stream.len + SizeOfXLogLongPHD)
 		timeout = POLL_WAL_MS;
 	else if (inflight_count > 0 || shutdown_requested)
 		timeout = 100L;		/* records waiting for quorum: probe (see below) */
@@ -1205,7 +1214,8 @@ aurora_shipper_main(Datum main_arg)
 	before_shmem_exit(shipper_exit, (Datum) 0);
 	aurora_commit_wait_set_shipper(MyLatch);
 	SpinLockAcquire(&shared->mutex);
-	shared->startup_flush = GetFlushRecPtr(NULL);
+	if (shared->startup_flush == InvalidXLogRecPtr)
+		shared->startup_flush = GetFlushRecPtr(NULL);
 	SpinLockRelease(&shared->mutex);
 	publish(true);
 	ereport(LOG, (errmsg("aurora shipper: shipping WAL from %X/%X (first record %X/%X, VDL %X/%X)",

@@ -1,11 +1,12 @@
 # test/cluster/006_shipping.t: the compute ships its WAL to six storage nodes
-# (aurora.shipping, work in progress) and commits wait for the volume durable
-# LSN through synchronous replication.  Checked from storage: every commit a
+# (aurora.shipping) and commits wait for the volume durable LSN (core hook
+# syncrep_wait_hook, src/commit_wait.c).  Checked from storage: every commit a
 # client saw acknowledged is in PG 0's log on at least four nodes, also while
 # two nodes are down; with three down commits wait (reads go on) and resume
 # once the nodes are back; a restarted compute resumes shipping without
 # contradicting what storage holds; all six segments converge; a compute
-# whose geometry differs from the volume's refuses to run.
+# whose geometry differs from the volume's refuses to run; a shipper that
+# restarts behind a bulk load catches up from its slot.
 use strict;
 use warnings;
 use Test::More;
@@ -221,6 +222,42 @@ my @acked4 = grep { defined } map { commit_one() } 1 .. 10;
 is(scalar @acked4, 10, 'commits go on through the new shipper');
 ok(all_held_by(\@acked4, 4, @nodes), 'and are in PG 0 on at least four nodes');
 ok($vdl_ok && $vdl_monotonic, 'with VDL past each of them, never going backwards');
+
+# --- catching up: the shipper falls behind a bulk load ----------------------
+# Commits leave the shipper's read position late in a page.  Then it is
+# stopped (SIGSTOP) while a session that does not wait for storage
+# (synchronous_commit = local) COPYs 400 000 rows of about 100 bytes: some 50
+# MB of WAL, as multi-insert records of about 6.6 KB, nearly all spanning
+# pages.  Resumed, the shipper reads pg_wal in chunks from that position, and
+# a chunk's end must never cut such a record: the XLogReader takes a record's
+# first page whole once it has its header.  (Chunks of a fixed size from late
+# in a page end late in a page too, inside most such records' first page.)
+my $flush_offset = "SELECT pg_wal_lsn_diff(pg_current_wal_flush_lsn(), '0/0')::bigint % 8192";
+for (1 .. 20)
+{
+	my $off = $c->safe_psql($flush_offset);
+	last if $off >= 7200 && $off < 8100;
+	my $pad = (7600 - $off) % 8192;
+	$pad = 8192 + $pad - 200 if $pad < 200;
+	$c->safe_psql("SELECT pg_logical_emit_message(true, 'pad', repeat('x', $pad))");
+}
+cmp_ok($c->safe_psql($flush_offset), '>=', 7200,
+	'commits end late in a page, and the shipper has read up to there');
+my $shipper_pid = $c->safe_psql($shipper);
+ok(kill('STOP', $shipper_pid), 'stop the shipper');
+$c->safe_psql("SET synchronous_commit = local; CREATE TABLE bulk (id int, pad text DEFAULT repeat('x', 80)); "
+	  . "COPY bulk (id) FROM PROGRAM 'seq 1 400000'");
+my $bulk_end = $c->safe_psql('SELECT pg_current_wal_flush_lsn()');
+my $behind = $c->safe_psql(
+	"SELECT pg_wal_lsn_diff('$bulk_end', restart_lsn) FROM pg_replication_slots WHERE slot_name = 'aurora_shipper'");
+cmp_ok($behind, '>', 32 * 1024 * 1024,
+	'meanwhile the slot keeps the WAL of the bulk load (more than 32 MB of it)');
+ok(kill('CONT', $shipper_pid), 'resume the shipper');
+ok($c->poll_query_until("SELECT vdl >= '$bulk_end' FROM aurora.watermarks()", 't'),
+	'it catches up: VDL passes the end of the bulk load');
+unlike(compute_log(), qr/cannot decode WAL/, 'reading it in chunks never cut a record');
+is($c->safe_psql($shipper), $shipper_pid, 'the same shipper did it, without restarting');
+is($c->safe_psql('SELECT count(*) FROM bulk'), '400000', 'the rows are there');
 
 # --- a fast stop while a commit waits: it waits for storage, then stops -----
 ($rc, $out) = $c->ctl('kill', 'a1', 'b1', 'c1');
