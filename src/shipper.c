@@ -137,39 +137,6 @@ static int	inflight_cap = 0;
 static volatile sig_atomic_t shutdown_requested = false;
 static XLogRecPtr vcl = InvalidXLogRecPtr;
 static XLogRecPtr vdl = InvalidXLogRecPtr;
-static XLogRecPtr *pgcl_seen = NULL;	/* per PG, as advance_vdl last read it */
-
-/*
- * The in-flight list, pgcl_seen, VCL and VDL are shared by the main loop,
- * which appends records, and the NNG threads on which acknowledgements
- * arrive, which advance VDL and release commits at once (pgcl_advanced):
- * a hop through the main loop cost a wake-up per acknowledgement, about a
- * millisecond at p90 on a busy machine.  Lock order: vdl_lock, then a
- * writer's mutex.
- */
-static pthread_mutex_t vdl_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static XLogRecPtr
-current_vdl(void)
-{
-	XLogRecPtr	v;
-
-	pthread_mutex_lock(&vdl_lock);
-	v = vdl;
-	pthread_mutex_unlock(&vdl_lock);
-	return v;
-}
-
-static int
-records_in_flight(void)
-{
-	int			n;
-
-	pthread_mutex_lock(&vdl_lock);
-	n = inflight_count;
-	pthread_mutex_unlock(&vdl_lock);
-	return n;
-}
 static int	wake_pipe[2] = {-1, -1};
 
 /*
@@ -401,49 +368,25 @@ publish_pgs(void)
 	}
 }
 
-/*
- * Publish VCL and VDL (equal today: every record end is a CPL), then
- * release the commits VDL covers.  Also called on NNG threads (nng_thread):
- * it touches only shared memory (spinlock, atomics) and sets latches, and
- * leaves alone a shipper that is not (or no longer) running.
- */
-static void
-publish_watermarks(bool running, bool nng_thread)
-{
-	XLogRecPtr	c,
-				d;
-
-	pthread_mutex_lock(&vdl_lock);
-	c = vcl;
-	d = vdl;
-	pthread_mutex_unlock(&vdl_lock);
-	SpinLockAcquire(&shared->mutex);
-	if (nng_thread && !shared->running)
-	{
-		SpinLockRelease(&shared->mutex);
-		return;
-	}
-	shared->running = running;
-	if (c > shared->vcl || !running)
-		shared->vcl = c;
-	if (d > shared->vdl || !running)
-	{
-		shared->vdl = d;
-		shared->vdl_advanced_at = GetCurrentTimestamp();
-	}
-	SpinLockRelease(&shared->mutex);
-	/* after the views: a released commit must see VDL past it there too */
-	if (running)
-		aurora_commit_wait_release(d);
-}
-
-/* The watermarks and (main loop only) the per-PG views. */
+/* Publish VCL and VDL (equal today: every record end is a CPL). */
 static void
 publish(bool running)
 {
 	if (running)
 		publish_pgs();
-	publish_watermarks(running, false);
+	SpinLockAcquire(&shared->mutex);
+	shared->running = running;
+	if (vcl > shared->vcl || !running)
+		shared->vcl = vcl;
+	if (vdl > shared->vdl || !running)
+	{
+		shared->vdl = vdl;
+		shared->vdl_advanced_at = GetCurrentTimestamp();
+	}
+	SpinLockRelease(&shared->mutex);
+	/* after the views: a released commit must see VDL past it there too */
+	if (running)
+		aurora_commit_wait_release(vdl);
 }
 
 /*
@@ -616,21 +559,13 @@ stream_trim(XLogRecPtr keep)
 	stream.start += drop;
 }
 
-static bool advance_vdl(void);
-
-/*
- * NNG thread: a PG's PGCL moved.  Advance VDL and release the commits it
- * covers right here, then wake the main loop, whose ship window may have
- * room now (write(2) is thread-safe).
- */
+/* NNG thread: PGCL moved; wake the main loop (write(2) is thread-safe). */
 static void
 pgcl_advanced(void *arg)
 {
 	char		b = 0;
 
 	(void) arg;
-	if (advance_vdl())
-		publish_watermarks(true, true);
 	(void) write(wake_pipe[1], &b, 1);
 }
 
@@ -662,7 +597,7 @@ wait_for_work(void)
 	/* (at a page boundary the insert position is past the page header) */
 	if (GetXLogInsertRecPtr() > stream.start + stream.len + SizeOfXLogLongPHD)
 		timeout = POLL_WAL_MS;
-	else if (records_in_flight() > 0 || shutdown_requested)
+	else if (inflight_count > 0 || shutdown_requested)
 		timeout = 100L;		/* records waiting for quorum: probe (see below) */
 	else
 		timeout = 1000L;
@@ -731,11 +666,10 @@ probe_if_stuck(void)
 	static XLogRecPtr last_vdl = InvalidXLogRecPtr;
 	static TimestampTz since = 0;
 	TimestampTz now = GetCurrentTimestamp();
-	XLogRecPtr	v = current_vdl();
 
-	if (records_in_flight() == 0 || v != last_vdl)
+	if (inflight_count == 0 || vdl != last_vdl)
 	{
-		last_vdl = v;
+		last_vdl = vdl;
 		since = now;
 		return;
 	}
@@ -759,25 +693,20 @@ record_end_is_cpl(XLogReaderState *r)
 
 /*
  * VCL: the end of the longest prefix of records at PGCL in all their PGs.
- * VDL: the highest CPL at or below VCL.  Returns whether VDL moved.  Runs
- * on the main loop and on NNG threads.
+ * VDL: the highest CPL at or below VCL.
  */
-static bool
+static void
 advance_vdl(void)
 {
-	XLogRecPtr	before;
-
-	pthread_mutex_lock(&vdl_lock);
-	before = vdl;
 	for (int p = 0; p < n_pgs; p++)
-		pgcl_seen[p] = aurora_pgwriter_pgcl(pgs[p].writer);
+		pgs[p].pgcl = aurora_pgwriter_pgcl(pgs[p].writer);
 	while (inflight_count > 0)
 	{
 		InFlight   *r = &inflight[inflight_head];
 		bool		durable = true;
 
 		for (int i = 0; i < r->npgs && durable; i++)
-			durable = pgcl_seen[r->pgs[i]] >= r->end;
+			durable = pgs[r->pgs[i]].pgcl >= r->end;
 		if (!durable)
 			break;
 		vcl = r->end;
@@ -786,8 +715,6 @@ advance_vdl(void)
 		inflight_head = (inflight_head + 1) % inflight_cap;
 		inflight_count--;
 	}
-	pthread_mutex_unlock(&vdl_lock);
-	return vdl != before;
 }
 
 /* Copy the record's bytes [start, start + len) out of the stream, skipping page headers. */
@@ -870,7 +797,6 @@ ship_record(XLogReaderState *r, const aurora_geometry *g)
 			send_batch(rec_pgs[i]);
 	}
 
-	pthread_mutex_lock(&vdl_lock);
 	if (inflight_count == inflight_cap)
 	{
 		int			cap = inflight_cap ? inflight_cap * 2 : 1024;
@@ -890,7 +816,6 @@ ship_record(XLogReaderState *r, const aurora_geometry *g)
 	f->npgs = npgs;
 	memcpy(f->pgs, rec_pgs, sizeof(uint32) * npgs);
 	inflight_count++;
-	pthread_mutex_unlock(&vdl_lock);
 }
 
 /* the physical replication slot that keeps the WAL until VDL covers it */
@@ -943,18 +868,15 @@ advance_slot(void)
 	TimestampTz now = GetCurrentTimestamp();
 	ReplicationSlot *slot = MyReplicationSlot;
 	bool		changed = false;
-	XLogRecPtr	v;
 
-	if (slot == NULL || !TimestampDifferenceExceeds(last, now, 100))
-		return;
-	v = current_vdl();
-	if (XLogRecPtrIsInvalid(v))
+	if (slot == NULL || XLogRecPtrIsInvalid(vdl) ||
+		!TimestampDifferenceExceeds(last, now, 100))
 		return;
 	last = now;
 	SpinLockAcquire(&slot->mutex);
-	if (slot->data.restart_lsn < v)
+	if (slot->data.restart_lsn < vdl)
 	{
-		slot->data.restart_lsn = v;
+		slot->data.restart_lsn = vdl;
 		changed = true;
 	}
 	SpinLockRelease(&slot->mutex);
@@ -1098,13 +1020,10 @@ open_volume(const aurora_geometry *g)
 			ereport(ERROR,
 					(errmsg("aurora shipper: only %d segments of protection group %d could be created; a write quorum needs %d",
 							created, p, aurora_write_quorum)));
+		aurora_pgwriter_on_pgcl(pgs[p].writer, pgcl_advanced, NULL);
 		memcpy(pgs[p].members, t.members, sizeof(t.members));
 		initStringInfo(&pgs[p].payloads);
 	}
-	/* once every writer exists: advance_vdl reads them all */
-	pgcl_seen = palloc0(sizeof(XLogRecPtr) * n_pgs);
-	for (int p = 0; p < n_pgs; p++)
-		aurora_pgwriter_on_pgcl(pgs[p].writer, pgcl_advanced, NULL);
 }
 
 /*
@@ -1154,7 +1073,7 @@ receive_more(void)
 		if (shutdown_requested && !aurora_commit_wait_pending())
 		{
 			ereport(LOG,
-					(errmsg("aurora shipper: stopping at VDL %X/%X", LSN_FORMAT_ARGS(current_vdl()))));
+					(errmsg("aurora shipper: stopping at VDL %X/%X", LSN_FORMAT_ARGS(vdl))));
 			proc_exit(1);
 		}
 		probe_if_stuck();
@@ -1212,9 +1131,6 @@ warn_if_standby_names_name_shipper(void)
 static void
 shipper_exit(int code, Datum arg)
 {
-	for (int p = 0; pgs != NULL && p < n_pgs; p++)
-		if (pgs[p].writer != NULL)
-			aurora_pgwriter_on_pgcl(pgs[p].writer, NULL, NULL);
 	aurora_commit_wait_set_shipper(NULL);
 	publish(false);
 }
@@ -1273,9 +1189,7 @@ aurora_shipper_main(Datum main_arg)
 		sigset_t	all,
 					old;
 
-		pthread_mutex_lock(&vdl_lock);
 		vcl = vdl = resume;
-		pthread_mutex_unlock(&vdl_lock);
 		sigfillset(&all);
 		pthread_sigmask(SIG_SETMASK, &all, &old);
 		for (int p = 0; p < n_pgs; p++)
@@ -1305,7 +1219,7 @@ aurora_shipper_main(Datum main_arg)
 	SpinLockRelease(&shared->mutex);
 	publish(true);
 	ereport(LOG, (errmsg("aurora shipper: shipping WAL from %X/%X (first record %X/%X, VDL %X/%X)",
-						 LSN_FORMAT_ARGS(start), LSN_FORMAT_ARGS(first), LSN_FORMAT_ARGS(current_vdl()))));
+						 LSN_FORMAT_ARGS(start), LSN_FORMAT_ARGS(first), LSN_FORMAT_ARGS(vdl))));
 	warn_if_standby_names_name_shipper();
 
 	for (;;)
@@ -1322,13 +1236,14 @@ aurora_shipper_main(Datum main_arg)
 		bytes += rec->xl_tot_len;
 		ship_record(reader, &geometry);
 		stream_trim(reader->ReadRecPtr);
+		advance_vdl();
 
 		now = GetCurrentTimestamp();
 		if (TimestampDifferenceExceeds(last_log, now, 10000))
 		{
 			ereport(LOG, (errmsg("aurora shipper: %llu records, %llu bytes; VDL %X/%X",
 								 (unsigned long long) records, (unsigned long long) bytes,
-								 LSN_FORMAT_ARGS(current_vdl()))));
+								 LSN_FORMAT_ARGS(vdl))));
 			last_log = now;
 		}
 	}

@@ -104,6 +104,8 @@ recompute_pgcl(aurora_pgwriter *w, double now)
 		w->pending_count--;
 	}
 	nng_cv_wake(w->cv);
+	if (w->on_pgcl != NULL)
+		w->on_pgcl(w->on_pgcl_arg);
 }
 
 void
@@ -221,9 +223,6 @@ request_cb(void *arg)
 	aurora_pgwriter *w = r->w;
 	int			rv = nng_aio_result(r->aio);
 	nng_msg    *msg = NULL;
-	uint64_t	pgcl_before;
-	void		(*notify) (void *arg) = NULL;
-	void	   *notify_arg = NULL;
 
 	if (r->sending && rv == 0)
 	{
@@ -242,21 +241,12 @@ request_cb(void *arg)
 		msg = nng_aio_get_msg(r->aio);
 
 	nng_mtx_lock(w->mtx);
-	pgcl_before = w->pgcl;
 	r->result = absorb_reply(w, r, rv, msg);
 	w->seg[r->seg].in_flight--;
 	w->in_flight_total--;
 	r->done = true;
 	nng_cv_wake(w->cv);
-	if (w->pgcl != pgcl_before)
-	{
-		notify = w->on_pgcl;
-		notify_arg = w->on_pgcl_arg;
-	}
 	nng_mtx_unlock(w->mtx);
-	/* unlocked: the callback may read this and other writers' PGCL */
-	if (notify != NULL)
-		notify(notify_arg);
 
 	if (msg != NULL)
 		nng_msg_free(msg);

@@ -112,11 +112,10 @@ bool		aurora_pgwriter_wait_pgcl(aurora_pgwriter *w, uint64_t lsn, int timeout_ms
 bool		aurora_pgwriter_drain(aurora_pgwriter *w, int timeout_ms);
 
 /*
- * Call fn(arg) whenever PGCL advances.  It runs on an NNG thread, after the
- * writer's mutex is released, possibly on several threads at once: it may
- * read this and other writers' PGCL (aurora_pgwriter_pgcl) but must not
- * block for long.  The compute's shipper computes VDL there and releases
- * the commits it covers, without a hop through its main loop.
+ * Call fn(arg) whenever PGCL advances.  It runs on an NNG thread with the
+ * writer's mutex held, so it must only signal (write to a pipe, set a flag)
+ * and never call back into the writer.  The compute's shipper uses it to
+ * wake its main loop instead of polling.
  */
 void		aurora_pgwriter_on_pgcl(aurora_pgwriter *w, void (*fn) (void *arg), void *arg);
 
