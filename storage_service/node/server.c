@@ -36,6 +36,12 @@ enum worker_state
 	WORKER_SEND
 };
 
+typedef struct syncer_arg
+{
+	struct aurora_server *srv;
+	int			index;
+} syncer_arg;
+
 typedef struct worker
 {
 	aurora_server *srv;
@@ -57,12 +63,16 @@ struct aurora_server
 
 	/* group commit */
 	pthread_t	syncers[AURORA_SERVER_SYNCERS];
+	syncer_arg	syncer_args[AURORA_SERVER_SYNCERS];
 	int			n_syncers;
 	pthread_mutex_t mtx;
 	pthread_cond_t cv;
 	worker	   *parked;			/* LIFO of workers waiting for a sync */
 	bool		syncer_exit;
+	/* the segment each syncer works on (NULL: none); one syncer per segment */
+	struct aurora_segment *claimed[AURORA_SERVER_SYNCERS];
 };
+
 
 static void
 worker_recv(worker *w)
@@ -107,22 +117,48 @@ park(aurora_server *srv, worker *w)
 	pthread_mutex_unlock(&srv->mtx);
 }
 
+static bool
+claimed_by_other(aurora_server *srv, int self, struct aurora_segment *seg)
+{
+	for (int i = 0; i < srv->n_syncers; i++)
+		if (i != self && seg != NULL && srv->claimed[i] == seg)
+			return true;
+	return false;
+}
+
 /*
- * Take the parked workers of one segment (the most recently parked one's);
- * NULL once the server stops with nothing parked.  Called with srv->mtx.
+ * Take the parked workers of one segment that no other syncer works on (the
+ * most recently parked such worker's) and claim it; NULL once the server
+ * stops with nothing parked.  Called with srv->mtx.
+ *
+ * One syncer per segment in fdatasync: a second one could only wait for the
+ * first's sync before starting its own, and a busy segment (PG 0 takes
+ * every commit) would soon hold every syncer so, while the other segments'
+ * appends waited with nobody to sync them.  The claim ends when the sync
+ * does, before the acks go out.
  */
 static worker *
-take_one_segment(aurora_server *srv)
+take_one_segment(aurora_server *srv, int self)
 {
 	worker	   *mine = NULL;
 	worker	  **link;
+	worker	   *pick;
 	struct aurora_segment *seg;
 
-	while (srv->parked == NULL && !srv->syncer_exit)
+	for (;;)
+	{
+		for (pick = srv->parked; pick != NULL; pick = pick->next_parked)
+			if (!claimed_by_other(srv, self, pick->deferred.segment))
+				break;
+		if (pick != NULL || (srv->parked == NULL && srv->syncer_exit))
+			break;
+		/* nothing parked, or only segments others work on: they wake us */
 		pthread_cond_wait(&srv->cv, &srv->mtx);
-	if (srv->parked == NULL)
+	}
+	if (pick == NULL)
 		return NULL;
-	seg = srv->parked->deferred.segment;
+	seg = pick->deferred.segment;
+	srv->claimed[self] = seg;
 	link = &srv->parked;
 	while (*link != NULL)
 	{
@@ -146,7 +182,9 @@ take_one_segment(aurora_server *srv)
 static void *
 syncer_main(void *arg)
 {
-	aurora_server *srv = arg;
+	syncer_arg *me = arg;
+	aurora_server *srv = me->srv;
+	int			self = me->index;
 
 	for (;;)
 	{
@@ -156,7 +194,7 @@ syncer_main(void *arg)
 		const char *sync_error = NULL;
 
 		pthread_mutex_lock(&srv->mtx);
-		batch = take_one_segment(srv);
+		batch = take_one_segment(srv, self);
 		pthread_mutex_unlock(&srv->mtx);
 		if (batch == NULL)
 			break;				/* exiting with nothing parked */
@@ -168,6 +206,16 @@ syncer_main(void *arg)
 		if (batch->deferred.segment != NULL &&
 			aurora_segment_sync(batch->deferred.segment, err, sizeof(err)) != AURORA_SEG_OK)
 			sync_error = err;
+
+		/*
+		 * Synced: the segment's next appends may be synced by another
+		 * syncer while this one sends the acks and zero-fills ahead.
+		 */
+		pthread_mutex_lock(&srv->mtx);
+		srv->claimed[self] = NULL;
+		if (srv->parked != NULL)
+			pthread_cond_broadcast(&srv->cv);
+		pthread_mutex_unlock(&srv->mtx);
 
 		seg = batch->deferred.segment;
 		while (batch != NULL)
@@ -280,7 +328,9 @@ aurora_server_start(const char *url, aurora_handler *handler,
 
 	for (i = 0; i < AURORA_SERVER_SYNCERS; i++)
 	{
-		if (pthread_create(&srv->syncers[i], NULL, syncer_main, srv) != 0)
+		srv->syncer_args[i].srv = srv;
+		srv->syncer_args[i].index = i;
+		if (pthread_create(&srv->syncers[i], NULL, syncer_main, &srv->syncer_args[i]) != 0)
 		{
 			snprintf(err, errlen, "cannot start the syncer threads");
 			goto fail;

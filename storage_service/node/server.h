@@ -12,7 +12,13 @@
 
 #include "handler.h"
 
-#define AURORA_SERVER_WORKERS	8
+/*
+ * A worker whose append waits for its sync is parked, not free to receive:
+ * the pool must cover a compute's ship window (8 batches) for each PG the
+ * node holds, plus gossip and probes, or a batch would wait in NNG's queue
+ * for a whole sync round before anyone reads it.
+ */
+#define AURORA_SERVER_WORKERS	64
 /* threads making appends durable; one segment's fdatasync each at a time */
 #define AURORA_SERVER_SYNCERS	4
 /*
