@@ -195,6 +195,7 @@ typedef struct PGShared
 	uint64		bytes;
 	double		p50_ms;
 	double		p99_ms;
+	uint64		latency_samples;	/* behind p50/p99; 0 = none in the window */
 	SegShared	seg[AURORA_PG_COPIES];
 } PGShared;
 
@@ -262,6 +263,9 @@ static TimestampTz last_heartbeat = 0;
  */
 #define NODE_LATENCY_SAMPLES 2048
 
+/* the latency columns describe the last minute, not whatever came last */
+#define LATENCY_WINDOW_MS	60000.0
+
 static void
 publish_node_latency(void)
 {
@@ -283,10 +287,16 @@ publish_node_latency(void)
 		for (int p = 0; p < n_pgs && n < NODE_LATENCY_SAMPLES; p++)
 			for (int i = 0; i < AURORA_PG_COPIES && n < NODE_LATENCY_SAMPLES; i++)
 				if (strcmp(pgs[p].members[i].node_id, nd->node_id) == 0)
-					n += aurora_pgwriter_ack_latencies(pgs[p].writer, i, buf + n,
+					n += aurora_pgwriter_ack_latencies(pgs[p].writer, i, LATENCY_WINDOW_MS, buf + n,
 													   Min(share, NODE_LATENCY_SAMPLES - n));
 		if (n == 0)
+		{
+			/* nothing acknowledged lately: the columns go NULL */
+			SpinLockAcquire(&shared->mutex);
+			nd->ack_samples = 0;
+			SpinLockRelease(&shared->mutex);
 			continue;
+		}
 		{
 			double		p50 = 0,
 						p99 = 0;
@@ -326,8 +336,11 @@ publish_pgs(void)
 		/* percentiles sort: once a second (heartbeat), else keep the last */
 		snap.p50_ms = shared->pg[p].p50_ms;
 		snap.p99_ms = shared->pg[p].p99_ms;
+		snap.latency_samples = shared->pg[p].latency_samples;
 		if (heartbeat)
-			(void) aurora_pgwriter_quorum_latency(pgs[p].writer, &snap.p50_ms, &snap.p99_ms);
+			snap.latency_samples =
+				aurora_pgwriter_quorum_latency(pgs[p].writer, LATENCY_WINDOW_MS,
+											   &snap.p50_ms, &snap.p99_ms);
 		for (int i = 0; i < AURORA_PG_COPIES; i++)
 		{
 			SegShared  *sg = &snap.seg[i];
@@ -1326,6 +1339,7 @@ aurora_protection_group_status(PG_FUNCTION_ARGS)
 		values[6] = Int64GetDatum(1);
 		values[7] = Float8GetDatum(snap[p].p50_ms);
 		values[8] = Float8GetDatum(snap[p].p99_ms);
+		nulls[7] = nulls[8] = snap[p].latency_samples == 0;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -63,8 +63,10 @@ struct aurora_pgwriter
 	int			pending_head;
 	int			pending_count;
 	double		samples[SAMPLES_MAX];
+	double		samples_at[SAMPLES_MAX];	/* monotonic ms of each sample */
 	uint64_t	n_samples;
 	double		ack_samples[AURORA_PG_COPIES][ACK_SAMPLES_MAX];
+	double		ack_samples_at[AURORA_PG_COPIES][ACK_SAMPLES_MAX];
 	uint64_t	n_ack_samples[AURORA_PG_COPIES];
 };
 
@@ -99,6 +101,7 @@ recompute_pgcl(aurora_pgwriter *w, double now)
 	while (w->pending_count > 0 && w->pending[w->pending_head].end_lsn <= pgcl)
 	{
 		w->samples[w->n_samples % SAMPLES_MAX] = now - w->pending[w->pending_head].sent_ms;
+		w->samples_at[w->n_samples % SAMPLES_MAX] = now;
 		w->n_samples++;
 		w->pending_head = (w->pending_head + 1) % PENDING_MAX;
 		w->pending_count--;
@@ -186,6 +189,7 @@ absorb_reply(aurora_pgwriter *w, request *r, int rv, nng_msg *msg)
 		s->last_error_code = 0;
 		w->ack_samples[r->seg][w->n_ack_samples[r->seg] % ACK_SAMPLES_MAX] =
 			s->last_ack_ms - r->start_ms;
+		w->ack_samples_at[r->seg][w->n_ack_samples[r->seg] % ACK_SAMPLES_MAX] = s->last_ack_ms;
 		w->n_ack_samples[r->seg]++;
 		if (ack.scl > s->scl)
 		{
@@ -585,18 +589,21 @@ aurora_pgwriter_drain(aurora_pgwriter *w, int timeout_ms)
 }
 
 int
-aurora_pgwriter_ack_latencies(aurora_pgwriter *w, int seg, double *out, int cap)
+aurora_pgwriter_ack_latencies(aurora_pgwriter *w, int seg, double max_age_ms,
+							  double *out, int cap)
 {
-	int			n;
+	int			kept;
+	int			n = 0;
+	double		now = aurora_monotonic_ms();
 
 	if (seg < 0 || seg >= AURORA_PG_COPIES || cap <= 0)
 		return 0;
 	nng_mtx_lock(w->mtx);
-	n = w->n_ack_samples[seg] < ACK_SAMPLES_MAX ? (int) w->n_ack_samples[seg] : ACK_SAMPLES_MAX;
-	if (n > cap)
-		n = cap;
+	kept = w->n_ack_samples[seg] < ACK_SAMPLES_MAX ? (int) w->n_ack_samples[seg] : ACK_SAMPLES_MAX;
 	/* ring order does not matter: the caller takes percentiles */
-	memcpy(out, w->ack_samples[seg], (size_t) n * sizeof(double));
+	for (int i = 0; i < kept && n < cap; i++)
+		if (max_age_ms <= 0 || now - w->ack_samples_at[seg][i] <= max_age_ms)
+			out[n++] = w->ack_samples[seg][i];
 	nng_mtx_unlock(w->mtx);
 	return n;
 }
@@ -616,16 +623,21 @@ aurora_pgwriter_view_get(aurora_pgwriter *w, aurora_pgwriter_view *out)
 }
 
 uint64_t
-aurora_pgwriter_quorum_latency(aurora_pgwriter *w, double *p50_ms, double *p99_ms)
+aurora_pgwriter_quorum_latency(aurora_pgwriter *w, double max_age_ms,
+							   double *p50_ms, double *p99_ms)
 {
 	double	   *sorted = malloc(SAMPLES_MAX * sizeof(double));
-	uint64_t	n;
+	uint64_t	kept;
+	uint64_t	n = 0;
+	double		now = aurora_monotonic_ms();
 
 	if (sorted == NULL)
 		return 0;
 	nng_mtx_lock(w->mtx);
-	n = w->n_samples < SAMPLES_MAX ? w->n_samples : SAMPLES_MAX;
-	memcpy(sorted, w->samples, n * sizeof(double));
+	kept = w->n_samples < SAMPLES_MAX ? w->n_samples : SAMPLES_MAX;
+	for (uint64_t i = 0; i < kept; i++)
+		if (max_age_ms <= 0 || now - w->samples_at[i] <= max_age_ms)
+			sorted[n++] = w->samples[i];
 	nng_mtx_unlock(w->mtx);
 	aurora_p50_p99(sorted, (size_t) n, p50_ms, p99_ms);
 	free(sorted);

@@ -93,17 +93,23 @@ int			aurora_pgwriter_append_to(aurora_pgwriter *w, const aurora_log_record *rec
 
 /*
  * p50 and p99 in ms of the last 4096 quorum latencies (batch sent -> PGCL
- * covers it); returns how many there are (0: p50 and p99 untouched).  It
- * sorts, so callers that poll often should not call it on every poll.
+ * covers it) that are at most max_age_ms old (0: any age); returns how many
+ * there are (0: p50 and p99 untouched).  The age bound keeps a PG that is
+ * rarely written from reporting what its batches took long ago (a bulk
+ * load).  It sorts, so callers that poll often should not call it on every
+ * poll.
  */
-uint64_t	aurora_pgwriter_quorum_latency(aurora_pgwriter *w, double *p50_ms, double *p99_ms);
+uint64_t	aurora_pgwriter_quorum_latency(aurora_pgwriter *w, double max_age_ms,
+										   double *p50_ms, double *p99_ms);
 
 /*
  * Copy up to cap of segment seg's latest acknowledgement latencies (ms from
- * sending a LOG_APPEND to its LOG_ACK, the last 1024 at most, in no order)
- * into out; returns how many.  Per-node latency for the compute's views.
+ * sending a LOG_APPEND to its LOG_ACK, the last 1024 at most, those at most
+ * max_age_ms old (0: any age), in no order) into out; returns how many.
+ * Per-node latency for the compute's views.
  */
-int			aurora_pgwriter_ack_latencies(aurora_pgwriter *w, int seg, double *out, int cap);
+int			aurora_pgwriter_ack_latencies(aurora_pgwriter *w, int seg, double max_age_ms,
+										  double *out, int cap);
 
 /* Wait until PGCL >= lsn; true if reached within timeout_ms. */
 bool		aurora_pgwriter_wait_pgcl(aurora_pgwriter *w, uint64_t lsn, int timeout_ms);

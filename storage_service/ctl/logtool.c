@@ -231,7 +231,7 @@ ctl_stream(const ctl_cluster *c, const ctl_stream_opts *o, int timeout_ms)
 
 		aurora_pgwriter_drain(w, timeout_ms);
 		aurora_pgwriter_view_get(w, &v);
-		(void) aurora_pgwriter_quorum_latency(w, &p50, &p99);
+		(void) aurora_pgwriter_quorum_latency(w, 0, &p50, &p99);
 		for (i = 0; i < AURORA_PG_COPIES; i++)
 			printf("segment %s: scl %" PRIu64 " acks %" PRIu64 " errors %" PRIu64 "%s%s%s\n",
 				   t.members[i].node_id, v.seg[i].scl, v.seg[i].acks, v.seg[i].errors,

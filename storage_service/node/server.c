@@ -128,8 +128,12 @@ claimed_by_other(aurora_server *srv, int self, struct aurora_segment *seg)
 
 /*
  * Take the parked workers of one segment that no other syncer works on (the
- * most recently parked such worker's) and claim it; NULL once the server
- * stops with nothing parked.  Called with srv->mtx.
+ * segment of the worker that has waited longest) and claim it; NULL once the
+ * server stops with nothing parked.  Called with srv->mtx.
+ *
+ * Longest-waiting first: the list is last-in first, and taking its head
+ * would let busy segments, whose workers are always the most recent, keep
+ * every syncer while an append to a quiet segment waited round after round.
  *
  * One syncer per segment in fdatasync: a second one could only wait for the
  * first's sync before starting its own, and a busy segment (PG 0 takes
@@ -147,9 +151,10 @@ take_one_segment(aurora_server *srv, int self)
 
 	for (;;)
 	{
-		for (pick = srv->parked; pick != NULL; pick = pick->next_parked)
-			if (!claimed_by_other(srv, self, pick->deferred.segment))
-				break;
+		pick = NULL;
+		for (worker *w = srv->parked; w != NULL; w = w->next_parked)
+			if (!claimed_by_other(srv, self, w->deferred.segment))
+				pick = w;		/* the last eligible one is the oldest */
 		if (pick != NULL || (srv->parked == NULL && srv->syncer_exit))
 			break;
 		/* nothing parked, or only segments others work on: they wake us */

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -374,12 +375,26 @@ main(void)
 			aurora_pgwriter_drain(w, 5000);
 			for (int i = 0; i < AURORA_PG_COPIES; i++)
 			{
-				int			n = aurora_pgwriter_ack_latencies(w, i, lat, 8);
+				int			n = aurora_pgwriter_ack_latencies(w, i, 0, lat, 8);
 
 				with_sample += n == 1 && lat[0] >= 0 && lat[0] < 5000;
 			}
 			is_int(with_sample, 6, "each segment has one acknowledgement latency sample");
-			is_int(aurora_pgwriter_ack_latencies(w, 6, lat, 8), 0, "no segment 6");
+			is_int(aurora_pgwriter_ack_latencies(w, 6, 0, lat, 8), 0, "no segment 6");
+			{
+				double		p50 = -1,
+							p99 = -1;
+				struct timespec nap = {0, 50 * 1000 * 1000};
+
+				is_uint(aurora_pgwriter_quorum_latency(w, 60000, &p50, &p99), 1,
+						"one quorum latency sample within the last minute");
+				ok(p50 >= 0 && p99 >= p50, "with its p50 and p99");
+				nanosleep(&nap, NULL);
+				is_uint(aurora_pgwriter_quorum_latency(w, 20, &p50, &p99), 0,
+						"none within the last 20 ms, 50 ms later: old samples age out");
+				is_int(aurora_pgwriter_ack_latencies(w, 0, 20, lat, 8), 0,
+					   "acknowledgement latencies age out too");
+			}
 		}
 		aurora_pgwriter_close(w);
 	}
