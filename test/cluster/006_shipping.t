@@ -18,7 +18,7 @@ my $c = AuroraCluster->new(shipping => 1);
 my @nodes = qw(a1 a2 b1 b2 c1 c2);
 $c->node_conf_set($_, 'gossip_interval_ms', 100) for @nodes;
 $c->compute_conf_append(join "\n", "aurora.protection_groups = 4",
-	"aurora.blocks_per_segment = 128");
+	"aurora.blocks_per_segment = 128", "max_prepared_transactions = 2");
 $c->start;
 
 ok($c->poll_query_until('SELECT vdl IS NOT NULL FROM aurora.watermarks()', 't'),
@@ -142,8 +142,23 @@ is($c->safe_psql('SELECT count(*) FROM t'), '80',
 is($c->safe_psql(
 		"SET synchronous_commit = local; INSERT INTO u VALUES ('local'); SELECT count(*) FROM u"),
 	'1', 'synchronous_commit = local is a session\'s choice not to wait for storage, as for standbys');
+# a prepared transaction must be durable before PREPARE returns (it may be
+# committed later from another session, or after a crash)
+my $prep = fork();
+if ($prep == 0)
+{
+	my ($prc) = $c->psql("BEGIN; INSERT INTO u VALUES ('prepared'); PREPARE TRANSACTION 'p1';");
+	POSIX::_exit($prc);
+}
+ok($c->poll_query_until("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'", '2'),
+	'PREPARE TRANSACTION waits for storage too');
 ($rc, $out) = $c->ctl('start', 'a1', 'b1', 'c1');
 is($rc, 0, 'the three nodes come back') or diag($out);
+waitpid($prep, 0);
+is($? >> 8, 0, 'then PREPARE completes');
+$c->safe_psql("COMMIT PREPARED 'p1'");
+is($c->safe_psql('SELECT count(*) FROM u'), '2',
+	'and COMMIT PREPARED, whose record waits for VDL as well, makes its row visible');
 waitpid($pid, 0);
 is($? >> 8, 0, 'and the waiting commit completes');
 is($c->safe_psql('SELECT count(*) FROM t'), '81', 'its row is there');
