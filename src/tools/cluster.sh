@@ -121,6 +121,16 @@ start)
 		write_env "$dir" "$prefix" "$pgport"
 	fi
 	as_user "$ctl" --cluster "$dir/nodes" start all
+	# Earlier inits made commits wait through a synchronous standby named
+	# aurora_shipper; nothing connects under that name any more, so that
+	# line would make every commit wait for ever (README, WAL shipping).
+	if grep -qx "synchronous_standby_names = 'aurora_shipper'" "$dir/pgdata/postgresql.conf"; then
+		sed -i "/^synchronous_standby_names = 'aurora_shipper'\$/d" "$dir/pgdata/postgresql.conf"
+		echo "cluster: removed synchronous_standby_names = 'aurora_shipper' (commits wait for storage without it)" >&2
+		if as_user "$prefix/bin/pg_ctl" -D "$dir/pgdata" status >/dev/null 2>&1; then
+			as_user "$prefix/bin/pg_ctl" -D "$dir/pgdata" reload >/dev/null
+		fi
+	fi
 	if ! as_user "$prefix/bin/pg_ctl" -D "$dir/pgdata" status >/dev/null 2>&1; then
 		as_user "$prefix/bin/pg_ctl" -D "$dir/pgdata" -l "$dir/postgres.log" -w -t 60 start >/dev/null ||
 			{ tail -n 20 "$dir/postgres.log" >&2; exit 1; }

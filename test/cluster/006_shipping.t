@@ -19,7 +19,12 @@ my @nodes = qw(a1 a2 b1 b2 c1 c2);
 $c->node_conf_set($_, 'gossip_interval_ms', 100) for @nodes;
 $c->compute_conf_append(join "\n", "aurora.protection_groups = 4",
 	"aurora.blocks_per_segment = 128", "max_prepared_transactions = 2");
+# what cluster.sh init wrote before commits waited through their own hook:
+# cluster.sh start must take it out, or every commit would wait for ever
+$c->compute_conf_append("synchronous_standby_names = 'aurora_shipper'");
 $c->start;
+is($c->safe_psql('SHOW synchronous_standby_names'), '',
+	'cluster.sh start removes the synchronous standby an earlier init named');
 
 ok($c->poll_query_until('SELECT vdl IS NOT NULL FROM aurora.watermarks()', 't'),
 	'the shipper ships');
