@@ -11,8 +11,10 @@
  */
 #include "postgres.h"
 
+#include "access/xlog.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "replication/slot.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
@@ -177,6 +179,18 @@ _PG_init(void)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("aurora.shipping is on but aurora.storage_nodes is empty"),
 					 errhint("Name the storage nodes (id:az:url, ...) or turn aurora.shipping off.")));
+		/* the shipper's slot keeps WAL in pg_wal until storage holds it */
+		if (max_replication_slots <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("aurora.shipping needs a replication slot, but max_replication_slots = 0"),
+					 errhint("Set max_replication_slots to at least 1 (the default is 10).")));
+		if (wal_level < WAL_LEVEL_REPLICA)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("aurora.shipping needs wal_level replica or logical"),
+					 errdetail("With wal_level = minimal some changes are not WAL-logged, so storage could not hold them."),
+					 errhint("Set wal_level = replica (the default).")));
 		aurora_shipper_register();
 		aurora_commit_wait_register();
 	}
