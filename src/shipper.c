@@ -42,7 +42,6 @@
 #include "access/xlogutils.h"
 #include "libpq/auth.h"
 #include "libpq/libpq-be.h"
-#include "replication/walsender.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
