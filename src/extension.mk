@@ -14,6 +14,7 @@ OBJS = \
 	src/aurora.o \
 	src/commit_wait.o \
 	src/node_list.o \
+	src/record_meta.o \
 	src/shipper.o \
 	src/storage_nodes.o \
 	$(AURORA_COMMON_SRCS:.c=.o)

@@ -72,6 +72,7 @@
 #include "client.h"
 #include "util.h"
 #include "pgwriter.h"
+#include "record_meta.h"
 #include "volume.h"
 
 PGDLLEXPORT void aurora_shipper_main(Datum main_arg);
@@ -90,7 +91,8 @@ bool		aurora_shipping = false;
 int			aurora_protection_groups = 4;
 int			aurora_blocks_per_segment = 131072;
 
-#define MAX_RECORD_PGS	(XLR_MAX_BLOCK_ID + 2)
+/* the pages of one record (record_meta.h) lie in at most this many PGs */
+#define MAX_RECORD_PGS	AURORA_WALMETA_MAX_BLOCKS
 #define BATCH_MAX_BYTES	(1024 * 1024)
 
 /*
@@ -123,7 +125,7 @@ typedef struct InFlight
 {
 	XLogRecPtr	end;
 	bool		cpl;			/* its end is a consistency point (DESIGN 7) */
-	int			npgs;
+	int			npgs;			/* -1: every PG (the record changes relations) */
 	uint32		pgs[MAX_RECORD_PGS];
 } InFlight;
 
@@ -717,6 +719,9 @@ advance_vdl(void)
 		InFlight   *r = &inflight[inflight_head];
 		bool		durable = true;
 
+		if (r->npgs < 0)
+			for (int p = 0; p < n_pgs && durable; p++)
+				durable = pgs[p].pgcl >= r->end;
 		for (int i = 0; i < r->npgs && durable; i++)
 			durable = pgs[r->pgs[i]].pgcl >= r->end;
 		if (!durable)
@@ -752,44 +757,43 @@ copy_record_bytes(XLogRecPtr start, uint32 len, StringInfo out)
 	}
 }
 
-/* Queue the record just decoded for each of its PGs and for VCL. */
+/*
+ * Queue the record just decoded for each of its PGs and for VCL.  Its PGs
+ * are those of the pages it changes (referenced or implicit, see
+ * record_meta.c), every PG when it changes relations (any PG may hold
+ * chunks of them), else PG 0.  Each gets envelope + WAL record.
+ */
 static void
 ship_record(XLogReaderState *r, const aurora_geometry *g)
 {
+	static RecordMeta meta;
 	uint32		rec_pgs[MAX_RECORD_PGS];
 	int			npgs = 0;
-	uint32		len = XLogRecGetTotalLen(r);
+	bool		every_pg;
+	uint32		wal_len = XLogRecGetTotalLen(r);
 	InFlight   *f;
 
-	for (int b = 0; b <= XLogRecMaxBlockId(r); b++)
+	aurora_record_meta(r, &meta);
+	every_pg = meta.nevents > 0;
+	for (int b = 0; !every_pg && b < meta.nblocks; b++)
 	{
-		RelFileNode rnode;
-		ForkNumber	fork;
-		BlockNumber blkno;
-		aurora_block_ref ref;
-		uint32		p;
+		uint32		p = aurora_block_pg(g, &meta.blocks[b].ref);
 		bool		seen = false;
 
-		if (!XLogRecGetBlockTagExtended(r, b, &rnode, &fork, &blkno, NULL))
-			continue;
-		ref.spc_oid = rnode.spcNode;
-		ref.db_oid = rnode.dbNode;
-		ref.rel_number = rnode.relNode;
-		ref.fork = (uint8) fork;
-		ref.blkno = blkno;
-		p = aurora_block_pg(g, &ref);
 		for (int i = 0; i < npgs; i++)
 			seen |= rec_pgs[i] == p;
 		if (!seen)
 			rec_pgs[npgs++] = p;
 	}
-	if (npgs == 0)
-		rec_pgs[npgs++] = 0;	/* no block: PG 0 (DESIGN.md 5) */
+	if (npgs == 0 && !every_pg)
+		rec_pgs[npgs++] = 0;	/* no page: PG 0 (DESIGN.md 5) */
 
-	for (int i = 0; i < npgs; i++)
+	for (int i = 0; i < (every_pg ? n_pgs : npgs); i++)
 	{
-		ShipPG	   *pg = &pgs[rec_pgs[i]];
+		uint32		p = every_pg ? (uint32) i : rec_pgs[i];
+		ShipPG	   *pg = &pgs[p];
 		aurora_log_record *lr;
+		int			before = pg->payloads.len;
 
 		if (pg->nrecs == pg->caprecs)
 		{
@@ -801,12 +805,13 @@ ship_record(XLogReaderState *r, const aurora_geometry *g)
 		lr->start_lsn = r->ReadRecPtr;
 		lr->end_lsn = r->EndRecPtr;
 		lr->prev_lsn = pg->last_start;
-		lr->len = len;
 		lr->payload = NULL;		/* set in flush_batches */
-		copy_record_bytes(r->ReadRecPtr, len, &pg->payloads);
+		aurora_record_meta_append(&meta, &pg->payloads);
+		copy_record_bytes(r->ReadRecPtr, wal_len, &pg->payloads);
+		lr->len = (uint32) (pg->payloads.len - before);
 		pg->last_start = r->ReadRecPtr;
 		if (pg->payloads.len >= BATCH_MAX_BYTES)
-			send_batch(rec_pgs[i]);
+			send_batch((int) p);
 	}
 
 	if (inflight_count == inflight_cap)
@@ -825,8 +830,9 @@ ship_record(XLogReaderState *r, const aurora_geometry *g)
 	f = &inflight[(inflight_head + inflight_count) % inflight_cap];
 	f->end = r->EndRecPtr;
 	f->cpl = record_end_is_cpl(r);
-	f->npgs = npgs;
-	memcpy(f->pgs, rec_pgs, sizeof(uint32) * npgs);
+	f->npgs = every_pg ? -1 : npgs;
+	if (!every_pg)
+		memcpy(f->pgs, rec_pgs, sizeof(uint32) * npgs);
 	inflight_count++;
 }
 

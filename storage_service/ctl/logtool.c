@@ -22,6 +22,7 @@
 #include "logmsg.h"
 #include "pgwriter.h"
 #include "util.h"
+#include "walmeta.h"
 #include "wire.h"
 
 /* Bytes of LSN space a synthetic record takes besides its payload. */
@@ -397,16 +398,22 @@ le32(const uint8_t *p)
 	return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
 }
 
-/* A WAL record payload: is it well formed, and (if a commit) its xid. */
+/*
+ * A compute's record (envelope + WAL record, walmeta.h): is it well formed,
+ * and (if a commit) its xid.
+ */
 static bool
 check_wal_record(const aurora_log_record *r, bool *is_commit, uint32_t *xid)
 {
+	uint32_t	wal_len;
+	const uint8_t *wal = aurora_walmeta_wal(r->payload, r->len, &wal_len);
+
 	*is_commit = false;
-	if (r->len < WAL_RECORD_HEADER || le32(r->payload) != r->len)
+	if (wal == NULL || wal_len < WAL_RECORD_HEADER || le32(wal) != wal_len)
 		return false;
-	*xid = le32(r->payload + 4);
-	*is_commit = r->payload[17] == WAL_RM_XACT_ID &&
-		(r->payload[16] & WAL_XACT_OPMASK) == WAL_XACT_COMMIT;
+	*xid = le32(wal + 4);
+	*is_commit = wal[17] == WAL_RM_XACT_ID &&
+		(wal[16] & WAL_XACT_OPMASK) == WAL_XACT_COMMIT;
 	return true;
 }
 

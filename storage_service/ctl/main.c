@@ -63,7 +63,7 @@ usage(FILE *out)
 			"          Exit 0 only when every node answers and every PG has its six\n"
 			"          replicas ok (no missing, down or misplaced rows)\n"
 			"read-log  read a PG's log back from one node and verify content and backlinks\n"
-			"          (--wal: the records are a compute's WAL; list the committed xids)\n"
+			"          (--wal: the records are a compute's, envelope + WAL; list the committed xids)\n"
 			"\n"
 			"Exit status: 0 ok, 1 unreachable node or failed action, 2 usage or config error.\n",
 			DEFAULT_TIMEOUT_MS, AURORA_COMPUTE_VOLUME_ID);
