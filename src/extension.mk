@@ -17,6 +17,7 @@ OBJS = \
 	src/record_meta.o \
 	src/shipper.o \
 	src/storage_nodes.o \
+	src/walredo.o \
 	$(AURORA_COMMON_SRCS:.c=.o)
 
 EXTENSION = aurora

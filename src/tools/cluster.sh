@@ -83,6 +83,8 @@ node_id = $id
 az = $az
 listen_url = tcp://127.0.0.1:$port
 data_dir = $dir/nodes/$id
+# page service: the compute's server started as a WAL-redo helper
+walredo_postgres = $prefix/bin/postgres
 CONF
 		list="$list${list:+, }$id:$az:tcp://127.0.0.1:$port"
 		i=$((i + 1))
@@ -120,6 +122,15 @@ start)
 		prefix="$new_prefix"
 		write_env "$dir" "$prefix" "$pgport"
 	fi
+	# the nodes' WAL-redo helpers run the same server build (older inits: add the line)
+	for conf in "$dir"/nodes/*.conf; do
+		if grep -q '^walredo_postgres = ' "$conf"; then
+			sed -i "s|^walredo_postgres = .*|walredo_postgres = $prefix/bin/postgres|" "$conf"
+		else
+			echo "walredo_postgres = $prefix/bin/postgres" >>"$conf"
+		fi
+		chown "$user:" "$conf" 2>/dev/null || true
+	done
 	as_user "$ctl" --cluster "$dir/nodes" start all
 	# Earlier inits made commits wait through a synchronous standby named
 	# aurora_shipper; nothing connects under that name any more, so that

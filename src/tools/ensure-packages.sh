@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
 	gcc make perl pkg-config dpkg-dev bison flex libreadline-dev zlib1g-dev
-	libipc-run-perl libnng-dev
+	libipc-run-perl libnng-dev liblmdb-dev
 	postgresql-15-pgtap pgtap
 	clang libclang-rt-14-dev
 	iproute2 procps

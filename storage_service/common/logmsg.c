@@ -348,6 +348,8 @@ aurora_segment_state_put(aurora_buf *b, const aurora_segment_state *s)
 	aurora_buf_put_str(b, s->recovery_note);
 	aurora_buf_put_u64(b, s->peer_scl);
 	aurora_buf_put_u64(b, s->records_from_peers);
+	aurora_buf_put_u64(b, s->indexed_lsn);
+	aurora_buf_put_u64(b, s->page_images);
 }
 
 void
@@ -381,6 +383,8 @@ aurora_segment_state_get(aurora_buf *b, aurora_segment_state *s)
 	aurora_buf_get_str(b, s->recovery_note, sizeof(s->recovery_note));
 	s->peer_scl = aurora_buf_get_u64(b);
 	s->records_from_peers = aurora_buf_get_u64(b);
+	s->indexed_lsn = aurora_buf_get_u64(b);
+	s->page_images = aurora_buf_get_u64(b);
 }
 
 int

@@ -168,6 +168,9 @@ typedef struct aurora_segment_state
 	char		recovery_note[AURORA_NOTE_MAX + 1];
 	uint64_t	peer_scl;		/* highest same-epoch peer SCL seen by gossip */
 	uint64_t	records_from_peers; /* records gossip fetched since the node started */
+	/* page service (PROTOCOL.md 5.9); 0 for a segment without geometry */
+	uint64_t	indexed_lsn;	/* the page index covers every record ending <= it */
+	uint64_t	page_images;	/* page images held (seeded and coalesced) */
 } aurora_segment_state;
 
 void		aurora_segment_state_put(aurora_buf *b, const aurora_segment_state *s);

@@ -182,3 +182,23 @@ fail:
 	free(az_size);
 	return -1;
 }
+
+void
+aurora_block_tag_put(aurora_buf *b, const aurora_block_ref *ref)
+{
+	aurora_buf_put_u32(b, ref->spc_oid);
+	aurora_buf_put_u32(b, ref->db_oid);
+	aurora_buf_put_u32(b, ref->rel_number);
+	aurora_buf_put_u8(b, ref->fork);
+	aurora_buf_put_u32(b, ref->blkno);
+}
+
+void
+aurora_block_tag_get(aurora_buf *b, aurora_block_ref *ref)
+{
+	ref->spc_oid = aurora_buf_get_u32(b);
+	ref->db_oid = aurora_buf_get_u32(b);
+	ref->rel_number = aurora_buf_get_u32(b);
+	ref->fork = aurora_buf_get_u8(b);
+	ref->blkno = aurora_buf_get_u32(b);
+}

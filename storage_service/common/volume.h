@@ -48,6 +48,14 @@ typedef struct aurora_block_ref
 } aurora_block_ref;
 
 /*
+ * A block on the wire (PROTOCOL.md 5.9, 11): u32 spc_oid, u32 db_oid, u32
+ * rel_number, u8 fork, u32 blkno, little-endian (17 bytes).
+ */
+#define AURORA_BLOCK_TAG_SIZE 17
+void		aurora_block_tag_put(aurora_buf *b, const aurora_block_ref *ref);
+void		aurora_block_tag_get(aurora_buf *b, aurora_block_ref *ref);
+
+/*
  * The PG of a block: chunk = blkno / blocks_per_segment, and the (relation,
  * fork, chunk) triple hashed onto n_pgs.  Consecutive blocks of a relation
  * stay together up to a chunk, so one chunk's records share a PG's log.

@@ -8,6 +8,8 @@
  */
 #include "walmeta.h"
 
+#include "byteorder.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -31,11 +33,7 @@ aurora_walmeta_put(aurora_buf *b, const aurora_walmeta_block *blocks, int n_bloc
 	{
 		const aurora_walmeta_block *k = &blocks[i];
 
-		aurora_buf_put_u32(b, k->ref.spc_oid);
-		aurora_buf_put_u32(b, k->ref.db_oid);
-		aurora_buf_put_u32(b, k->ref.rel_number);
-		aurora_buf_put_u8(b, k->ref.fork);
-		aurora_buf_put_u32(b, k->ref.blkno);
+		aurora_block_tag_put(b, &k->ref);
 		aurora_buf_put_u8(b, k->flags);
 	}
 	for (int i = 0; i < n_events; i++)
@@ -54,11 +52,7 @@ aurora_walmeta_put(aurora_buf *b, const aurora_walmeta_block *blocks, int n_bloc
 static void
 get_block(aurora_buf *b, aurora_walmeta_block *k)
 {
-	k->ref.spc_oid = aurora_buf_get_u32(b);
-	k->ref.db_oid = aurora_buf_get_u32(b);
-	k->ref.rel_number = aurora_buf_get_u32(b);
-	k->ref.fork = aurora_buf_get_u8(b);
-	k->ref.blkno = aurora_buf_get_u32(b);
+	aurora_block_tag_get(b, &k->ref);
 	k->flags = aurora_buf_get_u8(b);
 }
 
@@ -99,13 +93,6 @@ fail(char *err, size_t errlen, const char *why)
 	if (errlen > 0)
 		snprintf(err, errlen, "bad record envelope: %s", why);
 	return AURORA_ERR_MALFORMED;
-}
-
-static uint32_t
-le32(const uint8_t *p)
-{
-	return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 |
-		(uint32_t) p[3] << 24;
 }
 
 int
@@ -157,7 +144,7 @@ aurora_walmeta_decode(const uint8_t *payload, size_t len, aurora_walmeta *m,
 	if (rest < AURORA_WAL_RECORD_MIN)
 		return fail(err, errlen, "no WAL record after it");
 	m->wal = payload + aurora_buf_len(&b);
-	if (le32(m->wal) != rest)
+	if (aurora_get_le32(m->wal) != rest)
 		return fail(err, errlen, "WAL record length does not match its xl_tot_len");
 	m->wal_len = (uint32_t) rest;
 	return 0;

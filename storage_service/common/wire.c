@@ -11,48 +11,7 @@
 #include <string.h>
 
 #include "crc32c.h"
-
-static void
-put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t) v;
-	p[1] = (uint8_t) (v >> 8);
-}
-
-static void
-put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t) v;
-	p[1] = (uint8_t) (v >> 8);
-	p[2] = (uint8_t) (v >> 16);
-	p[3] = (uint8_t) (v >> 24);
-}
-
-static void
-put_le64(uint8_t *p, uint64_t v)
-{
-	put_le32(p, (uint32_t) v);
-	put_le32(p + 4, (uint32_t) (v >> 32));
-}
-
-static uint16_t
-get_le16(const uint8_t *p)
-{
-	return (uint16_t) (p[0] | (p[1] << 8));
-}
-
-static uint32_t
-get_le32(const uint8_t *p)
-{
-	return (uint32_t) p[0] | ((uint32_t) p[1] << 8) |
-		((uint32_t) p[2] << 16) | ((uint32_t) p[3] << 24);
-}
-
-static uint64_t
-get_le64(const uint8_t *p)
-{
-	return (uint64_t) get_le32(p) | ((uint64_t) get_le32(p + 4) << 32);
-}
+#include "byteorder.h"
 
 /* The CRC covers the header with its crc field zeroed, then the body. */
 static uint32_t
@@ -62,7 +21,7 @@ message_crc(const uint8_t *hdr, const uint8_t *body, size_t body_len)
 	uint32_t	crc;
 
 	memcpy(tmp, hdr, AURORA_HEADER_SIZE);
-	put_le32(tmp + AURORA_OFF_CRC, 0);
+	aurora_put_le32(tmp + AURORA_OFF_CRC, 0);
 	crc = aurora_crc32c(0, tmp, AURORA_HEADER_SIZE);
 	if (body_len > 0)
 		crc = aurora_crc32c(crc, body, body_len);
@@ -79,19 +38,19 @@ aurora_encode(const aurora_header *h, const void *body, size_t body_len,
 		out_cap - AURORA_HEADER_SIZE < body_len)
 		return 0;
 
-	put_le32(p + AURORA_OFF_MAGIC, AURORA_MAGIC);
-	put_le16(p + AURORA_OFF_VERSION, AURORA_PROTOCOL_VERSION);
-	put_le16(p + AURORA_OFF_TYPE, h->type);
-	put_le32(p + AURORA_OFF_FLAGS, h->flags);
-	put_le32(p + AURORA_OFF_BODY_LEN, (uint32_t) body_len);
-	put_le64(p + AURORA_OFF_VOLUME_ID, h->volume_id);
-	put_le64(p + AURORA_OFF_VOLUME_EPOCH, h->volume_epoch);
-	put_le64(p + AURORA_OFF_MEMBERSHIP_EPOCH, h->membership_epoch);
-	put_le64(p + AURORA_OFF_REQUEST_ID, h->request_id);
-	put_le32(p + AURORA_OFF_PG_ID, h->pg_id);
+	aurora_put_le32(p + AURORA_OFF_MAGIC, AURORA_MAGIC);
+	aurora_put_le16(p + AURORA_OFF_VERSION, AURORA_PROTOCOL_VERSION);
+	aurora_put_le16(p + AURORA_OFF_TYPE, h->type);
+	aurora_put_le32(p + AURORA_OFF_FLAGS, h->flags);
+	aurora_put_le32(p + AURORA_OFF_BODY_LEN, (uint32_t) body_len);
+	aurora_put_le64(p + AURORA_OFF_VOLUME_ID, h->volume_id);
+	aurora_put_le64(p + AURORA_OFF_VOLUME_EPOCH, h->volume_epoch);
+	aurora_put_le64(p + AURORA_OFF_MEMBERSHIP_EPOCH, h->membership_epoch);
+	aurora_put_le64(p + AURORA_OFF_REQUEST_ID, h->request_id);
+	aurora_put_le32(p + AURORA_OFF_PG_ID, h->pg_id);
 	if (body_len > 0)
 		memmove(p + AURORA_HEADER_SIZE, body, body_len);
-	put_le32(p + AURORA_OFF_CRC,
+	aurora_put_le32(p + AURORA_OFF_CRC,
 			 message_crc(p, p + AURORA_HEADER_SIZE, body_len));
 	return AURORA_HEADER_SIZE + body_len;
 }
@@ -107,17 +66,17 @@ read_header_fields(const uint8_t *msg, size_t len, aurora_header *h)
 #define FIELD(off, sz, dst, getter) \
 	if (len >= (size_t) (off) + (sz)) \
 		(dst) = getter(msg + (off))
-	FIELD(AURORA_OFF_MAGIC, 4, h->magic, get_le32);
-	FIELD(AURORA_OFF_VERSION, 2, h->version, get_le16);
-	FIELD(AURORA_OFF_TYPE, 2, h->type, get_le16);
-	FIELD(AURORA_OFF_FLAGS, 4, h->flags, get_le32);
-	FIELD(AURORA_OFF_BODY_LEN, 4, h->body_len, get_le32);
-	FIELD(AURORA_OFF_VOLUME_ID, 8, h->volume_id, get_le64);
-	FIELD(AURORA_OFF_VOLUME_EPOCH, 8, h->volume_epoch, get_le64);
-	FIELD(AURORA_OFF_MEMBERSHIP_EPOCH, 8, h->membership_epoch, get_le64);
-	FIELD(AURORA_OFF_REQUEST_ID, 8, h->request_id, get_le64);
-	FIELD(AURORA_OFF_PG_ID, 4, h->pg_id, get_le32);
-	FIELD(AURORA_OFF_CRC, 4, h->crc32c, get_le32);
+	FIELD(AURORA_OFF_MAGIC, 4, h->magic, aurora_get_le32);
+	FIELD(AURORA_OFF_VERSION, 2, h->version, aurora_get_le16);
+	FIELD(AURORA_OFF_TYPE, 2, h->type, aurora_get_le16);
+	FIELD(AURORA_OFF_FLAGS, 4, h->flags, aurora_get_le32);
+	FIELD(AURORA_OFF_BODY_LEN, 4, h->body_len, aurora_get_le32);
+	FIELD(AURORA_OFF_VOLUME_ID, 8, h->volume_id, aurora_get_le64);
+	FIELD(AURORA_OFF_VOLUME_EPOCH, 8, h->volume_epoch, aurora_get_le64);
+	FIELD(AURORA_OFF_MEMBERSHIP_EPOCH, 8, h->membership_epoch, aurora_get_le64);
+	FIELD(AURORA_OFF_REQUEST_ID, 8, h->request_id, aurora_get_le64);
+	FIELD(AURORA_OFF_PG_ID, 4, h->pg_id, aurora_get_le32);
+	FIELD(AURORA_OFF_CRC, 4, h->crc32c, aurora_get_le32);
 #undef FIELD
 }
 
@@ -183,6 +142,18 @@ aurora_error_name(uint32_t code)
 			return "IO_ERROR";
 		case AURORA_ERR_CORRUPT:
 			return "CORRUPT";
+		case AURORA_ERR_NOT_READY:
+			return "NOT_READY";
+		case AURORA_ERR_BELOW_HORIZON:
+			return "BELOW_HORIZON";
+		case AURORA_ERR_NO_RELATION:
+			return "NO_RELATION";
+		case AURORA_ERR_NO_BLOCK:
+			return "NO_BLOCK";
+		case AURORA_ERR_REDO_FAILED:
+			return "REDO_FAILED";
+		case AURORA_ERR_UNAVAILABLE:
+			return "UNAVAILABLE";
 	}
 	return "UNKNOWN_ERROR";
 }
@@ -220,6 +191,18 @@ aurora_msg_type_name(uint32_t type)
 			return "RECORD_BEFORE_REQ";
 		case AURORA_MSG_RECORD_BEFORE:
 			return "RECORD_BEFORE";
+		case AURORA_MSG_GETPAGE_REQ:
+			return "GETPAGE_REQ";
+		case AURORA_MSG_PAGE:
+			return "PAGE";
+		case AURORA_MSG_REL_SIZE_REQ:
+			return "REL_SIZE_REQ";
+		case AURORA_MSG_REL_SIZE:
+			return "REL_SIZE";
+		case AURORA_MSG_SEED_PAGES:
+			return "SEED_PAGES";
+		case AURORA_MSG_SEED_ACK:
+			return "SEED_ACK";
 	}
 	return "UNKNOWN";
 }
@@ -293,7 +276,7 @@ aurora_buf_put_u16(aurora_buf *b, uint16_t v)
 	uint8_t    *p = buf_reserve(b, 2);
 
 	if (p != NULL)
-		put_le16(p, v);
+		aurora_put_le16(p, v);
 }
 
 void
@@ -302,7 +285,7 @@ aurora_buf_put_u32(aurora_buf *b, uint32_t v)
 	uint8_t    *p = buf_reserve(b, 4);
 
 	if (p != NULL)
-		put_le32(p, v);
+		aurora_put_le32(p, v);
 }
 
 void
@@ -311,7 +294,7 @@ aurora_buf_put_u64(aurora_buf *b, uint64_t v)
 	uint8_t    *p = buf_reserve(b, 8);
 
 	if (p != NULL)
-		put_le64(p, v);
+		aurora_put_le64(p, v);
 }
 
 void
@@ -350,7 +333,7 @@ aurora_buf_get_u16(aurora_buf *b)
 {
 	const uint8_t *p = buf_take(b, 2);
 
-	return p != NULL ? get_le16(p) : 0;
+	return p != NULL ? aurora_get_le16(p) : 0;
 }
 
 uint32_t
@@ -358,7 +341,7 @@ aurora_buf_get_u32(aurora_buf *b)
 {
 	const uint8_t *p = buf_take(b, 4);
 
-	return p != NULL ? get_le32(p) : 0;
+	return p != NULL ? aurora_get_le32(p) : 0;
 }
 
 uint64_t
@@ -366,7 +349,7 @@ aurora_buf_get_u64(aurora_buf *b)
 {
 	const uint8_t *p = buf_take(b, 8);
 
-	return p != NULL ? get_le64(p) : 0;
+	return p != NULL ? aurora_get_le64(p) : 0;
 }
 
 void
@@ -451,6 +434,15 @@ aurora_status_body_encode(const aurora_status_body *s, uint8_t *out, size_t out_
 	for (i = 0; i < AURORA_ERR_COUNT; i++)
 		aurora_buf_put_u64(&b, s->errors_by_code[i]);
 	aurora_buf_put_u32(&b, s->segments);
+	aurora_buf_put_u8(&b, s->redo_configured);
+	aurora_buf_put_u32(&b, s->coalesce_threshold);
+	aurora_buf_put_u64(&b, s->records_indexed);
+	aurora_buf_put_u64(&b, s->getpage_requests);
+	aurora_buf_put_u64(&b, s->pages_seeded);
+	aurora_buf_put_u64(&b, s->images_written);
+	aurora_buf_put_u64(&b, s->records_applied);
+	aurora_buf_put_u64(&b, s->redo_failures);
+	aurora_buf_put_u64(&b, s->index_errors);
 	return aurora_buf_ok(&b) ? aurora_buf_len(&b) : 0;
 }
 
@@ -483,6 +475,18 @@ aurora_status_body_decode(const uint8_t *body, size_t len, aurora_status_body *s
 		}
 	}
 	s->segments = aurora_buf_get_u32(&b);
+	/* a node without the page service fields (older) ends here: they stay 0 */
+	if (aurora_buf_ok(&b) && aurora_buf_remaining(&b) == 0)
+		return 0;
+	s->redo_configured = aurora_buf_get_u8(&b);
+	s->coalesce_threshold = aurora_buf_get_u32(&b);
+	s->records_indexed = aurora_buf_get_u64(&b);
+	s->getpage_requests = aurora_buf_get_u64(&b);
+	s->pages_seeded = aurora_buf_get_u64(&b);
+	s->images_written = aurora_buf_get_u64(&b);
+	s->records_applied = aurora_buf_get_u64(&b);
+	s->redo_failures = aurora_buf_get_u64(&b);
+	s->index_errors = aurora_buf_get_u64(&b);
 	if (!aurora_buf_ok(&b) || aurora_buf_remaining(&b) != 0)
 	{
 		memset(s, 0, sizeof(*s));

@@ -59,6 +59,13 @@
 /* Resuming a writer. */
 #define AURORA_MSG_RECORD_BEFORE_REQ	13
 #define AURORA_MSG_RECORD_BEFORE		14
+/* Pages from the log (bodies in pagemsg.h). */
+#define AURORA_MSG_GETPAGE_REQ		15
+#define AURORA_MSG_PAGE				16
+#define AURORA_MSG_REL_SIZE_REQ		17
+#define AURORA_MSG_REL_SIZE			18
+#define AURORA_MSG_SEED_PAGES		19
+#define AURORA_MSG_SEED_ACK			20
 
 /* Error codes carried in an ERROR body (and returned by aurora_decode). */
 #define AURORA_ERR_MALFORMED	1
@@ -74,8 +81,15 @@
 #define AURORA_ERR_CONFLICT		11
 #define AURORA_ERR_IO			12
 #define AURORA_ERR_CORRUPT		13
+/* Page service (GETPAGE, REL_SIZE, SEED_PAGES). */
+#define AURORA_ERR_NOT_READY	14	/* segment not complete/indexed to the LSN in time */
+#define AURORA_ERR_BELOW_HORIZON	15	/* no base image or init record at or below the LSN */
+#define AURORA_ERR_NO_RELATION	16	/* the relation fork does not exist at the LSN */
+#define AURORA_ERR_NO_BLOCK		17	/* the block does not exist at the LSN */
+#define AURORA_ERR_REDO_FAILED	18	/* a record could not be applied */
+#define AURORA_ERR_UNAVAILABLE	19	/* no WAL-redo helper configured or startable */
 /* Size of per-code counter arrays: index = error code, index 0 unused. */
-#define AURORA_ERR_COUNT		14
+#define AURORA_ERR_COUNT		20
 
 typedef struct aurora_header
 {
@@ -163,7 +177,7 @@ bool		aurora_buf_ok(const aurora_buf *b);
 #define AURORA_AZ_MAX		31
 #define AURORA_STATE_MAX	31
 /* Upper bound of an encoded STATUS_RESP body, for buffer sizing. */
-#define AURORA_STATUS_BODY_MAX	320
+#define AURORA_STATUS_BODY_MAX	512
 
 typedef struct aurora_status_body
 {
@@ -177,6 +191,16 @@ typedef struct aurora_status_body
 	uint64_t	errors_total;
 	uint64_t	errors_by_code[AURORA_ERR_COUNT];
 	uint32_t	segments;
+	/* page service (PROTOCOL.md 5.2, 5.9); all 0 on a node without one */
+	uint8_t		redo_configured;	/* 1 when walredo_postgres is set */
+	uint32_t	coalesce_threshold;
+	uint64_t	records_indexed;	/* envelopes indexed since start */
+	uint64_t	getpage_requests;
+	uint64_t	pages_seeded;		/* images stored by SEED_PAGES */
+	uint64_t	images_written;		/* images made by coalescing */
+	uint64_t	records_applied;	/* records applied by redo helpers */
+	uint64_t	redo_failures;		/* redo requests that failed */
+	uint64_t	index_errors;		/* segments whose indexing stopped at a bad record */
 } aurora_status_body;
 
 /* Returns bytes written, or 0 if out_cap is too small or a string is too long. */

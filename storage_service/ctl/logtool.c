@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "byteorder.h"
 #include "client.h"
 #include "logmsg.h"
 #include "pgwriter.h"
@@ -392,12 +393,6 @@ ctl_segments(const char *const *urls, int n, int timeout_ms)
 #define WAL_XACT_OPMASK		0x70
 #define WAL_XACT_COMMIT		0x00
 
-static uint32_t
-le32(const uint8_t *p)
-{
-	return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
-
 /*
  * A compute's record (envelope + WAL record, walmeta.h): is it well formed,
  * and (if a commit) its xid.
@@ -409,9 +404,9 @@ check_wal_record(const aurora_log_record *r, bool *is_commit, uint32_t *xid)
 	const uint8_t *wal = aurora_walmeta_wal(r->payload, r->len, &wal_len);
 
 	*is_commit = false;
-	if (wal == NULL || wal_len < WAL_RECORD_HEADER || le32(wal) != wal_len)
+	if (wal == NULL || wal_len < WAL_RECORD_HEADER || aurora_get_le32(wal) != wal_len)
 		return false;
-	*xid = le32(wal + 4);
+	*xid = aurora_get_le32(wal + 4);
 	*is_commit = wal[17] == WAL_RM_XACT_ID &&
 		(wal[16] & WAL_XACT_OPMASK) == WAL_XACT_COMMIT;
 	return true;

@@ -19,7 +19,9 @@
 #include "logtool.h"
 #include "placement.h"
 #include "quorum.h"
+#include "pagecmd.h"
 #include "procctl.h"
+#include "redo_cmd.h"
 #include "status.h"
 #include "version.h"
 #include "wire.h"
@@ -39,6 +41,14 @@ usage(FILE *out)
 			"       aurora-ctl [--cluster DIR] segments [URL... | TARGET...]\n"
 			"       aurora-ctl [--timeout MS] --cluster DIR placement [--pgs N] [--volume ID]\n"
 			"       aurora-ctl read-log URL --pg N [--volume ID] [--from LSN] [--to LSN] [--epoch E] [--wal]\n"
+			"       aurora-ctl redo --postgres PATH --node URL (--pg N | --pgs N --blocks-per-segment B)\n"
+			"                  --block SPC/DB/REL/FORK/BLKNO --lsn LSN [--mask | --mask-rmgr ID] [--skip LSN] [--list] -o FILE\n"
+			"       aurora-ctl redo --postgres PATH --mask-rmgr ID --block SPC/DB/REL/FORK/BLKNO -i FILE -o FILE\n"
+			"       aurora-ctl [--timeout MS] --cluster DIR seed --datadir D (--postgres-bin DIR | --lsn LSN)\n"
+			"                  [--pgs N] [--blocks-per-segment B] [--volume ID] [--batch PAGES]\n"
+			"       aurora-ctl getpage --node URL --pg N --block SPC/DB/REL/FORK/BLKNO --lsn LSN\n"
+			"                  [--volume ID] [--wait-ms MS] -o FILE\n"
+			"       aurora-ctl relsize --node URL --pg N --rel SPC/DB/REL/FORK --lsn LSN [--volume ID] [--wait-ms MS]\n"
 			"       aurora-ctl --version | --help\n"
 			"\n"
 			"URL     tcp://HOST:PORT or ipc://PATH of a storage node\n"
@@ -64,6 +74,17 @@ usage(FILE *out)
 			"          replicas ok (no missing, down or misplaced rows)\n"
 			"read-log  read a PG's log back from one node and verify content and backlinks\n"
 			"          (--wal: the records are a compute's, envelope + WAL; list the committed xids)\n"
+			"redo    rebuild one page from a node's log with local WAL-redo helpers (the\n"
+			"        patched server PATH --wal-redo), starting from the newest record that\n"
+			"        initializes it, and write it to FILE; --mask: masked like\n"
+			"        wal_consistency_checking (-i: mask a page from a file)\n"
+			"seed    store every page of a cleanly shut down data directory as a base image at\n"
+			"        its checkpoint LSN (from DIR/pg_controldata; --lsn: given, unchecked) in\n"
+			"        the segments of its PG (created like the compute does: epoch 1; geometry\n"
+			"        --pgs/--blocks-per-segment, default the compute's 4/131072); a write\n"
+			"        quorum must store each batch\n"
+			"getpage  GETPAGE from one node: write the page as of LSN (X/Y or a number) to FILE\n"
+			"relsize  the fork's size as one PG knows it (a relation's size is the max over its PGs)\n"
 			"\n"
 			"Exit status: 0 ok, 1 unreachable node or failed action, 2 usage or config error.\n",
 			DEFAULT_TIMEOUT_MS, AURORA_COMPUTE_VOLUME_ID);
@@ -235,6 +256,17 @@ cluster_command(const char *dir, const char *cmd, char **targets, int n_targets,
 			return 2;
 		}
 		rc = ctl_stream(&cluster, &o, timeout_ms);
+		ctl_cluster_free(&cluster);
+		return rc;
+	}
+	if (strcmp(cmd, "seed") == 0)
+	{
+		if (ctl_cluster_load(dir, &cluster, err, sizeof(err)) != 0)
+		{
+			fprintf(stderr, "aurora-ctl: %s\n", err);
+			return 2;
+		}
+		rc = ctl_seed_command(&cluster, targets, n_targets, timeout_ms);
 		ctl_cluster_free(&cluster);
 		return rc;
 	}
@@ -412,6 +444,12 @@ main(int argc, char **argv)
 		}
 		return ctl_segments((const char *const *) (argv + i + 1), argc - i - 1, timeout_ms);
 	}
+	if (strcmp(argv[i], "redo") == 0)
+		return ctl_redo_command(argv + i + 1, argc - i - 1, timeout_ms);
+	if (strcmp(argv[i], "getpage") == 0)
+		return ctl_getpage_command(argv + i + 1, argc - i - 1, timeout_ms);
+	if (strcmp(argv[i], "relsize") == 0)
+		return ctl_relsize_command(argv + i + 1, argc - i - 1, timeout_ms);
 	if (strcmp(argv[i], "read-log") == 0)
 	{
 		ctl_stream_opts o;

@@ -29,6 +29,11 @@ enum config_key
 	KEY_MAX_MESSAGE_BYTES,
 	KEY_GOSSIP_INTERVAL_MS,
 	KEY_PEER_TIMEOUT_MS,
+	KEY_WALREDO_POSTGRES,
+	KEY_WALREDO_HELPERS,
+	KEY_WALREDO_TIMEOUT_MS,
+	KEY_COALESCE_THRESHOLD,
+	KEY_PAGE_THREADS,
 	KEY_COUNT
 };
 
@@ -46,6 +51,11 @@ static const struct
 	[KEY_MAX_MESSAGE_BYTES] = {"max_message_bytes", false},
 	[KEY_GOSSIP_INTERVAL_MS] = {"gossip_interval_ms", false},
 	[KEY_PEER_TIMEOUT_MS] = {"peer_timeout_ms", false},
+	[KEY_WALREDO_POSTGRES] = {"walredo_postgres", false},
+	[KEY_WALREDO_HELPERS] = {"walredo_helpers", false},
+	[KEY_WALREDO_TIMEOUT_MS] = {"walredo_timeout_ms", false},
+	[KEY_COALESCE_THRESHOLD] = {"coalesce_threshold", false},
+	[KEY_PAGE_THREADS] = {"page_threads", false},
 };
 
 static char *
@@ -251,6 +261,26 @@ apply_value(aurora_node_config *cfg, enum config_key key, const char *value,
 		case KEY_PEER_TIMEOUT_MS:
 			return parse_uint_key(key, value, AURORA_MIN_PEER_TIMEOUT_MS, AURORA_MAX_PEER_TIMEOUT_MS,
 								  &cfg->peer_timeout_ms, why, whylen);
+		case KEY_WALREDO_POSTGRES:
+			if (resolve_path(cfg->source, value, cfg->walredo_postgres, AURORA_CONFIG_PATH_MAX) != 0)
+			{
+				snprintf(why, whylen, "%s is too long", config_keys[key].name);
+				return -1;
+			}
+			return 0;
+		case KEY_WALREDO_HELPERS:
+			return parse_uint_key(key, value, 1, AURORA_MAX_WALREDO_HELPERS,
+								  &cfg->walredo_helpers, why, whylen);
+		case KEY_WALREDO_TIMEOUT_MS:
+			return parse_uint_key(key, value, AURORA_MIN_WALREDO_TIMEOUT_MS,
+								  AURORA_MAX_WALREDO_TIMEOUT_MS, &cfg->walredo_timeout_ms,
+								  why, whylen);
+		case KEY_COALESCE_THRESHOLD:
+			return parse_uint_key(key, value, 0, AURORA_MAX_COALESCE_THRESHOLD,
+								  &cfg->coalesce_threshold, why, whylen);
+		case KEY_PAGE_THREADS:
+			return parse_uint_key(key, value, 1, AURORA_MAX_PAGE_THREADS,
+								  &cfg->page_threads, why, whylen);
 		case KEY_COUNT:
 			break;
 	}
@@ -275,6 +305,10 @@ aurora_node_config_load(const char *path, aurora_node_config *cfg,
 	cfg->max_message_bytes = 16777216u;
 	cfg->gossip_interval_ms = AURORA_DEFAULT_GOSSIP_INTERVAL_MS;
 	cfg->peer_timeout_ms = AURORA_DEFAULT_PEER_TIMEOUT_MS;
+	cfg->walredo_helpers = AURORA_DEFAULT_WALREDO_HELPERS;
+	cfg->walredo_timeout_ms = AURORA_DEFAULT_WALREDO_TIMEOUT_MS;
+	cfg->coalesce_threshold = AURORA_DEFAULT_COALESCE_THRESHOLD;
+	cfg->page_threads = AURORA_DEFAULT_PAGE_THREADS;
 	if (strlen(path) >= sizeof(cfg->source))
 	{
 		snprintf(err, errlen, "%.200s...: config path is too long", path);

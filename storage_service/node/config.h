@@ -20,6 +20,15 @@
 #define AURORA_DEFAULT_PEER_TIMEOUT_MS		1000u
 #define AURORA_MIN_PEER_TIMEOUT_MS			10u
 #define AURORA_MAX_PEER_TIMEOUT_MS			600000u
+#define AURORA_DEFAULT_WALREDO_HELPERS		2u
+#define AURORA_MAX_WALREDO_HELPERS			64u
+#define AURORA_DEFAULT_WALREDO_TIMEOUT_MS	10000u
+#define AURORA_MIN_WALREDO_TIMEOUT_MS		100u
+#define AURORA_MAX_WALREDO_TIMEOUT_MS		600000u
+#define AURORA_DEFAULT_COALESCE_THRESHOLD	16u
+#define AURORA_MAX_COALESCE_THRESHOLD		1000000u
+#define AURORA_DEFAULT_PAGE_THREADS			4u
+#define AURORA_MAX_PAGE_THREADS				64u
 
 typedef struct aurora_node_config
 {
@@ -40,6 +49,19 @@ typedef struct aurora_node_config
 	 */
 	uint32_t	gossip_interval_ms;
 	uint32_t	peer_timeout_ms;
+	/*
+	 * Page service.  walredo_postgres is the patched server run as a WAL-redo
+	 * helper ("" = none: pages that need records applied are UNAVAILABLE,
+	 * everything else works); helpers in its pool and how long one may take
+	 * per page; a block's chain of records after its newest image longer
+	 * than coalesce_threshold is materialized in the background (0 = never);
+	 * page_threads serve GETPAGE/REL_SIZE/SEED_PAGES off NNG's threads.
+	 */
+	char		walredo_postgres[AURORA_CONFIG_PATH_MAX];
+	uint32_t	walredo_helpers;
+	uint32_t	walredo_timeout_ms;
+	uint32_t	coalesce_threshold;
+	uint32_t	page_threads;
 } aurora_node_config;
 
 /*

@@ -11,6 +11,8 @@
 
 #include <stdlib.h>
 
+#include "pagemsg.h"
+#include "pageservice.h"
 #include "segment.h"
 #include "store.h"
 
@@ -40,6 +42,7 @@ aurora_handler_init(aurora_handler *h, const char *node_id, const char *az,
 	h->max_body = max_body;
 	h->pid = (uint32_t) getpid();
 	h->started_ms = monotonic_ms();
+	h->page_threads = 4;
 	atomic_init(&h->requests_total, 0);
 	atomic_init(&h->errors_total, 0);
 	for (i = 0; i < AURORA_ERR_COUNT; i++)
@@ -50,6 +53,12 @@ void
 aurora_handler_set_store(aurora_handler *h, struct aurora_store *store)
 {
 	h->store = store;
+}
+
+void
+aurora_handler_set_pages(aurora_handler *h, struct aurora_pageservice *pages)
+{
+	h->pages = pages;
 }
 
 void
@@ -69,6 +78,21 @@ aurora_handler_status(aurora_handler *h, aurora_status_body *s)
 	for (i = 0; i < AURORA_ERR_COUNT; i++)
 		s->errors_by_code[i] = atomic_load(&h->errors_by_code[i]);
 	s->segments = h->store ? (uint32_t) aurora_store_count(h->store) : 0;
+	if (h->pages != NULL)
+	{
+		aurora_pageservice_stats ps;
+
+		aurora_pageservice_get_stats(h->pages, &ps);
+		s->redo_configured = ps.redo_configured ? 1 : 0;
+		s->coalesce_threshold = ps.coalesce_threshold;
+		s->records_indexed = ps.records_indexed;
+		s->getpage_requests = ps.getpage_requests;
+		s->pages_seeded = ps.pages_seeded;
+		s->images_written = ps.images_written;
+		s->records_applied = ps.records_applied;
+		s->redo_failures = ps.redo_failures;
+		s->index_errors = ps.index_errors;
+	}
 }
 
 /* Reply header: our version, the request's identifying fields, a new type. */
@@ -440,6 +464,22 @@ handle_log_append(aurora_handler *h, const aurora_header *req, const uint8_t *bo
 		error_reply(h, req, (uint32_t) rc, "LOG_APPEND body does not decode", out);
 		return false;
 	}
+	/*
+	 * A volume with geometry carries an envelope in front of every record
+	 * (PROTOCOL.md 11); one that does not decode would stop the page index,
+	 * so it is refused before anything is written.
+	 */
+	{
+		aurora_segment_meta meta;
+
+		aurora_segment_get_meta(seg, &meta);
+		if (meta.n_pgs != 0 && !aurora_pageservice_check_envelopes(recs, n, err, sizeof(err)))
+		{
+			free(recs);
+			error_reply(h, req, AURORA_ERR_MALFORMED, err, out);
+			return false;
+		}
+	}
 	rc = aurora_segment_append(seg, recs, n, h->max_body, &n_new, err, sizeof(err));
 	free(recs);
 	if (rc != AURORA_SEG_OK)
@@ -447,6 +487,8 @@ handle_log_append(aurora_handler *h, const aurora_header *req, const uint8_t *bo
 		error_reply(h, req, wire_code(rc), err, out);
 		return false;
 	}
+	memset(d, 0, sizeof(*d));
+	d->kind = AURORA_DEFERRED_APPEND;
 	d->req = *req;
 	d->segment = seg;
 	d->n_new = (uint32_t) n_new;
@@ -604,10 +646,187 @@ handle_read_log(aurora_handler *h, const aurora_header *req, const uint8_t *body
 	}
 }
 
+/*
+ * Page requests are checked here (segment, fencing) and then deferred to a
+ * page thread with a copy of the message: they may wait and run redo.
+ * SEED_PAGES writes, so it is fenced like LOG_APPEND; GETPAGE and REL_SIZE
+ * change nothing and, like SEGMENT_INFO_REQ, are neither fenced nor adopt
+ * epochs (the reply header carries the segment's).
+ */
+static bool
+defer_page_request(aurora_handler *h, const aurora_header *req, const uint8_t *msg, size_t len,
+				   aurora_reply *out, aurora_deferred_ack *d)
+{
+	struct aurora_segment *seg;
+
+	if ((seg = find_segment(h, req, out)) == NULL)
+		return false;
+	if (h->pages == NULL)
+	{
+		error_reply(h, req, AURORA_ERR_UNAVAILABLE, "this node runs no page service", out);
+		return false;
+	}
+	if (req->type == AURORA_MSG_SEED_PAGES && !check_epochs(h, req, seg, out))
+		return false;
+	memset(d, 0, sizeof(*d));
+	d->kind = AURORA_DEFERRED_PAGE;
+	d->req = *req;
+	d->segment = seg;
+	d->request = malloc(len);
+	if (d->request == NULL)
+	{
+		error_reply(h, req, AURORA_ERR_INTERNAL, "out of memory for a page request", out);
+		return false;
+	}
+	memcpy(d->request, msg, len);
+	d->request_len = len;
+	return true;
+}
+
+/* Run a page request; no_wait: as if its wait_ms were 0 (already waited). */
+static void
+finish_page(aurora_handler *h, aurora_deferred_ack *d, bool no_wait, aurora_reply *out)
+{
+	const aurora_header *req = &d->req;
+	const uint8_t *body = d->request + AURORA_HEADER_SIZE;
+	aurora_page_result res;
+	aurora_segment_stats st;
+	aurora_header rep;
+
+	memset(&res, 0, sizeof(res));
+	if (req->type == AURORA_MSG_GETPAGE_REQ)
+	{
+		aurora_getpage_req g;
+
+		if (aurora_getpage_req_decode(body, req->body_len, &g) != 0)
+		{
+			res.code = AURORA_ERR_MALFORMED;
+			snprintf(res.message, sizeof(res.message), "GETPAGE_REQ body does not decode");
+		}
+		else
+		{
+			if (no_wait)
+				g.wait_ms = 0;
+			aurora_pageservice_getpage(h->pages, d->segment, &g, &res);
+		}
+	}
+	else if (req->type == AURORA_MSG_REL_SIZE_REQ)
+	{
+		aurora_rel_size_req r;
+
+		if (aurora_rel_size_req_decode(body, req->body_len, &r) != 0)
+		{
+			res.code = AURORA_ERR_MALFORMED;
+			snprintf(res.message, sizeof(res.message), "REL_SIZE_REQ body does not decode");
+		}
+		else
+		{
+			if (no_wait)
+				r.wait_ms = 0;
+			aurora_pageservice_rel_size(h->pages, d->segment, &r, &res);
+		}
+	}
+	else
+	{
+		aurora_seed_page *pages;
+		uint64_t	lsn;
+		int			n;
+		int			rc = aurora_seed_pages_decode(body, req->body_len, &lsn, &pages, &n);
+
+		if (rc != 0)
+		{
+			res.code = (uint32_t) rc;
+			snprintf(res.message, sizeof(res.message), "SEED_PAGES body does not decode");
+		}
+		else
+		{
+			aurora_pageservice_seed(h->pages, d->segment, lsn, pages, n, &res);
+			free(pages);
+		}
+	}
+	if (res.code != 0)
+		error_reply(h, req, res.code, res.message, out);
+	else
+	{
+		aurora_segment_get_stats(d->segment, &st);
+		reply_header(req, res.type, &rep);
+		rep.volume_epoch = st.volume_epoch;
+		rep.membership_epoch = st.membership_epoch;
+		make_reply(&rep, res.body, res.len, out);
+	}
+	free(res.body);
+	free(d->request);
+	d->request = NULL;
+}
+
+static void finish_page(aurora_handler *h, aurora_deferred_ack *d, bool no_wait,
+						aurora_reply *out);
+
+bool
+aurora_handler_try_page(aurora_handler *h, aurora_deferred_ack *d, aurora_reply *out)
+{
+	const aurora_header *req = &d->req;
+	const uint8_t *body = d->request + AURORA_HEADER_SIZE;
+	aurora_page_result res;
+	uint64_t	lsn;
+	uint32_t	wait_ms;
+	uint32_t	rc;
+	uint64_t	now = monotonic_ms();
+
+	if (req->type == AURORA_MSG_GETPAGE_REQ)
+	{
+		aurora_getpage_req g;
+
+		if (aurora_getpage_req_decode(body, req->body_len, &g) != 0)
+			goto run;
+		lsn = g.lsn;
+		wait_ms = g.wait_ms;
+	}
+	else if (req->type == AURORA_MSG_REL_SIZE_REQ)
+	{
+		aurora_rel_size_req r;
+
+		if (aurora_rel_size_req_decode(body, req->body_len, &r) != 0)
+			goto run;
+		lsn = r.lsn;
+		wait_ms = r.wait_ms;
+	}
+	else
+		goto run;				/* SEED_PAGES does not wait */
+	if (!d->page_started)
+	{
+		d->page_started = true;
+		d->page_deadline_ms = now + (wait_ms < AURORA_PAGE_WAIT_MAX_MS ? wait_ms : AURORA_PAGE_WAIT_MAX_MS);
+	}
+	rc = aurora_pageservice_ready(h->pages, d->segment, lsn, &res);
+	if (rc == AURORA_PAGE_WAIT && now < d->page_deadline_ms)
+		return false;
+run:
+	/* ready, failed or out of time: the request answers at once */
+	finish_page(h, d, true, out);
+	return true;
+}
+
+void
+aurora_handler_finish_page(aurora_handler *h, aurora_deferred_ack *d, aurora_reply *out)
+{
+	finish_page(h, d, false, out);
+}
+
+void
+aurora_handler_refuse_page(aurora_handler *h, aurora_deferred_ack *d, const char *why,
+						   aurora_reply *out)
+{
+	error_reply(h, &d->req, AURORA_ERR_UNAVAILABLE, why, out);
+	free(d->request);
+	d->request = NULL;
+}
+
 typedef struct segments_sink
 {
 	aurora_buf	b;
 	uint32_t	count;
+	struct aurora_pageservice *pages;
 } segments_sink;
 
 static int
@@ -644,6 +863,7 @@ segments_emit(void *arg, struct aurora_segment *seg)
 	snprintf(s.recovery_note, sizeof(s.recovery_note), "%s", st.recovery_note);
 	s.peer_scl = st.peer_scl;
 	s.records_from_peers = st.records_from_peers;
+	aurora_pageservice_segment_stats(sink->pages, seg, &s.indexed_lsn, &s.page_images);
 	aurora_segment_state_put(&sink->b, &s);
 	sink->count++;
 	return 0;
@@ -674,6 +894,7 @@ handle_segments(aurora_handler *h, const aurora_header *req, aurora_reply *out)
 	aurora_buf_init_writer(&sink.b, buf, cap);
 	aurora_buf_put_u32(&sink.b, 0);
 	sink.count = 0;
+	sink.pages = h->pages;
 	if (h->store)
 		aurora_store_foreach(h->store, segments_emit, &sink);
 	if (!aurora_buf_ok(&sink.b))
@@ -735,6 +956,10 @@ aurora_handler_dispatch(aurora_handler *h, const uint8_t *req, size_t len,
 		case AURORA_MSG_RECORD_BEFORE_REQ:
 			handle_record_before(h, &hdr, body, out);
 			return false;
+		case AURORA_MSG_GETPAGE_REQ:
+		case AURORA_MSG_REL_SIZE_REQ:
+		case AURORA_MSG_SEED_PAGES:
+			return defer_page_request(h, &hdr, req, len, out, deferred);
 		case AURORA_MSG_ERROR:
 		case AURORA_MSG_STATUS_RESP:
 		case AURORA_MSG_SEGMENT_INFO:
@@ -742,6 +967,9 @@ aurora_handler_dispatch(aurora_handler *h, const uint8_t *req, size_t len,
 		case AURORA_MSG_READ_LOG_RESP:
 		case AURORA_MSG_SEGMENTS_RESP:
 		case AURORA_MSG_RECORD_BEFORE:
+		case AURORA_MSG_PAGE:
+		case AURORA_MSG_REL_SIZE:
+		case AURORA_MSG_SEED_ACK:
 			snprintf(msg, sizeof(msg), "message type %s (%u) is a reply, not a request",
 					 aurora_msg_type_name(hdr.type), (unsigned) hdr.type);
 			break;
@@ -761,7 +989,11 @@ aurora_handler_handle(aurora_handler *h, const uint8_t *req, size_t len,
 	aurora_deferred_ack d;
 	size_t		n = 0;
 
-	if (aurora_handler_dispatch(h, req, len, &reply, &d))
+	if (!aurora_handler_dispatch(h, req, len, &reply, &d))
+		;						/* reply is ready */
+	else if (d.kind == AURORA_DEFERRED_PAGE)
+		aurora_handler_finish_page(h, &d, &reply);
+	else
 	{
 		/* no server: make the append durable right here */
 		char		err[256];

@@ -22,6 +22,7 @@
 #include "gossip.h"
 #include "handler.h"
 #include "log.h"
+#include "pageservice.h"
 #include "pidfile.h"
 #include "store.h"
 #include "server.h"
@@ -46,6 +47,10 @@ usage(FILE *out)
 			"  pid_file           default DATA_DIR/aurora-storage.pid\n"
 			"  log_file           default DATA_DIR/aurora-storage.log (used by aurora-ctl)\n"
 			"  max_message_bytes  default 16777216, 4096..1073741824 (largest body)\n"
+			"  gossip_interval_ms default 250 (0 = off); peer_timeout_ms default 1000\n"
+			"  walredo_postgres   patched postgres run as WAL-redo helper (unset: no redo)\n"
+			"  walredo_helpers    default 2, 1..64; walredo_timeout_ms default 10000\n"
+			"  coalesce_threshold default 16 (0 = never); page_threads default 4, 1..64\n"
 			"Relative paths are relative to FILE's directory.\n");
 }
 
@@ -86,6 +91,8 @@ run(const char *config_path)
 	aurora_server *srv;
 	aurora_gossip *gossip;
 	aurora_gossip_config gcfg;
+	aurora_pageservice *pages;
+	aurora_pageservice_config pcfg;
 	sigset_t	sigs;
 	char		err[1024];
 	int			lock_fd;
@@ -128,11 +135,30 @@ run(const char *config_path)
 	}
 	aurora_log("segment store open: %d segments", aurora_store_count(store));
 
+	memset(&pcfg, 0, sizeof(pcfg));
+	pcfg.walredo_postgres = cfg.walredo_postgres;
+	pcfg.walredo_helpers = (int) cfg.walredo_helpers;
+	pcfg.walredo_timeout_ms = (int) cfg.walredo_timeout_ms;
+	pcfg.coalesce_threshold = cfg.coalesce_threshold;
+	if (aurora_pageservice_start(store, &pcfg, &pages, err, sizeof(err)) != 0)
+	{
+		aurora_log("cannot start: %s", err);
+		aurora_store_close(store);
+		return 1;
+	}
+	aurora_log("page service: walredo_postgres %s, %u helpers, coalesce_threshold %u, "
+			   "%u page threads", cfg.walredo_postgres[0] ? cfg.walredo_postgres : "(unset)",
+			   (unsigned) cfg.walredo_helpers, (unsigned) cfg.coalesce_threshold,
+			   (unsigned) cfg.page_threads);
+
 	aurora_handler_init(&handler, cfg.node_id, cfg.az, cfg.max_message_bytes);
 	aurora_handler_set_store(&handler, store);
+	aurora_handler_set_pages(&handler, pages);
+	handler.page_threads = (int) cfg.page_threads;
 	if (aurora_server_start(cfg.listen_url, &handler, &srv, err, sizeof(err)) != 0)
 	{
 		aurora_log("cannot start: %s", err);
+		aurora_pageservice_stop(pages);
 		aurora_store_close(store);
 		return 1;
 	}
@@ -145,7 +171,9 @@ run(const char *config_path)
 	if (aurora_gossip_start(store, &gcfg, &gossip, err, sizeof(err)) != 0)
 	{
 		aurora_log("cannot start: %s", err);
+		aurora_pageservice_interrupt(pages);
 		aurora_server_stop(srv);
+		aurora_pageservice_stop(pages);
 		aurora_store_close(store);
 		return 1;
 	}
@@ -157,7 +185,9 @@ run(const char *config_path)
 	{
 		aurora_log("cannot start: %s", err);
 		aurora_gossip_stop(gossip);
+		aurora_pageservice_interrupt(pages);
 		aurora_server_stop(srv);
+		aurora_pageservice_stop(pages);
 		aurora_store_close(store);
 		return 1;
 	}
@@ -179,7 +209,10 @@ run(const char *config_path)
 	aurora_log("shutting down (%s)", sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "error");
 	/* gossip first: it appends to segments the store is about to close */
 	aurora_gossip_stop(gossip);
+	/* page requests waiting for the log give up, then the server stops */
+	aurora_pageservice_interrupt(pages);
 	aurora_server_stop(srv);
+	aurora_pageservice_stop(pages);
 	aurora_store_close(store);
 	aurora_pidfile_remove_if_ours(cfg.pid_file, getpid());
 	close(lock_fd);

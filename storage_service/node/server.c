@@ -14,7 +14,17 @@
  * segments of several PGs in separate files, and one batch of WAL often
  * touches several of them: with one syncer per segment in flight their
  * fdatasyncs overlap instead of queueing behind each other.
+ *
+ * Page requests (GETPAGE_REQ, REL_SIZE_REQ, SEED_PAGES) may wait for the
+ * log to arrive or run WAL redo: the callback parks the worker on a FIFO
+ * that a small pool of page threads (handler->page_threads) serves, so no
+ * NNG thread waits.  A request whose LSN the segment has not reached yet
+ * does not hold a page thread either: it goes on a waiting list that the
+ * page threads look at again every few milliseconds until it can be
+ * answered or its wait_ms is over.
  */
+#define _POSIX_C_SOURCE 200809L
+
 #include "server.h"
 
 #include <pthread.h>
@@ -23,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -71,6 +82,17 @@ struct aurora_server
 	bool		syncer_exit;
 	/* the segment each syncer works on (NULL: none); one syncer per segment */
 	struct aurora_segment *claimed[AURORA_SERVER_SYNCERS];
+
+	/* page requests: FIFO of parked workers, served by page threads */
+	pthread_t	page_threads[AURORA_SERVER_MAX_PAGE_THREADS];
+	int			n_page_threads;
+	pthread_cond_t page_cv;
+	worker	   *page_head;
+	worker	   *page_tail;
+	worker	   *page_waiting;	/* tried, waiting for the log: looked at again */
+	uint64_t	page_recheck_ms;	/* ... at this CLOCK_MONOTONIC time */
+	int			page_queued;	/* queued, waiting or running */
+	bool		page_exit;
 };
 
 
@@ -241,6 +263,132 @@ syncer_main(void *arg)
 }
 
 static void
+park_page(aurora_server *srv, worker *w)
+{
+	pthread_mutex_lock(&srv->mtx);
+	if (srv->page_queued >= AURORA_SERVER_MAX_PAGE_QUEUED)
+	{
+		aurora_reply reply;
+		char		why[128];
+
+		pthread_mutex_unlock(&srv->mtx);
+		snprintf(why, sizeof(why), "this node is busy: %d page requests are queued or running; retry",
+				 AURORA_SERVER_MAX_PAGE_QUEUED);
+		aurora_handler_refuse_page(srv->handler, &w->deferred, why, &reply);
+		worker_send(w, &reply);
+		return;
+	}
+	srv->page_queued++;
+	w->next_parked = NULL;
+	if (srv->page_tail != NULL)
+		srv->page_tail->next_parked = w;
+	else
+		srv->page_head = w;
+	srv->page_tail = w;
+	pthread_cond_signal(&srv->page_cv);
+	pthread_mutex_unlock(&srv->mtx);
+}
+
+static uint64_t
+monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+/*
+ * Try one page request: answer it, or put it on the waiting list (it needs
+ * log records or indexing that are not there yet) without holding a thread.
+ */
+static void
+page_try(aurora_server *srv, worker *w)
+{
+	aurora_reply reply;
+
+	if (!aurora_handler_try_page(srv->handler, &w->deferred, &reply))
+	{
+		pthread_mutex_lock(&srv->mtx);
+		if (srv->page_waiting == NULL)
+			srv->page_recheck_ms = monotonic_ms() + AURORA_SERVER_PAGE_RECHECK_MS;
+		w->next_parked = srv->page_waiting;
+		srv->page_waiting = w;
+		pthread_mutex_unlock(&srv->mtx);
+		return;
+	}
+	pthread_mutex_lock(&srv->mtx);
+	srv->page_queued--;
+	pthread_mutex_unlock(&srv->mtx);
+	worker_send(w, &reply);
+}
+
+static void *
+page_thread_main(void *arg)
+{
+	aurora_server *srv = arg;
+
+	for (;;)
+	{
+		worker	   *w = NULL;
+		worker	   *waiting = NULL;
+
+		pthread_mutex_lock(&srv->mtx);
+		for (;;)
+		{
+			uint64_t	now;
+
+			if (srv->page_head != NULL)
+			{
+				w = srv->page_head;
+				srv->page_head = w->next_parked;
+				if (srv->page_head == NULL)
+					srv->page_tail = NULL;
+				break;
+			}
+			if (srv->page_waiting == NULL)
+			{
+				if (srv->page_exit)
+					break;		/* exiting with nothing queued or waiting */
+				pthread_cond_wait(&srv->page_cv, &srv->mtx);
+				continue;
+			}
+			now = monotonic_ms();
+			if (now >= srv->page_recheck_ms)
+			{
+				/* this thread looks at every waiting request once */
+				waiting = srv->page_waiting;
+				srv->page_waiting = NULL;
+				break;
+			}
+			{
+				struct timespec ts;
+				uint64_t	ms = srv->page_recheck_ms - now;
+
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_nsec += (long) (ms * 1000000u);
+				ts.tv_sec += ts.tv_nsec / 1000000000L;
+				ts.tv_nsec %= 1000000000L;
+				pthread_cond_timedwait(&srv->page_cv, &srv->mtx, &ts);
+			}
+		}
+		pthread_mutex_unlock(&srv->mtx);
+		if (w == NULL && waiting == NULL)
+			break;
+		if (w != NULL)
+			page_try(srv, w);
+		while (waiting != NULL)
+		{
+			worker	   *x = waiting;
+
+			waiting = x->next_parked;
+			page_try(srv, x);
+		}
+	}
+	return NULL;
+}
+
+static void
 worker_cb(void *arg)
 {
 	worker	   *w = arg;
@@ -277,7 +425,9 @@ worker_cb(void *arg)
 	deferred = aurora_handler_dispatch(srv->handler, nng_msg_body(req), nng_msg_len(req),
 									   &reply, &w->deferred);
 	nng_msg_free(req);
-	if (deferred)
+	if (deferred && w->deferred.kind == AURORA_DEFERRED_PAGE)
+		park_page(srv, w);
+	else if (deferred)
 		park(srv, w);
 	else
 		worker_send(w, &reply);
@@ -304,12 +454,14 @@ aurora_server_start(const char *url, aurora_handler *handler,
 	atomic_init(&srv->stopping, false);
 	pthread_mutex_init(&srv->mtx, NULL);
 	pthread_cond_init(&srv->cv, NULL);
+	pthread_cond_init(&srv->page_cv, NULL);
 
 	if ((rv = nng_rep0_open(&srv->sock)) != 0)
 	{
 		snprintf(err, errlen, "cannot open rep0 socket: %s", nng_strerror(rv));
 		pthread_mutex_destroy(&srv->mtx);
 		pthread_cond_destroy(&srv->cv);
+		pthread_cond_destroy(&srv->page_cv);
 		free(srv);
 		return -1;
 	}
@@ -341,6 +493,16 @@ aurora_server_start(const char *url, aurora_handler *handler,
 			goto fail;
 		}
 		srv->n_syncers = i + 1;
+	}
+
+	for (i = 0; i < handler->page_threads && i < AURORA_SERVER_MAX_PAGE_THREADS; i++)
+	{
+		if (pthread_create(&srv->page_threads[i], NULL, page_thread_main, srv) != 0)
+		{
+			snprintf(err, errlen, "cannot start the page threads");
+			goto fail;
+		}
+		srv->n_page_threads = i + 1;
 	}
 
 	if ((rv = nng_listener_create(&srv->listener, srv->sock, url)) != 0)
@@ -388,6 +550,17 @@ aurora_server_stop(aurora_server *srv)
 			pthread_join(srv->syncers[i], NULL);
 	}
 
+	/* page requests queued or running finish (their waits are bounded) */
+	if (srv->n_page_threads > 0)
+	{
+		pthread_mutex_lock(&srv->mtx);
+		srv->page_exit = true;
+		pthread_cond_broadcast(&srv->page_cv);
+		pthread_mutex_unlock(&srv->mtx);
+		for (i = 0; i < srv->n_page_threads; i++)
+			pthread_join(srv->page_threads[i], NULL);
+	}
+
 	/* Closing the socket fails every pending context operation with ECLOSED. */
 	nng_close(srv->sock);
 	for (i = 0; i < srv->n_workers; i++)
@@ -397,5 +570,6 @@ aurora_server_stop(aurora_server *srv)
 	}
 	pthread_mutex_destroy(&srv->mtx);
 	pthread_cond_destroy(&srv->cv);
+	pthread_cond_destroy(&srv->page_cv);
 	free(srv);
 }

@@ -21,6 +21,16 @@
 #define AURORA_SERVER_WORKERS	64
 /* threads making appends durable; one segment's fdatasync each at a time */
 #define AURORA_SERVER_SYNCERS	4
+/* upper bound of handler->page_threads (page requests, server.c) */
+#define AURORA_SERVER_MAX_PAGE_THREADS	64
+/*
+ * Page requests queued or running at once; more are refused (UNAVAILABLE)
+ * so that waiting page requests can never take every worker and stall the
+ * appends the node must keep acknowledging.
+ */
+#define AURORA_SERVER_MAX_PAGE_QUEUED	(AURORA_SERVER_WORKERS / 2)
+/* how often waiting page requests are looked at again */
+#define AURORA_SERVER_PAGE_RECHECK_MS	2
 /*
  * Slack above header + max body before NNG refuses a message.  Messages up
  * to the limit plus this slack still reach the decoder and get a TOO_LARGE

@@ -575,6 +575,16 @@ aurora_store_find(aurora_store *st, uint64_t volume_id, uint32_t pg_id)
 	return seg;
 }
 
+void
+aurora_store_segment_path(aurora_store *st, uint64_t volume_id, uint32_t pg_id,
+						  char *buf, size_t len)
+{
+	char		name[64];
+
+	aurora_segment_dir_name(volume_id, pg_id, name, sizeof(name));
+	snprintf(buf, len, "%s/%s", st->seg_dir, name);
+}
+
 int
 aurora_store_count(aurora_store *st)
 {

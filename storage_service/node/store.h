@@ -63,6 +63,13 @@ int			aurora_store_create_segment(aurora_store *st, const aurora_segment_meta *m
 /* The segment of (volume_id, pg_id), or NULL if this node has none. */
 aurora_segment *aurora_store_find(aurora_store *st, uint64_t volume_id, uint32_t pg_id);
 
+/*
+ * The directory of segment (volume_id, pg_id), whether or not it exists:
+ * other per-segment state (the page store) lives inside it.
+ */
+void		aurora_store_segment_path(aurora_store *st, uint64_t volume_id, uint32_t pg_id,
+									  char *buf, size_t len);
+
 /* Segments open. */
 int			aurora_store_count(aurora_store *st);
 

@@ -9,7 +9,9 @@
  *  - a message that decodes re-encodes to exactly the same bytes;
  *  - an ERROR or log-path body that decodes re-encodes to exactly the same
  *    bytes (so the decoder accepts only canonical encodings and loses
- *    nothing);
+ *    nothing), and so does every record envelope in a LOG_APPEND;
+ *  - a page-service body (GETPAGE_REQ, PAGE, REL_SIZE_REQ, REL_SIZE,
+ *    SEED_PAGES, SEED_ACK) that decodes re-encodes to the same bytes;
  *  - a STATUS_RESP body round-trips through encode/decode unchanged once
  *    decoded (its error counters are counted on the wire so that a newer
  *    peer may send more of them; a reader keeps those it knows, so the
@@ -20,9 +22,46 @@
 #include <string.h>
 
 #include "logmsg.h"
+#include "pagemsg.h"
+#include "walmeta.h"
 #include "wire.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/*
+ * A record payload that decodes as an envelope (walmeta.h) re-encodes to
+ * exactly the same bytes: the envelope from its blocks and events, then
+ * the WAL record.
+ */
+static void
+check_envelope(const uint8_t *payload, size_t len)
+{
+	aurora_walmeta m;
+	aurora_walmeta_block *blocks;
+	aurora_walmeta_event *events;
+	uint8_t    *again;
+	aurora_buf	b;
+
+	if (aurora_walmeta_decode(payload, len, &m, NULL, 0) != 0)
+		return;
+	blocks = malloc(sizeof(*blocks) * (size_t) (m.n_blocks + 1));
+	events = malloc(sizeof(*events) * (size_t) (m.n_events + 1));
+	again = malloc(len);
+	if (blocks == NULL || events == NULL || again == NULL)
+		abort();
+	for (int i = 0; i < m.n_blocks; i++)
+		aurora_walmeta_block_at(&m, i, &blocks[i]);
+	for (int i = 0; i < m.n_events; i++)
+		aurora_walmeta_event_at(&m, i, &events[i]);
+	aurora_buf_init_writer(&b, again, len);
+	aurora_walmeta_put(&b, blocks, m.n_blocks, events, m.n_events);
+	aurora_buf_put_bytes(&b, m.wal, m.wal_len);
+	if (!aurora_buf_ok(&b) || aurora_buf_len(&b) != len || memcmp(again, payload, len) != 0)
+		abort();
+	free(blocks);
+	free(events);
+	free(again);
+}
 
 static void
 check_status_body(const uint8_t *body, size_t len)
@@ -65,6 +104,8 @@ check_log_bodies(const uint8_t *body, size_t len)
 			memcmp(again, body, len) != 0)
 			abort();
 		free(again);
+		for (int i = 0; i < n; i++)
+			check_envelope(recs[i].payload, recs[i].len);
 		free(recs);
 	}
 	if (aurora_create_segment_decode(body, len, &c) == 0)
@@ -103,6 +144,55 @@ check_log_bodies(const uint8_t *body, size_t len)
 		free(rr.recs);
 	if (aurora_segments_resp_decode(body, len, &st, &n) == 0)
 		free(st);
+}
+
+/* Page-service bodies: accepted input round-trips byte for byte. */
+static void
+check_page_bodies(const uint8_t *body, size_t len)
+{
+	aurora_getpage_req g;
+	aurora_rel_size_req r;
+	aurora_rel_size_resp rs;
+	aurora_seed_page *pages;
+	uint64_t	lsn;
+	uint32_t	stored;
+	int			n;
+	uint8_t		again[64];
+
+	if (aurora_getpage_req_decode(body, len, &g) == 0 &&
+		(aurora_getpage_req_encode(&g, again, sizeof(again)) != len || memcmp(again, body, len) != 0))
+		abort();
+	if (aurora_rel_size_req_decode(body, len, &r) == 0 &&
+		(aurora_rel_size_req_encode(&r, again, sizeof(again)) != len || memcmp(again, body, len) != 0))
+		abort();
+	if (aurora_rel_size_resp_decode(body, len, &rs) == 0 &&
+		(aurora_rel_size_resp_encode(&rs, again, sizeof(again)) != len || memcmp(again, body, len) != 0))
+		abort();
+	if (aurora_seed_ack_decode(body, len, &stored) == 0 &&
+		(aurora_seed_ack_encode(stored, again, sizeof(again)) != len || memcmp(again, body, len) != 0))
+		abort();
+	{
+		aurora_page_resp *p = malloc(sizeof(*p));
+		uint8_t    *buf = malloc(AURORA_PAGE_RESP_SIZE);
+
+		if (p == NULL || buf == NULL)
+			abort();
+		if (aurora_page_resp_decode(body, len, p) == 0 &&
+			(aurora_page_resp_encode(p, buf, AURORA_PAGE_RESP_SIZE) != len || memcmp(buf, body, len) != 0))
+			abort();
+		free(p);
+		free(buf);
+	}
+	if (aurora_seed_pages_decode(body, len, &lsn, &pages, &n) == 0)
+	{
+		uint8_t    *buf = malloc(len);
+
+		if (buf == NULL || aurora_seed_pages_encode(lsn, pages, n, buf, len) != len ||
+			memcmp(buf, body, len) != 0)
+			abort();
+		free(buf);
+		free(pages);
+	}
 }
 
 static void
@@ -190,6 +280,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_status_body(data, size);
 	check_error_body(data, size);
 	check_log_bodies(data, size);
+	check_page_bodies(data, size);
 	exercise_reader(data, size);
 	return 0;
 }

@@ -1,12 +1,16 @@
 /*
  * make_seeds.c - writes a few valid encoded messages (STATUS_REQ,
- * STATUS_RESP, ERROR, with and without bodies) into the fuzz corpus
+ * STATUS_RESP, ERROR, page requests, a LOG_APPEND of an enveloped record,
+ * with and without bodies) into the fuzz corpus
  * directory given as argv[1], so libFuzzer starts from inputs that pass the
  * CRC check and reaches the body decoders quickly.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "logmsg.h"
+#include "pagemsg.h"
+#include "walmeta.h"
 #include "wire.h"
 
 static int
@@ -78,5 +82,47 @@ main(int argc, char **argv)
 	rc |= write_seed(argv[1], "error-body", body, n);
 	n = aurora_encode(&h, body, n, msg, sizeof(msg));
 	rc |= write_seed(argv[1], "error", msg, n);
+
+	/* page service requests (replies carrying a page exceed -max_len) */
+	{
+		aurora_getpage_req g = {{1663, 5, 16384, 0, 7}, 0x1000028, 1000};
+		aurora_rel_size_req r = {1663, 5, 16384, 2, 0x1000028, 500};
+		aurora_rel_size_resp rs = {true, 12};
+
+		h.type = AURORA_MSG_GETPAGE_REQ;
+		n = aurora_getpage_req_encode(&g, body, sizeof(body));
+		rc |= write_seed(argv[1], "getpage-body", body, n);
+		n = aurora_encode(&h, body, n, msg, sizeof(msg));
+		rc |= write_seed(argv[1], "getpage-req", msg, n);
+		h.type = AURORA_MSG_REL_SIZE_REQ;
+		n = aurora_rel_size_req_encode(&r, body, sizeof(body));
+		rc |= write_seed(argv[1], "relsize-body", body, n);
+		n = aurora_encode(&h, body, n, msg, sizeof(msg));
+		rc |= write_seed(argv[1], "relsize-req", msg, n);
+		n = aurora_rel_size_resp_encode(&rs, body, sizeof(body));
+		rc |= write_seed(argv[1], "relsize-resp-body", body, n);
+		n = aurora_seed_ack_encode(3, body, sizeof(body));
+		rc |= write_seed(argv[1], "seed-ack-body", body, n);
+	}
+
+	/* a LOG_APPEND of one compute record: envelope (walmeta.h) + WAL record */
+	{
+		aurora_walmeta_block blk = {{1663, 5, 16384, 2, 0}, AURORA_BLOCK_IMPLICIT};
+		aurora_walmeta_event ev = {AURORA_REL_TRUNCATE, 1663, 5, 16384, 0, 3};
+		uint8_t		payload[128];
+		aurora_log_record rec = {0x1000028, 0x1000060, 0x1000000, 0, payload};
+		aurora_buf	b;
+
+		aurora_buf_init_writer(&b, payload, sizeof(payload));
+		aurora_walmeta_put(&b, &blk, 1, &ev, 1);
+		rec.len = (uint32_t) aurora_buf_len(&b) + 24;
+		memset(payload + aurora_buf_len(&b), 0, 24);
+		payload[aurora_buf_len(&b)] = 24;	/* xl_tot_len */
+		h.type = AURORA_MSG_LOG_APPEND;
+		n = aurora_log_append_encode(&rec, 1, body, sizeof(body));
+		rc |= write_seed(argv[1], "log-append-body", body, n);
+		n = aurora_encode(&h, body, n, msg, sizeof(msg));
+		rc |= write_seed(argv[1], "log-append", msg, n);
+	}
 	return rc;
 }

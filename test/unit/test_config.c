@@ -196,6 +196,42 @@ test_errors(void)
 	is_str(err, expected, "missing file message names the file");
 }
 
+/* The page service's keys (node/config.c, PROTOCOL.md 5.9). */
+static void
+test_page_keys(void)
+{
+	aurora_node_config cfg;
+	char		err[1024] = "";
+	char		expect[600];
+	const char *path = write_conf("pages.conf", BASE);
+
+	is_int(aurora_node_config_load(path, &cfg, err, sizeof(err)), 0, "no page keys: loads");
+	is_str(cfg.walredo_postgres, "", "walredo_postgres unset by default (no redo)");
+	is_uint(cfg.walredo_helpers, 2, "walredo_helpers defaults to 2");
+	is_uint(cfg.walredo_timeout_ms, 10000, "walredo_timeout_ms defaults to 10000");
+	is_uint(cfg.coalesce_threshold, 16, "coalesce_threshold defaults to 16");
+	is_uint(cfg.page_threads, 4, "page_threads defaults to 4");
+	path = write_conf("pages2.conf", BASE "walredo_postgres = pg/bin/postgres\nwalredo_helpers = 64\n"
+					  "walredo_timeout_ms = 100\ncoalesce_threshold = 0\npage_threads = 1\n");
+	is_int(aurora_node_config_load(path, &cfg, err, sizeof(err)), 0, "every page key: loads");
+	snprintf(expect, sizeof(expect), "%s/pg/bin/postgres", tmpdir);
+	is_str(cfg.walredo_postgres, expect, "relative walredo_postgres resolved against the file");
+	ok(cfg.walredo_helpers == 64 && cfg.walredo_timeout_ms == 100 && cfg.coalesce_threshold == 0 &&
+	   cfg.page_threads == 1, "bounds accepted (coalescing off with 0)");
+	expect_error("walredo_helpers = 0\n",
+				 ":1: walredo_helpers must be an integer between 1 and 64 (got '0')",
+				 "walredo_helpers below range");
+	expect_error("walredo_timeout_ms = 99\n",
+				 ":1: walredo_timeout_ms must be an integer between 100 and 600000 (got '99')",
+				 "walredo_timeout_ms below range");
+	expect_error("coalesce_threshold = 1000001\n",
+				 ":1: coalesce_threshold must be an integer between 0 and 1000000 (got '1000001')",
+				 "coalesce_threshold above range");
+	expect_error("page_threads = 65\n",
+				 ":1: page_threads must be an integer between 1 and 64 (got '65')",
+				 "page_threads above range");
+}
+
 int
 main(void)
 {
@@ -215,6 +251,7 @@ main(void)
 	}
 	test_valid();
 	test_errors();
+	test_page_keys();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
 		diag("could not remove %s", tmpdir);

@@ -167,6 +167,8 @@ test_segments_resp(void)
 	snprintf(s.recovery_note, sizeof(s.recovery_note), "cut 36 bytes");
 	s.peer_scl = 2500;
 	s.records_from_peers = 42;
+	s.indexed_lsn = 2400;
+	s.page_images = 7;
 
 	aurora_buf_init_writer(&b, buf, sizeof(buf));
 	aurora_buf_put_u32(&b, 1);

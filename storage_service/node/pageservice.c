@@ -1,0 +1,1106 @@
+/*
+ * pageservice.c - indexer, coalescer and page requests (pageservice.h).
+ *
+ * One background thread does the indexing and coalescing for every segment:
+ * for each segment with a geometry whose SCL is past what its page store
+ * has indexed, it reads the chain records after the indexed position
+ * (aurora_segment_read, in LSN order, only start < SCL: exactly the
+ * unbroken chain), decodes each envelope and indexes it in one LMDB
+ * transaction per batch together with the new position.  The append path
+ * never waits for it.  A request that needs an LSN not yet indexed kicks
+ * the thread awake (it then indexes at once instead of at most every
+ * INDEX_MIN_INTERVAL_MS) and either waits on progress_cv, bounded by its
+ * wait_ms (aurora_pageservice_getpage & co.), or is asked again later by
+ * the server (aurora_pageservice_ready), which keeps waiting requests off
+ * its page threads.
+ *
+ * A record whose envelope does not decode stops indexing of that segment
+ * (logged once with its LSN): requests for later LSNs get CORRUPT, earlier
+ * ones are still served.  LOG_APPEND refuses such records up front, so only
+ * records that reached the log another way (an older node) can do this.
+ *
+ * Coalescing: blocks touched by the indexer are remembered; when one's
+ * chain of records after its newest image (or WILL_INIT record) is longer
+ * than coalesce_threshold, the page at its newest record is rebuilt by the
+ * redo pool and stored as an image, so later requests apply fewer records.
+ * Images are rebuildable, so they are not synced.  The set of touched
+ * blocks is in memory only: after a restart a block is coalesced again the
+ * next time a record touches it.
+ */
+#define _DEFAULT_SOURCE
+
+#include "pageservice.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "pagestore.h"
+#include "redo.h"
+#include "segment.h"
+#include "store.h"
+#include "walmeta.h"
+
+/* payload bytes read per indexing batch (one LMDB commit each) */
+#define INDEX_BATCH_BYTES	(4u << 20)
+/* blocks remembered per segment for coalescing before new ones are dropped */
+#define DIRTY_MAX			(1u << 20)
+#define INDEX_STOP			1000	/* emit's "stop here": not a segment error */
+/*
+ * Each index commit costs an fdatasync (MDB_NOMETASYNC): under a steady
+ * stream of records a segment is indexed at most this often, unless a
+ * request is waiting for it (then at once).
+ */
+#define INDEX_MIN_INTERVAL_MS	250
+/* blocks coalesced per segment per round, so waiting requests come first */
+#define COALESCE_PER_ROUND	16
+#define COALESCE_LOG_MS		10000
+
+typedef struct ps_seg
+{
+	struct aurora_segment *seg;
+	uint64_t	volume_id;
+	uint32_t	pg_id;
+	aurora_geometry geom;
+	aurora_pagestore *store;	/* NULL: could not be opened (open_err) */
+	char		open_err[300];
+	/* indexing stopped at a record whose envelope does not decode */
+	atomic_bool broken;			/* set after broken_* are written */
+	uint64_t	broken_start;
+	uint64_t	broken_end;
+	char		broken_msg[400];
+	/* coalescing candidates (indexer thread only) */
+	aurora_block_ref *dirty;
+	size_t		ndirty;
+	size_t		capdirty;
+	uint64_t	last_index_ms;	/* indexer thread only */
+	/* coalescing log lines: at most one of each kind per COALESCE_LOG_MS */
+	uint64_t	coalesced_unlogged;
+	uint64_t	failed_unlogged;
+	uint64_t	last_coalesce_log_ms;
+	struct ps_seg *next;
+} ps_seg;
+
+struct aurora_pageservice
+{
+	struct aurora_store *store;
+	aurora_pageservice_config cfg;
+	aurora_redo_pool *redo;		/* NULL: no helper configured/startable */
+	char		redo_err[300];
+	pthread_t	thread;
+	bool		thread_started;
+
+	pthread_mutex_t mu;			/* segs, stop, kicked */
+	pthread_cond_t progress_cv; /* indexer made progress (waiters) */
+	pthread_cond_t kick_cv;		/* a waiter wants the indexer now */
+	bool		stop;
+	bool		kicked;
+	ps_seg	   *segs;
+
+	atomic_uint_least64_t records_indexed;
+	atomic_uint_least64_t getpage_requests;
+	atomic_uint_least64_t pages_seeded;
+	atomic_uint_least64_t images_written;
+	atomic_uint_least64_t index_errors;
+	atomic_uint_least64_t redo_failures;
+};
+
+static uint64_t
+monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+static void
+deadline_after(struct timespec *ts, uint32_t ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long) (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L)
+	{
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static void
+set_error(aurora_page_result *res, uint32_t code, const char *fmt,...)
+__attribute__((format(printf, 3, 4)));
+
+static void
+set_error(aurora_page_result *res, uint32_t code, const char *fmt,...)
+{
+	va_list		ap;
+
+	res->code = code;
+	va_start(ap, fmt);
+	vsnprintf(res->message, sizeof(res->message), fmt, ap);
+	va_end(ap);
+}
+
+#define LSN_ARGS(l)	(unsigned) ((l) >> 32), (unsigned) (l)
+
+/*
+ * The page service state of seg, opening its page store on first use.
+ * NULL if seg has no geometry.  Safe from any thread.
+ */
+static ps_seg *
+get_seg(aurora_pageservice *ps, struct aurora_segment *seg)
+{
+	ps_seg	   *s;
+	aurora_segment_meta meta;
+	char		dir[1200];
+	bool		rebuilt = false;
+
+	pthread_mutex_lock(&ps->mu);
+	for (s = ps->segs; s != NULL; s = s->next)
+		if (s->seg == seg)
+			break;
+	if (s != NULL)
+	{
+		pthread_mutex_unlock(&ps->mu);
+		return s;
+	}
+	aurora_segment_get_meta(seg, &meta);
+	if (meta.n_pgs == 0 || meta.blocks_per_segment == 0)
+	{
+		pthread_mutex_unlock(&ps->mu);
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+	{
+		pthread_mutex_unlock(&ps->mu);
+		return NULL;
+	}
+	s->seg = seg;
+	s->volume_id = meta.volume_id;
+	s->pg_id = meta.pg_id;
+	s->geom.n_pgs = meta.n_pgs;
+	s->geom.blocks_per_segment = meta.blocks_per_segment;
+	aurora_store_segment_path(ps->store, meta.volume_id, meta.pg_id, dir, sizeof(dir) - 8);
+	strcat(dir, "/pages");
+	if (aurora_pagestore_open(dir, &s->store, &rebuilt, s->open_err, sizeof(s->open_err)) != 0)
+	{
+		aurora_log("page service: segment %016" PRIx64 "-%u: %s; its pages cannot be served",
+				   meta.volume_id, meta.pg_id, s->open_err);
+		s->store = NULL;
+	}
+	else
+	{
+		aurora_pagestore_pos pos;
+		aurora_segment_stats st;
+
+		aurora_pagestore_get_pos(s->store, &pos);
+		aurora_segment_get_stats(seg, &st);
+		/* the log was cut below what was indexed (torn tail): forget the rest */
+		if (pos.scl > st.scl)
+		{
+			aurora_pagestore_pos back;
+			aurora_log_record rec;
+			char		err[300];
+
+			memset(&back, 0, sizeof(back));
+			if (aurora_segment_record_before(seg, st.scl, &rec))
+			{
+				back.last_start = rec.start_lsn;
+				back.last_end = rec.end_lsn;
+			}
+			back.scl = back.last_end;
+			aurora_log("page service: segment %016" PRIx64 "-%u: log ends at %X/%X but the "
+					   "index reached %X/%X; dropping index entries above %X/%X",
+					   meta.volume_id, meta.pg_id, LSN_ARGS(st.scl), LSN_ARGS(pos.scl),
+					   LSN_ARGS(back.scl));
+			if (aurora_pagestore_discard_above(s->store, back.scl, &back, err, sizeof(err)) != 0)
+				aurora_log("page service: %s", err);
+		}
+		if (rebuilt)
+			aurora_log("page service: segment %016" PRIx64 "-%u: page index will be rebuilt "
+					   "from the log (seeded images are lost)", meta.volume_id, meta.pg_id);
+	}
+	s->next = ps->segs;
+	ps->segs = s;
+	pthread_mutex_unlock(&ps->mu);
+	return s;
+}
+
+/* ---- indexing ---- */
+
+typedef struct index_ctx
+{
+	aurora_pageservice *ps;
+	ps_seg	   *s;
+	aurora_pagestore_txn *txn;
+	aurora_pagestore_pos pos;
+	uint64_t	n;
+	bool		hit_bad;		/* stopped at a malformed envelope */
+	int			rc;				/* first pagestore error */
+	char		err[400];
+} index_ctx;
+
+static int	cmp_block(const void *a, const void *b);
+
+static void
+add_dirty(ps_seg *s, const aurora_block_ref *b)
+{
+	if (s->ndirty == s->capdirty)
+	{
+		size_t		ncap = s->capdirty ? s->capdirty * 2 : 256;
+		aurora_block_ref *n;
+
+		if (ncap > DIRTY_MAX)
+			return;
+		n = realloc(s->dirty, ncap * sizeof(*n));
+		if (n == NULL)
+			return;
+		s->dirty = n;
+		s->capdirty = ncap;
+	}
+	/* the same block touched by consecutive records is remembered once */
+	if (s->ndirty > 0 && cmp_block(&s->dirty[s->ndirty - 1], b) == 0)
+		return;
+	s->dirty[s->ndirty++] = *b;
+}
+
+static int
+index_emit(void *arg, const aurora_log_record *r)
+{
+	index_ctx  *c = arg;
+	aurora_walmeta m;
+	char		why[256];
+	aurora_block_ref touched[AURORA_WALMETA_MAX_BLOCKS];
+	int			nt = 0;
+
+	if (aurora_walmeta_decode(r->payload, r->len, &m, why, sizeof(why)) != 0)
+	{
+		ps_seg	   *s = c->s;
+
+		/* published by index_segment after the records before it are committed */
+		s->broken_start = r->start_lsn;
+		s->broken_end = r->end_lsn;
+		snprintf(s->broken_msg, sizeof(s->broken_msg),
+				 "record [%X/%X, %X/%X) of segment %016" PRIx64 "-%u has a malformed envelope (%s); "
+				 "pages after it cannot be served", LSN_ARGS(r->start_lsn), LSN_ARGS(r->end_lsn),
+				 s->volume_id, s->pg_id, why);
+		c->hit_bad = true;
+		return INDEX_STOP;
+	}
+	if (aurora_pagestore_index_record(c->txn, &c->s->geom, c->s->pg_id, r->start_lsn, r->end_lsn,
+									  &m, touched, AURORA_WALMETA_MAX_BLOCKS, &nt,
+									  c->err, sizeof(c->err)) != 0)
+	{
+		c->rc = -1;
+		return INDEX_STOP;
+	}
+	for (int i = 0; i < nt; i++)
+		add_dirty(c->s, &touched[i]);
+	c->pos.last_start = r->start_lsn;
+	c->pos.last_end = r->end_lsn;
+	c->pos.scl = r->end_lsn;
+	c->n++;
+	return 0;
+}
+
+/* Index seg's chain up to scl; true if anything was indexed. */
+static bool
+index_segment(aurora_pageservice *ps, ps_seg *s, uint64_t scl)
+{
+	bool		progress = false;
+
+	for (;;)
+	{
+		index_ctx	c;
+		bool		truncated = false;
+		int			rc;
+
+		memset(&c, 0, sizeof(c));
+		c.ps = ps;
+		c.s = s;
+		aurora_pagestore_get_pos(s->store, &c.pos);
+		if (c.pos.scl >= scl || s->broken)
+			break;
+		if (aurora_pagestore_begin(s->store, &c.txn, c.err, sizeof(c.err)) != 0)
+		{
+			aurora_log("page service: %s", c.err);
+			break;
+		}
+		rc = aurora_segment_read(s->seg, c.pos.last_start + 1, scl, INDEX_BATCH_BYTES,
+								 index_emit, &c, &truncated);
+		if (c.rc != 0 || (rc != AURORA_SEG_OK && rc != INDEX_STOP))
+		{
+			aurora_pagestore_abort(c.txn);
+			if (c.rc != 0)
+				aurora_log("page service: %s", c.err);
+			else
+				aurora_log("page service: segment %016" PRIx64 "-%u: cannot read the log "
+						   "(error %d); indexing retries", s->volume_id, s->pg_id, rc);
+			break;
+		}
+		/* everything below scl is indexed once a read was not cut short */
+		if (!truncated && !c.hit_bad)
+			c.pos.scl = scl;
+		if (aurora_pagestore_commit(c.txn, &c.pos, c.err, sizeof(c.err)) != 0)
+		{
+			aurora_log("page service: %s", c.err);
+			break;
+		}
+		atomic_fetch_add(&ps->records_indexed, c.n);
+		progress = true;
+		if (c.hit_bad)
+		{
+			aurora_log("page service: %s", s->broken_msg);
+			atomic_fetch_add(&ps->index_errors, 1);
+			atomic_store(&s->broken, true);
+			break;
+		}
+		if (!truncated)
+			break;
+	}
+	return progress;
+}
+
+/* ---- reading records back and rebuilding pages ---- */
+
+typedef struct fetch_ctx
+{
+	uint64_t	start;
+	uint64_t	end;
+	uint8_t    *wal;
+	uint32_t	wal_len;
+	bool		found;
+	bool		bad;
+} fetch_ctx;
+
+static int
+fetch_emit(void *arg, const aurora_log_record *r)
+{
+	fetch_ctx  *f = arg;
+	const uint8_t *wal;
+	uint32_t	len;
+
+	if (r->start_lsn != f->start)
+		return INDEX_STOP;
+	wal = aurora_walmeta_wal(r->payload, r->len, &len);
+	if (wal == NULL || r->end_lsn != f->end || (f->wal = malloc(len)) == NULL)
+	{
+		f->bad = true;
+		return INDEX_STOP;
+	}
+	memcpy(f->wal, wal, len);
+	f->wal_len = len;
+	f->found = true;
+	return INDEX_STOP;
+}
+
+/*
+ * Rebuild block from plan into page.  Returns 0 or an AURORA_ERR_* code with
+ * the reason in res.
+ */
+static uint32_t
+materialize(aurora_pageservice *ps, ps_seg *s, const aurora_block_ref *block,
+			const aurora_page_plan *plan, uint8_t *page, aurora_page_result *res)
+{
+	aurora_redo_record *recs;
+	fetch_ctx  *f;
+	uint32_t	code = 0;
+	char		err[AURORA_ERROR_MESSAGE_MAX - 64];
+	int			i,
+				rc;
+
+	if (plan->n_recs == 0)
+	{
+		memcpy(page, plan->image, AURORA_PAGE_BYTES);
+		return 0;
+	}
+	if (ps->redo == NULL)
+	{
+		set_error(res, AURORA_ERR_UNAVAILABLE, "block %u needs %d records applied but this node "
+				  "has no WAL-redo helper: %s", block->blkno, plan->n_recs, ps->redo_err);
+		return AURORA_ERR_UNAVAILABLE;
+	}
+	recs = calloc((size_t) plan->n_recs, sizeof(*recs));
+	f = calloc((size_t) plan->n_recs, sizeof(*f));
+	if (recs == NULL || f == NULL)
+	{
+		free(recs);
+		free(f);
+		set_error(res, AURORA_ERR_INTERNAL, "out of memory");
+		return AURORA_ERR_INTERNAL;
+	}
+	for (i = 0; i < plan->n_recs; i++)
+	{
+		f[i].start = plan->rec_start[i];
+		f[i].end = plan->rec_end[i];
+		rc = aurora_segment_read(s->seg, f[i].start, f[i].start + 1, SIZE_MAX, fetch_emit,
+								 &f[i], NULL);
+		if ((rc != AURORA_SEG_OK && rc != INDEX_STOP) || !f[i].found)
+		{
+			code = rc == AURORA_SEG_ERR_CORRUPT ? AURORA_ERR_CORRUPT : AURORA_ERR_IO;
+			set_error(res, code, "cannot read record at %X/%X back from the log%s",
+					  LSN_ARGS(f[i].start), f[i].bad ? " (it does not match the index)" : "");
+			goto out;
+		}
+		recs[i].start_lsn = f[i].start;
+		recs[i].end_lsn = f[i].end;
+		recs[i].wal = f[i].wal;
+		recs[i].wal_len = f[i].wal_len;
+	}
+	rc = aurora_redo_get_page(ps->redo, block, plan->has_image ? plan->image : NULL,
+							  recs, plan->n_recs, page, err, sizeof(err));
+	if (rc != AURORA_REDO_OK)
+	{
+		atomic_fetch_add(&ps->redo_failures, 1);
+		code = rc == AURORA_REDO_UNAVAILABLE ? AURORA_ERR_UNAVAILABLE : AURORA_ERR_REDO_FAILED;
+		set_error(res, code, "redo of block %u/%u/%u/%u/%u failed: %s", block->spc_oid,
+				  block->db_oid, block->rel_number, block->fork, block->blkno, err);
+	}
+out:
+	for (i = 0; i < plan->n_recs; i++)
+		free(f[i].wal);
+	free(f);
+	free(recs);
+	return code;
+}
+
+/* ---- coalescing ---- */
+
+/* Field by field: aurora_block_ref has padding bytes. */
+static int
+cmp_block(const void *a, const void *b)
+{
+	const aurora_block_ref *x = a;
+	const aurora_block_ref *y = b;
+
+	if (x->spc_oid != y->spc_oid)
+		return x->spc_oid < y->spc_oid ? -1 : 1;
+	if (x->db_oid != y->db_oid)
+		return x->db_oid < y->db_oid ? -1 : 1;
+	if (x->rel_number != y->rel_number)
+		return x->rel_number < y->rel_number ? -1 : 1;
+	if (x->fork != y->fork)
+		return x->fork < y->fork ? -1 : 1;
+	if (x->blkno != y->blkno)
+		return x->blkno < y->blkno ? -1 : 1;
+	return 0;
+}
+
+/* A waiting request has asked the indexer to hurry. */
+static bool
+kicked(aurora_pageservice *ps)
+{
+	bool		k;
+
+	pthread_mutex_lock(&ps->mu);
+	k = ps->kicked || ps->stop;
+	pthread_mutex_unlock(&ps->mu);
+	return k;
+}
+
+/*
+ * Look at up to COALESCE_PER_ROUND distinct blocks the indexer touched and
+ * materialize those whose chain is over the threshold; the rest wait for
+ * the next round.
+ */
+static void
+coalesce_segment(aurora_pageservice *ps, ps_seg *s)
+{
+	uint8_t    *page;
+	size_t		n,
+				w,
+				taken = 0;
+	int			made = 0;
+
+	if (s->ndirty == 0)
+		return;
+	if (ps->cfg.coalesce_threshold == 0 || ps->redo == NULL)
+	{
+		s->ndirty = 0;
+		return;
+	}
+	if ((page = malloc(AURORA_PAGE_BYTES)) == NULL)
+		return;
+	/* distinct blocks, in order */
+	qsort(s->dirty, s->ndirty, sizeof(*s->dirty), cmp_block);
+	for (n = 1, w = 1; n < s->ndirty; n++)
+		if (cmp_block(&s->dirty[w - 1], &s->dirty[n]) != 0)
+			s->dirty[w++] = s->dirty[n];
+	s->ndirty = w;
+	for (; taken < s->ndirty && taken < COALESCE_PER_ROUND && !kicked(ps); taken++)
+	{
+		aurora_block_ref *b = &s->dirty[taken];
+		aurora_page_plan plan;
+		aurora_page_result res;
+		uint64_t	newest;
+		char		err[400];
+		int			len;
+
+		len = aurora_pagestore_chain_length(s->store, b, (int) ps->cfg.coalesce_threshold, &newest);
+		if (len <= (int) ps->cfg.coalesce_threshold)
+			continue;
+		if (aurora_pagestore_plan(s->store, b, newest, &plan, err, sizeof(err)) != 0)
+			continue;			/* below the horizon etc.: nothing to build on */
+		memset(&res, 0, sizeof(res));
+		if (materialize(ps, s, b, &plan, page, &res) == 0)
+		{
+			if (aurora_pagestore_put_image(s->store, b, newest, page, err, sizeof(err)) == 0)
+			{
+				atomic_fetch_add(&ps->images_written, 1);
+				made++;
+			}
+			else
+				aurora_log("page service: coalescing: %s", err);
+		}
+		else
+		{
+			if (s->failed_unlogged++ == 0)
+				aurora_log("page service: coalescing segment %016" PRIx64 "-%u: %s",
+						   s->volume_id, s->pg_id, res.message);
+		}
+		aurora_page_plan_free(&plan);
+	}
+	memmove(s->dirty, s->dirty + taken, (s->ndirty - taken) * sizeof(*s->dirty));
+	s->ndirty -= taken;
+	free(page);
+	s->coalesced_unlogged += (uint64_t) made;
+	if ((s->coalesced_unlogged > 0 || s->failed_unlogged > 1) &&
+		monotonic_ms() - s->last_coalesce_log_ms >= COALESCE_LOG_MS)
+	{
+		aurora_log("page service: coalesced %" PRIu64 " blocks of segment %016" PRIx64
+				   "-%u into new images%s", s->coalesced_unlogged, s->volume_id, s->pg_id,
+				   s->failed_unlogged > 1 ? " (some could not be rebuilt, see above)" : "");
+		s->coalesced_unlogged = 0;
+		s->failed_unlogged = 0;
+		s->last_coalesce_log_ms = monotonic_ms();
+	}
+}
+
+/* ---- the background thread ---- */
+
+typedef struct seg_list
+{
+	struct aurora_segment **v;
+	size_t		n;
+	size_t		cap;
+} seg_list;
+
+static int
+collect_seg(void *arg, struct aurora_segment *seg)
+{
+	seg_list   *l = arg;
+
+	if (l->n == l->cap)
+	{
+		size_t		ncap = l->cap ? l->cap * 2 : 16;
+		struct aurora_segment **n = realloc(l->v, ncap * sizeof(*n));
+
+		if (n == NULL)
+			return 1;
+		l->v = n;
+		l->cap = ncap;
+	}
+	l->v[l->n++] = seg;
+	return 0;
+}
+
+static void *
+indexer_main(void *arg)
+{
+	aurora_pageservice *ps = arg;
+
+	for (;;)
+	{
+		seg_list	l = {0};
+		bool		progress = false;
+		struct timespec ts;
+
+		bool		urgent;
+		uint64_t	now;
+
+		pthread_mutex_lock(&ps->mu);
+		if (ps->stop)
+		{
+			pthread_mutex_unlock(&ps->mu);
+			break;
+		}
+		urgent = ps->kicked;
+		ps->kicked = false;
+		pthread_mutex_unlock(&ps->mu);
+
+		aurora_store_foreach(ps->store, collect_seg, &l);
+		now = monotonic_ms();
+		for (size_t i = 0; i < l.n; i++)
+		{
+			ps_seg	   *s = get_seg(ps, l.v[i]);
+			aurora_segment_stats st;
+
+			if (s == NULL || s->store == NULL || s->broken)
+				continue;
+			if (!urgent && now - s->last_index_ms < INDEX_MIN_INTERVAL_MS)
+				continue;		/* the next round will take it */
+			aurora_segment_get_stats(l.v[i], &st);
+			if (index_segment(ps, s, st.scl))
+			{
+				progress = true;
+				s->last_index_ms = now;
+			}
+		}
+		if (progress)
+		{
+			pthread_mutex_lock(&ps->mu);
+			pthread_cond_broadcast(&ps->progress_cv);
+			pthread_mutex_unlock(&ps->mu);
+		}
+		for (size_t i = 0; i < l.n; i++)
+		{
+			ps_seg	   *s = get_seg(ps, l.v[i]);
+
+			if (s != NULL && s->store != NULL)
+				coalesce_segment(ps, s);
+		}
+		free(l.v);
+
+		pthread_mutex_lock(&ps->mu);
+		if (!progress && !ps->kicked && !ps->stop)
+		{
+			deadline_after(&ts, ps->cfg.poll_ms);
+			pthread_cond_timedwait(&ps->kick_cv, &ps->mu, &ts);
+		}
+		pthread_mutex_unlock(&ps->mu);
+	}
+	return NULL;
+}
+
+int
+aurora_pageservice_start(struct aurora_store *store, const aurora_pageservice_config *cfg,
+						 aurora_pageservice **out, char *err, size_t errlen)
+{
+	aurora_pageservice *ps = calloc(1, sizeof(*ps));
+
+	*out = NULL;
+	if (ps == NULL)
+	{
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	ps->store = store;
+	ps->cfg = *cfg;
+	if (ps->cfg.poll_ms == 0)
+		ps->cfg.poll_ms = 5;
+	pthread_mutex_init(&ps->mu, NULL);
+	pthread_cond_init(&ps->progress_cv, NULL);
+	pthread_cond_init(&ps->kick_cv, NULL);
+	if (cfg->walredo_postgres != NULL && cfg->walredo_postgres[0] != '\0')
+	{
+		aurora_redo_config rc;
+
+		rc.postgres = cfg->walredo_postgres;
+		rc.helpers = cfg->walredo_helpers;
+		rc.timeout_ms = cfg->walredo_timeout_ms;
+		if (aurora_redo_pool_create(&rc, &ps->redo, ps->redo_err, sizeof(ps->redo_err)) != 0)
+		{
+			aurora_log("page service: no WAL-redo helpers: %s; pages that need redo will "
+					   "fail with UNAVAILABLE", ps->redo_err);
+			ps->redo = NULL;
+		}
+	}
+	else
+		snprintf(ps->redo_err, sizeof(ps->redo_err), "walredo_postgres is not set");
+	if (pthread_create(&ps->thread, NULL, indexer_main, ps) != 0)
+	{
+		snprintf(err, errlen, "cannot start the page indexer thread");
+		aurora_pageservice_stop(ps);
+		return -1;
+	}
+	ps->thread_started = true;
+	*out = ps;
+	return 0;
+}
+
+void
+aurora_pageservice_interrupt(aurora_pageservice *ps)
+{
+	if (ps == NULL)
+		return;
+	pthread_mutex_lock(&ps->mu);
+	ps->stop = true;
+	pthread_cond_broadcast(&ps->kick_cv);
+	pthread_cond_broadcast(&ps->progress_cv);
+	pthread_mutex_unlock(&ps->mu);
+}
+
+void
+aurora_pageservice_stop(aurora_pageservice *ps)
+{
+	ps_seg	   *s;
+
+	if (ps == NULL)
+		return;
+	pthread_mutex_lock(&ps->mu);
+	ps->stop = true;
+	pthread_cond_broadcast(&ps->kick_cv);
+	pthread_cond_broadcast(&ps->progress_cv);
+	pthread_mutex_unlock(&ps->mu);
+	if (ps->thread_started)
+		pthread_join(ps->thread, NULL);
+	while ((s = ps->segs) != NULL)
+	{
+		ps->segs = s->next;
+		aurora_pagestore_close(s->store);
+		free(s->dirty);
+		free(s);
+	}
+	if (ps->redo != NULL)
+		aurora_redo_pool_destroy(ps->redo);
+	pthread_cond_destroy(&ps->progress_cv);
+	pthread_cond_destroy(&ps->kick_cv);
+	pthread_mutex_destroy(&ps->mu);
+	free(ps);
+}
+
+/* ---- requests ---- */
+
+/*
+ * Whether s is indexed through lsn (its SCL reached lsn and the indexer
+ * caught up): 0, AURORA_PAGE_WAIT (not yet), or an error code set in res.
+ */
+static uint32_t
+check_ready(ps_seg *s, uint64_t lsn, aurora_page_result *res)
+{
+	aurora_pagestore_pos pos;
+
+	if (s->store == NULL)
+	{
+		set_error(res, AURORA_ERR_IO, "page store of this segment cannot be opened: %s",
+				  s->open_err);
+		return AURORA_ERR_IO;
+	}
+	aurora_pagestore_get_pos(s->store, &pos);
+	if (pos.scl >= lsn)
+		return 0;
+	/*
+	 * At or below the seed LSN the seeded images are the base: records
+	 * ending there are not expected in the log, so only what the log already
+	 * holds must be indexed.
+	 */
+	if (lsn <= aurora_pagestore_seeded_lsn(s->store) && !s->broken)
+	{
+		aurora_segment_stats st;
+
+		aurora_segment_get_stats(s->seg, &st);
+		if (pos.scl >= st.scl)
+			return 0;
+	}
+	if (s->broken)
+	{
+		set_error(res, AURORA_ERR_CORRUPT, "%s", s->broken_msg);
+		return AURORA_ERR_CORRUPT;
+	}
+	return AURORA_PAGE_WAIT;
+}
+
+static void
+kick(aurora_pageservice *ps)
+{
+	pthread_mutex_lock(&ps->mu);
+	ps->kicked = true;
+	pthread_cond_signal(&ps->kick_cv);
+	pthread_mutex_unlock(&ps->mu);
+}
+
+static uint32_t
+not_ready(ps_seg *s, uint64_t lsn, aurora_page_result *res)
+{
+	aurora_segment_stats st;
+	aurora_pagestore_pos pos;
+
+	aurora_segment_get_stats(s->seg, &st);
+	aurora_pagestore_get_pos(s->store, &pos);
+	set_error(res, AURORA_ERR_NOT_READY, "segment is not complete to %X/%X in time "
+			  "(SCL %X/%X, indexed to %X/%X)", LSN_ARGS(lsn), LSN_ARGS(st.scl), LSN_ARGS(pos.scl));
+	return AURORA_ERR_NOT_READY;
+}
+
+/* check_ready, waiting at most wait_ms for the log and the indexer. */
+static uint32_t
+wait_indexed(aurora_pageservice *ps, ps_seg *s, uint64_t lsn, uint32_t wait_ms,
+			 aurora_page_result *res)
+{
+	uint64_t	deadline;
+	uint32_t	rc;
+
+	if (wait_ms > AURORA_PAGE_WAIT_MAX_MS)
+		wait_ms = AURORA_PAGE_WAIT_MAX_MS;
+	deadline = monotonic_ms() + wait_ms;
+	while ((rc = check_ready(s, lsn, res)) == AURORA_PAGE_WAIT)
+	{
+		struct timespec ts;
+		uint64_t	now = monotonic_ms();
+
+		if (now >= deadline)
+			return not_ready(s, lsn, res);
+		pthread_mutex_lock(&ps->mu);
+		if (ps->stop)
+		{
+			pthread_mutex_unlock(&ps->mu);
+			return not_ready(s, lsn, res);
+		}
+		ps->kicked = true;
+		pthread_cond_signal(&ps->kick_cv);
+		/* SCL moves without telling us: look again at least every poll */
+		deadline_after(&ts, (uint32_t) (deadline - now < ps->cfg.poll_ms ? deadline - now : ps->cfg.poll_ms));
+		pthread_cond_timedwait(&ps->progress_cv, &ps->mu, &ts);
+		pthread_mutex_unlock(&ps->mu);
+	}
+	return rc;
+}
+
+uint32_t
+aurora_pageservice_ready(aurora_pageservice *ps, struct aurora_segment *seg, uint64_t lsn,
+						 aurora_page_result *res)
+{
+	ps_seg	   *s = get_seg(ps, seg);
+	uint32_t	rc;
+
+	memset(res, 0, sizeof(*res));
+	if (s == NULL)
+		return 0;				/* the request itself reports the missing geometry */
+	rc = check_ready(s, lsn, res);
+	if (rc == AURORA_PAGE_WAIT)
+	{
+		pthread_mutex_lock(&ps->mu);
+		if (ps->stop)
+			rc = not_ready(s, lsn, res);
+		pthread_mutex_unlock(&ps->mu);
+		if (rc == AURORA_PAGE_WAIT)
+			kick(ps);
+	}
+	return rc;
+}
+
+static bool
+require_geometry(ps_seg *s, aurora_page_result *res)
+{
+	if (s == NULL)
+	{
+		set_error(res, AURORA_ERR_CONFLICT, "this segment has no volume geometry, so it "
+				  "serves no pages");
+		return false;
+	}
+	return true;
+}
+
+void
+aurora_pageservice_getpage(aurora_pageservice *ps, struct aurora_segment *seg,
+						   const aurora_getpage_req *req, aurora_page_result *res)
+{
+	ps_seg	   *s = get_seg(ps, seg);
+	aurora_page_plan plan;
+	aurora_page_resp *resp;
+	uint32_t	code;
+	const aurora_block_ref *b = &req->block;
+
+	memset(res, 0, sizeof(*res));
+	atomic_fetch_add(&ps->getpage_requests, 1);
+	if (!require_geometry(s, res))
+		return;
+	if (aurora_block_pg(&s->geom, b) != s->pg_id)
+	{
+		set_error(res, AURORA_ERR_MALFORMED, "block %u/%u/%u/%u/%u belongs to PG %u, not %u",
+				  b->spc_oid, b->db_oid, b->rel_number, b->fork, b->blkno,
+				  aurora_block_pg(&s->geom, b), s->pg_id);
+		return;
+	}
+	if (wait_indexed(ps, s, req->lsn, req->wait_ms, res) != 0)
+		return;
+	code = (uint32_t) aurora_pagestore_plan(s->store, b, req->lsn, &plan, res->message,
+											sizeof(res->message));
+	if (code != 0)
+	{
+		res->code = code;
+		return;
+	}
+	resp = malloc(sizeof(*resp));
+	if (resp == NULL)
+	{
+		aurora_page_plan_free(&plan);
+		set_error(res, AURORA_ERR_INTERNAL, "out of memory");
+		return;
+	}
+	code = materialize(ps, s, b, &plan, resp->page, res);
+	aurora_page_plan_free(&plan);
+	if (code != 0)
+	{
+		free(resp);
+		return;
+	}
+	/* PageHeaderData on a little-endian host: pd_lsn {xlogid, xrecoff}, pd_checksum */
+	resp->page_lsn = ((uint64_t) (resp->page[0] | resp->page[1] << 8 | resp->page[2] << 16 |
+								  (uint32_t) resp->page[3] << 24) << 32) |
+		(uint32_t) (resp->page[4] | resp->page[5] << 8 | resp->page[6] << 16 |
+					(uint32_t) resp->page[7] << 24);
+	resp->checksum = (uint16_t) (resp->page[8] | resp->page[9] << 8);
+	res->body = malloc(AURORA_PAGE_RESP_SIZE);
+	if (res->body == NULL)
+	{
+		free(resp);
+		set_error(res, AURORA_ERR_INTERNAL, "out of memory");
+		return;
+	}
+	res->len = aurora_page_resp_encode(resp, res->body, AURORA_PAGE_RESP_SIZE);
+	res->type = AURORA_MSG_PAGE;
+	free(resp);
+}
+
+void
+aurora_pageservice_rel_size(aurora_pageservice *ps, struct aurora_segment *seg,
+							const aurora_rel_size_req *req, aurora_page_result *res)
+{
+	ps_seg	   *s = get_seg(ps, seg);
+	aurora_rel_size_resp r;
+	bool		known;
+
+	memset(res, 0, sizeof(*res));
+	if (!require_geometry(s, res))
+		return;
+	if (wait_indexed(ps, s, req->lsn, req->wait_ms, res) != 0)
+		return;
+	memset(&r, 0, sizeof(r));
+	if (aurora_pagestore_rel_size(s->store, req->spc_oid, req->db_oid, req->rel_number,
+								  req->fork, req->lsn, &known, &r.exists, &r.nblocks) != 0)
+	{
+		set_error(res, AURORA_ERR_IO, "cannot read the size of relation %u/%u/%u",
+				  req->spc_oid, req->db_oid, req->rel_number);
+		return;
+	}
+	res->body = malloc(8);
+	if (res->body == NULL)
+	{
+		set_error(res, AURORA_ERR_INTERNAL, "out of memory");
+		return;
+	}
+	res->len = aurora_rel_size_resp_encode(&r, res->body, 8);
+	res->type = AURORA_MSG_REL_SIZE;
+}
+
+void
+aurora_pageservice_seed(aurora_pageservice *ps, struct aurora_segment *seg, uint64_t lsn,
+						const aurora_seed_page *pages, int n, aurora_page_result *res)
+{
+	ps_seg	   *s = get_seg(ps, seg);
+
+	memset(res, 0, sizeof(*res));
+	if (!require_geometry(s, res))
+		return;
+	if (s->store == NULL)
+	{
+		set_error(res, AURORA_ERR_IO, "page store of this segment cannot be opened: %s",
+				  s->open_err);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		const aurora_block_ref *b = &pages[i].block;
+
+		if (aurora_block_pg(&s->geom, b) != s->pg_id)
+		{
+			set_error(res, AURORA_ERR_MALFORMED, "page %d (block %u/%u/%u/%u/%u) belongs to "
+					  "PG %u, not %u; nothing was stored", i, b->spc_oid, b->db_oid,
+					  b->rel_number, b->fork, b->blkno, aurora_block_pg(&s->geom, b), s->pg_id);
+			return;
+		}
+	}
+	if (aurora_pagestore_seed(s->store, lsn, pages, n, res->message, sizeof(res->message)) != 0)
+	{
+		res->code = AURORA_ERR_IO;
+		return;
+	}
+	atomic_fetch_add(&ps->pages_seeded, (uint64_t) n);
+	res->body = malloc(4);
+	if (res->body == NULL)
+	{
+		set_error(res, AURORA_ERR_INTERNAL, "out of memory");
+		return;
+	}
+	res->len = aurora_seed_ack_encode((uint32_t) n, res->body, 4);
+	res->type = AURORA_MSG_SEED_ACK;
+}
+
+bool
+aurora_pageservice_check_envelopes(const aurora_log_record *recs, int n, char *err, size_t errlen)
+{
+	for (int i = 0; i < n; i++)
+	{
+		aurora_walmeta m;
+		char		why[200];
+
+		if (aurora_walmeta_decode(recs[i].payload, recs[i].len, &m, why, sizeof(why)) != 0)
+		{
+			snprintf(err, errlen, "record [%X/%X, %X/%X) has no valid envelope (%s); "
+					 "nothing was written", LSN_ARGS(recs[i].start_lsn),
+					 LSN_ARGS(recs[i].end_lsn), why);
+			return false;
+		}
+	}
+	return true;
+}
+
+void
+aurora_pageservice_get_stats(aurora_pageservice *ps, aurora_pageservice_stats *out)
+{
+	aurora_redo_stats rs;
+
+	memset(out, 0, sizeof(*out));
+	if (ps == NULL)
+		return;
+	out->redo_configured = ps->cfg.walredo_postgres != NULL && ps->cfg.walredo_postgres[0] != '\0';
+	out->coalesce_threshold = ps->cfg.coalesce_threshold;
+	out->records_indexed = atomic_load(&ps->records_indexed);
+	out->getpage_requests = atomic_load(&ps->getpage_requests);
+	out->pages_seeded = atomic_load(&ps->pages_seeded);
+	out->images_written = atomic_load(&ps->images_written);
+	out->redo_failures = atomic_load(&ps->redo_failures);
+	out->index_errors = atomic_load(&ps->index_errors);
+	if (ps->redo != NULL)
+	{
+		aurora_redo_get_stats(ps->redo, &rs);
+		out->records_applied = rs.records_applied;
+	}
+}
+
+void
+aurora_pageservice_segment_stats(aurora_pageservice *ps, struct aurora_segment *seg,
+								 uint64_t *indexed_lsn, uint64_t *images)
+{
+	ps_seg	   *s;
+
+	*indexed_lsn = 0;
+	*images = 0;
+	if (ps == NULL)
+		return;
+	pthread_mutex_lock(&ps->mu);
+	for (s = ps->segs; s != NULL; s = s->next)
+		if (s->seg == seg)
+			break;
+	pthread_mutex_unlock(&ps->mu);
+	if (s != NULL && s->store != NULL)
+	{
+		aurora_pagestore_pos pos;
+		aurora_pagestore_stats st;
+
+		aurora_pagestore_get_pos(s->store, &pos);
+		aurora_pagestore_get_stats(s->store, &st);
+		*indexed_lsn = pos.scl;
+		*images = st.images;
+	}
+}
