@@ -31,6 +31,7 @@
 #include "pagemsg.h"
 #include "pgwriter.h"
 #include "quorum.h"
+#include "util.h"
 #include "volume.h"
 #include "wire.h"
 
@@ -692,6 +693,8 @@ typedef struct node_opts
 	bool		have_lsn;
 	uint32_t	wait_ms;
 	const char *out;
+	const char *batch;			/* --batch FILE: many requests, one connection */
+	aurora_geometry geom;		/* --pgs/--blocks-per-segment: route "-" lines */
 } node_opts;
 
 static int
@@ -719,6 +722,12 @@ node_options(const char *cmd, char **args, int n, node_opts *o, bool want_block)
 			okv = parse_u32(v, &o->wait_ms) == 0;
 		else if (okv && want_block && strcmp(args[i], "-o") == 0)
 			o->out = v;
+		else if (okv && strcmp(args[i], "--batch") == 0)
+			o->batch = v;
+		else if (okv && strcmp(args[i], "--pgs") == 0)
+			okv = parse_u32(v, &o->geom.n_pgs) == 0;
+		else if (okv && strcmp(args[i], "--blocks-per-segment") == 0)
+			okv = parse_u32(v, &o->geom.blocks_per_segment) == 0;
 		else
 			okv = false;
 		if (!okv)
@@ -727,8 +736,11 @@ node_options(const char *cmd, char **args, int n, node_opts *o, bool want_block)
 			return 2;
 		}
 	}
+	if (o->batch != NULL && o->url != NULL && (o->out != NULL || !want_block) &&
+		!o->have_pg && !o->have_block && !o->have_lsn)
+		return 0;
 	if (o->url == NULL || !o->have_pg || !o->have_block || !o->have_lsn ||
-		(want_block && o->out == NULL))
+		(want_block && o->out == NULL) || o->batch != NULL)
 	{
 		fprintf(stderr, "aurora-ctl: %s needs --node URL --pg N %s --lsn LSN%s\n", cmd,
 				want_block ? "--block SPC/DB/REL/FORK/BLKNO" : "--rel SPC/DB/REL/FORK",
@@ -770,6 +782,151 @@ node_request(const node_opts *o, uint16_t type, const uint8_t *body, size_t len,
 	return 0;
 }
 
+/*
+ * --batch FILE: one request per line of FILE ("PG SPC/DB/REL/FORK[/BLKNO]
+ * LSN"), all over one connection to o->url, answered one line each on
+ * stdout: "ok ..." or "error MESSAGE", with the request's round trip in
+ * microseconds ("us N") so that the benchmark can time GETPAGE without a
+ * process per request.  getpage writes each page (zeros after an error) to
+ * -o FILE, back to back in the order of the lines.  Exit 0 when every line
+ * was answered (errors included), 1 when the node stopped answering, 2 for
+ * a bad line.
+ */
+static int
+batch_requests(const node_opts *o, bool getpage, int timeout_ms)
+{
+	FILE	   *in = fopen(o->batch, "r");
+	FILE	   *out = NULL;
+	aurora_conn *conn = NULL;
+	char		line[512];
+	char		err[1200];
+	int			lineno = 0;
+	int			rc = 0;
+	static const uint8_t zeros[AURORA_PAGE_BYTES];
+
+	if (in == NULL)
+	{
+		fprintf(stderr, "aurora-ctl: cannot read %s: %s\n", o->batch, strerror(errno));
+		return 2;
+	}
+	if (getpage && (out = fopen(o->out, "wb")) == NULL)
+	{
+		fprintf(stderr, "aurora-ctl: cannot write %s: %s\n", o->out, strerror(errno));
+		fclose(in);
+		return 2;
+	}
+	if (aurora_conn_open(o->url, &conn, err, sizeof(err)) != 0)
+	{
+		fprintf(stderr, "aurora-ctl: %s\n", err);
+		fclose(in);
+		if (out)
+			fclose(out);
+		return 2;
+	}
+	while (rc == 0 && fgets(line, sizeof(line), in) != NULL)
+	{
+		char		pg_text[32],
+					tag[128],
+					lsn_text[64];
+		uint32_t	pg = 0;
+		aurora_block_ref block;
+		uint64_t	lsn;
+		aurora_header h,
+					rh;
+		uint8_t		body[64];
+		size_t		len;
+		uint8_t    *reply = NULL;
+		const uint8_t *rbody;
+		ctl_req_result r;
+		double		started;
+		const uint8_t *page = zeros;
+		aurora_page_resp *p = NULL;
+
+		lineno++;
+		if (sscanf(line, "%31s %127s %63s", pg_text, tag, lsn_text) != 3 ||
+			parse_tag(tag, &block, getpage) != 0 || ctl_parse_lsn(lsn_text, &lsn) != 0 ||
+			(strcmp(pg_text, "-") == 0 ? !getpage || o->geom.n_pgs == 0 ||
+			 o->geom.blocks_per_segment == 0 : parse_u32(pg_text, &pg) != 0))
+		{
+			fprintf(stderr, "aurora-ctl: %s:%d: want \"PG %s LSN\" (PG \"-\": the block's, "
+					"with --pgs and --blocks-per-segment)\n", o->batch, lineno,
+					getpage ? "SPC/DB/REL/FORK/BLKNO" : "SPC/DB/REL/FORK");
+			rc = 2;
+			break;
+		}
+		if (strcmp(pg_text, "-") == 0)
+			pg = aurora_block_pg(&o->geom, &block);
+		memset(&h, 0, sizeof(h));
+		h.volume_id = o->volume_id;
+		h.pg_id = pg;
+		h.request_id = (uint64_t) lineno;
+		if (getpage)
+		{
+			aurora_getpage_req g = {block, lsn, o->wait_ms};
+
+			h.type = AURORA_MSG_GETPAGE_REQ;
+			len = aurora_getpage_req_encode(&g, body, sizeof(body));
+		}
+		else
+		{
+			aurora_rel_size_req q = {block.spc_oid, block.db_oid, block.rel_number, block.fork,
+			lsn, o->wait_ms};
+
+			h.type = AURORA_MSG_REL_SIZE_REQ;
+			len = aurora_rel_size_req_encode(&q, body, sizeof(body));
+		}
+		started = aurora_monotonic_ms();
+		r = ctl_request(conn, timeout_ms + (int) o->wait_ms, &h, body, len,
+						getpage ? AURORA_MSG_PAGE : AURORA_MSG_REL_SIZE, &rh, &reply, &rbody,
+						err, sizeof(err));
+		if (r == CTL_REQ_NO_REPLY)
+		{
+			fprintf(stderr, "aurora-ctl: %s: %s\n", o->url, err);
+			rc = 1;
+			break;
+		}
+		if (r != CTL_REQ_OK)
+			printf("error %s us %.0f\n", err, (aurora_monotonic_ms() - started) * 1000.0);
+		else if (getpage)
+		{
+			p = malloc(sizeof(*p));
+			if (p != NULL && aurora_page_resp_decode(rbody, rh.body_len, p) == 0)
+			{
+				page = p->page;
+				printf("ok page_lsn %X/%X us %.0f\n", (unsigned) (p->page_lsn >> 32),
+					   (unsigned) p->page_lsn, (aurora_monotonic_ms() - started) * 1000.0);
+			}
+			else
+				printf("error the PAGE reply does not decode\n");
+		}
+		else
+		{
+			aurora_rel_size_resp rs;
+
+			if (aurora_rel_size_resp_decode(rbody, rh.body_len, &rs) == 0)
+				printf("ok exists %s nblocks %u us %.0f\n", rs.exists ? "yes" : "no",
+					   (unsigned) rs.nblocks, (aurora_monotonic_ms() - started) * 1000.0);
+			else
+				printf("error the REL_SIZE reply does not decode\n");
+		}
+		if (out != NULL && fwrite(page, 1, AURORA_PAGE_BYTES, out) != AURORA_PAGE_BYTES)
+		{
+			fprintf(stderr, "aurora-ctl: cannot write %s: %s\n", o->out, strerror(errno));
+			rc = 1;
+		}
+		free(p);
+		free(reply);
+	}
+	aurora_conn_close(conn);
+	fclose(in);
+	if (out != NULL && fclose(out) != 0 && rc == 0)
+	{
+		fprintf(stderr, "aurora-ctl: cannot write %s: %s\n", o->out, strerror(errno));
+		rc = 1;
+	}
+	return rc;
+}
+
 int
 ctl_getpage_command(char **args, int n, int timeout_ms)
 {
@@ -785,6 +942,8 @@ ctl_getpage_command(char **args, int n, int timeout_ms)
 
 	if ((rc = node_options("getpage", args, n, &o, true)) != 0)
 		return rc;
+	if (o.batch != NULL)
+		return batch_requests(&o, true, timeout_ms);
 	g.block = o.block;
 	g.lsn = o.lsn;
 	g.wait_ms = o.wait_ms;
@@ -828,6 +987,8 @@ ctl_relsize_command(char **args, int n, int timeout_ms)
 
 	if ((rc = node_options("relsize", args, n, &o, false)) != 0)
 		return rc;
+	if (o.batch != NULL)
+		return batch_requests(&o, false, timeout_ms);
 	q.spc_oid = o.block.spc_oid;
 	q.db_oid = o.block.db_oid;
 	q.rel_number = o.block.rel_number;

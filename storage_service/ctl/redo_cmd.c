@@ -15,7 +15,8 @@
  * block after it means the page does not exist at LSN: both are errors.
  * --mask applies the masking of the resource manager of the newest record
  * that is not an XLOG one (full-page images); --mask-rmgr names it.  The
- * second form masks a page read from a file (the compute's copy of it).
+ * second form masks the pages of a file, one or more back to back (the
+ * compute's copies, or what getpage --batch wrote).
  * --skip leaves one record out (to see how a broken chain is reported);
  * --list prints the records applied, one "record START END rmgr ID [init]"
  * line each.
@@ -515,29 +516,6 @@ read_chain(const redo_opts *o, int timeout_ms, chain *c)
 }
 
 static int
-read_page_file(const char *path, uint8_t *page)
-{
-	FILE	   *f = fopen(path, "rb");
-	size_t		n;
-	int			extra;
-
-	if (f == NULL)
-	{
-		fprintf(stderr, "aurora-ctl: redo: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	n = fread(page, 1, AURORA_PAGE_SIZE, f);
-	extra = fgetc(f);
-	fclose(f);
-	if (n != AURORA_PAGE_SIZE || extra != EOF)
-	{
-		fprintf(stderr, "aurora-ctl: redo: %s is not one %d-byte page\n", path, AURORA_PAGE_SIZE);
-		return -1;
-	}
-	return 0;
-}
-
-static int
 write_page_file(const char *path, const uint8_t *page)
 {
 	FILE	   *f = fopen(path, "wb");
@@ -566,6 +544,71 @@ page_lsn(const uint8_t *page)
 		(uint32_t) page[6] << 16 | (uint32_t) page[7] << 24;
 
 	return ((uint64_t) hi << 32) | lo;
+}
+
+/*
+ * -i FILE: mask every page of FILE (one or more pages back to back, as
+ * aurora-ctl getpage --batch writes them) with one helper, into -o FILE.
+ */
+static int
+mask_pages_file(const redo_opts *o, aurora_redo_pool *pool)
+{
+	FILE	   *in = fopen(o->in, "rb");
+	FILE	   *out;
+	uint8_t		page[AURORA_PAGE_SIZE];
+	uint8_t		masked[AURORA_PAGE_SIZE];
+	char		err[1024];
+	char		l1[32];
+	long		pages = 0;
+	size_t		n;
+	int			rc = 0;
+
+	if (in == NULL)
+	{
+		fprintf(stderr, "aurora-ctl: redo: %s: %s\n", o->in, strerror(errno));
+		return 1;
+	}
+	if ((out = fopen(o->out, "wb")) == NULL)
+	{
+		fprintf(stderr, "aurora-ctl: redo: %s: %s\n", o->out, strerror(errno));
+		fclose(in);
+		return 1;
+	}
+	while ((n = fread(page, 1, AURORA_PAGE_SIZE, in)) == AURORA_PAGE_SIZE)
+	{
+		if (aurora_redo_mask_page(pool, (uint8_t) o->mask_rmgr, o->block.blkno, page, masked,
+								  err, sizeof(err)) != AURORA_REDO_OK)
+		{
+			fprintf(stderr, "aurora-ctl: redo: masking page %ld failed: %s\n", pages, err);
+			rc = 1;
+			break;
+		}
+		if (fwrite(masked, 1, AURORA_PAGE_SIZE, out) != AURORA_PAGE_SIZE)
+		{
+			fprintf(stderr, "aurora-ctl: redo: %s: %s\n", o->out, strerror(errno));
+			rc = 1;
+			break;
+		}
+		pages++;
+	}
+	if (rc == 0 && (n != 0 || pages == 0))
+	{
+		fprintf(stderr, "aurora-ctl: redo: %s is not a whole number of %d-byte pages\n",
+				o->in, AURORA_PAGE_SIZE);
+		rc = 1;
+	}
+	fclose(in);
+	if (fclose(out) != 0 && rc == 0)
+	{
+		fprintf(stderr, "aurora-ctl: redo: %s: %s\n", o->out, strerror(errno));
+		rc = 1;
+	}
+	if (rc == 0 && pages == 1)
+		printf("redo: masked page_lsn %s mask_rmgr %d\n",
+			   (format_lsn(l1, sizeof(l1), page_lsn(page)), l1), o->mask_rmgr);
+	else if (rc == 0)
+		printf("redo: masked %ld pages mask_rmgr %d\n", pages, o->mask_rmgr);
+	return rc;
 }
 
 int
@@ -599,21 +642,7 @@ ctl_redo_command(char **args, int n, int timeout_ms)
 
 	if (o.in != NULL)
 	{
-		/* mask a page from a file */
-		rc = 1;
-		if (read_page_file(o.in, page) != 0)
-			goto out;
-		if (aurora_redo_mask_page(pool, (uint8_t) o.mask_rmgr, o.block.blkno, page, masked,
-								  err, sizeof(err)) != AURORA_REDO_OK)
-		{
-			fprintf(stderr, "aurora-ctl: redo: masking failed: %s\n", err);
-			goto out;
-		}
-		if (write_page_file(o.out, masked) != 0)
-			goto out;
-		printf("redo: masked page_lsn %s mask_rmgr %d\n",
-			   (format_lsn(l1, sizeof(l1), page_lsn(page)), l1), o.mask_rmgr);
-		rc = 0;
+		rc = mask_pages_file(&o, pool);
 		goto out;
 	}
 
