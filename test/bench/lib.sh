@@ -6,6 +6,8 @@
 #   jstr TEXT                 TEXT as a JSON string
 #   bench_git_state           sets commit and dirty (call when the code is built)
 #   bench_fs DIR              "TYPE on DEVICE" of DIR's filesystem, for the table header
+#   bench_release_build       sets prefix: the release server (built once per
+#                             machine) with this checkout's extension installed
 #   bench_context_json WORK BENCH_DIR LOAD_START
 #                             the "date", "git_*", "machine" and "filesystem"
 #                             members (no braces, trailing comma); the
@@ -50,4 +52,27 @@ bench_context_json() {
     "mount_options": $(jstr "$(findmnt -no OPTIONS -T "$dir" 2>/dev/null || echo unknown)")
   },
 JSON
+}
+
+# The extension's PGXS build puts objects next to its sources (src/*.o,
+# storage_service/common/*.o), where the checkout keeps its debug build: build
+# from a copy kept next to the release server build instead.  cp -p keeps the
+# sources' times, so make rebuilds only what changed.
+bench_release_build() {
+	local ext_build
+	prefix="$(bash "$repo/src/postgres/build.sh" release)" || return 1
+	ext_build="$(dirname "$prefix")/aurora-extension"
+	mkdir -p "$ext_build/src" "$ext_build/sql" "$ext_build/storage_service/common"
+	(
+		flock 8
+		cp -p "$repo"/src/*.c "$repo"/src/*.h "$repo/src/extension.mk" "$ext_build/src/"
+		cp -p "$repo"/sql/aurora--*.sql "$ext_build/sql/"
+		cp -p "$repo/aurora.control" "$ext_build/"
+		cp -p "$repo/storage_service/common.mk" "$ext_build/storage_service/"
+		cp -p "$repo"/storage_service/common/*.c "$repo"/storage_service/common/*.h \
+			"$ext_build/storage_service/common/"
+		env -u MAKELEVEL -u MAKEFLAGS -u MFLAGS make -s -C "$ext_build" -f src/extension.mk \
+			PG_CONFIG="$prefix/bin/pg_config" all install >"$ext_build/make.log" 2>&1 ||
+			{ cat "$ext_build/make.log" >&2; exit 1; }
+	) 8>"$ext_build/.lock"
 }

@@ -120,26 +120,8 @@ as_user() {
 [ "$(id -u)" -eq 0 ] || note "not root: ss sees only sockets of processes of $(id -un)"
 
 # ---- builds: release server, extension installed into it ------------------
-prefix="$(bash "$repo/src/postgres/build.sh" release)" || die "building the release PostgreSQL failed"
+bench_release_build || die "building the release PostgreSQL or the extension failed"
 [ -x "$prefix/bin/pgbench" ] || die "$prefix/bin/pgbench missing"
-# The extension's PGXS build puts objects next to its sources (src/*.o,
-# storage_service/common/*.o), where the checkout keeps its debug build: build
-# from a copy kept next to this server build instead.  cp -p keeps the sources'
-# times, so make rebuilds only what changed.
-ext_build="$(dirname "$prefix")/aurora-extension"
-mkdir -p "$ext_build/src" "$ext_build/sql" "$ext_build/storage_service/common"
-(
-	flock 8
-	cp -p "$repo"/src/*.c "$repo"/src/*.h "$repo/src/extension.mk" "$ext_build/src/"
-	cp -p "$repo"/sql/aurora--*.sql "$ext_build/sql/"
-	cp -p "$repo/aurora.control" "$ext_build/"
-	cp -p "$repo/storage_service/common.mk" "$ext_build/storage_service/"
-	cp -p "$repo"/storage_service/common/*.c "$repo"/storage_service/common/*.h \
-		"$ext_build/storage_service/common/"
-	env -u MAKELEVEL -u MAKEFLAGS -u MFLAGS make -s -C "$ext_build" -f src/extension.mk \
-		PG_CONFIG="$prefix/bin/pg_config" all install >"$ext_build/make.log" 2>&1 ||
-		{ cat "$ext_build/make.log" >&2; exit 1; }
-) 8>"$ext_build/.lock" || die "building the extension for $prefix failed (log above)"
 
 # the sources just built: the commit is taken now, not when the runs are over
 bench_git_state
