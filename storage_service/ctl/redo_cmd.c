@@ -634,6 +634,7 @@ ctl_redo_command(char **args, int n, int timeout_ms)
 	cfg.postgres = o.postgres;
 	cfg.helpers = 1;
 	cfg.timeout_ms = REDO_DEFAULT_TIMEOUT_MS;
+	cfg.nice = 0;
 	if (aurora_redo_pool_create(&cfg, &pool, err, sizeof(err)) != 0)
 	{
 		fprintf(stderr, "aurora-ctl: redo: %s\n", err);

@@ -12,14 +12,16 @@
 
 #include "client.h"
 
-#define N_COLS 8
+#define N_COLS 15
 
 static const char *const col_names[N_COLS] = {
-	"NODE", "AZ", "URL", "STATE", "UPTIME", "REQUESTS", "ERRORS", "RTT_MS"
+	"NODE", "AZ", "URL", "STATE", "UPTIME", "REQUESTS", "ERRORS", "RTT_MS",
+	/* page service: helpers configured, coalesce threshold, work done since start */
+	"REDO", "COALESCE", "INDEXED", "GETPAGES", "IMAGES", "APPLIED", "REDO_FAILS"
 };
 
 /* Right-align the numeric columns so magnitudes line up. */
-static const int col_right[N_COLS] = {0, 0, 0, 0, 1, 1, 1, 1};
+static const int col_right[N_COLS] = {0, 0, 0, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1};
 
 static void
 format_uptime(unsigned long long ms, char *out, size_t cap)
@@ -98,6 +100,18 @@ ctl_status(FILE *out, const char *const *urls, const char *const *expected_ids,
 				 (unsigned long long) r->status.requests_total);
 		snprintf(cells[i][6], sizeof(cells[i][6]), "%llu",
 				 (unsigned long long) r->status.errors_total);
+		snprintf(cells[i][8], sizeof(cells[i][8]), "%s", r->status.redo_configured ? "on" : "off");
+		snprintf(cells[i][9], sizeof(cells[i][9]), "%u", (unsigned) r->status.coalesce_threshold);
+		snprintf(cells[i][10], sizeof(cells[i][10]), "%llu",
+				 (unsigned long long) r->status.records_indexed);
+		snprintf(cells[i][11], sizeof(cells[i][11]), "%llu",
+				 (unsigned long long) r->status.getpage_requests);
+		snprintf(cells[i][12], sizeof(cells[i][12]), "%llu",
+				 (unsigned long long) r->status.images_written);
+		snprintf(cells[i][13], sizeof(cells[i][13]), "%llu",
+				 (unsigned long long) r->status.records_applied);
+		snprintf(cells[i][14], sizeof(cells[i][14]), "%llu",
+				 (unsigned long long) r->status.redo_failures);
 	}
 
 	for (c = 0; c < N_COLS; c++)

@@ -939,7 +939,7 @@ done:
 
 int
 aurora_pagestore_chain_length(aurora_pagestore *ps, const aurora_block_ref *block, int max,
-							  uint64_t *newest_end)
+							  uint64_t *newest_end, bool *from_init)
 {
 	MDB_txn    *txn;
 	MDB_cursor *c;
@@ -950,6 +950,7 @@ aurora_pagestore_chain_length(aurora_pagestore *ps, const aurora_block_ref *bloc
 	int			n = 0;
 
 	*newest_end = 0;
+	*from_init = false;
 	if (mdb_txn_begin(ps->env, NULL, MDB_RDONLY, &txn) != 0)
 		return 0;
 	block_key(bkey, block, 0);
@@ -972,7 +973,10 @@ aurora_pagestore_chain_length(aurora_pagestore *ps, const aurora_block_ref *bloc
 					break;
 				n++;
 				if (v.mv_size == REC_VAL_LEN && (((uint8_t *) v.mv_data)[8] & AURORA_BLOCK_WILL_INIT))
+				{
+					*from_init = true;
 					break;
+				}
 				if (mdb_cursor_get(c, &k, &v, MDB_PREV) != 0 || k.mv_size != REC_KEY_LEN ||
 					memcmp(k.mv_data, bkey, BLOCK_KEY_LEN) != 0)
 					break;

@@ -127,10 +127,12 @@ void		aurora_page_plan_free(aurora_page_plan *plan);
 
 /*
  * Records of block after its newest base (image or WILL_INIT), counting at
- * most max + 1.  *newest_end is the end LSN of the newest record (0 if none).
+ * most max + 1.  *newest_end is the end LSN of the newest record (0 if none);
+ * *from_init says the chain counted starts at a WILL_INIT record (no image
+ * is newer), so the page at *newest_end can be built from the log alone.
  */
 int			aurora_pagestore_chain_length(aurora_pagestore *ps, const aurora_block_ref *block,
-										  int max, uint64_t *newest_end);
+										  int max, uint64_t *newest_end, bool *from_init);
 
 /*
  * The fork's size as of lsn: *known false when no entry exists at or below

@@ -31,11 +31,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "log.h"
 
 extern char **environ;
 
@@ -74,6 +77,7 @@ struct aurora_redo_pool
 	char	   *postgres;
 	int			n_helpers;
 	int			timeout_ms;
+	int			nice;
 	redo_helper *helpers;
 
 	pthread_mutex_t mu;
@@ -381,6 +385,9 @@ helper_start(aurora_redo_pool *pool, redo_helper *h, int64_t deadline, char *err
 		close(out_pipe[0]);
 		return -1;
 	}
+	/* a background pool's helpers yield the CPU to the node's foreground work */
+	if (pool->nice > 0 && setpriority(PRIO_PROCESS, (id_t) pid, pool->nice) != 0)
+		aurora_log("WAL-redo helper %d: cannot lower its priority: %s", (int) pid, strerror(errno));
 	fcntl(in_pipe[1], F_SETFL, O_NONBLOCK);
 	fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);
 	h->to_fd = in_pipe[1];
@@ -499,6 +506,7 @@ aurora_redo_pool_create(const aurora_redo_config *cfg, aurora_redo_pool **out,
 	}
 	pool->n_helpers = cfg->helpers;
 	pool->timeout_ms = cfg->timeout_ms;
+	pool->nice = cfg->nice;
 	for (int i = 0; i < pool->n_helpers; i++)
 		pool->helpers[i].to_fd = pool->helpers[i].from_fd = -1;
 	pthread_mutex_init(&pool->mu, NULL);

@@ -38,6 +38,7 @@ typedef struct aurora_redo_config
 	const char *postgres;		/* path of the patched server binary */
 	int			helpers;		/* pool size (>= 1) */
 	int			timeout_ms;		/* per request; a helper over it is killed */
+	int			nice;			/* 0, or the nice value helpers run at (background pools) */
 } aurora_redo_config;
 
 /* One record to apply: its LSNs and the WAL bytes (envelope removed). */

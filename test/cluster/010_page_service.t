@@ -12,7 +12,9 @@
 # wal_consistency_checking masks them); relation sizes
 # from REL_SIZE (max over the PGs) equal the files'.  A low
 # coalesce_threshold makes the nodes store coalesced images, and the pages
-# served after that are still right.
+# served after that are still right; a node whose threshold is never reached
+# still stores the pages that a record sets whole (full-page images, page
+# inits) as images, and serves them right.
 use strict;
 use warnings;
 use Test::More;
@@ -27,6 +29,8 @@ my @nodes = qw(a1 a2 b1 b2 c1 c2);
 my $c = AuroraCluster->new(shipping => 1);
 my $dir = $c->dir;
 $c->node_conf_set($_, 'coalesce_threshold', 4) for @nodes;
+# c1 shortens no chain, but still stores pages that a record sets whole
+$c->node_conf_set('c1', 'coalesce_threshold', 100000);
 $c->node_conf_set($_, 'gossip_interval_ms', 100) for @nodes;
 $c->compute_conf_append(join "\n", "aurora.protection_groups = $n_pgs",
 	"aurora.blocks_per_segment = $bps", "autovacuum = off");
@@ -59,7 +63,7 @@ sub run
 	return ($? >> 8, $out);
 }
 
-my $url = $c->node_urls->{b1};
+our $url = $c->node_urls->{b1};
 
 sub lsn { my ($hi, $lo) = split m{/}, shift; return hex($hi) * 2**32 + hex($lo) }
 
@@ -192,6 +196,34 @@ for my $blkno (0 .. $nblocks - 1)
 }
 is(scalar(@errors), 0, "GETPAGE serves all $nblocks heap blocks at VDL") or diag join "\n", @errors[0 .. 4];
 is(scalar(@bad), 0, 'every heap block equals the compute\'s (masked)') or diag "differ: @bad[0 .. 4]";
+
+# A record that sets a page whole (full-page image, page init) is stored as
+# an image at once, whatever the threshold: node c1 (threshold 100000) has
+# written images, and serves every heap block right.
+sub node_images
+{
+	my ($node) = @_;
+	my ($rc, $out) = run($ctl, 'status', $c->node_urls->{$node});
+	my @rows = grep { /serving/ } split /\n/, $out;
+	return -1 unless @rows;
+	my @f = split /\s+/, $rows[0];
+	return $f[12];    # IMAGES (NODE AZ URL STATE UPTIME REQUESTS ERRORS RTT_MS REDO COALESCE INDEXED GETPAGES IMAGES ...)
+}
+ok($c->poll_until(sub { node_images('c1') > 0 }), 'c1 stored images of pages set whole by a record ('
+	  . node_images('c1') . ') with no chain over its threshold');
+{
+	local $url = $c->node_urls->{c1};
+	@bad = @errors = ();
+	for my $blkno (0 .. $nblocks - 1)
+	{
+		my $block = "1663/$db/$filenode/0/$blkno";
+		my ($rc, $out, $p) = getpage($block, $vdl);
+		if ($rc != 0) { push @errors, "$block: $out"; next }
+		push @bad, $block if mask_heap($block, $p) ne mask_heap($block, read_block($file, $blkno));
+	}
+	is(scalar(@errors) + scalar(@bad), 0, "c1 serves all $nblocks heap blocks equal to the compute's")
+	  or diag join "\n", @errors[0 .. 4], @bad[0 .. 4];
+}
 
 @bad = @errors = ();
 my $idx_file = "$dir/pgdata/" . $c->safe_psql("SELECT pg_relation_filepath('t_pkey')");

@@ -137,6 +137,7 @@ test_store(const char *tmp)
 	uint32_t	nblocks;
 	aurora_block_ref b0 = blk(REL, 0, 0);
 	uint64_t	newest;
+	bool		from_init;
 
 	snprintf(dir, sizeof(dir), "%s/pages", tmp);
 	ok(aurora_pagestore_open(dir, &ps, &rebuilt, err, sizeof(err)) == 0 && !rebuilt,
@@ -175,7 +176,8 @@ test_store(const char *tmp)
 	aurora_page_plan_free(&plan);
 	is_int(plan_rc(ps, b0, 150, &plan), AURORA_ERR_NO_BLOCK,
 		   "before the record that extends the fork to block 0: NO_BLOCK");
-	is_int(aurora_pagestore_chain_length(ps, &b0, 100, &newest), 3, "chain after the base: 3 records");
+	is_int(aurora_pagestore_chain_length(ps, &b0, 100, &newest, &from_init), 3, "chain after the base: 3 records");
+	ok(from_init, "starting from the initializing record");
 	is_uint(newest, 400, "newest record of the block ends at 400");
 
 	/* an image (as coalescing stores it) cuts the chain */
@@ -192,7 +194,8 @@ test_store(const char *tmp)
 	ok(!plan.has_image && plan.n_recs == 1 && plan.rec_end[0] == 200,
 	   "older LSNs still come from the records (the image is newer)");
 	aurora_page_plan_free(&plan);
-	is_int(aurora_pagestore_chain_length(ps, &b0, 100, &newest), 1, "chain after the image: 1 record");
+	is_int(aurora_pagestore_chain_length(ps, &b0, 100, &newest, &from_init), 1, "chain after the image: 1 record");
+	ok(!from_init, "which starts from the image, not from an initializing record");
 
 	/* sizes: extension, implicit pages, truncation, drop, re-create */
 	{

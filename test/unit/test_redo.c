@@ -156,7 +156,7 @@ all_zero(const uint8_t *page)
 static aurora_redo_pool *
 make_pool(const char *postgres, int helpers, int timeout_ms)
 {
-	aurora_redo_config cfg = {postgres, helpers, timeout_ms};
+	aurora_redo_config cfg = {postgres, helpers, timeout_ms, 0};
 	aurora_redo_pool *pool;
 	char		err[512];
 
@@ -316,7 +316,7 @@ test_bad_helpers(void)
 	char		dir[256];
 	char		path[512];
 	aurora_redo_pool *pool;
-	aurora_redo_config cfg = {"/nonexistent/postgres", 1, 1000};
+	aurora_redo_config cfg = {"/nonexistent/postgres", 1, 1000, 0};
 	uint8_t		page[PAGE];
 	char		err[1024] = "";
 	int64_t		t0;
