@@ -49,6 +49,12 @@
 #define VM_BYTES_PER_PAGE	(BLCKSZ - MAXALIGN(SizeOfPageHeaderData))
 #define VM_HEAPBLOCKS_PER_PAGE	(VM_BYTES_PER_PAGE * 4)
 
+/* storage routes a VM page with the heap chunk it covers (volume.c) */
+StaticAssertDecl(VM_HEAPBLOCKS_PER_PAGE == AURORA_HEAP_BLOCKS_PER_VM_PAGE,
+				 "storage's visibility-map layout differs from this server's");
+StaticAssertDecl(VISIBILITYMAP_FORKNUM == AURORA_VM_FORK && MAIN_FORKNUM == AURORA_MAIN_FORK,
+				 "storage's fork numbers differ from this server's");
+
 static void
 add_block(RecordMeta *meta, const RelFileNode *rnode, ForkNumber fork,
 		  BlockNumber blkno, uint8 flags)

@@ -62,8 +62,24 @@ aurora_block_pg(const aurora_geometry *g, const aurora_block_ref *b)
 	aurora_buf_put_u32(&w, b->spc_oid);
 	aurora_buf_put_u32(&w, b->db_oid);
 	aurora_buf_put_u32(&w, b->rel_number);
-	aurora_buf_put_u8(&w, b->fork);
-	aurora_buf_put_u32(&w, b->blkno / g->blocks_per_segment);
+	if (b->fork == AURORA_VM_FORK)
+	{
+		/*
+		 * A visibility-map page lives with the heap chunk of the first heap
+		 * block it covers: heap records clear its bits (IMPLICIT blocks of
+		 * the envelope), and this way such a record, often a full-page
+		 * image, usually goes to one PG, not two.
+		 */
+		uint64_t	first_heap_block = (uint64_t) b->blkno * AURORA_HEAP_BLOCKS_PER_VM_PAGE;
+
+		aurora_buf_put_u8(&w, AURORA_MAIN_FORK);
+		aurora_buf_put_u32(&w, (uint32_t) (first_heap_block / g->blocks_per_segment));
+	}
+	else
+	{
+		aurora_buf_put_u8(&w, b->fork);
+		aurora_buf_put_u32(&w, b->blkno / g->blocks_per_segment);
+	}
 	return fmix32(aurora_crc32c(0, key, sizeof(key))) % g->n_pgs;
 }
 

@@ -48,6 +48,15 @@ typedef struct aurora_block_ref
 } aurora_block_ref;
 
 /*
+ * PostgreSQL's fork numbers and its visibility map's layout (8192-byte
+ * pages, a 24-byte header, two bits per heap block), which routing needs
+ * and which storage cannot take from PostgreSQL's headers.
+ */
+#define AURORA_MAIN_FORK				0
+#define AURORA_VM_FORK					2
+#define AURORA_HEAP_BLOCKS_PER_VM_PAGE	((8192 - 24) * 4)
+
+/*
  * A block on the wire (PROTOCOL.md 5.9, 11): u32 spc_oid, u32 db_oid, u32
  * rel_number, u8 fork, u32 blkno, little-endian (17 bytes).
  */
@@ -57,8 +66,10 @@ void		aurora_block_tag_get(aurora_buf *b, aurora_block_ref *ref);
 
 /*
  * The PG of a block: chunk = blkno / blocks_per_segment, and the (relation,
- * fork, chunk) triple hashed onto n_pgs.  Consecutive blocks of a relation
- * stay together up to a chunk, so one chunk's records share a PG's log.
+ * fork, chunk) triple hashed onto n_pgs; a visibility-map page is routed as
+ * the main-fork chunk of the first heap block it covers (PROTOCOL.md 10).
+ * Consecutive blocks of a relation stay together up to a chunk, so one
+ * chunk's records share a PG's log.
  * Records that reference no block go to PG 0 (the caller's rule).
  */
 uint32_t	aurora_block_pg(const aurora_geometry *g, const aurora_block_ref *b);

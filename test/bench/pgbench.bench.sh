@@ -52,6 +52,8 @@
 #   PGBENCH_CLIENTS    clients per run, on 2 threads     (8)
 #   PGBENCH_CONFIGS    configurations, in order
 #                      ("stock syncrep aurora aurora-4pg")
+#   PGBENCH_NODE_CONF  extra storage node settings, "key = value;key = value"
+#                      (e.g. "coalesce_threshold = 0"; default none)
 #
 # Writes $BENCH_RESULTS/pgbench.json and prints a table.  Builds what it needs
 # if missing (quick when cached): the release PostgreSQL (src/postgres/build.sh
@@ -514,6 +516,12 @@ run_aurora() { # CONFIG PROTECTION_GROUPS
 aurora.shipping = on
 aurora.protection_groups = $pgs
 CONF
+	# extra storage node settings, e.g. to see what the page service costs
+	if [ -n "${PGBENCH_NODE_CONF:-}" ]; then
+		for conf in "$d"/nodes/*.conf; do
+			tr ';' '\n' <<<"$PGBENCH_NODE_CONF" >>"$conf"
+		done
+	fi
 	started_cluster="$d"
 	bash "$repo/src/tools/cluster.sh" start "$d" >"$work/$cfg-start.log" 2>&1 ||
 		{ cat "$work/$cfg-start.log" >&2; tail -n 20 "$d/postgres.log" >&2 || true; die "$cfg: cluster.sh start failed"; }

@@ -1,7 +1,8 @@
 /*
  * test_volume.c - unit tests of volume geometry (common/volume.c): block
  * routing is pinned to fixed values (it is a durable contract), keeps a
- * chunk together and spreads chunks evenly; placement always yields six
+ * chunk together, keeps a visibility-map page with its heap chunk and
+ * spreads chunks evenly; placement always yields six
  * distinct nodes, two in each of three AZs, ignores the order nodes are
  * listed in, balances segments over AZs and nodes, and refuses layouts that
  * cannot survive an AZ failure.
@@ -79,6 +80,25 @@ test_routing(void)
 	is_uint(aurora_block_pg(&g, &b), 6, "block 0 of 1663/5/16384 main goes to PG 6");
 	b.fork = 1;
 	is_uint(aurora_block_pg(&g, &b), 15, "its FSM fork goes to PG 15");
+	{
+		/* a VM page goes with the heap chunk of the first block it covers */
+		aurora_geometry geoms[] = {{16, 1024}, {4, 131072}, {7, 8}, {65536, 40000}};
+		bool		same = true;
+
+		for (int i = 0; i < 4; i++)
+			for (uint32_t v = 0; v < 20; v++)
+			{
+				aurora_block_ref vm = b,
+							heap = b;
+
+				vm.fork = AURORA_VM_FORK;
+				vm.blkno = v;
+				heap.fork = AURORA_MAIN_FORK;
+				heap.blkno = v * AURORA_HEAP_BLOCKS_PER_VM_PAGE;
+				same &= aurora_block_pg(&geoms[i], &vm) == aurora_block_pg(&geoms[i], &heap);
+			}
+		ok(same, "a visibility-map page goes to the PG of the heap chunk it starts in");
+	}
 	b.fork = 0;
 	b.blkno = 2 * 128 + 5;
 	is_uint(aurora_block_pg(&g, &b), 12, "block 261 (third chunk) goes to PG 12");
