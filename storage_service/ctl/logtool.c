@@ -413,24 +413,23 @@ check_wal_record(const aurora_log_record *r, bool *is_commit, uint32_t *xid)
 }
 
 int
-ctl_read_log(const char *url, uint64_t volume_id, uint32_t pg_id, uint64_t from_lsn,
-			 uint64_t to_lsn, uint64_t epoch, bool wal, int timeout_ms)
+ctl_read_log_each(const char *url, uint64_t volume_id, uint32_t pg_id, uint64_t epoch,
+				  uint64_t from_lsn, uint64_t to_lsn, int timeout_ms, const char *prefix,
+				  int (*emit) (void *arg, const aurora_log_record *r), void *arg,
+				  uint64_t *scl)
 {
-	uint64_t	commits = 0;
 	uint64_t	next = from_lsn;
-	uint64_t	prev_start = 0;
-	uint64_t	count = 0,
-				bad_content = 0,
-				bad_chain = 0;
-	uint64_t	first = 0,
-				last_end = 0,
-				scl = 0;
-	bool		have_prev = false;
-	aurora_conn *conn = open_conn(url);
+	uint64_t	request = 0;
+	aurora_conn *conn;
 	char		err[512];
+	int			rc = 0;
 
-	if (conn == NULL)
+	*scl = 0;
+	if (aurora_conn_open(url, &conn, err, sizeof(err)) != 0)
+	{
+		fprintf(stderr, "aurora-ctl: %s%s: %s\n", prefix, url, err);
 		return 1;
+	}
 	for (;;)
 	{
 		aurora_header h,
@@ -441,7 +440,7 @@ ctl_read_log(const char *url, uint64_t volume_id, uint32_t pg_id, uint64_t from_
 		uint8_t    *reply;
 		const uint8_t *rbody;
 		size_t		n;
-		int			i;
+		int			stop = 0;
 
 		memset(&h, 0, sizeof(h));
 		h.type = AURORA_MSG_READ_LOG;
@@ -449,7 +448,7 @@ ctl_read_log(const char *url, uint64_t volume_id, uint32_t pg_id, uint64_t from_
 		h.pg_id = pg_id;
 		h.volume_epoch = epoch;
 		h.membership_epoch = 1;
-		h.request_id = count + 1;
+		h.request_id = ++request;
 		rl.from_lsn = next;
 		rl.to_lsn = to_lsn;
 		rl.max_bytes = 4u << 20;
@@ -457,65 +456,100 @@ ctl_read_log(const char *url, uint64_t volume_id, uint32_t pg_id, uint64_t from_
 		if (ctl_request(conn, timeout_ms, &h, body, n, AURORA_MSG_READ_LOG_RESP, &rh, &reply,
 						&rbody, err, sizeof(err)) != CTL_REQ_OK)
 		{
-			fprintf(stderr, "aurora-ctl: %s: %s\n", url, err);
-			aurora_conn_close(conn);
-			return 1;
+			fprintf(stderr, "aurora-ctl: %s%s: %s\n", prefix, url, err);
+			rc = 1;
+			break;
 		}
 		if (aurora_read_log_resp_decode(rbody, rh.body_len, &resp) != 0)
 		{
-			fprintf(stderr, "aurora-ctl: %s: bad READ_LOG_RESP\n", url);
+			fprintf(stderr, "aurora-ctl: %s%s: bad READ_LOG_RESP\n", prefix, url);
 			free(reply);
-			aurora_conn_close(conn);
-			return 1;
+			rc = 1;
+			break;
 		}
-		scl = resp.scl;
-		for (i = 0; i < resp.n; i++)
+		*scl = resp.scl;
+		for (int i = 0; i < resp.n && stop == 0; i++)
 		{
-			const aurora_log_record *r = &resp.recs[i];
-			uint32_t	j;
-
-			if (count == 0)
-				first = r->start_lsn;
-			if (wal)
-			{
-				bool		is_commit;
-				uint32_t	xid;
-
-				if (!check_wal_record(r, &is_commit, &xid))
-					bad_content++;
-				else if (is_commit)
-				{
-					printf("commit %" PRIu32 "\n", xid);
-					commits++;
-				}
-			}
-			else
-			{
-				for (j = 0; j < r->len; j++)
-					if (r->payload[j] != ctl_synthetic_byte(r->start_lsn, j))
-					{
-						bad_content++;
-						break;
-					}
-			}
-			if (have_prev && r->prev_lsn != prev_start)
-				bad_chain++;
-			prev_start = r->start_lsn;
-			have_prev = true;
-			last_end = r->end_lsn;
-			next = r->start_lsn + 1;
-			count++;
+			stop = emit(arg, &resp.recs[i]);
+			next = resp.recs[i].start_lsn + 1;
 		}
 		free(resp.recs);
 		free(reply);
-		if (!resp.truncated || resp.n == 0)
+		if (stop < 0)
+			rc = 1;
+		if (stop != 0 || !resp.truncated || resp.n == 0)
 			break;
 	}
 	aurora_conn_close(conn);
+	return rc;
+}
+
+/* What read-log checks and counts over the records it reads. */
+typedef struct read_log_check
+{
+	bool		wal;
+	uint64_t	commits;
+	uint64_t	prev_start;
+	bool		have_prev;
+	uint64_t	count;
+	uint64_t	bad_content;
+	uint64_t	bad_chain;
+	uint64_t	first;
+	uint64_t	last_end;
+} read_log_check;
+
+static int
+check_record(void *arg, const aurora_log_record *r)
+{
+	read_log_check *k = arg;
+
+	if (k->count == 0)
+		k->first = r->start_lsn;
+	if (k->wal)
+	{
+		bool		is_commit;
+		uint32_t	xid;
+
+		if (!check_wal_record(r, &is_commit, &xid))
+			k->bad_content++;
+		else if (is_commit)
+		{
+			printf("commit %" PRIu32 "\n", xid);
+			k->commits++;
+		}
+	}
+	else
+	{
+		for (uint32_t j = 0; j < r->len; j++)
+			if (r->payload[j] != ctl_synthetic_byte(r->start_lsn, j))
+			{
+				k->bad_content++;
+				break;
+			}
+	}
+	if (k->have_prev && r->prev_lsn != k->prev_start)
+		k->bad_chain++;
+	k->prev_start = r->start_lsn;
+	k->have_prev = true;
+	k->last_end = r->end_lsn;
+	k->count++;
+	return 0;
+}
+
+int
+ctl_read_log(const char *url, uint64_t volume_id, uint32_t pg_id, uint64_t from_lsn,
+			 uint64_t to_lsn, uint64_t epoch, bool wal, int timeout_ms)
+{
+	read_log_check k = {.wal = wal};
+	uint64_t	scl;
+
+	if (ctl_read_log_each(url, volume_id, pg_id, epoch, from_lsn, to_lsn, timeout_ms, "",
+						  check_record, &k, &scl) != 0)
+		return 1;
 	printf("read-log: records %" PRIu64 " first_start %" PRIu64 " last_end %" PRIu64
 		   " scl %" PRIu64 " chain_breaks %" PRIu64 " bad_payloads %" PRIu64 "%s",
-		   count, first, last_end, scl, bad_chain, bad_content, wal ? "" : "\n");
+		   k.count, k.first, k.last_end, scl, k.bad_chain, k.bad_content, wal ? "" : "\n");
 	if (wal)
-		printf(" commits %" PRIu64 "\n", commits);
-	return (bad_content == 0) ? 0 : 1;
+		printf(" commits %" PRIu64 "\n", k.commits);
+	return (k.bad_content == 0) ? 0 : 1;
 }

@@ -69,6 +69,20 @@ ctl_req_result ctl_fetch_segments(aurora_conn *conn, int timeout_ms,
 								  aurora_segment_state **states, int *n,
 								  char *err, size_t errlen);
 /*
+ * Read the durable records of one PG from url with READ_LOG, in pieces of
+ * at most 4 MiB of payload: those with from_lsn <= start_lsn < to_lsn, in
+ * LSN order, each handed to emit (which returns 0 to go on, 1 to stop, -1
+ * for an error it has reported).  *scl is the segment's SCL of the last
+ * reply.  Returns 0, or 1 after saying on stderr what went wrong (prefix
+ * names the command).
+ */
+int			ctl_read_log_each(const char *url, uint64_t volume_id, uint32_t pg_id,
+							  uint64_t epoch, uint64_t from_lsn, uint64_t to_lsn,
+							  int timeout_ms, const char *prefix,
+							  int (*emit) (void *arg, const aurora_log_record *r), void *arg,
+							  uint64_t *scl);
+
+/*
  * wal: the payloads are PostgreSQL WAL records (a compute's shipper wrote
  * them), not synthetic ones: check each one's own length field and print
  * "commit <xid>" for every transaction commit record.

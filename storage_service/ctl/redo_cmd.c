@@ -418,84 +418,40 @@ scan_record(const redo_opts *o, const aurora_log_record *r, chain *c, char *err,
 	return 0;
 }
 
+typedef struct chain_scan
+{
+	const redo_opts *o;
+	chain	   *c;
+} chain_scan;
+
+/* ctl_read_log_each's emit: records that end by o->lsn go into the chain. */
+static int
+scan_emit(void *arg, const aurora_log_record *r)
+{
+	chain_scan *cs = arg;
+	char		err[512];
+
+	if (r->end_lsn > cs->o->lsn)
+		return 1;
+	if (scan_record(cs->o, r, cs->c, err, sizeof(err)) != 0)
+	{
+		fprintf(stderr, "aurora-ctl: redo: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
 /* Read the PG's log up to o->lsn from the node and collect the block's chain. */
 static int
 read_chain(const redo_opts *o, int timeout_ms, chain *c)
 {
-	aurora_conn *conn;
-	uint64_t	next = 0;
-	uint64_t	scl = 0;
-	uint64_t	request = 0;
-	char		err[512];
+	chain_scan	cs = {o, c};
+	uint64_t	scl;
 
-	if (aurora_conn_open(o->node, &conn, err, sizeof(err)) != 0)
-	{
-		fprintf(stderr, "aurora-ctl: redo: %s: %s\n", o->node, err);
+	/* records starting before LSN; their ends are checked in scan_emit */
+	if (ctl_read_log_each(o->node, o->volume_id, o->pg, o->epoch, 0, o->lsn, timeout_ms,
+						  "redo: ", scan_emit, &cs, &scl) != 0)
 		return 1;
-	}
-	for (;;)
-	{
-		aurora_header h,
-					rh;
-		aurora_read_log rl;
-		aurora_read_log_resp resp;
-		uint8_t		body[32];
-		uint8_t    *reply;
-		const uint8_t *rbody;
-		size_t		n;
-		bool		past = false;
-
-		memset(&h, 0, sizeof(h));
-		h.type = AURORA_MSG_READ_LOG;
-		h.volume_id = o->volume_id;
-		h.pg_id = o->pg;
-		h.volume_epoch = o->epoch;
-		h.membership_epoch = 1;
-		h.request_id = ++request;
-		rl.from_lsn = next;
-		rl.to_lsn = o->lsn;		/* records starting before LSN; ends checked below */
-		rl.max_bytes = 4u << 20;
-		n = aurora_read_log_encode(&rl, body, sizeof(body));
-		if (ctl_request(conn, timeout_ms, &h, body, n, AURORA_MSG_READ_LOG_RESP, &rh, &reply,
-						&rbody, err, sizeof(err)) != CTL_REQ_OK)
-		{
-			fprintf(stderr, "aurora-ctl: redo: %s: %s\n", o->node, err);
-			aurora_conn_close(conn);
-			return 1;
-		}
-		if (aurora_read_log_resp_decode(rbody, rh.body_len, &resp) != 0)
-		{
-			fprintf(stderr, "aurora-ctl: redo: %s: bad READ_LOG_RESP\n", o->node);
-			free(reply);
-			aurora_conn_close(conn);
-			return 1;
-		}
-		scl = resp.scl;
-		for (int i = 0; i < resp.n && !past; i++)
-		{
-			const aurora_log_record *r = &resp.recs[i];
-
-			if (r->end_lsn > o->lsn)
-			{
-				past = true;
-				break;
-			}
-			if (scan_record(o, r, c, err, sizeof(err)) != 0)
-			{
-				fprintf(stderr, "aurora-ctl: redo: %s\n", err);
-				free(resp.recs);
-				free(reply);
-				aurora_conn_close(conn);
-				return 1;
-			}
-			next = r->start_lsn + 1;
-		}
-		free(resp.recs);
-		free(reply);
-		if (past || !resp.truncated || resp.n == 0)
-			break;
-	}
-	aurora_conn_close(conn);
 	if (scl < o->lsn)
 	{
 		char		a[32],

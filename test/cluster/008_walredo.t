@@ -17,6 +17,7 @@ use warnings;
 use Test::More;
 use File::Temp qw(tempdir);
 use AuroraCluster;
+use PageFiles;
 
 my $prefix   = $ENV{AURORA_PG_PREFIX};
 my $postgres = "$prefix/bin/postgres";
@@ -86,27 +87,6 @@ my $url = $c->node_urls->{a1};
 my $db = $c->safe_psql('SELECT oid FROM pg_database WHERE datname = current_database()');
 my $pgdata = $c->dir . '/pgdata';
 my $tmp = tempdir('walredo-XXXXXX', DIR => $ENV{TESTDIR} // '/tmp', CLEANUP => 1);
-
-sub read_block
-{
-	my ($file, $blkno) = @_;
-	open(my $fh, '<:raw', $file) or die "$file: $!";
-	seek($fh, $blkno * 8192, 0) or die "seek $file: $!";
-	my $n = read($fh, my $page, 8192);
-	close($fh);
-	die "$file: short read of block $blkno" unless $n == 8192;
-	return $page;
-}
-
-sub slurp
-{
-	my ($file) = @_;
-	open(my $fh, '<:raw', $file) or return undef;
-	local $/;
-	my $d = <$fh>;
-	close($fh);
-	return $d;
-}
 
 sub run_ctl
 {

@@ -34,6 +34,7 @@ use Test::More;
 use File::Path ();
 use File::Temp qw(tempdir);
 use AuroraCluster;
+use PageFiles;
 
 my $prefix = $ENV{AURORA_PG_PREFIX} or die "AURORA_PG_PREFIX not set";
 my $ctl    = "$ENV{AURORA_REPO}/storage_service/build/aurora-ctl";
@@ -46,31 +47,6 @@ $c->node_conf_set($_, 'gossip_interval_ms', 100) for @nodes;
 $c->compute_conf_append(join "\n", "aurora.protection_groups = $n_pgs",
 	"aurora.blocks_per_segment = $bps", "autovacuum = off");
 my $tmp = tempdir('oracle-XXXXXX', DIR => $ENV{TESTDIR} // '/tmp', CLEANUP => 1);
-
-sub run
-{
-	my $cmd = join ' ', map { "'$_'" } @_;
-	my $out = `$cmd 2>&1`;
-	return ($? >> 8, $out);
-}
-
-sub slurp
-{
-	my ($file) = @_;
-	open(my $fh, '<:raw', $file) or die "$file: $!";
-	local $/;
-	my $d = <$fh>;
-	close($fh);
-	return $d // '';
-}
-
-sub spew
-{
-	my ($file, $data) = @_;
-	open(my $fh, '>:raw', $file) or die "$file: $!";
-	print $fh $data;
-	close($fh);
-}
 
 # ---- seed the volume from the initdb'ed data directory, then start ---------
 my ($rc, $out) = $c->ctl('start', 'all');
@@ -233,18 +209,6 @@ sub relation_files
 		closedir($dh);
 	}
 	return @files;
-}
-
-sub read_block
-{
-	my ($path, $blkno) = @_;
-	my $seg = int($blkno / 131072);
-	my $file = $seg ? "$path.$seg" : $path;
-	open(my $fh, '<:raw', $file) or die "$file: $!";
-	seek($fh, ($blkno % 131072) * 8192, 0) or die;
-	read($fh, my $page, 8192) == 8192 or die "$file: short read of block $blkno";
-	close($fh);
-	return $page;
 }
 
 sub compare_copy

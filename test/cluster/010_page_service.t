@@ -20,6 +20,7 @@ use warnings;
 use Test::More;
 use File::Temp qw(tempdir);
 use AuroraCluster;
+use PageFiles;
 
 my $prefix = $ENV{AURORA_PG_PREFIX} or die "AURORA_PG_PREFIX not set";
 my $ctl    = "$ENV{AURORA_REPO}/storage_service/build/aurora-ctl";
@@ -35,33 +36,6 @@ $c->node_conf_set($_, 'gossip_interval_ms', 100) for @nodes;
 $c->compute_conf_append(join "\n", "aurora.protection_groups = $n_pgs",
 	"aurora.blocks_per_segment = $bps", "autovacuum = off");
 my $tmp = tempdir('pages-XXXXXX', DIR => $ENV{TESTDIR} // '/tmp', CLEANUP => 1);
-
-sub slurp
-{
-	my ($file) = @_;
-	open(my $fh, '<:raw', $file) or return undef;
-	local $/;
-	my $d = <$fh>;
-	close($fh);
-	return $d;
-}
-
-sub read_block
-{
-	my ($file, $blkno) = @_;
-	open(my $fh, '<:raw', $file) or die "$file: $!";
-	seek($fh, $blkno * 8192, 0) or die;
-	read($fh, my $page, 8192) == 8192 or die "$file: short read of block $blkno";
-	close($fh);
-	return $page;
-}
-
-sub run
-{
-	my $cmd = join ' ', map { "'$_'" } @_;
-	my $out = `$cmd 2>&1`;
-	return ($? >> 8, $out);
-}
 
 our $url = $c->node_urls->{b1};
 
