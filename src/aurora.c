@@ -11,6 +11,7 @@
  */
 #include "postgres.h"
 
+#include "access/visibilitymap.h"
 #include "access/xlog.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -19,6 +20,7 @@
 #include "utils/guc.h"
 
 #include "aurora.h"
+#include "smgr.h"
 #include "quorum.h"
 #include "version.h"
 
@@ -39,6 +41,11 @@ static const char *const aurora_guc_names[] = {
 	"aurora.shipping",
 	"aurora.protection_groups",
 	"aurora.blocks_per_segment",
+	"aurora.storage_manager",
+	"aurora.local_store_size",
+	"aurora.relsize_cache_size",
+	"aurora.lwlsn_cache_size",
+	"aurora.eviction_wait",
 };
 
 /*
@@ -156,6 +163,8 @@ _PG_init(void)
 							0,
 							NULL, NULL, NULL);
 
+	aurora_smgr_define_gucs();
+
 	MarkGUCPrefixReserved("aurora");
 	recheck_placeholders(raw);
 
@@ -193,6 +202,19 @@ _PG_init(void)
 					 errhint("Set wal_level = replica (the default).")));
 		aurora_shipper_register();
 		aurora_commit_wait_register();
+	}
+	if (aurora_storage_manager)
+	{
+		/* pages are dropped once VDL covers them: that needs the shipper */
+		if (!aurora_shipping)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("aurora.storage_manager needs aurora.shipping"),
+					 errdetail("Storage can only serve pages whose WAL the compute ships to it."),
+					 errhint("Turn aurora.shipping on, or aurora.storage_manager off.")));
+		aurora_smgr_register();
+		/* the heap page's LSN must cover XLOG_HEAP2_VISIBLE (core patch 0005) */
+		heap_visible_sets_page_lsn = true;
 	}
 }
 

@@ -38,12 +38,18 @@ extern const AuroraNodeList *aurora_configured_nodes(void);
 extern bool aurora_check_storage_nodes(char **newval, void **extra,
 									   GucSource source);
 extern void aurora_assign_storage_nodes(const char *newval, void *extra);
+struct aurora_member;
+extern void aurora_place_configured_pg(int pg, struct aurora_member *members);
 
 /* shipper.c */
 extern bool aurora_shipping;
 extern int	aurora_protection_groups;
 extern int	aurora_blocks_per_segment;
 extern void aurora_shipper_register(void);
+extern bool aurora_shipper_ready(void);
+extern XLogRecPtr aurora_shipper_read_point(int pg);
+extern bool aurora_shipper_segments(int pg, XLogRecPtr *scl, bool *reachable,
+									double *latency_ms);
 
 /* commit_wait.c */
 struct Latch;
@@ -52,5 +58,6 @@ extern void aurora_commit_wait_set_shipper(struct Latch *latch);
 extern void aurora_commit_wait_release(XLogRecPtr vdl);
 extern bool aurora_commit_wait_pending(void);
 extern XLogRecPtr aurora_commit_wait_vdl(void);
+extern bool aurora_wait_for_vdl(XLogRecPtr lsn, int timeout_ms);
 
 #endif							/* AURORA_H */

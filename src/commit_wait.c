@@ -41,6 +41,7 @@
 #include "tcop/dest.h"
 #include "tcop/tcopprot.h"
 #include "utils/ps_status.h"
+#include "utils/timestamp.h"
 
 #include "aurora.h"
 
@@ -198,6 +199,61 @@ wait_for_vdl(XLogRecPtr lsn, bool commit)
 		set_ps_display(new_status);
 		pfree(new_status);
 	}
+}
+
+/*
+ * Wait until VDL >= lsn, at most timeout_ms, without reacting to
+ * interrupts (the storage manager waits here inside a buffer write, where
+ * an error would be worse than the short wait).  Uses the process's commit
+ * slot, so the shipper ships at once and does not stop meanwhile.  Returns
+ * whether VDL reached lsn.
+ */
+bool
+aurora_wait_for_vdl(XLogRecPtr lsn, int timeout_ms)
+{
+	pg_atomic_uint64 *slot;
+	TimestampTz deadline;
+	bool		reached;
+
+	if (cw == NULL)
+		return false;
+	if (pg_atomic_read_u64(&cw->vdl) >= lsn)
+		return true;
+	if (MyProc == NULL || MyProc->pgprocno >= cw->n_slots || timeout_ms <= 0)
+		return false;
+	/* no shipper (shutdown, crash recovery): VDL cannot move */
+	SpinLockAcquire(&cw->mutex);
+	if (cw->shipper_latch == NULL)
+	{
+		SpinLockRelease(&cw->mutex);
+		return false;
+	}
+	SpinLockRelease(&cw->mutex);
+	slot = &cw->waiting[MyProc->pgprocno];
+	pg_atomic_write_u64(slot, lsn);
+	pg_memory_barrier();
+	wake_shipper();
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	for (;;)
+	{
+		long		left;
+		int			rc;
+
+		ResetLatch(MyLatch);
+		if ((reached = pg_atomic_read_u64(&cw->vdl) >= lsn))
+			break;
+		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+		if (left <= 0)
+			break;
+		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_POSTMASTER_DEATH, left,
+					   WAIT_EVENT_SYNC_REP);
+		if (rc & WL_POSTMASTER_DEATH)
+			break;
+	}
+	pg_atomic_write_u64(slot, 0);
+	/* a commit wait or a latch user may have been woken with us: keep it set */
+	SetLatch(MyLatch);
+	return reached;
 }
 
 void

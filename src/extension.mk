@@ -13,15 +13,19 @@ include storage_service/common.mk
 OBJS = \
 	src/aurora.o \
 	src/commit_wait.o \
+	src/local_pages.o \
 	src/node_list.o \
+	src/page_reader.o \
 	src/record_meta.o \
 	src/shipper.o \
+	src/smgr.o \
 	src/storage_nodes.o \
 	src/walredo.o \
 	$(AURORA_COMMON_SRCS:.c=.o)
 
 EXTENSION = aurora
-DATA = sql/aurora--0.1.sql sql/aurora--0.1--0.2.sql sql/aurora--0.2--0.3.sql
+DATA = sql/aurora--0.1.sql sql/aurora--0.1--0.2.sql sql/aurora--0.2--0.3.sql \
+	sql/aurora--0.3--0.4.sql
 PGFILEDESC = "aurora - Aurora-style disaggregated storage"
 
 PG_CFLAGS = -Werror

@@ -19,6 +19,7 @@
 #include "utils/guc.h"
 
 #include "aurora.h"
+#include "volume.h"
 
 #define AURORA_MIN_AZS			3
 #define AURORA_MIN_NODES_PER_AZ	2
@@ -236,4 +237,28 @@ aurora_configured_nodes(void)
 	static const AuroraNodeList empty = {0};
 
 	return configured_nodes ? configured_nodes : &empty;
+}
+
+/*
+ * The six members of protection group pg among the configured nodes (the
+ * storage contract's placement, common/volume.c); ERROR if there is none.
+ */
+void
+aurora_place_configured_pg(int pg, struct aurora_member *members)
+{
+	const AuroraNodeList *nodes = aurora_configured_nodes();
+	aurora_member *all = palloc0(sizeof(aurora_member) * Max(nodes->count, 1));
+	char		err[256];
+
+	for (int i = 0; i < nodes->count; i++)
+	{
+		strlcpy(all[i].node_id, nodes->nodes[i].id, sizeof(all[i].node_id));
+		strlcpy(all[i].az, nodes->nodes[i].az, sizeof(all[i].az));
+		strlcpy(all[i].url, nodes->nodes[i].url, sizeof(all[i].url));
+	}
+	if (aurora_place_pg(all, nodes->count, (uint32) pg, members, err, sizeof(err)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("aurora: cannot place protection group %d: %s", pg, err)));
+	pfree(all);
 }

@@ -73,6 +73,7 @@
 #include "util.h"
 #include "pgwriter.h"
 #include "record_meta.h"
+#include "smgr.h"
 #include "volume.h"
 
 PGDLLEXPORT void aurora_shipper_main(Datum main_arg);
@@ -116,6 +117,7 @@ typedef struct ShipPG
 	int			caprecs;
 	StringInfoData payloads;	/* the batch's record bytes, back to back */
 	XLogRecPtr	pgcl;			/* last seen */
+	XLogRecPtr	seeded;			/* LSN of the PG's seeded base images, 0 = none */
 	XLogRecPtr	window[SHIP_WINDOW];	/* end LSNs of the last batches sent */
 	aurora_member members[AURORA_PG_COPIES];
 } ShipPG;
@@ -159,6 +161,14 @@ typedef struct ShipperShared
 	struct PGShared *pg;		/* n_pgs entries, right after this struct */
 	int			n_nodes;
 	struct NodeShared *node;	/* n_nodes entries, after the PGs */
+
+	/*
+	 * Per PG, the PGCL published with each VDL, before the commits it
+	 * releases: every record of the PG that VDL covers ends at or below it,
+	 * so a page read there is at least as new as any page the compute has
+	 * evicted (smgr.c).  n_pgs entries, after the nodes.
+	 */
+	pg_atomic_uint64 *read_point;
 } ShipperShared;
 
 /* Acknowledgement latency of one storage node (aurora.shipping_stats()). */
@@ -212,11 +222,29 @@ static StreamBuffer stream;
 static XLogReaderState *wal_files = NULL;	/* for WALRead's segment handling */
 
 static Size
+pgs_offset(void)
+{
+	return MAXALIGN(sizeof(ShipperShared));
+}
+
+static Size
+nodes_offset(void)
+{
+	return add_size(pgs_offset(), MAXALIGN(mul_size(aurora_protection_groups, sizeof(PGShared))));
+}
+
+static Size
+read_points_offset(void)
+{
+	return add_size(nodes_offset(),
+					MAXALIGN(mul_size(aurora_configured_nodes()->count, sizeof(NodeShared))));
+}
+
+static Size
 shipper_shmem_size(void)
 {
-	return add_size(MAXALIGN(sizeof(ShipperShared)),
-					add_size(MAXALIGN(mul_size(aurora_protection_groups, sizeof(PGShared))),
-							 mul_size(aurora_configured_nodes()->count, sizeof(NodeShared))));
+	return add_size(read_points_offset(),
+					mul_size(aurora_protection_groups, sizeof(pg_atomic_uint64)));
 }
 
 static void
@@ -244,14 +272,17 @@ shipper_shmem_startup(void)
 		SpinLockInit(&shared->mutex);
 		shared->n_pgs = aurora_protection_groups;
 		shared->n_nodes = nodes->count;
-		shared->node = (NodeShared *) ((char *) shared + MAXALIGN(sizeof(ShipperShared)) +
-									   MAXALIGN(mul_size(aurora_protection_groups, sizeof(PGShared))));
+		shared->node = (NodeShared *) ((char *) shared + nodes_offset());
 		for (int k = 0; k < nodes->count; k++)
 			strlcpy(shared->node[k].node_id, nodes->nodes[k].id, sizeof(shared->node[k].node_id));
+		shared->read_point = (pg_atomic_uint64 *) ((char *) shared + read_points_offset());
+		for (int p = 0; p < aurora_protection_groups; p++)
+			pg_atomic_init_u64(&shared->read_point[p], 0);
 	}
-	shared->pg = (PGShared *) ((char *) shared + MAXALIGN(sizeof(ShipperShared)));
-	shared->node = (NodeShared *) ((char *) shared + MAXALIGN(sizeof(ShipperShared)) +
-								   MAXALIGN(mul_size(aurora_protection_groups, sizeof(PGShared))));
+	/* EXEC_BACKEND: pointers into shared memory differ per process */
+	shared->pg = (PGShared *) ((char *) shared + pgs_offset());
+	shared->node = (NodeShared *) ((char *) shared + nodes_offset());
+	shared->read_point = (pg_atomic_uint64 *) ((char *) shared + read_points_offset());
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -378,6 +409,7 @@ publish_pgs(void)
 		for (int p = 0; p < n_pgs; p++)
 			(void) aurora_pgwriter_probe(pgs[p].writer, true);
 		publish_node_latency();
+		aurora_smgr_janitor();
 		last_heartbeat = now;
 	}
 }
@@ -387,7 +419,21 @@ static void
 publish(bool running)
 {
 	if (running)
+	{
 		publish_pgs();
+		/*
+		 * Before VDL and the commits it releases (see ShipperShared).  Not
+		 * below the seed: storage serves seeded images from their LSN on.
+		 */
+		for (int p = 0; p < n_pgs && p < shared->n_pgs; p++)
+		{
+			XLogRecPtr	rp = Max(pgs[p].pgcl, pgs[p].seeded);
+
+			if (rp > pg_atomic_read_u64(&shared->read_point[p]))
+				pg_atomic_write_u64(&shared->read_point[p], rp);
+		}
+		pg_write_barrier();
+	}
 	SpinLockAcquire(&shared->mutex);
 	shared->running = running;
 	if (vcl > shared->vcl || !running)
@@ -914,21 +960,12 @@ advance_slot(void)
 static XLogRecPtr
 last_start_before(int p, XLogRecPtr resume)
 {
-	const AuroraNodeList *nodes = aurora_configured_nodes();
 	XLogRecPtr	best = InvalidXLogRecPtr;
 	int			answered = 0;
 	aurora_member members[AURORA_PG_COPIES];
-	aurora_member *all = palloc0(sizeof(aurora_member) * Max(nodes->count, 1));
 	char		err[256];
 
-	for (int i = 0; i < nodes->count; i++)
-	{
-		strlcpy(all[i].node_id, nodes->nodes[i].id, sizeof(all[i].node_id));
-		strlcpy(all[i].az, nodes->nodes[i].az, sizeof(all[i].az));
-		strlcpy(all[i].url, nodes->nodes[i].url, sizeof(all[i].url));
-	}
-	if (aurora_place_pg(all, nodes->count, (uint32) p, members, err, sizeof(err)) != 0)
-		ereport(ERROR, (errmsg("aurora shipper: cannot place protection group %d: %s", p, err)));
+	aurora_place_configured_pg(p, members);
 	for (int i = 0; i < AURORA_PG_COPIES; i++)
 	{
 		aurora_header h,
@@ -999,16 +1036,8 @@ refuse_on_conflict(aurora_pgwriter *w, int p)
 static void
 open_volume(const aurora_geometry *g)
 {
-	const AuroraNodeList *nodes = aurora_configured_nodes();
-	aurora_member *members = palloc0(sizeof(aurora_member) * Max(nodes->count, 1));
 	char		err[512];
 
-	for (int i = 0; i < nodes->count; i++)
-	{
-		strlcpy(members[i].node_id, nodes->nodes[i].id, sizeof(members[i].node_id));
-		strlcpy(members[i].az, nodes->nodes[i].az, sizeof(members[i].az));
-		strlcpy(members[i].url, nodes->nodes[i].url, sizeof(members[i].url));
-	}
 	n_pgs = (int) g->n_pgs;
 	pgs = palloc0(sizeof(ShipPG) * n_pgs);
 	for (int p = 0; p < n_pgs; p++)
@@ -1024,10 +1053,7 @@ open_volume(const aurora_geometry *g)
 		t.base_lsn = 0;
 		t.n_pgs = g->n_pgs;
 		t.blocks_per_segment = g->blocks_per_segment;
-		if (aurora_place_pg(members, nodes->count, (uint32) p, t.members, err, sizeof(err)) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("aurora shipper: cannot place protection group %d: %s", p, err)));
+		aurora_place_configured_pg(p, t.members);
 		if (aurora_pgwriter_open(&t, aurora_write_quorum, aurora_request_timeout_ms,
 								 &pgs[p].writer, err, sizeof(err)) != 0)
 			ereport(ERROR,
@@ -1039,6 +1065,12 @@ open_volume(const aurora_geometry *g)
 					(errmsg("aurora shipper: only %d segments of protection group %d could be created; a write quorum needs %d",
 							created, p, aurora_write_quorum)));
 		aurora_pgwriter_on_pgcl(pgs[p].writer, pgcl_advanced, NULL);
+		{
+			aurora_pgwriter_view v;
+
+			aurora_pgwriter_view_get(pgs[p].writer, &v);
+			pgs[p].seeded = v.seeded_lsn;
+		}
 		memcpy(pgs[p].members, t.members, sizeof(t.members));
 		initStringInfo(&pgs[p].payloads);
 	}
@@ -1062,13 +1094,20 @@ shipper_sigterm(SIGNAL_ARGS)
 
 static void warn_if_standby_names_name_shipper(void);
 
+#define SHUTDOWN_DRAIN_MS	5000
+
 /* Ship what is ready and wait until more WAL is flushed, then read it. */
 static void
 receive_more(void)
 {
+	static TimestampTz shutdown_requested_at = 0;
+	static bool flushed_for_shutdown = false;
+
 	for (;;)
 	{
 		CHECK_FOR_INTERRUPTS();
+		if (shutdown_requested && shutdown_requested_at == 0)
+			shutdown_requested_at = GetCurrentTimestamp();
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
@@ -1088,7 +1127,26 @@ receive_more(void)
 		advance_slot();
 		if (read_flushed_wal())
 			return;
-		if (shutdown_requested && !aurora_commit_wait_pending())
+		/*
+		 * Stop once nothing waits and everything read is durable, so that
+		 * the shutdown checkpoint finds every page it writes covered by VDL
+		 * (smgr.c); storage that cannot take it delays the stop at most
+		 * SHUTDOWN_DRAIN_MS.
+		 */
+		/*
+		 * WAL inserted but not flushed yet (pruning, vacuum) changed pages
+		 * the shutdown checkpoint will write: ship it too.
+		 */
+		if (shutdown_requested && !flushed_for_shutdown)
+		{
+			XLogFlush(GetXLogInsertRecPtr());
+			flushed_for_shutdown = true;
+			continue;
+		}
+		if (shutdown_requested && !aurora_commit_wait_pending() &&
+			(inflight_count == 0 ||
+			 TimestampDifferenceExceeds(shutdown_requested_at, GetCurrentTimestamp(),
+										SHUTDOWN_DRAIN_MS)))
 		{
 			ereport(LOG,
 					(errmsg("aurora shipper: stopping at VDL %X/%X", LSN_FORMAT_ARGS(vdl))));
@@ -1235,6 +1293,7 @@ aurora_shipper_main(Datum main_arg)
 	if (shared->startup_flush == InvalidXLogRecPtr)
 		shared->startup_flush = GetFlushRecPtr(NULL);
 	SpinLockRelease(&shared->mutex);
+	advance_vdl();				/* the PGCLs the segments reported: read points */
 	publish(true);
 	ereport(LOG, (errmsg("aurora shipper: shipping WAL from %X/%X (first record %X/%X, VDL %X/%X)",
 						 LSN_FORMAT_ARGS(start), LSN_FORMAT_ARGS(first), LSN_FORMAT_ARGS(vdl))));
@@ -1265,6 +1324,66 @@ aurora_shipper_main(Datum main_arg)
 			last_log = now;
 		}
 	}
+}
+
+/*
+ * For the storage manager (smgr.c): whether the shipper streams and VDL
+ * covers the WAL the compute recovered, so that the read points are
+ * meaningful; and the read point of a PG.
+ */
+bool
+aurora_shipper_ready(void)
+{
+	bool		ready;
+
+	if (shared == NULL)
+		return false;
+	SpinLockAcquire(&shared->mutex);
+	ready = shared->running && shared->startup_flush != InvalidXLogRecPtr &&
+		shared->vdl >= shared->startup_flush;
+	SpinLockRelease(&shared->mutex);
+	return ready;
+}
+
+XLogRecPtr
+aurora_shipper_read_point(int pg)
+{
+	if (shared == NULL || pg < 0 || pg >= shared->n_pgs)
+		return InvalidXLogRecPtr;
+	pg_read_barrier();
+	return pg_atomic_read_u64(&shared->read_point[pg]);
+}
+
+/*
+ * The shipper's view of PG pg's six segments (SCL as last acknowledged,
+ * reachable, acknowledgement p50 of their node in ms; 0 when unknown).
+ * False while the shipper does not stream.
+ */
+bool
+aurora_shipper_segments(int pg, XLogRecPtr *scl, bool *reachable, double *latency_ms)
+{
+	if (shared == NULL || pg < 0 || pg >= shared->n_pgs)
+		return false;
+	SpinLockAcquire(&shared->mutex);
+	if (!shared->running)
+	{
+		SpinLockRelease(&shared->mutex);
+		return false;
+	}
+	for (int i = 0; i < AURORA_PG_COPIES; i++)
+	{
+		const SegShared *sg = &shared->pg[pg].seg[i];
+
+		scl[i] = sg->scl;
+		reachable[i] = !sg->fenced && sg->last_error_code == 0;
+		latency_ms[i] = 0;
+		for (int k = 0; k < shared->n_nodes; k++)
+			if (shared->node[k].ack_samples > 0 &&
+				strcmp(shared->node[k].node_id, sg->node_id) == 0)
+				latency_ms[i] = shared->node[k].ack_p50_ms;
+	}
+	SpinLockRelease(&shared->mutex);
+	return true;
 }
 
 /*

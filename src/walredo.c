@@ -41,6 +41,7 @@
 #include "access/subtrans.h"
 #include "access/syncscan.h"
 #include "access/twophase.h"
+#include "access/visibilitymap.h"
 #include "access/xlog.h"
 #include "access/xlog_internal.h"
 #include "access/xlogprefetcher.h"
@@ -910,6 +911,9 @@ aurora_walredo_main(int argc, char *argv[])
 	volatile bool hello_sent = false;
 
 	Assert(!IsUnderPostmaster);
+
+	/* like a compute with the aurora storage manager (core patch 0005) */
+	heap_visible_sets_page_lsn = true;
 
 	/* stdout is the pipe to the node; PostgreSQL logs go to stderr */
 	InitStandaloneProcess(argv[0]);

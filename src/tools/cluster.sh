@@ -4,11 +4,18 @@
 # with aurora preloaded and created).  `make run` and the test harness both use
 # it, so what the tests start is what an operator starts.
 #
-#   cluster.sh init  DIR PG_PREFIX NODE_BASE_PORT PG_PORT [--no-shipping]
+#   cluster.sh init  DIR PG_PREFIX NODE_BASE_PORT PG_PORT [--no-shipping|--local-pages]
 #                                                           create configs and initdb; the
-#                                                           compute ships its WAL and every
-#                                                           commit waits for VDL, unless
-#                                                           --no-shipping
+#                                                           compute ships its WAL, every
+#                                                           commit waits for VDL, and the
+#                                                           first start seeds the volume
+#                                                           with the initdb'ed pages and
+#                                                           removes them locally: pages
+#                                                           live in storage from then on
+#                                                           (aurora.storage_manager).
+#                                                           --local-pages: pages stay in
+#                                                           local files (shipping only);
+#                                                           --no-shipping: neither
 #   cluster.sh start DIR [PG_PREFIX]                        start nodes, then compute
 #                                                           (PG_PREFIX: switch to this server
 #                                                           build, e.g. after a rebuild)
@@ -49,6 +56,27 @@ ENV
 	chown "$user:" "$dir/cluster.env" "$dir/env" 2>/dev/null || true
 }
 
+# Store every page of the initdb'ed data directory in the volume (aurora-ctl
+# seed: base images at its checkpoint LSN, with the compute's geometry), then
+# remove the local files of permanent relations: from now on their pages
+# live only in storage.  Unlogged relations (those with an init fork) stay.
+seed_volume() {
+	local dir="$1" prefix="$2" pgs bps f base
+	pgs="$(sed -n 's/^aurora.protection_groups *= *//p' "$dir/pgdata/postgresql.conf" | tail -n1)"
+	bps="$(sed -n 's/^aurora.blocks_per_segment *= *//p' "$dir/pgdata/postgresql.conf" | tail -n1)"
+	as_user "$ctl" --cluster "$dir/nodes" seed --datadir "$dir/pgdata" --postgres-bin "$prefix/bin" \
+		${pgs:+--pgs "$pgs"} ${bps:+--blocks-per-segment "$bps"} >"$dir/seed.log" 2>&1 ||
+		{ cat "$dir/seed.log" >&2; echo "cluster: seeding the volume failed" >&2; exit 1; }
+	find "$dir/pgdata/base" "$dir/pgdata/global" "$dir/pgdata/pg_tblspc/" -type f \
+		-regextype posix-extended -regex '.*/[0-9]+(_fsm|_vm)?(\.[0-9]+)?' 2>/dev/null |
+		while read -r f; do
+			base="${f##*/}"
+			base="${base%%[._]*}"
+			[ -e "${f%/*}/${base}_init" ] || rm -f "$f"
+		done
+	echo "cluster: volume seeded ($(grep -c . "$dir/seed.log" || true) lines in seed.log); relation pages now live in storage" >&2
+}
+
 cmd="${1:-}"
 dir="${2:-}"
 [ -n "$cmd" ] && [ -n "$dir" ] || { sed -n '2,18p' "$0" >&2; exit 2; }
@@ -59,10 +87,12 @@ init)
 	base="${4:?NODE_BASE_PORT}"
 	pgport="${5:?PG_PORT}"
 	shipping=on
+	smgr=on
 	case "${6:-}" in
 	"") ;;
-	--no-shipping) shipping=off ;;
-	*) echo "cluster: unknown option '$6' (expected --no-shipping)" >&2; exit 2 ;;
+	--no-shipping) shipping=off; smgr=off ;;
+	--local-pages) smgr=off ;;
+	*) echo "cluster: unknown option '$6' (expected --no-shipping or --local-pages)" >&2; exit 2 ;;
 	esac
 	mkdir -p "$dir"
 	dir="$(cd "$dir" && pwd)"
@@ -104,9 +134,12 @@ aurora.write_quorum = 4
 aurora.read_quorum = 3
 aurora.request_timeout = 1000
 aurora.shipping = $shipping
+aurora.storage_manager = $smgr
 CONF
 	echo "logging_collector = off" >>"$dir/pgdata/postgresql.conf"
 	write_env "$dir" "$prefix" "$pgport"
+	# the first start seeds the volume from the initdb'ed (cleanly shut down) pages
+	[ "$smgr" = on ] && touch "$dir/seed-pending"
 	chown -R "$user:" "$dir"
 	echo "cluster: initialized $dir (nodes on ports $base..$((base + 5)), compute on $pgport)" >&2
 	;;
@@ -132,6 +165,10 @@ start)
 		chown "$user:" "$conf" 2>/dev/null || true
 	done
 	as_user "$ctl" --cluster "$dir/nodes" start all
+	if [ -f "$dir/seed-pending" ]; then
+		seed_volume "$dir" "$prefix"
+		rm -f "$dir/seed-pending"
+	fi
 	# Earlier inits made commits wait through a synchronous standby named
 	# aurora_shipper; nothing connects under that name any more, so that
 	# line would make every commit wait for ever (README, WAL shipping).

@@ -476,3 +476,53 @@ aurora_conn_close(aurora_conn *c)
 	nng_close(c->sock);
 	free(c);
 }
+
+aurora_call_result
+aurora_conn_call(aurora_conn *conn, int timeout_ms, const aurora_header *h, const uint8_t *body,
+				 size_t body_len, uint32_t expect_type, aurora_header *rh, uint8_t **reply,
+				 const uint8_t **rbody, uint32_t *err_code, char *err, size_t errlen)
+{
+	uint8_t    *req = malloc(AURORA_HEADER_SIZE + body_len);
+	size_t		len,
+				reply_len;
+	aurora_error_body e;
+	char		scratch[1];
+
+	ERRBUF_OR_SCRATCH(err, errlen, scratch);
+	*reply = NULL;
+	if (err_code != NULL)
+		*err_code = 0;
+	if (req == NULL)
+	{
+		aurora_seterr(err, errlen, "out of memory");
+		return AURORA_CALL_NO_REPLY;
+	}
+	len = aurora_encode(h, body, body_len, req, AURORA_HEADER_SIZE + body_len);
+	if (aurora_conn_request(conn, timeout_ms, req, len, reply, &reply_len, err, errlen) != 0)
+	{
+		free(req);
+		return AURORA_CALL_NO_REPLY;
+	}
+	free(req);
+	if (aurora_decode(*reply, reply_len, AURORA_CLIENT_MAX_REPLY, rh, rbody) != 0)
+		aurora_seterr(err, errlen, "undecodable reply");
+	else if (rh->type == AURORA_MSG_ERROR)
+	{
+		if (aurora_error_body_decode(*rbody, rh->body_len, &e) == 0)
+		{
+			aurora_seterr(err, errlen, "%s: %s", aurora_error_name(e.code), e.message);
+			if (err_code != NULL)
+				*err_code = e.code;
+		}
+		else
+			aurora_seterr(err, errlen, "malformed ERROR reply");
+	}
+	else if (rh->type != expect_type)
+		aurora_seterr(err, errlen, "expected %s, got %s", aurora_msg_type_name(expect_type),
+					  aurora_msg_type_name(rh->type));
+	else
+		return AURORA_CALL_OK;
+	free(*reply);
+	*reply = NULL;
+	return AURORA_CALL_BAD_REPLY;
+}

@@ -77,4 +77,24 @@ int			aurora_conn_request(aurora_conn *c, int timeout_ms, const uint8_t *req, si
 void		aurora_conn_abort(aurora_conn *c);
 void		aurora_conn_close(aurora_conn *c);
 
+/* How a request on a connection ended (aurora_conn_call). */
+typedef enum aurora_call_result
+{
+	AURORA_CALL_OK = 0,
+	AURORA_CALL_NO_REPLY,		/* no answer: node down, timeout, bad URL */
+	AURORA_CALL_BAD_REPLY		/* it answered, but with ERROR or something unusable */
+} aurora_call_result;
+
+/*
+ * Send header h and body on conn (magic, version, body_len and CRC are filled
+ * in), wait up to timeout_ms and check that the reply is a well-formed
+ * expect_type message.  On AURORA_CALL_OK *reply is malloc'd (free() it) and
+ * *rh, *rbody point into it; otherwise *reply is NULL, err says what went
+ * wrong and *err_code (when not NULL) is the ERROR reply's code, or 0.
+ */
+aurora_call_result aurora_conn_call(aurora_conn *conn, int timeout_ms, const aurora_header *h,
+									const uint8_t *body, size_t body_len, uint32_t expect_type,
+									aurora_header *rh, uint8_t **reply, const uint8_t **rbody,
+									uint32_t *err_code, char *err, size_t errlen);
+
 #endif

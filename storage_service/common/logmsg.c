@@ -83,6 +83,7 @@ aurora_segment_info_encode(const aurora_segment_info *i, uint8_t *out, size_t ou
 	aurora_buf_put_u64(&b, i->highest_lsn);
 	aurora_buf_put_u32(&b, i->n_pgs);
 	aurora_buf_put_u32(&b, i->blocks_per_segment);
+	aurora_buf_put_u64(&b, i->seeded_lsn);
 	return finish_encode(&b);
 }
 
@@ -97,6 +98,7 @@ aurora_segment_info_decode(const uint8_t *body, size_t len, aurora_segment_info 
 	i->highest_lsn = aurora_buf_get_u64(&b);
 	i->n_pgs = aurora_buf_get_u32(&b);
 	i->blocks_per_segment = aurora_buf_get_u32(&b);
+	i->seeded_lsn = aurora_buf_get_u64(&b);
 	return finish_decode(&b);
 }
 

@@ -65,6 +65,7 @@ typedef struct aurora_segment_info
 	uint64_t	highest_lsn;
 	uint32_t	n_pgs;			/* geometry recorded with the segment */
 	uint32_t	blocks_per_segment;
+	uint64_t	seeded_lsn;		/* LSN of the segment's base images (SEED_PAGES); 0 = none */
 } aurora_segment_info;
 
 size_t		aurora_segment_info_encode(const aurora_segment_info *i,

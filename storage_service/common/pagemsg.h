@@ -85,6 +85,13 @@ typedef struct aurora_seed_page
 } aurora_seed_page;
 
 /* Bytes one page takes in a SEED_PAGES body. */
+/*
+ * A SEED_PAGES entry whose blkno is this only says that its fork exists (an
+ * empty file of the data directory); its page bytes are ignored.  Every PG
+ * takes it, as every PG takes relation events.
+ */
+#define AURORA_SEED_FORK_EXISTS	0xFFFFFFFFu
+
 #define AURORA_SEED_PAGE_SIZE	(AURORA_BLOCK_TAG_SIZE + AURORA_PAGE_BYTES)
 
 size_t		aurora_seed_pages_size(int n);

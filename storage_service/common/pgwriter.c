@@ -50,6 +50,7 @@ struct aurora_pgwriter
 	nng_cv     *cv;
 	aurora_segment_view seg[AURORA_PG_COPIES];
 	uint64_t	pgcl;
+	uint64_t	seeded_lsn;		/* highest seed LSN a segment reported */
 	uint64_t	batches_sent;
 	uint64_t	bytes_sent;
 	int			in_flight_total;
@@ -208,6 +209,8 @@ absorb_reply(aurora_pgwriter *w, request *r, int rv, nng_msg *msg)
 			return AURORA_ERR_MALFORMED;
 		}
 		s->last_error_code = 0;
+		if (info.seeded_lsn > w->seeded_lsn)
+			w->seeded_lsn = info.seeded_lsn;
 		if (info.scl > s->scl)
 		{
 			s->scl = info.scl;
@@ -615,6 +618,7 @@ aurora_pgwriter_view_get(aurora_pgwriter *w, aurora_pgwriter_view *out)
 	nng_mtx_lock(w->mtx);
 	memcpy(out->seg, w->seg, sizeof(out->seg));
 	out->pgcl = w->pgcl;
+	out->seeded_lsn = w->seeded_lsn;
 	out->batches_sent = w->batches_sent;
 	out->bytes_sent = w->bytes_sent;
 	out->sent_end = w->sent_end;

@@ -56,6 +56,7 @@ typedef struct aurora_pgwriter_view
 {
 	aurora_segment_view seg[AURORA_PG_COPIES];
 	uint64_t	pgcl;
+	uint64_t	seeded_lsn;		/* highest seed LSN a segment reported (SEGMENT_INFO) */
 	uint64_t	batches_sent;
 	uint64_t	bytes_sent;		/* per segment message bytes, summed */
 	uint64_t	latency_samples;	/* quorum latencies recorded (aurora_pgwriter_quorum_latency) */

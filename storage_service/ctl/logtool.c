@@ -261,41 +261,8 @@ ctl_request(aurora_conn *conn, int timeout_ms, const aurora_header *h, const uin
 			size_t body_len, uint32_t expect_type, aurora_header *rh, uint8_t **reply,
 			const uint8_t **rbody, char *err, size_t errlen)
 {
-	uint8_t    *req = malloc(AURORA_HEADER_SIZE + body_len);
-	size_t		len,
-				reply_len;
-	aurora_error_body e;
-
-	*reply = NULL;
-	if (req == NULL)
-	{
-		aurora_seterr(err, errlen, "out of memory");
-		return CTL_REQ_NO_REPLY;
-	}
-	len = aurora_encode(h, body, body_len, req, AURORA_HEADER_SIZE + body_len);
-	if (aurora_conn_request(conn, timeout_ms, req, len, reply, &reply_len, err, errlen) != 0)
-	{
-		free(req);
-		return CTL_REQ_NO_REPLY;
-	}
-	free(req);
-	if (aurora_decode(*reply, reply_len, AURORA_CLIENT_MAX_REPLY, rh, rbody) != 0)
-		aurora_seterr(err, errlen, "undecodable reply");
-	else if (rh->type == AURORA_MSG_ERROR)
-	{
-		if (aurora_error_body_decode(*rbody, rh->body_len, &e) == 0)
-			aurora_seterr(err, errlen, "%s: %s", aurora_error_name(e.code), e.message);
-		else
-			aurora_seterr(err, errlen, "malformed ERROR reply");
-	}
-	else if (rh->type != expect_type)
-		aurora_seterr(err, errlen, "expected %s, got %s", aurora_msg_type_name(expect_type),
-					  aurora_msg_type_name(rh->type));
-	else
-		return CTL_REQ_OK;
-	free(*reply);
-	*reply = NULL;
-	return CTL_REQ_BAD_REPLY;
+	return aurora_conn_call(conn, timeout_ms, h, body, body_len, expect_type,
+											 rh, reply, rbody, NULL, err, errlen);
 }
 
 ctl_req_result

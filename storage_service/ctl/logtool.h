@@ -44,21 +44,13 @@ uint8_t		ctl_synthetic_byte(uint64_t start_lsn, uint32_t i);
 int			ctl_stream(const ctl_cluster *c, const ctl_stream_opts *o, int timeout_ms);
 int			ctl_segments(const char *const *urls, int n, int timeout_ms);
 
-/* How a request to a node ended (ctl_request). */
-typedef enum ctl_req_result
-{
-	CTL_REQ_OK = 0,
-	CTL_REQ_NO_REPLY,			/* no answer: node down, timeout, bad URL */
-	CTL_REQ_BAD_REPLY			/* it answered, but with ERROR or something unusable */
-} ctl_req_result;
+/* How a request to a node ended (ctl_request): client.h's result. */
+typedef aurora_call_result ctl_req_result;
+#define CTL_REQ_OK			AURORA_CALL_OK
+#define CTL_REQ_NO_REPLY	AURORA_CALL_NO_REPLY
+#define CTL_REQ_BAD_REPLY	AURORA_CALL_BAD_REPLY
 
-/*
- * Send header h and body on conn (the header's body_len is filled in), wait up to
- * timeout_ms and check that the reply is a well-formed expect_type message.
- * On CTL_REQ_OK *reply is malloc'd (free() it) and *rh, *rbody point into
- * it; otherwise *reply is NULL and err says what went wrong (an ERROR
- * reply's code and message).
- */
+/* aurora_conn_call without the error code. */
 ctl_req_result ctl_request(aurora_conn *conn, int timeout_ms, const aurora_header *h,
 						   const uint8_t *body, size_t body_len, uint32_t expect_type,
 						   aurora_header *rh, uint8_t **reply, const uint8_t **rbody,

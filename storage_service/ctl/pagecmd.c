@@ -261,9 +261,8 @@ flush_pg(seed_state *st, uint32_t pg)
 }
 
 static int
-add_page(seed_state *st, const aurora_block_ref *b, const uint8_t *page)
+add_page_to(seed_state *st, uint32_t pg, const aurora_block_ref *b, const uint8_t *page)
 {
-	uint32_t	pg = aurora_block_pg(&st->geom, b);
 	seed_pg    *p = &st->pgs[pg];
 
 	if (p->pages == NULL)
@@ -280,9 +279,29 @@ add_page(seed_state *st, const aurora_block_ref *b, const uint8_t *page)
 	p->pages[p->n].block = *b;
 	p->pages[p->n].page = p->bytes + (size_t) p->n * AURORA_PAGE_BYTES;
 	p->n++;
-	st->pages++;
+	if (b->blkno != AURORA_SEED_FORK_EXISTS)
+		st->pages++;
 	if (p->n == st->batch)
 		return flush_pg(st, pg);
+	return 0;
+}
+
+static int
+add_page(seed_state *st, const aurora_block_ref *b, const uint8_t *page)
+{
+	return add_page_to(st, aurora_block_pg(&st->geom, b), b, page);
+}
+
+/* An empty fork: storage must know it exists (every PG, like relation events). */
+static int
+add_empty_fork(seed_state *st, uint32_t spc, uint32_t db, uint32_t rel, uint8_t fork)
+{
+	static const uint8_t zeros[AURORA_PAGE_BYTES];
+	aurora_block_ref b = {spc, db, rel, fork, AURORA_SEED_FORK_EXISTS};
+
+	for (uint32_t pg = 0; pg < st->geom.n_pgs; pg++)
+		if (add_page_to(st, pg, &b, zeros) != 0)
+			return -1;
 	return 0;
 }
 
@@ -368,6 +387,8 @@ seed_file(seed_state *st, const char *path, uint32_t spc, uint32_t db, uint32_t 
 		}
 	}
 	close(fd);
+	if (segno == 0 && blk == 0)
+		return add_empty_fork(st, spc, db, rel, fork);
 	return 0;
 }
 

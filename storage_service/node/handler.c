@@ -315,7 +315,8 @@ find_segment(aurora_handler *h, const aurora_header *req, aurora_reply *out)
 }
 
 static void
-segment_info_reply(const aurora_header *req, struct aurora_segment *seg, aurora_reply *out)
+segment_info_reply(aurora_handler *h, const aurora_header *req, struct aurora_segment *seg,
+				   aurora_reply *out)
 {
 	aurora_segment_meta meta;
 	aurora_segment_stats st;
@@ -331,6 +332,7 @@ segment_info_reply(const aurora_header *req, struct aurora_segment *seg, aurora_
 	info.highest_lsn = st.highest_lsn;
 	info.n_pgs = meta.n_pgs;
 	info.blocks_per_segment = meta.blocks_per_segment;
+	info.seeded_lsn = aurora_pageservice_seeded_lsn(h->pages, seg);
 	n = aurora_segment_info_encode(&info, body, sizeof(body));
 	reply_header(req, AURORA_MSG_SEGMENT_INFO, &rep);
 	rep.volume_epoch = st.volume_epoch;
@@ -356,7 +358,7 @@ handle_segment_info(aurora_handler *h, const aurora_header *req, aurora_reply *o
 	}
 	if ((seg = find_segment(h, req, out)) == NULL)
 		return;
-	segment_info_reply(req, seg, out);
+	segment_info_reply(h, req, seg, out);
 }
 
 /* RECORD_BEFORE_REQ: fenced like READ_LOG (it serves the current writer). */
@@ -440,7 +442,7 @@ handle_create_segment(aurora_handler *h, const aurora_header *req, const uint8_t
 		error_reply(h, req, wire_code(rc), err, out);
 		return;
 	}
-	segment_info_reply(req, seg, out);
+	segment_info_reply(h, req, seg, out);
 }
 
 static bool

@@ -1054,7 +1054,7 @@ aurora_pageservice_seed(aurora_pageservice *ps, struct aurora_segment *seg, uint
 	{
 		const aurora_block_ref *b = &pages[i].block;
 
-		if (aurora_block_pg(&s->geom, b) != s->pg_id)
+		if (b->blkno != AURORA_SEED_FORK_EXISTS && aurora_block_pg(&s->geom, b) != s->pg_id)
 		{
 			set_error(res, AURORA_ERR_MALFORMED, "page %d (block %u/%u/%u/%u/%u) belongs to "
 					  "PG %u, not %u; nothing was stored", i, b->spc_oid, b->db_oid,
@@ -1123,6 +1123,16 @@ aurora_pageservice_get_stats(aurora_pageservice *ps, aurora_pageservice_stats *o
 		aurora_redo_get_stats(ps->redo_bg, &rs);
 		out->records_applied += rs.records_applied;
 	}
+}
+
+uint64_t
+aurora_pageservice_seeded_lsn(aurora_pageservice *ps, struct aurora_segment *seg)
+{
+	ps_seg	   *s;
+
+	if (ps == NULL || (s = get_seg(ps, seg)) == NULL || s->store == NULL)
+		return 0;
+	return aurora_pagestore_seeded_lsn(s->store);
 }
 
 void

@@ -111,6 +111,9 @@ typedef struct aurora_pageservice_stats
 
 void		aurora_pageservice_get_stats(aurora_pageservice *ps, aurora_pageservice_stats *out);
 
+/* LSN of the segment's seeded base images (0: none, or no page store). */
+uint64_t	aurora_pageservice_seeded_lsn(aurora_pageservice *ps, struct aurora_segment *seg);
+
 /* Per segment: how far its log is indexed and how many images it holds. */
 void		aurora_pageservice_segment_stats(aurora_pageservice *ps, struct aurora_segment *seg,
 											 uint64_t *indexed_lsn, uint64_t *images);

@@ -676,12 +676,15 @@ aurora_pagestore_seed(aurora_pagestore *ps, uint64_t lsn, const aurora_seed_page
 		uint8_t		rk[REL_KEY_LEN];
 		const aurora_block_ref *b = &pages[i].block;
 
+		rel_key(rk, b->spc_oid, b->db_oid, b->rel_number, b->fork);
+		if (b->blkno == AURORA_SEED_FORK_EXISTS)
+		{
+			rc = size_extend(txn, ps->sizes, rk, lsn, 0);
+			continue;
+		}
 		rc = put_image_txn(txn, ps->images, b, lsn, pages[i].page);
 		if (rc == 0)
-		{
-			rel_key(rk, b->spc_oid, b->db_oid, b->rel_number, b->fork);
 			rc = size_extend(txn, ps->sizes, rk, lsn, b->blkno + 1);
-		}
 	}
 	if (rc == 0 && lsn > aurora_pagestore_seeded_lsn(ps))
 	{

@@ -24,7 +24,7 @@ my $postgres = "$prefix/bin/postgres";
 my $ctl      = "$ENV{AURORA_REPO}/storage_service/build/aurora-ctl";
 my ($n_pgs, $bps) = (4, 128);
 
-my $c = AuroraCluster->new(shipping => 1);
+my $c = AuroraCluster->new(shipping => 1, local_pages => 1);
 my @nodes = qw(a1 a2 b1 b2 c1 c2);
 $c->node_conf_set($_, 'gossip_interval_ms', 100) for @nodes;
 $c->compute_conf_append(join "\n", "aurora.protection_groups = $n_pgs",

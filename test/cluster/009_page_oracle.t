@@ -41,7 +41,7 @@ my $ctl    = "$ENV{AURORA_REPO}/storage_service/build/aurora-ctl";
 my ($n_pgs, $bps) = (4, 8);
 my @nodes = qw(a1 a2 b1 b2 c1 c2);
 
-my $c = AuroraCluster->new(shipping => 1);
+my $c = AuroraCluster->new(shipping => 1, local_pages => 1);
 my $dir = $c->dir;
 $c->node_conf_set($_, 'gossip_interval_ms', 100) for @nodes;
 $c->compute_conf_append(join "\n", "aurora.protection_groups = $n_pgs",

@@ -27,7 +27,7 @@ my $ctl    = "$ENV{AURORA_REPO}/storage_service/build/aurora-ctl";
 my ($n_pgs, $bps) = (4, 16);
 my @nodes = qw(a1 a2 b1 b2 c1 c2);
 
-my $c = AuroraCluster->new(shipping => 1);
+my $c = AuroraCluster->new(shipping => 1, local_pages => 1);
 my $dir = $c->dir;
 $c->node_conf_set($_, 'coalesce_threshold', 4) for @nodes;
 # c1 shortens no chain, but still stores pages that a record sets whole

@@ -30,8 +30,11 @@ sub _free_base
 }
 
 # AuroraCluster->new(shipping => 1): the compute ships its WAL with the
-# commit rule on, as `make run` sets it up; by default it does not (tests of
-# the storage service alone stream to the nodes themselves).
+# commit rule on and keeps its relation pages in storage (the aurora storage
+# manager, seeded at the first start), as `make run` sets it up; by default
+# it does not ship (tests of the storage service alone stream to the nodes
+# themselves).  local_pages => 1 with shipping: pages stay in local files
+# (tests that compare storage's pages with the files).
 sub new
 {
 	my ($class, %args) = @_;
@@ -40,7 +43,7 @@ sub new
 	my $base = _free_base();
 	my $self = bless { dir => $dir, pgport => $base + 6, nodebase => $base }, $class;
 	system('bash', "$repo/src/tools/cluster.sh", 'init', $dir, $prefix, $base, $base + 6,
-		$args{shipping} ? () : ('--no-shipping')) == 0
+		!$args{shipping} ? ('--no-shipping') : $args{local_pages} ? ('--local-pages') : ()) == 0
 	  or die "cluster.sh init failed";
 	return $self;
 }

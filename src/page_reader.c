@@ -1,0 +1,446 @@
+/*
+ * page_reader.c
+ *	  How the compute reads from the storage service (DESIGN.md 9): the
+ *	  storage manager (smgr.c) asks for one page or one fork's size, this
+ *	  module picks a segment of the right protection group and retries on
+ *	  another when one fails.
+ *
+ *	  Read point.  A page is asked for at an LSN at which the segment can
+ *	  serve it and which is at least the page's last change.  While the
+ *	  shipper streams, a PG's read point is the PGCL it published with VDL
+ *	  (shipper.c): every record of the PG that VDL covers ends at or below
+ *	  it, and the compute evicts a page only once VDL covers it.  During
+ *	  crash recovery no shipper runs and nothing new reaches storage, so the
+ *	  read point is the highest SCL that a read quorum of the PG's segments
+ *	  reports, asked once per process (DESIGN.md 10): it covers every record
+ *	  that a write quorum acknowledged, and storage never holds WAL that the
+ *	  compute has not flushed, so redo sees pages no newer than stock crash
+ *	  recovery would find on disk.  Any other process waits until the
+ *	  shipper has made the recovered WAL durable.
+ *
+ *	  Segment choice: those whose SCL (as last acknowledged) covers the LSN,
+ *	  lowest acknowledgement latency first, then the others, highest SCL
+ *	  first; a node that did not answer is tried last for a few seconds.
+ *	  Each process keeps one connection per node, opened on first use.
+ */
+#include "postgres.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include "access/xlog.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/buf_internals.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "aurora.h"
+#include "client.h"
+#include "pagemsg.h"
+#include "smgr.h"
+#include "util.h"
+#include "volume.h"
+
+/* how long a node that did not answer goes to the end of the line */
+#define NODE_PENALTY_MS		5000
+/* how long a process outside recovery waits for the shipper to be ready */
+#define READY_WAIT_MS		10000
+
+typedef struct ReaderPG
+{
+	bool		placed;
+	int			node[AURORA_PG_COPIES]; /* index into the configured nodes */
+	XLogRecPtr	recovery_read_point;	/* 0 = not probed yet */
+	XLogRecPtr	recovery_scl[AURORA_PG_COPIES];
+} ReaderPG;
+
+static ReaderPG *reader_pgs = NULL;
+static aurora_conn **conns = NULL;
+static TimestampTz *node_failed_at = NULL;
+static aurora_geometry geometry;
+
+
+static void
+reader_init(void)
+{
+	int			n = aurora_configured_nodes()->count;
+
+	if (reader_pgs != NULL)
+		return;
+	geometry.n_pgs = (uint32) aurora_protection_groups;
+	geometry.blocks_per_segment = (uint32) aurora_blocks_per_segment;
+	reader_pgs = MemoryContextAllocZero(TopMemoryContext, sizeof(ReaderPG) * aurora_protection_groups);
+	conns = MemoryContextAllocZero(TopMemoryContext, sizeof(aurora_conn *) * Max(n, 1));
+	node_failed_at = MemoryContextAllocZero(TopMemoryContext, sizeof(TimestampTz) * Max(n, 1));
+}
+
+int
+aurora_tag_pg(const BufferTag *tag)
+{
+	aurora_block_ref b;
+
+	reader_init();
+	b.spc_oid = tag->rnode.spcNode;
+	b.db_oid = tag->rnode.dbNode;
+	b.rel_number = tag->rnode.relNode;
+	b.fork = (uint8) tag->forkNum;
+	b.blkno = tag->blockNum;
+	return (int) aurora_block_pg(&geometry, &b);
+}
+
+static ReaderPG *
+placed_pg(int pg)
+{
+	ReaderPG   *r;
+
+	reader_init();
+	r = &reader_pgs[pg];
+	if (!r->placed)
+	{
+		const AuroraNodeList *nodes = aurora_configured_nodes();
+		aurora_member members[AURORA_PG_COPIES];
+
+		aurora_place_configured_pg(pg, members);
+		for (int i = 0; i < AURORA_PG_COPIES; i++)
+			for (int k = 0; k < nodes->count; k++)
+				if (strcmp(members[i].node_id, nodes->nodes[k].id) == 0)
+					r->node[i] = k;
+		r->placed = true;
+	}
+	return r;
+}
+
+static aurora_conn *
+node_conn(int k)
+{
+	if (conns[k] == NULL)
+	{
+		char		err[256];
+		sigset_t	all,
+					old;
+		int			rc;
+
+		/* NNG may start its threads here: they must never run our handlers */
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		rc = aurora_conn_open(aurora_configured_nodes()->nodes[k].url, &conns[k], err, sizeof(err));
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (rc != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("aurora: cannot connect to storage node \"%s\": %s",
+							aurora_configured_nodes()->nodes[k].id, err)));
+	}
+	return conns[k];
+}
+
+/*
+ * One request to segment i of PG pg; false when no usable reply came (err
+ * says why, *code is the ERROR code or 0).
+ */
+static bool
+segment_call(ReaderPG *r, int pg, int i, uint16 type, const uint8_t *body, size_t len,
+			 uint32 expect, int wait_ms, uint8_t **reply, const uint8_t **rbody,
+			 aurora_header *rh, uint32 *code, char *err, size_t errlen)
+{
+	aurora_header h;
+	aurora_call_result res;
+	int			k = r->node[i];
+
+	memset(&h, 0, sizeof(h));
+	h.type = type;
+	h.volume_id = AURORA_COMPUTE_VOLUME_ID;
+	h.volume_epoch = 1;
+	h.membership_epoch = 1;
+	h.pg_id = (uint32) pg;
+	h.request_id = 1;
+	res = aurora_conn_call(node_conn(k), aurora_request_timeout_ms + wait_ms, &h, body, len,
+						   expect, rh, reply, rbody, code, err, errlen);
+	if (res == AURORA_CALL_NO_REPLY)
+		node_failed_at[k] = GetCurrentTimestamp();
+	return res == AURORA_CALL_OK;
+}
+
+/* Highest SCL among a read quorum of PG pg's segments (crash recovery). */
+static void
+probe_recovery_read_point(ReaderPG *r, int pg)
+{
+	int			answered = 0;
+	XLogRecPtr	best = InvalidXLogRecPtr;
+	char		lasterr[256] = "";
+
+	for (int i = 0; i < AURORA_PG_COPIES; i++)
+	{
+		uint8_t    *reply = NULL;
+		const uint8_t *rbody;
+		aurora_header rh;
+		uint32		code;
+		aurora_segment_info info;
+		char		err[256];
+
+		r->recovery_scl[i] = InvalidXLogRecPtr;
+		if (!segment_call(r, pg, i, AURORA_MSG_SEGMENT_INFO_REQ, NULL, 0, AURORA_MSG_SEGMENT_INFO,
+						  0, &reply, &rbody, &rh, &code, err, sizeof(err)))
+		{
+			snprintf(lasterr, sizeof(lasterr), "%s: %s",
+					 aurora_configured_nodes()->nodes[r->node[i]].id, err);
+			continue;
+		}
+		if (aurora_segment_info_decode(rbody, rh.body_len, &info) == 0)
+		{
+			answered++;
+			r->recovery_scl[i] = info.scl;
+			/* storage serves seeded images from their LSN on */
+			best = Max(best, Max(info.scl, info.seeded_lsn));
+		}
+		free(reply);
+	}
+	if (answered < aurora_read_quorum)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("aurora: only %d segments of protection group %d answered; recovery needs a read quorum of %d",
+						answered, pg, aurora_read_quorum),
+				 lasterr[0] ? errdetail("Last failure: %s.", lasterr) : 0));
+	r->recovery_read_point = Max(best, 1);
+	ereport(DEBUG1,
+			(errmsg_internal("aurora: recovery read point of PG %d is %X/%X",
+							 pg, LSN_FORMAT_ARGS(best))));
+}
+
+XLogRecPtr
+aurora_read_point(int pg)
+{
+	ReaderPG   *r = placed_pg(pg);
+	TimestampTz deadline = 0;
+
+	for (;;)
+	{
+		if (aurora_shipper_ready())
+			return Max(aurora_shipper_read_point(pg), 1);
+		if (RecoveryInProgress())
+		{
+			if (r->recovery_read_point == InvalidXLogRecPtr)
+				probe_recovery_read_point(r, pg);
+			return r->recovery_read_point;
+		}
+		if (deadline == 0)
+			deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), READY_WAIT_MS);
+		else if (GetCurrentTimestamp() >= deadline)
+			ereport(ERROR,
+					(errcode(ERRCODE_CANNOT_CONNECT_NOW),
+					 errmsg("the database system is waiting for storage to hold its recovered WAL"),
+					 errdetail("No page can be read from storage before then."),
+					 errhint("Check that a write quorum of storage nodes is reachable.")));
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(10000L);
+	}
+}
+
+/* Segments of PG pg in the order to try them for a read at lsn. */
+static int
+segment_order(ReaderPG *r, int pg, XLogRecPtr lsn, int *order)
+{
+	XLogRecPtr	scl[AURORA_PG_COPIES];
+	bool		up[AURORA_PG_COPIES];
+	double		lat[AURORA_PG_COPIES];
+	double		key[AURORA_PG_COPIES];
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (!aurora_shipper_segments(pg, scl, up, lat))
+	{
+		for (int i = 0; i < AURORA_PG_COPIES; i++)
+		{
+			scl[i] = r->recovery_scl[i];
+			up[i] = scl[i] != InvalidXLogRecPtr;
+			lat[i] = 0;
+		}
+	}
+	for (int i = 0; i < AURORA_PG_COPIES; i++)
+	{
+		bool		penalized = node_failed_at[r->node[i]] != 0 &&
+			!TimestampDifferenceExceeds(node_failed_at[r->node[i]], now, NODE_PENALTY_MS);
+
+		/* covering and up: by latency; then by SCL; recent failures last */
+		if (scl[i] >= lsn && up[i] && !penalized)
+			key[i] = lat[i] > 0 ? lat[i] : 1e6;
+		else
+			key[i] = 1e9 + (penalized ? 1e12 : 0) - (double) (scl[i] >> 20);
+		order[i] = i;
+	}
+	for (int a = 1; a < AURORA_PG_COPIES; a++)
+		for (int b = a; b > 0 && key[order[b]] < key[order[b - 1]]; b--)
+		{
+			int			t = order[b];
+
+			order[b] = order[b - 1];
+			order[b - 1] = t;
+		}
+	return AURORA_PG_COPIES;
+}
+
+/* Append "node: err" to the list of failures of one request. */
+static void
+note_failure(char *failures, size_t cap, ReaderPG *r, int i, const char *err)
+{
+	size_t		used = strlen(failures);
+
+	snprintf(failures + used, cap - used, "%s%s: %s", used > 0 ? "; " : "",
+			 aurora_configured_nodes()->nodes[r->node[i]].id, err);
+}
+
+static char *
+describe_tag(const BufferTag *tag)
+{
+	return psprintf("block %u of relation %u/%u/%u fork %d", tag->blockNum, tag->rnode.spcNode,
+					tag->rnode.dbNode, tag->rnode.relNode, (int) tag->forkNum);
+}
+
+bool
+aurora_fetch_page(const BufferTag *tag, XLogRecPtr lsn, char *page)
+{
+	int			pg = aurora_tag_pg(tag);
+	ReaderPG   *r = placed_pg(pg);
+	int			order[AURORA_PG_COPIES];
+	aurora_getpage_req req;
+	uint8_t		body[64];
+	size_t		len;
+	char		failures[1024] = "";
+	instr_time	start,
+				elapsed;
+
+	memset(&req, 0, sizeof(req));
+	req.block.spc_oid = tag->rnode.spcNode;
+	req.block.db_oid = tag->rnode.dbNode;
+	req.block.rel_number = tag->rnode.relNode;
+	req.block.fork = (uint8) tag->forkNum;
+	req.block.blkno = tag->blockNum;
+	req.lsn = lsn;
+	req.wait_ms = (uint32) aurora_request_timeout_ms;
+	len = aurora_getpage_req_encode(&req, body, sizeof(body));
+	segment_order(r, pg, lsn, order);
+	INSTR_TIME_SET_CURRENT(start);
+	for (int n = 0; n < AURORA_PG_COPIES; n++)
+	{
+		int			i = order[n];
+		uint8_t    *reply = NULL;
+		const uint8_t *rbody;
+		aurora_header rh;
+		uint32		code = 0;
+		char		err[256];
+		bool		ok;
+
+		pgstat_report_wait_start(PG_WAIT_EXTENSION);
+		ok = segment_call(r, pg, i, AURORA_MSG_GETPAGE_REQ, body, len, AURORA_MSG_PAGE,
+						  (int) req.wait_ms, &reply, &rbody, &rh, &code, err, sizeof(err));
+		pgstat_report_wait_end();
+		if (ok)
+		{
+			aurora_page_resp *resp = palloc(sizeof(aurora_page_resp));
+
+			if (aurora_page_resp_decode(rbody, rh.body_len, resp) == 0)
+			{
+				memcpy(page, resp->page, BLCKSZ);
+				pfree(resp);
+				free(reply);
+				INSTR_TIME_SET_CURRENT(elapsed);
+				INSTR_TIME_SUBTRACT(elapsed, start);
+				aurora_smgr_count_read(INSTR_TIME_GET_MICROSEC(elapsed), n);
+				return true;
+			}
+			pfree(resp);
+			free(reply);
+			snprintf(err, sizeof(err), "PAGE reply does not decode");
+		}
+		if (code == AURORA_ERR_NO_BLOCK || code == AURORA_ERR_NO_RELATION)
+		{
+			INSTR_TIME_SET_CURRENT(elapsed);
+			INSTR_TIME_SUBTRACT(elapsed, start);
+			aurora_smgr_count_read(INSTR_TIME_GET_MICROSEC(elapsed), n);
+			return false;
+		}
+		note_failure(failures, sizeof(failures), r, i, err);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_IO_ERROR),
+			 errmsg("aurora: could not read %s at %X/%X from any segment of protection group %d",
+					describe_tag(tag), LSN_FORMAT_ARGS(lsn), pg),
+			 errdetail("%s", failures)));
+	return false;				/* keep the compiler quiet */
+}
+
+/* What PG pg knows of a fork's size at its read point. */
+static void
+pg_rel_size(int pg, RelFileNode rnode, ForkNumber fork, bool *exists, BlockNumber *nblocks)
+{
+	ReaderPG   *r = placed_pg(pg);
+	XLogRecPtr	lsn = aurora_read_point(pg);
+	int			order[AURORA_PG_COPIES];
+	aurora_rel_size_req req;
+	uint8_t		body[64];
+	size_t		len;
+	char		failures[1024] = "";
+
+	req.spc_oid = rnode.spcNode;
+	req.db_oid = rnode.dbNode;
+	req.rel_number = rnode.relNode;
+	req.fork = (uint8) fork;
+	req.lsn = lsn;
+	req.wait_ms = (uint32) aurora_request_timeout_ms;
+	len = aurora_rel_size_req_encode(&req, body, sizeof(body));
+	segment_order(r, pg, lsn, order);
+	for (int n = 0; n < AURORA_PG_COPIES; n++)
+	{
+		int			i = order[n];
+		uint8_t    *reply = NULL;
+		const uint8_t *rbody;
+		aurora_header rh;
+		uint32		code = 0;
+		char		err[256];
+
+		if (segment_call(r, pg, i, AURORA_MSG_REL_SIZE_REQ, body, len, AURORA_MSG_REL_SIZE,
+						 (int) req.wait_ms, &reply, &rbody, &rh, &code, err, sizeof(err)))
+		{
+			aurora_rel_size_resp resp;
+			int			rc = aurora_rel_size_resp_decode(rbody, rh.body_len, &resp);
+
+			free(reply);
+			if (rc == 0)
+			{
+				*exists = resp.exists;
+				*nblocks = resp.nblocks;
+				return;
+			}
+			snprintf(err, sizeof(err), "REL_SIZE reply does not decode");
+		}
+		note_failure(failures, sizeof(failures), r, i, err);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_IO_ERROR),
+			 errmsg("aurora: could not get the size of relation %u/%u/%u fork %d from any segment of protection group %d",
+					rnode.spcNode, rnode.dbNode, rnode.relNode, (int) fork, pg),
+			 errdetail("%s", failures)));
+}
+
+/*
+ * A fork's size as storage derives it from the log: the chunks of a fork
+ * are spread over the PGs, so it is the largest answer of all of them.
+ */
+bool
+aurora_fetch_rel_size(RelFileNode rnode, ForkNumber fork, BlockNumber *nblocks)
+{
+	bool		any = false;
+
+	reader_init();
+	*nblocks = 0;
+	for (int pg = 0; pg < (int) geometry.n_pgs; pg++)
+	{
+		bool		exists = false;
+		BlockNumber n = 0;
+
+		pg_rel_size(pg, rnode, fork, &exists, &n);
+		any |= exists;
+		*nblocks = Max(*nblocks, n);
+	}
+	return any;
+}

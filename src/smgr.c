@@ -1,0 +1,901 @@
+/*
+ * smgr.c
+ *	  The aurora storage manager (aurora.storage_manager; DESIGN.md 4, 9 and
+ *	  14): permanent relations live in the storage service, not in the
+ *	  compute's data directory.  Installed through smgr_hook (core patch
+ *	  0001); temporary and unlogged relations stay with md.c.
+ *
+ *	  Read: a page missing from shared buffers (and from the local page
+ *	  store, local_pages.c) is asked from a segment of its protection group
+ *	  (page_reader.c) at its last-written LSN, which a bounded shared cache
+ *	  keeps per block; a block whose entry was dropped falls back to its
+ *	  PG's read point, a higher LSN that is always safe.  A block storage
+ *	  does not hold (never WAL-logged: a hole, an extension not yet used)
+ *	  reads as zeros, as md.c reads a hole.
+ *
+ *	  Write (eviction): nothing goes over the network.  The shipper already
+ *	  has the WAL, so the page can be dropped once VDL covers its LSN; the
+ *	  evicting process waits up to aurora.eviction_wait for that.  A page
+ *	  that storage cannot rebuild, or not yet, goes to the local page store
+ *	  instead (see local_pages.c for the cases).  Free-space and visibility
+ *	  map pages change without WAL, so a backend evicting one logs it as a
+ *	  full-page image first.
+ *
+ *	  Sizes: storage derives every fork's size from the log (REL_SIZE, the
+ *	  largest answer of all PGs).  A shared cache holds the sizes the
+ *	  compute has asked for or changed; an entry the compute changed
+ *	  (create, extend, truncate) is never evicted, so a relation extended
+ *	  but not yet WAL-logged cannot shrink.
+ *
+ *	  Unlogged relations: smgropen cannot know a relation's persistence, so
+ *	  an unlogged relation is recognized by its init fork on local disk; the
+ *	  relation that creates one (in the transaction that creates it, or in
+ *	  redo) moves to md.c with whatever it has written so far.
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access/xlog.h"
+#include "access/xloginsert.h"
+#include "common/hashfn.h"
+#include "catalog/catalog.h"
+#include "commands/defrem.h"
+#include "common/relpath.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "storage/bufmgr.h"
+#include "storage/bufpage.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/md.h"
+#include "storage/shmem.h"
+#include "storage/smgr.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+
+#include "aurora.h"
+#include "smgr.h"
+
+bool		aurora_storage_manager = false;
+int			aurora_local_store_blocks = 16384;
+int			aurora_relsize_cache_entries = 16384;
+int			aurora_lwlsn_cache_entries = 65536;
+int			aurora_eviction_wait_ms = 100;
+
+/* how long a truncation waits for storage to hold it (then it warns) */
+#define TRUNCATE_WAIT_MS	10000
+/*
+ * An eviction waits for VDL only when storage is this close behind the page
+ * (bytes of WAL); further behind, storage is slow or stalled and waiting
+ * page by page would stall PostgreSQL: the page is kept locally instead.
+ */
+#define EVICTION_WAIT_MAX_LAG	(1024 * 1024)
+/* how long an eviction waits when the local page store is full */
+#define FULL_STORE_WAIT_MS	60000
+
+typedef struct RelSizeKey
+{
+	RelFileNode rnode;
+	ForkNumber	fork;
+} RelSizeKey;
+
+typedef struct RelSizeEntry
+{
+	RelSizeKey	key;
+	bool		exists;
+	BlockNumber nblocks;
+	bool		changed;		/* set by the compute: never evicted */
+} RelSizeEntry;
+
+typedef struct LwlsnEntry
+{
+	BufferTag	tag;
+	XLogRecPtr	lsn;			/* 0 = empty */
+} LwlsnEntry;
+
+typedef struct SmgrShared
+{
+	LWLock	   *relsize_lock;
+	LWLock	   *lwlsn_lock;
+	pg_atomic_uint64 reads;		/* pages read from storage */
+	pg_atomic_uint64 read_us;	/* their total latency */
+	pg_atomic_uint64 read_retries;	/* segments tried after the first */
+	pg_atomic_uint64 local_reads;	/* pages read from the local page store */
+	pg_atomic_uint64 evictions; /* dirty pages written by PostgreSQL */
+	pg_atomic_uint64 evicted_to_storage;	/* dropped: storage rebuilds them */
+	pg_atomic_uint64 evicted_locally;	/* kept in the local page store */
+	pg_atomic_uint64 eviction_waits;	/* evictions that waited for VDL */
+	pg_atomic_uint64 map_images;	/* FSM/VM pages logged as images */
+	pg_atomic_uint64 size_requests; /* fork sizes asked from storage */
+	LwlsnEntry	lwlsn[FLEXIBLE_ARRAY_MEMBER];
+} SmgrShared;
+
+static SmgrShared *ss = NULL;
+static HTAB *relsize = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ProcessUtility_hook_type prev_process_utility_hook = NULL;
+
+static const f_smgr aurora_smgr;
+
+/* ---- shared memory ---- */
+
+static Size
+smgr_shmem_size(void)
+{
+	return add_size(offsetof(SmgrShared, lwlsn),
+					mul_size(aurora_lwlsn_cache_entries, sizeof(LwlsnEntry)));
+}
+
+static void
+smgr_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(smgr_shmem_size());
+	RequestAddinShmemSpace(hash_estimate_size(aurora_relsize_cache_entries, sizeof(RelSizeEntry)));
+	RequestNamedLWLockTranche("aurora_smgr", 2);
+	aurora_local_pages_shmem_request();
+}
+
+static void
+smgr_shmem_startup(void)
+{
+	bool		found;
+	HASHCTL		info;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	ss = ShmemInitStruct("aurora smgr", smgr_shmem_size(), &found);
+	if (!found)
+	{
+		LWLockPadded *locks = GetNamedLWLockTranche("aurora_smgr");
+
+		memset(ss, 0, smgr_shmem_size());
+		ss->relsize_lock = &locks[0].lock;
+		ss->lwlsn_lock = &locks[1].lock;
+		pg_atomic_init_u64(&ss->reads, 0);
+		pg_atomic_init_u64(&ss->read_us, 0);
+		pg_atomic_init_u64(&ss->read_retries, 0);
+		pg_atomic_init_u64(&ss->local_reads, 0);
+		pg_atomic_init_u64(&ss->evictions, 0);
+		pg_atomic_init_u64(&ss->evicted_to_storage, 0);
+		pg_atomic_init_u64(&ss->evicted_locally, 0);
+		pg_atomic_init_u64(&ss->eviction_waits, 0);
+		pg_atomic_init_u64(&ss->map_images, 0);
+		pg_atomic_init_u64(&ss->size_requests, 0);
+	}
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(RelSizeKey);
+	info.entrysize = sizeof(RelSizeEntry);
+	relsize = ShmemInitHash("aurora relation sizes", aurora_relsize_cache_entries,
+							aurora_relsize_cache_entries, &info, HASH_ELEM | HASH_BLOBS);
+	aurora_local_pages_shmem_startup();
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+aurora_smgr_count_read(uint64 us, int retries)
+{
+	pg_atomic_fetch_add_u64(&ss->reads, 1);
+	pg_atomic_fetch_add_u64(&ss->read_us, us);
+	pg_atomic_fetch_add_u64(&ss->read_retries, (uint64) retries);
+}
+
+/* ---- last-written LSN per block (direct-mapped: a collision drops) ---- */
+
+static LwlsnEntry *
+lwlsn_slot(const BufferTag *tag)
+{
+	uint32		h = DatumGetUInt32(hash_any((const unsigned char *) tag, sizeof(BufferTag)));
+
+	return &ss->lwlsn[h % (uint32) aurora_lwlsn_cache_entries];
+}
+
+static void
+lwlsn_set(const BufferTag *tag, XLogRecPtr lsn)
+{
+	LwlsnEntry *e = lwlsn_slot(tag);
+
+	LWLockAcquire(ss->lwlsn_lock, LW_EXCLUSIVE);
+	e->tag = *tag;
+	e->lsn = lsn;
+	LWLockRelease(ss->lwlsn_lock);
+}
+
+/* The LSN to read a block at: its last write, or its PG's read point. */
+static XLogRecPtr
+read_lsn(const BufferTag *tag)
+{
+	LwlsnEntry *e = lwlsn_slot(tag);
+	XLogRecPtr	lsn = InvalidXLogRecPtr;
+
+	LWLockAcquire(ss->lwlsn_lock, LW_SHARED);
+	if (e->lsn != InvalidXLogRecPtr && BUFFERTAGS_EQUAL(e->tag, *tag))
+		lsn = e->lsn;
+	LWLockRelease(ss->lwlsn_lock);
+	if (lsn == InvalidXLogRecPtr || RecoveryInProgress())
+		lsn = aurora_read_point(aurora_tag_pg(tag));
+	return lsn;
+}
+
+/* ---- relation sizes ---- */
+
+static void
+relsize_key(RelSizeKey *key, RelFileNode rnode, ForkNumber fork)
+{
+	memset(key, 0, sizeof(*key));
+	key->rnode = rnode;
+	key->fork = fork;
+}
+
+/* Caller holds relsize_lock exclusively; makes room if the table is full. */
+static RelSizeEntry *
+relsize_enter(const RelSizeKey *key, bool *found)
+{
+	RelSizeEntry *e = hash_search(relsize, key, HASH_ENTER_NULL, found);
+
+	if (e == NULL)
+	{
+		HASH_SEQ_STATUS seq;
+		RelSizeEntry *victim = NULL;
+		RelSizeEntry *cur;
+
+		hash_seq_init(&seq, relsize);
+		while ((cur = hash_seq_search(&seq)) != NULL)
+			if (!cur->changed)
+			{
+				victim = cur;
+				hash_seq_term(&seq);
+				break;
+			}
+		if (victim == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("aurora relation size cache is full of sizes storage may not know yet"),
+					 errhint("Raise aurora.relsize_cache_size (now %d).", aurora_relsize_cache_entries)));
+		hash_search(relsize, &victim->key, HASH_REMOVE, NULL);
+		e = hash_search(relsize, key, HASH_ENTER, found);
+	}
+	return e;
+}
+
+static void
+relsize_lookup(RelFileNode rnode, ForkNumber fork, bool *exists, BlockNumber *nblocks)
+{
+	RelSizeKey	key;
+	RelSizeEntry *e;
+	bool		found;
+	bool		s_exists;
+	BlockNumber s_nblocks;
+
+	relsize_key(&key, rnode, fork);
+	LWLockAcquire(ss->relsize_lock, LW_SHARED);
+	e = hash_search(relsize, &key, HASH_FIND, NULL);
+	if (e != NULL)
+	{
+		*exists = e->exists;
+		*nblocks = e->nblocks;
+		LWLockRelease(ss->relsize_lock);
+		return;
+	}
+	LWLockRelease(ss->relsize_lock);
+
+	pg_atomic_fetch_add_u64(&ss->size_requests, 1);
+	s_exists = aurora_fetch_rel_size(rnode, fork, &s_nblocks);
+
+	LWLockAcquire(ss->relsize_lock, LW_EXCLUSIVE);
+	e = relsize_enter(&key, &found);
+	if (!found)
+	{
+		e->exists = s_exists;
+		e->nblocks = s_nblocks;
+		e->changed = false;
+	}
+	*exists = e->exists;
+	*nblocks = e->nblocks;
+	LWLockRelease(ss->relsize_lock);
+}
+
+/*
+ * Record a size the compute set.  grow_only: an extension (never shrinks
+ * what is known); otherwise the size is set (create, truncate).
+ */
+static void
+relsize_set(RelFileNode rnode, ForkNumber fork, BlockNumber nblocks, bool grow_only)
+{
+	RelSizeKey	key;
+	RelSizeEntry *e;
+	bool		found;
+
+	relsize_key(&key, rnode, fork);
+	LWLockAcquire(ss->relsize_lock, LW_EXCLUSIVE);
+	e = relsize_enter(&key, &found);
+	if (!found || !grow_only || !e->exists || nblocks > e->nblocks)
+		e->nblocks = nblocks;
+	e->exists = true;
+	e->changed = true;
+	LWLockRelease(ss->relsize_lock);
+}
+
+static void
+relsize_forget(RelFileNode rnode, ForkNumber fork)
+{
+	RelSizeKey	key;
+
+	LWLockAcquire(ss->relsize_lock, LW_EXCLUSIVE);
+	for (int f = 0; f <= MAX_FORKNUM; f++)
+	{
+		if (fork != InvalidForkNumber && f != fork)
+			continue;
+		relsize_key(&key, rnode, (ForkNumber) f);
+		hash_search(relsize, &key, HASH_REMOVE, NULL);
+	}
+	LWLockRelease(ss->relsize_lock);
+}
+
+/* ---- the storage manager ---- */
+
+static void
+aur_open(SMgrRelation reln)
+{
+}
+
+static void
+aur_close(SMgrRelation reln, ForkNumber forknum)
+{
+}
+
+static bool
+aur_exists(SMgrRelation reln, ForkNumber forknum)
+{
+	bool		exists;
+	BlockNumber nblocks;
+
+	relsize_lookup(reln->smgr_rnode.node, forknum, &exists, &nblocks);
+	return exists;
+}
+
+static BlockNumber
+aur_nblocks(SMgrRelation reln, ForkNumber forknum)
+{
+	bool		exists;
+	BlockNumber nblocks;
+
+	relsize_lookup(reln->smgr_rnode.node, forknum, &exists, &nblocks);
+	if (!exists)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FILE),
+				 errmsg("could not open relation %u/%u/%u fork %d: it does not exist in storage",
+						reln->smgr_rnode.node.spcNode, reln->smgr_rnode.node.dbNode,
+						reln->smgr_rnode.node.relNode, (int) forknum)));
+	return nblocks;
+}
+
+static void aur_read(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *buffer);
+
+/*
+ * An unlogged relation (its init fork is being created) moves to md.c with
+ * the pages it has so far (an index build writes its main fork first).
+ */
+static void
+move_to_md(SMgrRelation reln, bool isRedo)
+{
+	const f_smgr *md = smgr_standard(reln->smgr_rnode.backend, reln->smgr_rnode.node);
+	PGAlignedBlock page;
+	List	   *forks = NIL;
+	List	   *sizes = NIL;
+	ListCell   *fc,
+			   *sc;
+
+	for (int f = 0; f <= MAX_FORKNUM; f++)
+	{
+		RelSizeKey	key;
+		RelSizeEntry *e;
+
+		if (f == INIT_FORKNUM)
+			continue;
+		relsize_key(&key, reln->smgr_rnode.node, (ForkNumber) f);
+		LWLockAcquire(ss->relsize_lock, LW_SHARED);
+		e = hash_search(relsize, &key, HASH_FIND, NULL);
+		if (e != NULL && e->exists && e->changed)
+		{
+			forks = lappend_int(forks, f);
+			sizes = lappend_int(sizes, (int) e->nblocks);
+		}
+		LWLockRelease(ss->relsize_lock);
+	}
+	reln->smgr = md;
+	md->smgr_open(reln);
+	forboth(fc, forks, sc, sizes)
+	{
+		ForkNumber	f = (ForkNumber) lfirst_int(fc);
+		BlockNumber n = (BlockNumber) lfirst_int(sc);
+
+		md->smgr_create(reln, f, isRedo);
+		for (BlockNumber b = 0; b < n; b++)
+		{
+			aur_read(reln, f, b, page.data);
+			md->smgr_extend(reln, f, b, page.data, false);
+		}
+	}
+	relsize_forget(reln->smgr_rnode.node, InvalidForkNumber);
+	aurora_local_pages_forget_rel(reln->smgr_rnode.node, InvalidForkNumber, 0);
+}
+
+static void
+aur_create(SMgrRelation reln, ForkNumber forknum, bool isRedo)
+{
+	RelSizeKey	key;
+	bool		cached;
+
+	if (forknum == INIT_FORKNUM)
+	{
+		move_to_md(reln, isRedo);
+		reln->smgr->smgr_create(reln, forknum, isRedo);
+		return;
+	}
+	relsize_key(&key, reln->smgr_rnode.node, forknum);
+	LWLockAcquire(ss->relsize_lock, LW_SHARED);
+	cached = hash_search(relsize, &key, HASH_FIND, NULL) != NULL;
+	LWLockRelease(ss->relsize_lock);
+
+	/*
+	 * Redo creates forks that may well exist, with pages in storage: learn
+	 * their size first.  Outside redo a fork is created new (a fresh
+	 * relfilenode) or after smgrexists() said it is missing (cached).
+	 */
+	if (!cached && isRedo)
+	{
+		bool		exists;
+		BlockNumber nblocks;
+
+		relsize_lookup(reln->smgr_rnode.node, forknum, &exists, &nblocks);
+		relsize_set(reln->smgr_rnode.node, forknum, nblocks, true);
+	}
+	else
+		relsize_set(reln->smgr_rnode.node, forknum, 0, true);
+}
+
+static void
+aur_unlink(RelFileNodeBackend rnode, ForkNumber forknum, bool isRedo)
+{
+	char	   *path = relpathperm(rnode.node, MAIN_FORKNUM);
+	struct stat st;
+
+	relsize_forget(rnode.node, forknum);
+	aurora_local_pages_forget_rel(rnode.node, forknum, 0);
+	/* files left from before the relation's pages moved to storage */
+	if (stat(path, &st) == 0)
+		smgr_standard(rnode.backend, rnode.node)->smgr_unlink(rnode, forknum, isRedo);
+	pfree(path);
+}
+
+static bool
+aur_prefetch(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum)
+{
+	return true;
+}
+
+static void
+aur_read(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *buffer)
+{
+	BufferTag	tag;
+	XLogRecPtr	local_lsn;
+	uint32		flags;
+
+	INIT_BUFFERTAG(tag, reln->smgr_rnode.node, forknum, blocknum);
+	if (aurora_local_pages_read(&tag, buffer, &local_lsn, &flags))
+	{
+		pg_atomic_fetch_add_u64(&ss->local_reads, 1);
+		if (flags & AURORA_LP_VERIFY)
+		{
+			/* kept from before a restart: storage may have a newer version */
+			PGAlignedBlock stored;
+
+			if (aurora_fetch_page(&tag, read_lsn(&tag), stored.data) &&
+				PageGetLSN((Page) stored.data) > local_lsn)
+			{
+				memcpy(buffer, stored.data, BLCKSZ);
+				aurora_local_pages_forget(&tag);
+			}
+			else
+				aurora_local_pages_verified(&tag);
+		}
+		return;
+	}
+	if (!aurora_fetch_page(&tag, read_lsn(&tag), buffer))
+		MemSet(buffer, 0, BLCKSZ);
+}
+
+/* Processes that may write WAL when they evict a map page. */
+static bool
+may_log_here(void)
+{
+	return (MyBackendType == B_BACKEND || MyBackendType == B_AUTOVAC_WORKER ||
+			MyBackendType == B_BG_WORKER) && XLogInsertAllowed();
+}
+
+/*
+ * A page PostgreSQL writes (eviction, checkpoint, extension with data):
+ * drop it if storage can rebuild it, else keep it locally.  sync_later:
+ * the caller will call smgrimmedsync (bulk writes), so a local copy need
+ * not be synced now.
+ */
+static void
+write_page(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *buffer,
+		   bool sync_later)
+{
+	BufferTag	tag;
+	Page		page = (Page) buffer;
+	XLogRecPtr	lsn = PageGetLSN(page);
+	uint32		flags = 0;
+	bool		recovery = RecoveryInProgress();
+	bool		sync;
+	XLogRecPtr	vdl;
+
+	INIT_BUFFERTAG(tag, reln->smgr_rnode.node, forknum, blocknum);
+
+	/* zeros, or an empty page never logged: storage's "no block" reads back the same */
+	if (PageIsNew(page) ||
+		(lsn < 2 && PageIsEmpty(page) && PageGetSpecialSize(page) == 0))
+	{
+		aurora_local_pages_forget(&tag);
+		pg_atomic_fetch_add_u64(&ss->evicted_to_storage, 1);
+		return;
+	}
+	if (lsn < 2)
+		flags |= AURORA_LP_UNLOGGED;
+	else
+	{
+		if ((forknum == FSM_FORKNUM || forknum == VISIBILITYMAP_FORKNUM) && !recovery)
+		{
+			if (may_log_here())
+			{
+				PGAlignedBlock copy;
+
+				/* map pages keep their data in the "hole": not page_std */
+				memcpy(copy.data, buffer, BLCKSZ);
+				lsn = log_newpage(&tag.rnode, forknum, blocknum, (Page) copy.data, false);
+				pg_atomic_fetch_add_u64(&ss->map_images, 1);
+			}
+			else
+				flags |= AURORA_LP_MAP;
+		}
+		if (forknum == MAIN_FORKNUM && !recovery && aurora_page_has_running_xacts(buffer))
+			flags |= AURORA_LP_XACT;
+		if (!(flags & AURORA_LP_MAP))
+		{
+			if (recovery)
+				flags |= AURORA_LP_AWAIT;
+			else if ((vdl = aurora_commit_wait_vdl()) < lsn)
+			{
+				XLogFlush(lsn);
+				/* storage far behind (or stalled): do not wait per page */
+				if (sync_later || lsn - vdl > EVICTION_WAIT_MAX_LAG)
+					flags |= AURORA_LP_AWAIT;
+				else
+				{
+					pg_atomic_fetch_add_u64(&ss->eviction_waits, 1);
+					if (!aurora_wait_for_vdl(lsn, aurora_eviction_wait_ms))
+						flags |= AURORA_LP_AWAIT;
+				}
+			}
+		}
+	}
+	if (flags == 0)
+	{
+		lwlsn_set(&tag, lsn);
+		aurora_local_pages_forget(&tag);
+		pg_atomic_fetch_add_u64(&ss->evicted_to_storage, 1);
+		return;
+	}
+
+	/*
+	 * Only AWAIT pages need to survive a crash (see local_pages.c).  The
+	 * startup process needs no sync either: a crash during recovery replays
+	 * the same WAL from the same checkpoint onto the same storage.  The
+	 * checkpointer's copies are synced at writeback (aur_writeback), before
+	 * the checkpoint can complete, unless writebacks are off.
+	 */
+	sync = (flags & AURORA_LP_AWAIT) != 0 && !sync_later &&
+		!(recovery && MyBackendType == B_STARTUP) &&
+		!(MyBackendType == B_CHECKPOINTER && checkpoint_flush_after > 0);
+	while (!aurora_local_pages_write(&tag, buffer, lsn, flags, sync))
+	{
+		/* full: let go of what storage holds by now, or wait for storage */
+		aurora_local_pages_reap(aurora_commit_wait_vdl());
+		if (aurora_local_pages_write(&tag, buffer, lsn, flags, sync))
+			break;
+		if ((flags & ~AURORA_LP_AWAIT) == 0 && !recovery &&
+			aurora_wait_for_vdl(lsn, FULL_STORE_WAIT_MS))
+		{
+			flags = 0;
+			break;
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_DISK_FULL),
+				 errmsg("aurora local page store is full (%d pages)", aurora_local_store_blocks),
+				 errdetail("Block %u of relation %u/%u/%u fork %d cannot be rebuilt by storage yet.",
+						   blocknum, tag.rnode.spcNode, tag.rnode.dbNode, tag.rnode.relNode,
+						   (int) forknum),
+				 errhint("Raise aurora.local_store_size, or check that storage is reachable.")));
+	}
+	lwlsn_set(&tag, lsn);
+	if (flags == 0)
+	{
+		aurora_local_pages_forget(&tag);
+		pg_atomic_fetch_add_u64(&ss->evicted_to_storage, 1);
+	}
+	else
+		pg_atomic_fetch_add_u64(&ss->evicted_locally, 1);
+}
+
+static void
+aur_write(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *buffer,
+		  bool skipFsync)
+{
+	pg_atomic_fetch_add_u64(&ss->evictions, 1);
+	write_page(reln, forknum, blocknum, buffer, skipFsync);
+}
+
+static void
+aur_extend(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *buffer,
+		   bool skipFsync)
+{
+	bool		exists;
+	BlockNumber nblocks;
+
+	/* the known size first: the cache may have let go of it */
+	relsize_lookup(reln->smgr_rnode.node, forknum, &exists, &nblocks);
+	relsize_set(reln->smgr_rnode.node, forknum, blocknum + 1, true);
+	write_page(reln, forknum, blocknum, buffer, skipFsync);
+}
+
+static void
+aur_writeback(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, BlockNumber nblocks)
+{
+	/* the checkpointer's local copies become durable here (write_page) */
+	aurora_local_pages_sync();
+}
+
+static void
+aur_truncate(SMgrRelation reln, ForkNumber forknum, BlockNumber old_blocks, BlockNumber nblocks)
+{
+	relsize_set(reln->smgr_rnode.node, forknum, nblocks, false);
+	aurora_local_pages_forget_rel(reln->smgr_rnode.node, forknum, nblocks);
+
+	/*
+	 * Blocks past the end may come back as zeros (extension) and be evicted
+	 * without WAL: a read must then find storage past the truncation, whose
+	 * record the caller has flushed.
+	 */
+	if (!RecoveryInProgress() &&
+		!aurora_wait_for_vdl(GetFlushRecPtr(NULL), TRUNCATE_WAIT_MS))
+		ereport(WARNING,
+				(errmsg("aurora: storage did not confirm the truncation of relation %u/%u/%u within %d ms",
+						reln->smgr_rnode.node.spcNode, reln->smgr_rnode.node.dbNode,
+						reln->smgr_rnode.node.relNode, TRUNCATE_WAIT_MS)));
+}
+
+static void
+aur_immedsync(SMgrRelation reln, ForkNumber forknum)
+{
+	/* pages written with skipFsync and kept locally become durable */
+	aurora_local_pages_sync();
+}
+
+static const f_smgr aurora_smgr = {
+	.smgr_init = NULL,
+	.smgr_shutdown = NULL,
+	.smgr_open = aur_open,
+	.smgr_close = aur_close,
+	.smgr_create = aur_create,
+	.smgr_exists = aur_exists,
+	.smgr_unlink = aur_unlink,
+	.smgr_extend = aur_extend,
+	.smgr_prefetch = aur_prefetch,
+	.smgr_read = aur_read,
+	.smgr_write = aur_write,
+	.smgr_writeback = aur_writeback,
+	.smgr_nblocks = aur_nblocks,
+	.smgr_truncate = aur_truncate,
+	.smgr_immedsync = aur_immedsync,
+};
+
+/* smgr_hook: permanent relations come from storage. */
+static const f_smgr *
+choose_smgr(BackendId backend, RelFileNode rnode)
+{
+	char	   *init_path;
+	struct stat st;
+	bool		unlogged;
+
+	if (backend != InvalidBackendId || IsBootstrapProcessingMode() || ss == NULL)
+		return smgr_standard(backend, rnode);
+	init_path = relpathperm(rnode, INIT_FORKNUM);
+	unlogged = stat(init_path, &st) == 0;
+	pfree(init_path);
+	return unlogged ? smgr_standard(backend, rnode) : &aurora_smgr;
+}
+
+/* ---- what the storage manager cannot do ---- */
+
+static bool
+option_is(List *options, const char *name, const char *value)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *d = lfirst_node(DefElem, lc);
+
+		if (strcmp(d->defname, name) == 0 &&
+			(value == NULL || pg_strcasecmp(defGetString(d), value) == 0))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * CREATE DATABASE ... STRATEGY FILE_COPY and ALTER DATABASE ... SET
+ * TABLESPACE copy relation files directly, which the compute does not have.
+ */
+static void
+refuse_file_copies(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+				   ProcessUtilityContext context, ParamListInfo params,
+				   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+
+	if (IsA(parsetree, CreatedbStmt) &&
+		option_is(((CreatedbStmt *) parsetree)->options, "strategy", "file_copy"))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("CREATE DATABASE with STRATEGY FILE_COPY is not supported with aurora.storage_manager"),
+				 errdetail("FILE_COPY copies relation files, and the compute keeps none: relation pages live in storage."),
+				 errhint("Use STRATEGY WAL_LOG (the default).")));
+	if (IsA(parsetree, AlterDatabaseStmt) &&
+		option_is(((AlterDatabaseStmt *) parsetree)->options, "tablespace", NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("ALTER DATABASE SET TABLESPACE is not supported with aurora.storage_manager"),
+				 errdetail("It copies relation files, and the compute keeps none: relation pages live in storage."),
+				 errhint("Move the tables one by one with ALTER TABLE ... SET TABLESPACE.")));
+	if (prev_process_utility_hook)
+		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context, params,
+								  queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+}
+
+/* The shipper, about once a second: local pages that storage now holds. */
+void
+aurora_smgr_janitor(void)
+{
+	if (aurora_storage_manager && ss != NULL)
+		aurora_local_pages_reap(aurora_commit_wait_vdl());
+}
+
+void
+aurora_smgr_define_gucs(void)
+{
+	DefineCustomBoolVariable("aurora.storage_manager",
+							 "Keep permanent relations in the storage service, not in the data directory.",
+							 "Pages come from storage nodes at their last-written LSN; evicting a page "
+							 "writes nothing.  Needs aurora.shipping and a volume seeded from this "
+							 "data directory (aurora-ctl seed).",
+							 &aurora_storage_manager,
+							 false,
+							 PGC_POSTMASTER,
+							 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("aurora.local_store_size",
+							"Pages the compute can keep locally because storage cannot rebuild them yet.",
+							"Never-logged pages of index builds, pages whose WAL is not durable yet, "
+							"heap pages of running transactions.",
+							&aurora_local_store_blocks,
+							16384, 64, INT_MAX / 2,
+							PGC_POSTMASTER,
+							GUC_UNIT_BLOCKS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("aurora.relsize_cache_size",
+							"Relation fork sizes the compute keeps in shared memory.",
+							NULL,
+							&aurora_relsize_cache_entries,
+							16384, 128, INT_MAX / 2,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("aurora.lwlsn_cache_size",
+							"Blocks whose last-written LSN the compute remembers.",
+							"A block not remembered is read at its protection group's read point.",
+							&aurora_lwlsn_cache_entries,
+							65536, 1024, INT_MAX / 2,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("aurora.eviction_wait",
+							"How long evicting a page waits for VDL to cover it before keeping it locally.",
+							NULL,
+							&aurora_eviction_wait_ms,
+							100, 0, 60000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+}
+
+void
+aurora_smgr_register(void)
+{
+	smgr_hook = choose_smgr;
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = smgr_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = smgr_shmem_startup;
+	prev_process_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = refuse_file_copies;
+}
+
+PG_FUNCTION_INFO_V1(aurora_storage_manager_stats);
+
+/*
+ * aurora.storage_manager_stats(): what the storage manager did since the
+ * server started (all zero when it is off).
+ */
+Datum
+aurora_storage_manager_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[14];
+	bool		nulls[14] = {false};
+	int64		used = 0,
+				capacity = 0,
+				lwrites = 0,
+				lreads = 0,
+				reaped = 0;
+	uint64		reads;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (ss == NULL)
+	{
+		for (int i = 1; i < lengthof(values); i++)
+			values[i] = Int64GetDatum(0);
+		values[0] = BoolGetDatum(false);
+		nulls[2] = true;
+		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	}
+	aurora_local_pages_stats(&used, &capacity, &lwrites, &lreads, &reaped);
+	reads = pg_atomic_read_u64(&ss->reads);
+	values[0] = BoolGetDatum(true);
+	values[1] = Int64GetDatum((int64) reads);
+	if (reads > 0)
+		values[2] = Float8GetDatum((double) pg_atomic_read_u64(&ss->read_us) / reads / 1000.0);
+	else
+		nulls[2] = true;
+	values[3] = Int64GetDatum((int64) pg_atomic_read_u64(&ss->read_retries));
+	values[4] = Int64GetDatum((int64) pg_atomic_read_u64(&ss->size_requests));
+	values[5] = Int64GetDatum((int64) pg_atomic_read_u64(&ss->evictions));
+	values[6] = Int64GetDatum((int64) pg_atomic_read_u64(&ss->evicted_to_storage));
+	values[7] = Int64GetDatum((int64) pg_atomic_read_u64(&ss->evicted_locally));
+	values[8] = Int64GetDatum((int64) pg_atomic_read_u64(&ss->eviction_waits));
+	values[9] = Int64GetDatum((int64) pg_atomic_read_u64(&ss->map_images));
+	values[10] = Int64GetDatum((int64) pg_atomic_read_u64(&ss->local_reads));
+	values[11] = Int64GetDatum(used);
+	values[12] = Int64GetDatum(capacity);
+	values[13] = Int64GetDatum(reaped);
+	(void) lwrites;
+	(void) lreads;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
