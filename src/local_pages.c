@@ -15,7 +15,10 @@
  *	              redo would rebuild it with command ids reset, and those
  *	              transactions would see their own rows wrongly;
  *	    MAP       a free-space or visibility map page changed without WAL
- *	              that could not be logged by the process evicting it.
+ *	              that could not be logged by the process evicting it;
+ *	    SEQUENCE  a sequence's page: the one storage rebuilds holds the
+ *	              value nextval logged, up to 32 ahead of the last one it
+ *	              returned (as after a crash); not durable either.
  *	    VERIFY    read back from the file at server start: a later version
  *	              may have reached storage before a crash, so the first read
  *	              compares LSNs with storage and keeps the newer.
@@ -181,7 +184,11 @@ load_store_file(void)
 
 		if (pg_pread(fd, buf, SLOT_SIZE, (off_t) i * SLOT_SIZE) != SLOT_SIZE)
 			break;
-		if (h->magic != SLOT_MAGIC)
+		/*
+		 * A sequence's copy is older than the values handed out from
+		 * shared buffers before a crash; storage's (as logged) is not.
+		 */
+		if (h->magic != SLOT_MAGIC || (h->flags & AURORA_LP_SEQUENCE) != 0)
 			continue;
 		if (h->crc != slot_crc(h, buf + SLOT_HEADER_SIZE))
 		{
@@ -553,7 +560,7 @@ aurora_local_pages_reap(XLogRecPtr vdl)
 		s = lp->slots[i];
 		LWLockRelease(lp->lock);
 		if (s.flags == 0 || s.lsn > vdl ||
-			(s.flags & (AURORA_LP_UNLOGGED | AURORA_LP_MAP)) != 0)
+			(s.flags & (AURORA_LP_UNLOGGED | AURORA_LP_MAP | AURORA_LP_SEQUENCE)) != 0)
 			continue;
 		/* (after a restart no transaction of before runs any more) */
 		if ((s.flags & (AURORA_LP_XACT | AURORA_LP_VERIFY)) == AURORA_LP_XACT)

@@ -345,14 +345,21 @@ relsize_forget(RelFileNode rnode, ForkNumber fork)
 
 /* ---- the storage manager ---- */
 
+/*
+ * Every permanent relation keeps an empty main-fork file (md.c's, never
+ * written): PostgreSQL looks at those files to avoid reusing a relfilenode
+ * and to refuse dropping a tablespace that is not empty.
+ */
 static void
 aur_open(SMgrRelation reln)
 {
+	smgr_standard(reln->smgr_rnode.backend, reln->smgr_rnode.node)->smgr_open(reln);
 }
 
 static void
 aur_close(SMgrRelation reln, ForkNumber forknum)
 {
+	smgr_standard(reln->smgr_rnode.backend, reln->smgr_rnode.node)->smgr_close(reln, forknum);
 }
 
 static bool
@@ -421,7 +428,9 @@ move_to_md(SMgrRelation reln, bool isRedo)
 		ForkNumber	f = (ForkNumber) lfirst_int(fc);
 		BlockNumber n = (BlockNumber) lfirst_int(sc);
 
-		md->smgr_create(reln, f, isRedo);
+		/* the main fork has its (empty) file already */
+		if (!md->smgr_exists(reln, f))
+			md->smgr_create(reln, f, isRedo);
 		for (BlockNumber b = 0; b < n; b++)
 		{
 			aur_read(reln, f, b, page.data);
@@ -454,6 +463,8 @@ aur_create(SMgrRelation reln, ForkNumber forknum, bool isRedo)
 	 * their size first.  Outside redo a fork is created new (a fresh
 	 * relfilenode) or after smgrexists() said it is missing (cached).
 	 */
+	if (forknum == MAIN_FORKNUM)
+		smgr_standard(reln->smgr_rnode.backend, reln->smgr_rnode.node)->smgr_create(reln, forknum, isRedo);
 	if (!cached && isRedo)
 	{
 		bool		exists;
@@ -469,15 +480,10 @@ aur_create(SMgrRelation reln, ForkNumber forknum, bool isRedo)
 static void
 aur_unlink(RelFileNodeBackend rnode, ForkNumber forknum, bool isRedo)
 {
-	char	   *path = relpathperm(rnode.node, MAIN_FORKNUM);
-	struct stat st;
-
 	relsize_forget(rnode.node, forknum);
 	aurora_local_pages_forget_rel(rnode.node, forknum, 0);
-	/* files left from before the relation's pages moved to storage */
-	if (stat(path, &st) == 0)
-		smgr_standard(rnode.backend, rnode.node)->smgr_unlink(rnode, forknum, isRedo);
-	pfree(path);
+	/* the empty main-fork file, removed as md.c removes its files */
+	smgr_standard(rnode.backend, rnode.node)->smgr_unlink(rnode, forknum, isRedo);
 }
 
 static bool
@@ -515,6 +521,20 @@ aur_read(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *buff
 	}
 	if (!aurora_fetch_page(&tag, read_lsn(&tag), buffer))
 		MemSet(buffer, 0, BLCKSZ);
+}
+
+/*
+ * A sequence's page (its special space holds the sequence magic).  nextval
+ * logs a value 32 ahead of the one it returns, so the page storage rebuilds
+ * jumps ahead, as after a crash; kept locally, it does not.
+ */
+#define SEQUENCE_PAGE_MAGIC	0x1717
+
+static bool
+is_sequence_page(Page page)
+{
+	return PageGetSpecialSize(page) == MAXALIGN(sizeof(uint32)) &&
+		*(uint32 *) PageGetSpecialPointer(page) == SEQUENCE_PAGE_MAGIC;
 }
 
 /* Processes that may write WAL when they evict a map page. */
@@ -573,6 +593,8 @@ write_page(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *bu
 		}
 		if (forknum == MAIN_FORKNUM && !recovery && aurora_page_has_running_xacts(buffer))
 			flags |= AURORA_LP_XACT;
+		if (forknum == MAIN_FORKNUM && is_sequence_page(page))
+			flags |= AURORA_LP_SEQUENCE;
 		if (!(flags & AURORA_LP_MAP))
 		{
 			if (recovery)
@@ -616,8 +638,10 @@ write_page(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *bu
 		aurora_local_pages_reap(aurora_commit_wait_vdl());
 		if (aurora_local_pages_write(&tag, buffer, lsn, flags, sync))
 			break;
+		/* a sequence dropped to storage only jumps ahead */
+		flags &= ~AURORA_LP_SEQUENCE;
 		if ((flags & ~AURORA_LP_AWAIT) == 0 && !recovery &&
-			aurora_wait_for_vdl(lsn, FULL_STORE_WAIT_MS))
+			(flags == 0 || aurora_wait_for_vdl(lsn, FULL_STORE_WAIT_MS)))
 		{
 			flags = 0;
 			break;

@@ -36,6 +36,7 @@ extern bool aurora_fetch_rel_size(RelFileNode rnode, ForkNumber fork, BlockNumbe
 #define AURORA_LP_XACT		0x04
 #define AURORA_LP_MAP		0x08
 #define AURORA_LP_VERIFY	0x10
+#define AURORA_LP_SEQUENCE	0x20
 
 extern void aurora_local_pages_shmem_request(void);
 extern void aurora_local_pages_shmem_startup(void);

@@ -58,8 +58,11 @@ ENV
 
 # Store every page of the initdb'ed data directory in the volume (aurora-ctl
 # seed: base images at its checkpoint LSN, with the compute's geometry), then
-# remove the local files of permanent relations: from now on their pages
-# live only in storage.  Unlogged relations (those with an init fork) stay.
+# empty the local files of permanent relations: from now on their pages live
+# only in storage.  Each keeps an empty main-fork file, as every permanent
+# relation the storage manager creates does (PostgreSQL checks those files
+# for relfilenode reuse and empty tablespaces); the other forks and segments
+# go.  Unlogged relations (those with an init fork) stay as they are.
 seed_volume() {
 	local dir="$1" prefix="$2" pgs bps f base
 	pgs="$(sed -n 's/^aurora.protection_groups *= *//p' "$dir/pgdata/postgresql.conf" | tail -n1)"
@@ -72,7 +75,8 @@ seed_volume() {
 		while read -r f; do
 			base="${f##*/}"
 			base="${base%%[._]*}"
-			[ -e "${f%/*}/${base}_init" ] || rm -f "$f"
+			[ -e "${f%/*}/${base}_init" ] && continue
+			if [ "${f##*/}" = "$base" ]; then : >"$f"; else rm -f "$f"; fi
 		done
 	echo "cluster: volume seeded ($(grep -c . "$dir/seed.log" || true) lines in seed.log); relation pages now live in storage" >&2
 }

@@ -2,8 +2,9 @@
 # A compute set up as `make run` does it (initdb, volume seeded from it, local
 # relation files removed) runs with a tiny shared_buffers, so that nearly
 # every page it touches is evicted and read back from storage, and must:
-#   - keep no file of a permanent relation (unlogged and temporary ones stay
-#     local), and never grow one;
+#   - keep no data of a permanent relation locally: each has only an empty
+#     main-fork file, which never grows (unlogged and temporary relations
+#     stay local); a non-empty tablespace cannot be dropped;
 #   - keep pgbench's invariants and every acknowledged transaction, across a
 #     clean restart and a kill -9 of the compute;
 #   - build GIN, GiST, SP-GiST, BRIN, hash and btree indexes (builds that log
@@ -30,7 +31,8 @@ my $pgdata = $c->dir . '/pgdata';
 my @conn   = ('-h', '127.0.0.1', '-p', $c->pgport, 'postgres');
 
 # Relation files of the data directory: path => size.  Permanent relations
-# have none; unlogged ones keep theirs (they have an init fork).
+# have an empty main-fork file each; unlogged ones keep theirs (they have an
+# init fork).
 sub relation_files
 {
 	my %files;
@@ -43,16 +45,18 @@ sub relation_files
 	return \%files;
 }
 
+# Files of permanent relations that hold data, or are not an empty main fork.
 sub permanent_files
 {
 	my $files = relation_files();
 	return grep {
-		my ($dir, $rel) = m{^(.*)/(\d+)};
-		!-e "$dir/${rel}_init"
+		my ($dir, $rel, $rest) = m{^(.*)/(\d+)(.*)$};
+		!-e "$dir/${rel}_init" && ($rest ne '' || $files->{$_} != 0)
 	} sort keys %$files;
 }
 
-is(join(' ', permanent_files()), '', 'after the seeded start no permanent relation has a local file');
+is(join(' ', permanent_files()), '', 'after the seeded start permanent relations have only empty main-fork files');
+cmp_ok(scalar(keys %{ relation_files() }), '>', 100, 'one per relation of the initdb\'ed cluster');
 is($c->safe_psql('SELECT enabled FROM aurora.storage_manager_stats()'), 't',
 	'aurora.storage_manager_stats() says the storage manager is on');
 
@@ -89,7 +93,7 @@ my $stats = $c->safe_psql('SELECT pages_read, pages_evicted, evicted_to_storage 
 my ($read, $evicted, $dropped) = split /\|/, $stats;
 cmp_ok($read, '>', 1000, "pages were read back from storage ($read)");
 cmp_ok($dropped, ">", 1000, "written pages were dropped for storage to rebuild ($evicted evictions; $dropped pages dropped, extensions included)");
-is(join(' ', permanent_files()), '', 'still no local file of a permanent relation');
+is(join(' ', permanent_files()), '', 'still no local data of a permanent relation: no main-fork file grew');
 
 # ---- unlogged and temporary relations stay local ---------------------------
 $c->safe_psql('CREATE UNLOGGED TABLE u (a int); INSERT INTO u SELECT generate_series(1, 5000)');
@@ -142,6 +146,18 @@ $c->safe_psql('CREATE DATABASE wl');
 $c->safe_psql('CREATE TABLE w AS SELECT generate_series(1, 1000) a', 'wl');
 is($c->safe_psql('SELECT sum(a) FROM w', 'wl'), '500500', 'CREATE DATABASE (WAL_LOG) works');
 
+my $tsdir = $c->dir . '/ts';
+mkdir $tsdir;
+$c->safe_psql("CREATE TABLESPACE ts LOCATION '$tsdir'");
+$c->safe_psql('CREATE TABLE in_ts TABLESPACE ts AS SELECT generate_series(1, 10000) a');
+($rc, undef, $perr) = $c->psql('DROP TABLESPACE ts');
+ok($rc != 0 && $perr =~ /is not empty/, 'a tablespace holding a relation cannot be dropped') or diag($perr);
+is($c->safe_psql('SELECT sum(a) FROM in_ts'), '50005000', 'which reads back from storage');
+$c->safe_psql('DROP TABLE in_ts');
+$c->safe_psql('CHECKPOINT');
+($rc, undef, $perr) = $c->psql('DROP TABLESPACE ts');
+is($rc, 0, 'once it is gone the tablespace can be dropped') or diag($perr);
+
 # ---- restarts: clean, then kill -9 -----------------------------------------
 my $rows = $c->safe_psql('SELECT count(*) FROM pgbench_history');
 $c->stop;
@@ -175,7 +191,7 @@ cmp_ok(scalar(@acked), '>', 10, scalar(@acked) . ' inserts were acknowledged bef
 is($c->safe_psql('SELECT count(*) FROM acked WHERE id <= ' . ($acked[-1] // 0)), scalar(@acked),
 	'after kill -9 and recovery every acknowledged insert is there');
 is($c->safe_psql($invariants), 't', 'and pgbench\'s balances agree');
-is(join(' ', permanent_files()), '', 'recovery wrote no local file of a permanent relation');
+is(join(' ', permanent_files()), '', 'recovery wrote no local data of a permanent relation');
 
 # ---- storage nodes fail ------------------------------------------------------
 $c->ctl('kill', 'a1', 'b2');
