@@ -43,6 +43,7 @@ static const char *const aurora_guc_names[] = {
 	"aurora.blocks_per_segment",
 	"aurora.storage_manager",
 	"aurora.local_store_size",
+	"aurora.local_page_cache",
 	"aurora.relsize_cache_size",
 	"aurora.lwlsn_cache_size",
 	"aurora.eviction_wait",

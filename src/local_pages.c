@@ -15,7 +15,11 @@
  *	              redo would rebuild it with command ids reset, and those
  *	              transactions would see their own rows wrongly;
  *	    MAP       a free-space or visibility map page changed without WAL
- *	              that could not be logged by the process evicting it;
+ *	              that could not be logged by the process evicting it (the
+ *	              checkpointer, recovery); its LSN here is a covering one,
+ *	              the end of WAL when it was evicted: once VDL passes it,
+ *	              storage has every bit change, and until then the copy is
+ *	              newer than storage's whatever their page LSNs say;
  *	    SEQUENCE  a sequence's page: the one storage rebuilds holds the
  *	              value nextval logged, up to 32 ahead of the last one it
  *	              returned (as after a crash); not durable either.
@@ -98,13 +102,17 @@ typedef struct LocalPagesShared
 {
 	LWLock	   *lock;
 	LWLock	   *sync_lock;		/* one fdatasync at a time; others ride on it */
-	int			nslots;
-	int			used;
+	int			nslots;			/* pinned capacity + cache capacity */
+	int			used;			/* in the index (pinned or cached) */
+	int			pinned;			/* slots of pages storage cannot rebuild yet */
+	int			cached;			/* slots of the page cache */
+	int			clock_hand;		/* next slot the cache looks at for a victim */
 	int			free_head;
 	uint64		write_seq;		/* slot writes so far (under lock) */
 	uint64		synced_seq;		/* writes up to this one are durable (under sync_lock) */
 	uint64		writes;
 	uint64		reads;
+	uint64		cache_reads;
 	uint64		reaped;
 	LocalSlot	slots[FLEXIBLE_ARRAY_MEMBER];
 } LocalPagesShared;
@@ -113,18 +121,27 @@ static LocalPagesShared *lp = NULL;
 static HTAB *lp_index = NULL;
 static int	lp_fd = -1;
 
+/* A slot written, out of the index, whose header is not cleared on disk yet. */
+#define SLOT_LIMBO	0x80000000u
+
+static int
+total_slots(void)
+{
+	return aurora_local_store_blocks + aurora_local_page_cache_blocks;
+}
+
 static Size
 local_pages_shmem_size(void)
 {
 	return add_size(offsetof(LocalPagesShared, slots),
-					mul_size(aurora_local_store_blocks, sizeof(LocalSlot)));
+					mul_size(total_slots(), sizeof(LocalSlot)));
 }
 
 void
 aurora_local_pages_shmem_request(void)
 {
 	RequestAddinShmemSpace(local_pages_shmem_size());
-	RequestAddinShmemSpace(hash_estimate_size(aurora_local_store_blocks, sizeof(LocalIndexEntry)));
+	RequestAddinShmemSpace(hash_estimate_size(total_slots(), sizeof(LocalIndexEntry)));
 	RequestNamedLWLockTranche("aurora_local_pages", 2);
 }
 
@@ -181,6 +198,8 @@ load_store_file(void)
 		SlotHeader *h = (SlotHeader *) buf;
 		LocalIndexEntry *e;
 		bool		found;
+		BufferTag	tag;
+		XLogRecPtr	lsn;
 
 		if (pg_pread(fd, buf, SLOT_SIZE, (off_t) i * SLOT_SIZE) != SLOT_SIZE)
 			break;
@@ -188,7 +207,7 @@ load_store_file(void)
 		 * A sequence's copy is older than the values handed out from
 		 * shared buffers before a crash; storage's (as logged) is not.
 		 */
-		if (h->magic != SLOT_MAGIC || (h->flags & AURORA_LP_SEQUENCE) != 0)
+		if (h->magic != SLOT_MAGIC || (h->flags & (AURORA_LP_SEQUENCE | AURORA_LP_CACHED)) != 0)
 			continue;
 		if (h->crc != slot_crc(h, buf + SLOT_HEADER_SIZE))
 		{
@@ -196,12 +215,20 @@ load_store_file(void)
 					(errmsg("aurora local page store: slot %d is damaged (torn write?) and is ignored", i)));
 			continue;
 		}
-		header_to_tag(h, &lp->slots[i].tag);
-		e = hash_search(lp_index, &lp->slots[i].tag, HASH_ENTER, &found);
+		header_to_tag(h, &tag);
+		lsn = ((XLogRecPtr) h->lsn_hi << 32) | h->lsn_lo;
+		e = hash_search(lp_index, &tag, HASH_ENTER, &found);
 		if (found)
-			continue;
+		{
+			/* a crash between writing a new copy and clearing the old one */
+			if (lp->slots[e->slot].lsn >= lsn)
+				continue;
+			lp->slots[e->slot].flags = 0;
+			loaded--;
+		}
 		e->slot = i;
-		lp->slots[i].lsn = ((XLogRecPtr) h->lsn_hi << 32) | h->lsn_lo;
+		lp->slots[i].tag = tag;
+		lp->slots[i].lsn = lsn;
 		lp->slots[i].flags = h->flags | AURORA_LP_VERIFY;
 		loaded++;
 	}
@@ -211,6 +238,7 @@ load_store_file(void)
 		ereport(LOG,
 				(errmsg("aurora local page store: %d pages kept from the previous run", loaded)));
 	lp->used = loaded;
+	lp->pinned = loaded;
 }
 
 void
@@ -223,8 +251,8 @@ aurora_local_pages_shmem_startup(void)
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(BufferTag);
 	info.entrysize = sizeof(LocalIndexEntry);
-	lp_index = ShmemInitHash("aurora local page index", aurora_local_store_blocks,
-							 aurora_local_store_blocks, &info, HASH_ELEM | HASH_BLOBS);
+	lp_index = ShmemInitHash("aurora local page index", total_slots(), total_slots(),
+							 &info, HASH_ELEM | HASH_BLOBS);
 	if (!found)
 	{
 		LWLockPadded *locks = GetNamedLWLockTranche("aurora_local_pages");
@@ -232,7 +260,7 @@ aurora_local_pages_shmem_startup(void)
 		memset(lp, 0, local_pages_shmem_size());
 		lp->lock = &locks[0].lock;
 		lp->sync_lock = &locks[1].lock;
-		lp->nslots = aurora_local_store_blocks;
+		lp->nslots = total_slots();
 		if (aurora_storage_manager)
 			load_store_file();
 		lp->free_head = -1;
@@ -333,10 +361,43 @@ static void
 release_slot(int slot)
 {
 	hash_search(lp_index, &lp->slots[slot].tag, HASH_REMOVE, NULL);
+	if (lp->slots[slot].flags == AURORA_LP_CACHED)
+		lp->cached--;
+	else
+		lp->pinned--;
 	lp->slots[slot].flags = 0;
 	lp->slots[slot].next_free = lp->free_head;
 	lp->free_head = slot;
 	lp->used--;
+}
+
+/* Caller holds the lock exclusively: a free slot, or -1. */
+static int
+take_free_slot(void)
+{
+	int			slot = lp->free_head;
+
+	if (slot >= 0)
+		lp->free_head = lp->slots[slot].next_free;
+	return slot;
+}
+
+/* Caller holds the lock exclusively: the slot of a cached page, freed, or -1. */
+static int
+evict_cached(void)
+{
+	for (int n = 0; n < lp->nslots; n++)
+	{
+		int			slot = lp->clock_hand;
+
+		lp->clock_hand = (lp->clock_hand + 1) % lp->nslots;
+		if (lp->slots[slot].flags == AURORA_LP_CACHED)
+		{
+			release_slot(slot);
+			return take_free_slot();
+		}
+	}
+	return -1;
 }
 
 bool
@@ -346,26 +407,45 @@ aurora_local_pages_write(const BufferTag *tag, const char *page, XLogRecPtr lsn,
 	LocalIndexEntry *e;
 	bool		found;
 	int			slot;
+	int			old = -1;
 	uint64		seq;
 
-	Assert(flags != 0);
+	Assert(flags != 0 && flags != AURORA_LP_CACHED);
 	LWLockAcquire(lp->lock, LW_EXCLUSIVE);
 	e = hash_search(lp_index, tag, HASH_FIND, NULL);
-	if (e != NULL)
-		slot = e->slot;
+	if (e != NULL && lp->slots[e->slot].flags == AURORA_LP_CACHED)
+	{
+		release_slot(e->slot);
+		e = NULL;
+	}
+	if (e == NULL && lp->pinned >= aurora_local_store_blocks)
+	{
+		LWLockRelease(lp->lock);
+		return false;
+	}
+	if ((slot = take_free_slot()) < 0 && (slot = evict_cached()) < 0)
+	{
+		LWLockRelease(lp->lock);
+		return false;
+	}
+
+	/*
+	 * Copy on write: the new copy goes to a fresh slot and the old one is
+	 * cleared only once the new one is durable, so a torn write (its CRC
+	 * fails at the next start) never costs the copy it replaces.
+	 */
+	e = hash_search(lp_index, tag, HASH_ENTER, &found);
+	if (found)
+	{
+		old = e->slot;
+		lp->slots[old].flags = SLOT_LIMBO;
+	}
 	else
 	{
-		if (lp->free_head < 0)
-		{
-			LWLockRelease(lp->lock);
-			return false;
-		}
-		slot = lp->free_head;
-		lp->free_head = lp->slots[slot].next_free;
-		e = hash_search(lp_index, tag, HASH_ENTER, &found);
-		e->slot = slot;
 		lp->used++;
+		lp->pinned++;
 	}
+	e->slot = slot;
 	lp->slots[slot].tag = *tag;
 	lp->slots[slot].lsn = lsn;
 	lp->slots[slot].flags = flags;
@@ -376,7 +456,61 @@ aurora_local_pages_write(const BufferTag *tag, const char *page, XLogRecPtr lsn,
 	LWLockRelease(lp->lock);
 	if (sync)
 		sync_through(seq);
+	if (old >= 0)
+	{
+		LWLockAcquire(lp->lock, LW_EXCLUSIVE);
+		clear_slot_on_disk(old);
+		lp->slots[old].flags = 0;
+		lp->slots[old].next_free = lp->free_head;
+		lp->free_head = old;
+		LWLockRelease(lp->lock);
+	}
 	return true;
+}
+
+/*
+ * The page cache (aurora.local_page_cache): keep a clean copy, one storage
+ * can rebuild, to save a later read.  A pinned copy of the page is left
+ * alone (the caller forgets it first when it is stale).  Clock eviction.
+ */
+void
+aurora_local_pages_cache_put(const BufferTag *tag, const char *page, XLogRecPtr lsn)
+{
+	LocalIndexEntry *e;
+	bool		found;
+	int			slot;
+
+	if (lp == NULL || aurora_local_page_cache_blocks == 0)
+		return;
+	LWLockAcquire(lp->lock, LW_EXCLUSIVE);
+	e = hash_search(lp_index, tag, HASH_FIND, NULL);
+	if (e != NULL)
+	{
+		if (lp->slots[e->slot].flags != AURORA_LP_CACHED)
+		{
+			LWLockRelease(lp->lock);
+			return;
+		}
+		slot = e->slot;
+	}
+	else
+	{
+		slot = lp->cached < aurora_local_page_cache_blocks ? take_free_slot() : -1;
+		if (slot < 0 && (slot = evict_cached()) < 0)
+		{
+			LWLockRelease(lp->lock);
+			return;
+		}
+		e = hash_search(lp_index, tag, HASH_ENTER, &found);
+		e->slot = slot;
+		lp->used++;
+		lp->cached++;
+	}
+	lp->slots[slot].tag = *tag;
+	lp->slots[slot].lsn = lsn;
+	lp->slots[slot].flags = AURORA_LP_CACHED;
+	write_slot(slot, tag, lsn, AURORA_LP_CACHED, page);
+	LWLockRelease(lp->lock);
 }
 
 bool
@@ -402,7 +536,10 @@ aurora_local_pages_read(const BufferTag *tag, char *page, XLogRecPtr *lsn, uint3
 		h->magic == SLOT_MAGIC && h->crc == slot_crc(h, buf + SLOT_HEADER_SIZE);
 	*lsn = lp->slots[e->slot].lsn;
 	*flags = lp->slots[e->slot].flags;
-	lp->reads++;
+	if (*flags == AURORA_LP_CACHED)
+		lp->cache_reads++;
+	else
+		lp->reads++;
 	LWLockRelease(lp->lock);
 	if (!ok)
 		ereport(ERROR,
@@ -465,7 +602,7 @@ aurora_local_pages_forget_rel(RelFileNode rnode, ForkNumber fork, BlockNumber fr
 	{
 		LocalSlot  *s = &lp->slots[i];
 
-		if (s->flags != 0 && RelFileNodeEquals(s->tag.rnode, rnode) &&
+		if (s->flags != 0 && s->flags != SLOT_LIMBO && RelFileNodeEquals(s->tag.rnode, rnode) &&
 			(fork == InvalidForkNumber || s->tag.forkNum == fork) && s->tag.blockNum >= from)
 		{
 			release_slot(i);
@@ -536,8 +673,8 @@ aurora_page_has_running_xacts(const char *page)
 }
 
 /*
- * Let go of the pages that storage can now rebuild: AWAIT pages whose LSN
- * VDL covers, XACT pages whose transactions ended as well (a copy kept
+ * Let go of the pages that storage can now rebuild: AWAIT and MAP pages
+ * whose (covering) LSN VDL covers, XACT pages whose transactions ended as well (a copy kept
  * from before a restart too: if storage got a newer version meanwhile,
  * dropping the copy is right all the more).  The shipper
  * calls this about once a second.
@@ -560,7 +697,8 @@ aurora_local_pages_reap(XLogRecPtr vdl)
 		s = lp->slots[i];
 		LWLockRelease(lp->lock);
 		if (s.flags == 0 || s.lsn > vdl ||
-			(s.flags & (AURORA_LP_UNLOGGED | AURORA_LP_MAP | AURORA_LP_SEQUENCE)) != 0)
+			(s.flags & (AURORA_LP_UNLOGGED | AURORA_LP_SEQUENCE |
+						AURORA_LP_CACHED | SLOT_LIMBO)) != 0)
 			continue;
 		/* (after a restart no transaction of before runs any more) */
 		if ((s.flags & (AURORA_LP_XACT | AURORA_LP_VERIFY)) == AURORA_LP_XACT)
@@ -584,13 +722,15 @@ aurora_local_pages_reap(XLogRecPtr vdl)
 }
 
 void
-aurora_local_pages_stats(int64 *used, int64 *capacity, int64 *writes, int64 *reads, int64 *reaped)
+aurora_local_pages_stats(AuroraLocalPagesStats *st)
 {
 	LWLockAcquire(lp->lock, LW_SHARED);
-	*used = lp->used;
-	*capacity = lp->nslots;
-	*writes = (int64) lp->writes;
-	*reads = (int64) lp->reads;
-	*reaped = (int64) lp->reaped;
+	st->pinned = lp->pinned;
+	st->pinned_capacity = aurora_local_store_blocks;
+	st->cached = lp->cached;
+	st->cache_capacity = aurora_local_page_cache_blocks;
+	st->reads = (int64) lp->reads;
+	st->cache_reads = (int64) lp->cache_reads;
+	st->reaped = (int64) lp->reaped;
 	LWLockRelease(lp->lock);
 }

@@ -39,6 +39,7 @@
 
 #include "access/xlog.h"
 #include "access/xloginsert.h"
+#include "access/xlogrecovery.h"
 #include "common/hashfn.h"
 #include "catalog/catalog.h"
 #include "commands/defrem.h"
@@ -66,6 +67,7 @@
 
 bool		aurora_storage_manager = false;
 int			aurora_local_store_blocks = 16384;
+int			aurora_local_page_cache_blocks = 0;
 int			aurora_relsize_cache_entries = 16384;
 int			aurora_lwlsn_cache_entries = 65536;
 int			aurora_eviction_wait_ms = 100;
@@ -503,7 +505,9 @@ aur_read(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *buff
 	if (aurora_local_pages_read(&tag, buffer, &local_lsn, &flags))
 	{
 		pg_atomic_fetch_add_u64(&ss->local_reads, 1);
-		if (flags & AURORA_LP_VERIFY)
+		if ((flags & AURORA_LP_VERIFY) && (flags & AURORA_LP_MAP))
+			aurora_local_pages_verified(&tag);	/* LSNs say nothing of map bits */
+		else if (flags & AURORA_LP_VERIFY)
 		{
 			/* kept from before a restart: storage may have a newer version */
 			PGAlignedBlock stored;
@@ -519,7 +523,9 @@ aur_read(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *buff
 		}
 		return;
 	}
-	if (!aurora_fetch_page(&tag, read_lsn(&tag), buffer))
+	if (aurora_fetch_page(&tag, read_lsn(&tag), buffer))
+		aurora_local_pages_cache_put(&tag, buffer, PageGetLSN((Page) buffer));
+	else
 		MemSet(buffer, 0, BLCKSZ);
 }
 
@@ -546,6 +552,26 @@ may_log_here(void)
 }
 
 /*
+ * Whether VDL covers lsn, after waiting for it up to aurora.eviction_wait
+ * (no_wait: not at all).  The WAL up to lsn is flushed first: the shipper
+ * ships only flushed WAL.
+ */
+static bool
+vdl_covers(XLogRecPtr lsn, bool no_wait)
+{
+	XLogRecPtr	vdl = aurora_commit_wait_vdl();
+
+	if (vdl >= lsn)
+		return true;
+	XLogFlush(lsn);
+	/* storage far behind (or stalled): do not wait page by page */
+	if (no_wait || lsn - vdl > EVICTION_WAIT_MAX_LAG)
+		return false;
+	pg_atomic_fetch_add_u64(&ss->eviction_waits, 1);
+	return aurora_wait_for_vdl(lsn, aurora_eviction_wait_ms);
+}
+
+/*
  * A page PostgreSQL writes (eviction, checkpoint, extension with data):
  * drop it if storage can rebuild it, else keep it locally.  sync_later:
  * the caller will call smgrimmedsync (bulk writes), so a local copy need
@@ -560,8 +586,8 @@ write_page(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *bu
 	XLogRecPtr	lsn = PageGetLSN(page);
 	uint32		flags = 0;
 	bool		recovery = RecoveryInProgress();
+	bool		is_map = forknum == FSM_FORKNUM || forknum == VISIBILITYMAP_FORKNUM;
 	bool		sync;
-	XLogRecPtr	vdl;
 
 	INIT_BUFFERTAG(tag, reln->smgr_rnode.node, forknum, blocknum);
 
@@ -573,64 +599,57 @@ write_page(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *bu
 		pg_atomic_fetch_add_u64(&ss->evicted_to_storage, 1);
 		return;
 	}
-	if (lsn < 2)
+	if (is_map && (recovery || !may_log_here()))
+	{
+		/*
+		 * A map page's bits change without WAL and without its LSN: storage
+		 * holds its content once it holds every record up to the current
+		 * end of WAL (replay position in recovery), the page's covering
+		 * LSN.  Wait for that briefly, else keep the page (durably) until
+		 * VDL passes the covering LSN.
+		 */
+		lsn = recovery ? GetXLogReplayRecPtr(NULL) : GetXLogInsertRecPtr();
+		if (recovery || !vdl_covers(lsn, false))
+			flags |= AURORA_LP_MAP;
+	}
+	else if (lsn < 2 && !is_map)
 		flags |= AURORA_LP_UNLOGGED;
 	else
 	{
-		if ((forknum == FSM_FORKNUM || forknum == VISIBILITYMAP_FORKNUM) && !recovery)
+		if (is_map)
 		{
-			if (may_log_here())
-			{
-				PGAlignedBlock copy;
+			PGAlignedBlock copy;
 
-				/* map pages keep their data in the "hole": not page_std */
-				memcpy(copy.data, buffer, BLCKSZ);
-				lsn = log_newpage(&tag.rnode, forknum, blocknum, (Page) copy.data, false);
-				pg_atomic_fetch_add_u64(&ss->map_images, 1);
-			}
-			else
-				flags |= AURORA_LP_MAP;
+			/* map pages keep their data in the "hole": not page_std */
+			memcpy(copy.data, buffer, BLCKSZ);
+			lsn = log_newpage(&tag.rnode, forknum, blocknum, (Page) copy.data, false);
+			pg_atomic_fetch_add_u64(&ss->map_images, 1);
 		}
 		if (forknum == MAIN_FORKNUM && !recovery && aurora_page_has_running_xacts(buffer))
 			flags |= AURORA_LP_XACT;
 		if (forknum == MAIN_FORKNUM && is_sequence_page(page))
 			flags |= AURORA_LP_SEQUENCE;
-		if (!(flags & AURORA_LP_MAP))
-		{
-			if (recovery)
-				flags |= AURORA_LP_AWAIT;
-			else if ((vdl = aurora_commit_wait_vdl()) < lsn)
-			{
-				XLogFlush(lsn);
-				/* storage far behind (or stalled): do not wait per page */
-				if (sync_later || lsn - vdl > EVICTION_WAIT_MAX_LAG)
-					flags |= AURORA_LP_AWAIT;
-				else
-				{
-					pg_atomic_fetch_add_u64(&ss->eviction_waits, 1);
-					if (!aurora_wait_for_vdl(lsn, aurora_eviction_wait_ms))
-						flags |= AURORA_LP_AWAIT;
-				}
-			}
-		}
+		if (recovery || !vdl_covers(lsn, sync_later))
+			flags |= AURORA_LP_AWAIT;
 	}
 	if (flags == 0)
 	{
 		lwlsn_set(&tag, lsn);
 		aurora_local_pages_forget(&tag);
+		/* the newest version: what a read would fetch next */
+		aurora_local_pages_cache_put(&tag, buffer, lsn);
 		pg_atomic_fetch_add_u64(&ss->evicted_to_storage, 1);
 		return;
 	}
 
 	/*
-	 * Only AWAIT pages need to survive a crash (see local_pages.c).  The
-	 * startup process needs no sync either: a crash during recovery replays
-	 * the same WAL from the same checkpoint onto the same storage.  The
-	 * checkpointer's copies are synced at writeback (aur_writeback), before
-	 * the checkpoint can complete, unless writebacks are off.
+	 * Only AWAIT and MAP pages need to survive a crash (see local_pages.c),
+	 * also those written during recovery: they replace copies recovery
+	 * started from.  The checkpointer's copies are synced at writeback
+	 * (aur_writeback), before the checkpoint can complete, unless
+	 * writebacks are off.
 	 */
-	sync = (flags & AURORA_LP_AWAIT) != 0 && !sync_later &&
-		!(recovery && MyBackendType == B_STARTUP) &&
+	sync = (flags & (AURORA_LP_AWAIT | AURORA_LP_MAP)) != 0 && !sync_later &&
 		!(MyBackendType == B_CHECKPOINTER && checkpoint_flush_after > 0);
 	while (!aurora_local_pages_write(&tag, buffer, lsn, flags, sync))
 	{
@@ -658,6 +677,7 @@ write_page(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *bu
 	if (flags == 0)
 	{
 		aurora_local_pages_forget(&tag);
+		aurora_local_pages_cache_put(&tag, buffer, lsn);
 		pg_atomic_fetch_add_u64(&ss->evicted_to_storage, 1);
 	}
 	else
@@ -833,6 +853,15 @@ aurora_smgr_define_gucs(void)
 							PGC_POSTMASTER,
 							GUC_UNIT_BLOCKS,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("aurora.local_page_cache",
+							"Size of the local page cache: clean copies of pages read from or evicted to storage.",
+							"0 disables it.  Saves storage reads for pages that fall out of shared_buffers; "
+							"kept in the same file as the local page store, and emptied at every start.",
+							&aurora_local_page_cache_blocks,
+							0, 0, INT_MAX / 2,
+							PGC_POSTMASTER,
+							GUC_UNIT_BLOCKS,
+							NULL, NULL, NULL);
 	DefineCustomIntVariable("aurora.relsize_cache_size",
 							"Relation fork sizes the compute keeps in shared memory.",
 							NULL,
@@ -875,51 +904,47 @@ PG_FUNCTION_INFO_V1(aurora_storage_manager_stats);
 
 /*
  * aurora.storage_manager_stats(): what the storage manager did since the
- * server started (all zero when it is off).
+ * server started (enabled false and all zero when it is off).
  */
 Datum
 aurora_storage_manager_stats(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[14];
-	bool		nulls[14] = {false};
-	int64		used = 0,
-				capacity = 0,
-				lwrites = 0,
-				lreads = 0,
-				reaped = 0;
+	Datum		values[17];
+	bool		nulls[17] = {false};
+	AuroraLocalPagesStats lst;
 	uint64		reads;
+	int			i = 0;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	if (ss == NULL)
-	{
-		for (int i = 1; i < lengthof(values); i++)
-			values[i] = Int64GetDatum(0);
-		values[0] = BoolGetDatum(false);
-		nulls[2] = true;
-		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
-	}
-	aurora_local_pages_stats(&used, &capacity, &lwrites, &lreads, &reaped);
-	reads = pg_atomic_read_u64(&ss->reads);
-	values[0] = BoolGetDatum(true);
-	values[1] = Int64GetDatum((int64) reads);
+	memset(&lst, 0, sizeof(lst));
+	if (ss != NULL)
+		aurora_local_pages_stats(&lst);
+	reads = ss ? pg_atomic_read_u64(&ss->reads) : 0;
+#define COUNTER(field) Int64GetDatum(ss ? (int64) pg_atomic_read_u64(&ss->field) : 0)
+	values[i++] = BoolGetDatum(ss != NULL);
+	values[i++] = Int64GetDatum((int64) reads);
 	if (reads > 0)
-		values[2] = Float8GetDatum((double) pg_atomic_read_u64(&ss->read_us) / reads / 1000.0);
+		values[i] = Float8GetDatum((double) pg_atomic_read_u64(&ss->read_us) / reads / 1000.0);
 	else
-		nulls[2] = true;
-	values[3] = Int64GetDatum((int64) pg_atomic_read_u64(&ss->read_retries));
-	values[4] = Int64GetDatum((int64) pg_atomic_read_u64(&ss->size_requests));
-	values[5] = Int64GetDatum((int64) pg_atomic_read_u64(&ss->evictions));
-	values[6] = Int64GetDatum((int64) pg_atomic_read_u64(&ss->evicted_to_storage));
-	values[7] = Int64GetDatum((int64) pg_atomic_read_u64(&ss->evicted_locally));
-	values[8] = Int64GetDatum((int64) pg_atomic_read_u64(&ss->eviction_waits));
-	values[9] = Int64GetDatum((int64) pg_atomic_read_u64(&ss->map_images));
-	values[10] = Int64GetDatum((int64) pg_atomic_read_u64(&ss->local_reads));
-	values[11] = Int64GetDatum(used);
-	values[12] = Int64GetDatum(capacity);
-	values[13] = Int64GetDatum(reaped);
-	(void) lwrites;
-	(void) lreads;
+		nulls[i] = true;
+	i++;
+	values[i++] = COUNTER(read_retries);
+	values[i++] = COUNTER(size_requests);
+	values[i++] = COUNTER(evictions);
+	values[i++] = COUNTER(evicted_to_storage);
+	values[i++] = COUNTER(evicted_locally);
+	values[i++] = COUNTER(eviction_waits);
+	values[i++] = COUNTER(map_images);
+	values[i++] = Int64GetDatum(lst.reads);
+	values[i++] = Int64GetDatum(lst.pinned);
+	values[i++] = Int64GetDatum(lst.pinned_capacity);
+	values[i++] = Int64GetDatum(lst.reaped);
+	values[i++] = Int64GetDatum(lst.cache_reads);
+	values[i++] = Int64GetDatum(lst.cached);
+	values[i++] = Int64GetDatum(lst.cache_capacity);
+#undef COUNTER
+	Assert(i == lengthof(values));
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

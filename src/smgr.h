@@ -14,6 +14,7 @@
 /* GUCs (smgr.c) */
 extern bool aurora_storage_manager;
 extern int	aurora_local_store_blocks;
+extern int	aurora_local_page_cache_blocks;
 extern int	aurora_relsize_cache_entries;
 extern int	aurora_lwlsn_cache_entries;
 extern int	aurora_eviction_wait_ms;
@@ -37,6 +38,7 @@ extern bool aurora_fetch_rel_size(RelFileNode rnode, ForkNumber fork, BlockNumbe
 #define AURORA_LP_MAP		0x08
 #define AURORA_LP_VERIFY	0x10
 #define AURORA_LP_SEQUENCE	0x20
+#define AURORA_LP_CACHED	0x40	/* alone: a clean copy in the page cache */
 
 extern void aurora_local_pages_shmem_request(void);
 extern void aurora_local_pages_shmem_startup(void);
@@ -50,7 +52,19 @@ extern void aurora_local_pages_forget_rel(RelFileNode rnode, ForkNumber fork, Bl
 extern void aurora_local_pages_sync(void);
 extern void aurora_local_pages_reap(XLogRecPtr vdl);
 extern bool aurora_page_has_running_xacts(const char *page);
-extern void aurora_local_pages_stats(int64 *used, int64 *capacity, int64 *writes, int64 *reads,
-									 int64 *reaped);
+extern void aurora_local_pages_cache_put(const BufferTag *tag, const char *page, XLogRecPtr lsn);
+
+typedef struct AuroraLocalPagesStats
+{
+	int64		pinned;			/* pages storage cannot rebuild yet */
+	int64		pinned_capacity;
+	int64		cached;			/* clean copies in the page cache */
+	int64		cache_capacity;
+	int64		reads;			/* pinned copies read */
+	int64		cache_reads;	/* cache hits */
+	int64		reaped;			/* pinned copies released once storage held them */
+} AuroraLocalPagesStats;
+
+extern void aurora_local_pages_stats(AuroraLocalPagesStats *st);
 
 #endif							/* AURORA_SMGR_H */

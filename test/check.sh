@@ -105,16 +105,31 @@ stage_postgres() {
 stage_shipping() {
 	local c="$tmp/shipping-cluster" base lag
 	base="$(free_ports)"
-	# a shipping compute (cluster.sh's default)
+	# a shipping compute with the storage manager (cluster.sh's default), and
+	# a buffer cache as small as the suite tolerates (with 128 kB it runs out
+	# of unpinned buffers, as stock PostgreSQL does): nearly every page it
+	# touches is evicted and read back from storage
 	bash src/tools/cluster.sh init "$c" "$prefix" "$base" $((base + 6))
+	echo "shared_buffers = 1MB" >>"$c/pgdata/postgresql.conf"
 	bash src/tools/cluster.sh start "$c"
 	# shellcheck disable=SC1091
 	. "$c/env"
 
-	echo "== PostgreSQL regression suite against a shipping compute (commits wait for VDL)"
+	echo "== PostgreSQL regression suite against an aurora compute (pages from storage, 1 MB of shared buffers)"
 	as_user env PGHOST=127.0.0.1 PGPORT=$((base + 6)) \
 		make -s -C "$pg_build/src/test/regress" installcheck NO_LOCALE=1 ||
 		{ cat "$pg_build/src/test/regress/regression.diffs" >&2 || true; return 1; }
+
+	echo "== again with the local page cache on (8 MB)"
+	echo "aurora.local_page_cache = 8MB" >>"$c/pgdata/postgresql.conf"
+	bash src/tools/cluster.sh stop "$c"
+	bash src/tools/cluster.sh start "$c"
+	as_user env PGHOST=127.0.0.1 PGPORT=$((base + 6)) \
+		make -s -C "$pg_build/src/test/regress" installcheck NO_LOCALE=1 ||
+		{ cat "$pg_build/src/test/regress/regression.diffs" >&2 || true; return 1; }
+	hits="$(as_user psql -XAtc 'SELECT cache_hits FROM aurora.storage_manager_stats()')"
+	[ "${hits:-0}" -gt 0 ] || { echo "the local page cache served nothing" >&2; return 1; }
+	echo "local page cache hits: $hits"
 
 	echo "== storage agrees: VDL reaches the local flush, nothing was refused"
 	for _ in $(seq 1 100); do

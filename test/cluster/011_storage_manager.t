@@ -204,7 +204,11 @@ is($c->safe_psql($invariants), 't', 'balances agree');
 $c->ctl('kill', 'a2');
 # every page of pgbench_accounts again: 1 MB of shared buffers holds few of them
 is($c->safe_psql('SELECT count(*) FROM pgbench_accounts'), '200000',
-	'with a whole AZ and one more node down, reads are served');
+	'with a whole AZ and one more node down, reads are served')
+  or diag('sequential scan: ' . $c->safe_psql('SET enable_indexonlyscan = off; SET enable_indexscan = off; '
+	  . 'SET enable_bitmapscan = off; SELECT count(*) FROM pgbench_accounts') . '; duplicates: '
+	  . $c->safe_psql('SELECT count(*) FROM (SELECT aid FROM pgbench_accounts GROUP BY aid HAVING count(*) > 1) d')
+	  . '; plan: ' . $c->safe_psql('EXPLAIN SELECT count(*) FROM pgbench_accounts'));
 my ($wout, $werr) = ('', '');
 my $writer = IPC::Run::start([ "$prefix/bin/psql", '-X', '-A', '-t', @conn, '-c',
 		'INSERT INTO acked VALUES (-1, NULL)' ], '>', \$wout, '2>', \$werr);
