@@ -18,10 +18,18 @@
 #               protection group (aurora.protection_groups = 1): the same
 #               fan-out as syncrep, every WAL byte to six replicas, one log
 #               per replica;
+#               The compute runs as `make run` sets it up, with the aurora
+#               storage manager: relation pages live in storage, evictions
+#               and checkpoints write nothing;
 #   aurora-4pg  the same with aurora.protection_groups = 4 (the extension's
 #               default): the WAL is routed over four protection groups, all
 #               placed on the same six nodes, so each node keeps four logs and
-#               gets up to four messages (and fdatasyncs) per flush.
+#               gets up to four messages (and fdatasyncs) per flush;
+#   aurora-nofpw  aurora with full_page_writes = off (safe with the storage
+#               manager: the compute writes no page, so none can be torn);
+#   aurora-local  aurora without the storage manager (cluster.sh
+#               --local-pages): pages stay in local files, only the WAL is
+#               shipped (issue 4's configuration).
 #
 # Each configuration: pgbench -i -s SCALE, CHECKPOINT, then a TPC-B-like
 # read-write run (rw: pgbench -c CLIENTS -j 2 -T DURATION) and a read-only run
@@ -51,7 +59,11 @@
 #   PGBENCH_SCALE      pgbench scale factor              (10)
 #   PGBENCH_CLIENTS    clients per run, on 2 threads     (8)
 #   PGBENCH_CONFIGS    configurations, in order
-#                      ("stock syncrep aurora aurora-4pg")
+#                      ("stock syncrep aurora aurora-4pg"; also aurora-nofpw,
+#                      aurora-local)
+#   PGBENCH_SHARED_BUFFERS  shared_buffers of every configuration (512MB; scale
+#                      10 is about 160 MB: 64MB makes the data 2.5 times the
+#                      buffer cache, so pages are evicted and read back)
 #   PGBENCH_NODE_CONF  extra storage node settings, "key = value;key = value"
 #                      (e.g. "coalesce_threshold = 0"; default none)
 #
@@ -76,7 +88,7 @@ configs="${PGBENCH_CONFIGS:-stock syncrep aurora aurora-4pg}"
 threads=2
 standbys=6
 # the aurora configurations: name -> aurora.protection_groups of the volume
-declare -A aurora_pgs=([aurora]=1 [aurora-4pg]=4)
+declare -A aurora_pgs=([aurora]=1 [aurora-4pg]=4 [aurora-nofpw]=1 [aurora-local]=1)
 is_aurora() { [ -n "${aurora_pgs[$1]:-}" ]; }
 catchup_timeout=600  # seconds to wait for replicas to catch up before a run
 
@@ -84,7 +96,7 @@ catchup_timeout=600  # seconds to wait for replicas to catch up before a run
 # them with pg_basebackup).  Checkpoints are far enough apart that none falls
 # into a run; the CHECKPOINT before the runs is explicit.
 server_settings=(
-	"shared_buffers = 512MB"
+	"shared_buffers = ${PGBENCH_SHARED_BUFFERS:-512MB}"
 	"max_wal_size = 8GB"
 	"min_wal_size = 1GB"
 	"checkpoint_timeout = 30min"
@@ -105,7 +117,7 @@ done
 [ -n "$configs" ] || die "PGBENCH_CONFIGS is empty"
 seen_configs=" "
 for c in $configs; do
-	case "$c" in stock | syncrep | aurora | aurora-4pg) ;; *) die "unknown configuration '$c' in PGBENCH_CONFIGS (stock, syncrep, aurora, aurora-4pg)" ;; esac
+	case "$c" in stock | syncrep | aurora | aurora-4pg | aurora-nofpw | aurora-local) ;; *) die "unknown configuration '$c' in PGBENCH_CONFIGS (stock, syncrep, aurora, aurora-4pg, aurora-nofpw, aurora-local)" ;; esac
 	[[ "$seen_configs" != *" $c "* ]] || die "configuration '$c' given twice in PGBENCH_CONFIGS"
 	seen_configs="$seen_configs$c "
 done
@@ -506,9 +518,11 @@ run_aurora() { # CONFIG PROTECTION_GROUPS
 	local cfg="$1" pgs="$2" d="$work/$1" base id p n
 	base="$(free_ports)"
 	aurora_port=$((base + 6)) aurora_cfg="$cfg"
-	bash "$repo/src/tools/cluster.sh" init "$d" "$prefix" "$base" "$aurora_port" 2>"$work/$cfg-init.log" ||
+	bash "$repo/src/tools/cluster.sh" init "$d" "$prefix" "$base" "$aurora_port" \
+		$([ "$cfg" = aurora-local ] && echo --local-pages) 2>"$work/$cfg-init.log" ||
 		{ cat "$work/$cfg-init.log" >&2; die "$cfg: cluster.sh init failed"; }
 	write_settings "$d/pgdata/postgresql.conf" "$aurora_port"
+	[ "$cfg" = aurora-nofpw ] && echo "full_page_writes = off" >>"$d/pgdata/postgresql.conf"
 	# what test/check.sh's shipping stage runs (explicit, whatever cluster.sh's
 	# default), with the configuration's number of protection groups: the
 	# volume is created with it when the shipper first starts
@@ -568,12 +582,12 @@ done
 
 # ---- table ---------------------------------------------------------------
 echo
-printf '%-10s %-3s | %9s %9s %8s %8s %8s | %9s %5s %9s %9s | %6s %8s %9s\n' \
+printf '%-12s %-3s | %9s %9s %8s %8s %8s | %9s %5s %9s %9s | %6s %8s %9s\n' \
 	config run xacts tps "avg ms" "p50 ms" "p99 ms" "WAL B/x" "FPI%" "net B/x" "app B/x" "busy%" "send s" "recv s"
 for c in $configs; do
 	for r in rw ro; do
 		k="$c:$r"
-		printf '%-10s %-3s | %9s %9.1f %8s %8s %8s | %9s %5s %9s %9s | %6s %8s %9s\n' \
+		printf '%-12s %-3s | %9s %9.1f %8s %8s %8s | %9s %5s %9s %9s | %6s %8s %9s\n' \
 			"$c" "$r" "${R[$k:xacts]}" "${R[$k:tps]}" "${R[$k:avg]}" "${R[$k:p50]}" "${R[$k:p99]}" \
 			"${R[$k:wal_x]}" "${R[$k:fpi_pct]/null/-}" "$([ "$c" = stock ] && echo - || echo "${R[$k:net_x]}")" "${R[$k:app_x]:--}" \
 			"${R[$k:busy]}" "${R[$k:sender_cpu]/null/-}" "${R[$k:receivers_cpu]/null/-}"
@@ -586,7 +600,8 @@ echo " aurora: one protection group, aurora-4pg: four, both on the same six stor
 
 # Ratios FIRST/SECOND of every pair; the table shows the pairs whose two
 # configurations ran, the JSON always has every pair (null where one did not).
-all_pairs=(aurora:syncrep aurora:stock aurora-4pg:syncrep aurora-4pg:stock syncrep:stock)
+all_pairs=(aurora:syncrep aurora:stock aurora-4pg:syncrep aurora-4pg:stock aurora-nofpw:syncrep
+	aurora-nofpw:stock aurora-nofpw:aurora aurora-local:syncrep aurora:aurora-local syncrep:stock)
 pairs=()
 for p in "${all_pairs[@]}"; do
 	a="${p%%:*}" b="${p##*:}"
@@ -649,7 +664,7 @@ tmp="$results/pgbench.json.tmp"
 cat >"$tmp" <<JSON
 {
   "benchmark": "pgbench",
-  "description": "pgbench TPC-B-like (rw) and select-only (ro) runs on the same release build and settings: stock (local fsync only), syncrep (quorum synchronous replication ANY 4 of six physical standbys on loopback), aurora (WAL shipped to six storage nodes on loopback, commits wait for VDL, write quorum 4/6; a volume of one protection group, one log per node), aurora-4pg (the same with four protection groups, the extension's default, all on the same six nodes: four logs per node)",
+  "description": "pgbench TPC-B-like (rw) and select-only (ro) runs on the same release build and settings: stock (local fsync only), syncrep (quorum synchronous replication ANY 4 of six physical standbys on loopback), aurora (WAL shipped to six storage nodes on loopback, commits wait for VDL, write quorum 4/6; a volume of one protection group, one log per node), aurora-4pg (the same with four protection groups, the extension's default, all on the same six nodes: four logs per node), aurora-nofpw (aurora with full_page_writes off), aurora-local (aurora without the storage manager: pages in local files); aurora, aurora-4pg and aurora-nofpw keep relation pages in storage (aurora.storage_manager)",
 $(bench_context_json "$work" "$bench_dir" "$load_start")
   "parameters": {
     "server": $(jstr "$prefix"),
