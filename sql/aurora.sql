@@ -71,5 +71,15 @@ SELECT extversion FROM pg_extension WHERE extname = 'aurora';
 SELECT pg_get_function_arguments('aurora.shipping_stats()'::regprocedure);
 SELECT count(*) AS nodes_at_0_3 FROM aurora.shipping_stats();
 DROP EXTENSION aurora;
+
+-- 0.4: aurora.storage_manager_stats(); an installation at 0.3 gets it by
+-- ALTER EXTENSION UPDATE (this compute keeps its pages in storage)
+CREATE EXTENSION aurora VERSION '0.3';
+SELECT count(*) AS storage_manager_stats_at_0_3 FROM pg_proc
+ WHERE pronamespace = 'aurora'::regnamespace AND proname = 'storage_manager_stats';
+ALTER EXTENSION aurora UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'aurora';
+SELECT enabled, local_capacity > 0 AS has_local_store FROM aurora.storage_manager_stats();
+DROP EXTENSION aurora;
 CREATE EXTENSION aurora;
 SELECT extversion FROM pg_extension WHERE extname = 'aurora';

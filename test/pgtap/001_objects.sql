@@ -1,7 +1,7 @@
 -- test/pgtap/001_objects.sql: the SQL surface of the extension exists with the
 -- documented columns and types, and the storage node view reflects the cluster.
 BEGIN;
-SELECT plan(40);
+SELECT plan(45);
 
 SELECT has_schema('aurora');
 SELECT has_function('aurora', 'version', ARRAY[]::text[]);
@@ -87,6 +87,16 @@ SELECT results_eq(
     $$SELECT count(*), sum(segments) FROM aurora.shipping_stats()$$,
     $$VALUES (6::bigint, 6 * current_setting('aurora.protection_groups')::numeric)$$,
     'aurora.shipping_stats(): one row per node, holding all segments between them');
+SELECT has_function('aurora', 'storage_manager_stats', ARRAY[]::text[]);
+SELECT is(pg_get_function_arguments('aurora.storage_manager_stats()'::regprocedure),
+    'OUT enabled boolean, OUT pages_read bigint, OUT read_latency_avg double precision, OUT read_retries bigint, OUT size_requests bigint, OUT pages_evicted bigint, OUT evicted_to_storage bigint, OUT evicted_locally bigint, OUT eviction_vdl_waits bigint, OUT map_page_images bigint, OUT local_pages_read bigint, OUT local_pages bigint, OUT local_capacity bigint, OUT local_pages_released bigint, OUT cache_hits bigint, OUT cache_pages bigint, OUT cache_capacity bigint',
+    'aurora.storage_manager_stats() returns the documented columns');
+SELECT ok((SELECT enabled AND pages_read > 0 FROM aurora.storage_manager_stats()),
+    'the storage manager is on, and pages were read from storage');
+SELECT ok(NOT has_function_privilege('public', 'aurora.storage_manager_stats()', 'EXECUTE'),
+    'aurora.storage_manager_stats() is not executable by PUBLIC');
+SELECT ok(has_function_privilege('pg_monitor', 'aurora.storage_manager_stats()', 'EXECUTE'),
+    'pg_monitor may execute aurora.storage_manager_stats()');
 SELECT ok(NOT has_table_privilege('public', 'aurora.segments', 'SELECT'),
           'aurora.segments is not readable by PUBLIC');
 
