@@ -214,7 +214,11 @@ lwlsn_set(const BufferTag *tag, XLogRecPtr lsn)
 	LWLockRelease(ss->lwlsn_lock);
 }
 
-/* The LSN to read a block at: its last write, or its PG's read point. */
+/*
+ * The LSN to read a block at: its last write, or its PG's read point (also
+ * when the entry says InvalidXLogRecPtr: a map page evicted at a covering
+ * LSN, which need not be the end of any record of its PG).
+ */
 static XLogRecPtr
 read_lsn(const BufferTag *tag)
 {
@@ -588,6 +592,7 @@ write_page(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *bu
 	bool		recovery = RecoveryInProgress();
 	bool		is_map = forknum == FSM_FORKNUM || forknum == VISIBILITYMAP_FORKNUM;
 	bool		sync;
+	XLogRecPtr	read_at = lsn;	/* for the next read of the page (lwlsn) */
 
 	INIT_BUFFERTAG(tag, reln->smgr_rnode.node, forknum, blocknum);
 
@@ -596,6 +601,7 @@ write_page(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *bu
 		(lsn < 2 && PageIsEmpty(page) && PageGetSpecialSize(page) == 0))
 	{
 		aurora_local_pages_forget(&tag);
+		lwlsn_set(&tag, InvalidXLogRecPtr);
 		pg_atomic_fetch_add_u64(&ss->evicted_to_storage, 1);
 		return;
 	}
@@ -611,9 +617,14 @@ write_page(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *bu
 		lsn = recovery ? GetXLogReplayRecPtr(NULL) : GetXLogInsertRecPtr();
 		if (recovery || !vdl_covers(lsn, false))
 			flags |= AURORA_LP_MAP;
+		/* no record of the page's PG need end there: read at its read point */
+		read_at = InvalidXLogRecPtr;
 	}
 	else if (lsn < 2 && !is_map)
+	{
 		flags |= AURORA_LP_UNLOGGED;
+		read_at = InvalidXLogRecPtr;
+	}
 	else
 	{
 		if (is_map)
@@ -631,10 +642,11 @@ write_page(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *bu
 			flags |= AURORA_LP_SEQUENCE;
 		if (recovery || !vdl_covers(lsn, sync_later))
 			flags |= AURORA_LP_AWAIT;
+		read_at = lsn;
 	}
 	if (flags == 0)
 	{
-		lwlsn_set(&tag, lsn);
+		lwlsn_set(&tag, read_at);
 		aurora_local_pages_forget(&tag);
 		/* the newest version: what a read would fetch next */
 		aurora_local_pages_cache_put(&tag, buffer, lsn);
@@ -673,7 +685,7 @@ write_page(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *bu
 						   (int) forknum),
 				 errhint("Raise aurora.local_store_size, or check that storage is reachable.")));
 	}
-	lwlsn_set(&tag, lsn);
+	lwlsn_set(&tag, read_at);
 	if (flags == 0)
 	{
 		aurora_local_pages_forget(&tag);
@@ -712,10 +724,28 @@ aur_writeback(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, Block
 	aurora_local_pages_sync();
 }
 
+/* Forget the last-written LSNs of a fork's blocks from "from" on. */
+static void
+lwlsn_forget_from(RelFileNode rnode, ForkNumber fork, BlockNumber from)
+{
+	LWLockAcquire(ss->lwlsn_lock, LW_EXCLUSIVE);
+	for (int i = 0; i < aurora_lwlsn_cache_entries; i++)
+	{
+		LwlsnEntry *e = &ss->lwlsn[i];
+
+		if (e->lsn != InvalidXLogRecPtr && RelFileNodeEquals(e->tag.rnode, rnode) &&
+			e->tag.forkNum == fork && e->tag.blockNum >= from)
+			e->lsn = InvalidXLogRecPtr;
+	}
+	LWLockRelease(ss->lwlsn_lock);
+}
+
 static void
 aur_truncate(SMgrRelation reln, ForkNumber forknum, BlockNumber old_blocks, BlockNumber nblocks)
 {
 	relsize_set(reln->smgr_rnode.node, forknum, nblocks, false);
+	/* a block past the end, extended again, must not be read at its old LSN */
+	lwlsn_forget_from(reln->smgr_rnode.node, forknum, nblocks);
 	aurora_local_pages_forget_rel(reln->smgr_rnode.node, forknum, nblocks);
 
 	/*
