@@ -103,7 +103,7 @@ stage_postgres() {
 }
 
 stage_shipping() {
-	local c="$tmp/shipping-cluster" base lag
+	local c="$tmp/shipping-cluster" base lag out hits
 	base="$(free_ports)"
 	# a shipping compute with the storage manager (cluster.sh's default), and
 	# a buffer cache as small as the suite tolerates (with 128 kB it runs out
@@ -119,6 +119,11 @@ stage_shipping() {
 	as_user env PGHOST=127.0.0.1 PGPORT=$((base + 6)) \
 		make -s -C "$pg_build/src/test/regress" installcheck NO_LOCALE=1 ||
 		{ cat "$pg_build/src/test/regress/regression.diffs" >&2 || true; return 1; }
+
+	echo "== pg_amcheck (heapallindexed) over every database the suite left"
+	out="$(as_user "$prefix/bin/pg_amcheck" --install-missing --heapallindexed --parent-check \
+		-h 127.0.0.1 -p $((base + 6)) --all 2>&1)" || { echo "$out" >&2; return 1; }
+	[ -z "$out" ] || { echo "$out" >&2; echo "pg_amcheck reported the above" >&2; return 1; }
 
 	echo "== again with the local page cache on (8 MB)"
 	echo "aurora.local_page_cache = 8MB" >>"$c/pgdata/postgresql.conf"
