@@ -184,12 +184,12 @@ my $loop = IPC::Run::start([ 'bash', '-c', qq{
 my $bg = pgbench(4);
 ok($bg->{ok}, 'pgbench keeps running meanwhile');
 usleep(1_000_000);
+# the whole compute dies at once: the postmaster and every child
 my $pid = (split /\n/, do { local (@ARGV, $/) = ("$pgdata/postmaster.pid"); <> })[0];
-kill 'KILL', $pid;
+my @procs = ($pid, split ' ', `pgrep -P $pid`);
+kill 'KILL', @procs;
 $loop->finish;
-$c->poll_until(sub { !kill(0, $pid) }, 10);
-system("pkill -9 -f 'postgres.*$pgdata' 2>/dev/null");
-usleep(500_000);
+ok($c->poll_until(sub { !grep { kill(0, $_) } @procs }, 30), 'kill -9 of the compute (postmaster and children)');
 unlink("$pgdata/postmaster.pid");
 $c->{stopped} = 1;
 $c->start;
