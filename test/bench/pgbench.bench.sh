@@ -27,6 +27,9 @@
 #               gets up to four messages (and fdatasyncs) per flush;
 #   aurora-nofpw  aurora with full_page_writes = off (safe with the storage
 #               manager: the compute writes no page, so none can be torn);
+#   aurora-cache  aurora-nofpw with a 256 MB local page cache
+#               (aurora.local_page_cache): pages that fall out of
+#               shared_buffers are read from a local file, not from storage;
 #   aurora-local  aurora without the storage manager (cluster.sh
 #               --local-pages): pages stay in local files, only the WAL is
 #               shipped (issue 4's configuration).
@@ -60,7 +63,7 @@
 #   PGBENCH_CLIENTS    clients per run, on 2 threads     (8)
 #   PGBENCH_CONFIGS    configurations, in order
 #                      ("stock syncrep aurora aurora-4pg"; also aurora-nofpw,
-#                      aurora-local)
+#                      aurora-cache, aurora-local)
 #   PGBENCH_SHARED_BUFFERS  shared_buffers of every configuration (512MB; scale
 #                      10 is about 160 MB: 64MB makes the data 2.5 times the
 #                      buffer cache, so pages are evicted and read back)
@@ -88,7 +91,7 @@ configs="${PGBENCH_CONFIGS:-stock syncrep aurora aurora-4pg}"
 threads=2
 standbys=6
 # the aurora configurations: name -> aurora.protection_groups of the volume
-declare -A aurora_pgs=([aurora]=1 [aurora-4pg]=4 [aurora-nofpw]=1 [aurora-local]=1)
+declare -A aurora_pgs=([aurora]=1 [aurora-4pg]=4 [aurora-nofpw]=1 [aurora-cache]=1 [aurora-local]=1)
 is_aurora() { [ -n "${aurora_pgs[$1]:-}" ]; }
 catchup_timeout=600  # seconds to wait for replicas to catch up before a run
 
@@ -117,7 +120,7 @@ done
 [ -n "$configs" ] || die "PGBENCH_CONFIGS is empty"
 seen_configs=" "
 for c in $configs; do
-	case "$c" in stock | syncrep | aurora | aurora-4pg | aurora-nofpw | aurora-local) ;; *) die "unknown configuration '$c' in PGBENCH_CONFIGS (stock, syncrep, aurora, aurora-4pg, aurora-nofpw, aurora-local)" ;; esac
+	case "$c" in stock | syncrep | aurora | aurora-4pg | aurora-nofpw | aurora-cache | aurora-local) ;; *) die "unknown configuration '$c' in PGBENCH_CONFIGS (stock, syncrep, aurora, aurora-4pg, aurora-nofpw, aurora-cache, aurora-local)" ;; esac
 	[[ "$seen_configs" != *" $c "* ]] || die "configuration '$c' given twice in PGBENCH_CONFIGS"
 	seen_configs="$seen_configs$c "
 done
@@ -522,7 +525,10 @@ run_aurora() { # CONFIG PROTECTION_GROUPS
 		$([ "$cfg" = aurora-local ] && echo --local-pages) 2>"$work/$cfg-init.log" ||
 		{ cat "$work/$cfg-init.log" >&2; die "$cfg: cluster.sh init failed"; }
 	write_settings "$d/pgdata/postgresql.conf" "$aurora_port"
-	[ "$cfg" = aurora-nofpw ] && echo "full_page_writes = off" >>"$d/pgdata/postgresql.conf"
+	case "$cfg" in
+	aurora-nofpw) echo "full_page_writes = off" >>"$d/pgdata/postgresql.conf" ;;
+	aurora-cache) printf 'full_page_writes = off\naurora.local_page_cache = 256MB\n' >>"$d/pgdata/postgresql.conf" ;;
+	esac
 	# what test/check.sh's shipping stage runs (explicit, whatever cluster.sh's
 	# default), with the configuration's number of protection groups: the
 	# volume is created with it when the shipper first starts
@@ -601,7 +607,8 @@ echo " aurora: one protection group, aurora-4pg: four, both on the same six stor
 # Ratios FIRST/SECOND of every pair; the table shows the pairs whose two
 # configurations ran, the JSON always has every pair (null where one did not).
 all_pairs=(aurora:syncrep aurora:stock aurora-4pg:syncrep aurora-4pg:stock aurora-nofpw:syncrep
-	aurora-nofpw:stock aurora-nofpw:aurora aurora-local:syncrep aurora:aurora-local syncrep:stock)
+	aurora-nofpw:stock aurora-nofpw:aurora aurora-cache:syncrep aurora-cache:stock aurora-local:syncrep
+	aurora:aurora-local syncrep:stock)
 pairs=()
 for p in "${all_pairs[@]}"; do
 	a="${p%%:*}" b="${p##*:}"
@@ -664,7 +671,7 @@ tmp="$results/pgbench.json.tmp"
 cat >"$tmp" <<JSON
 {
   "benchmark": "pgbench",
-  "description": "pgbench TPC-B-like (rw) and select-only (ro) runs on the same release build and settings: stock (local fsync only), syncrep (quorum synchronous replication ANY 4 of six physical standbys on loopback), aurora (WAL shipped to six storage nodes on loopback, commits wait for VDL, write quorum 4/6; a volume of one protection group, one log per node), aurora-4pg (the same with four protection groups, the extension's default, all on the same six nodes: four logs per node), aurora-nofpw (aurora with full_page_writes off), aurora-local (aurora without the storage manager: pages in local files); aurora, aurora-4pg and aurora-nofpw keep relation pages in storage (aurora.storage_manager)",
+  "description": "pgbench TPC-B-like (rw) and select-only (ro) runs on the same release build and settings: stock (local fsync only), syncrep (quorum synchronous replication ANY 4 of six physical standbys on loopback), aurora (WAL shipped to six storage nodes on loopback, commits wait for VDL, write quorum 4/6; a volume of one protection group, one log per node), aurora-4pg (the same with four protection groups, the extension's default, all on the same six nodes: four logs per node), aurora-nofpw (aurora with full_page_writes off), aurora-cache (aurora-nofpw with a 256 MB local page cache), aurora-local (aurora without the storage manager: pages in local files); aurora, aurora-4pg and aurora-nofpw keep relation pages in storage (aurora.storage_manager)",
 $(bench_context_json "$work" "$bench_dir" "$load_start")
   "parameters": {
     "server": $(jstr "$prefix"),
