@@ -296,30 +296,27 @@ describe_tag(const BufferTag *tag)
 					tag->rnode.dbNode, tag->rnode.relNode, (int) tag->forkNum);
 }
 
-bool
-aurora_fetch_page(const BufferTag *tag, XLogRecPtr lsn, char *page)
+/* How a request to a PG's segments ended (ask_pg). */
+typedef enum AskResult
 {
-	int			pg = aurora_tag_pg(tag);
-	ReaderPG   *r = placed_pg(pg);
-	int			order[AURORA_PG_COPIES];
-	aurora_getpage_req req;
-	uint8_t		body[64];
-	size_t		len;
-	char		failures[1024] = "";
-	instr_time	start,
-				elapsed;
+	ASK_ANSWERED,				/* a segment answered and decode accepted it */
+	ASK_ABSENT,					/* a segment said NO_BLOCK or NO_RELATION */
+	ASK_FAILED					/* no segment could answer: see failures */
+} AskResult;
 
-	memset(&req, 0, sizeof(req));
-	req.block.spc_oid = tag->rnode.spcNode;
-	req.block.db_oid = tag->rnode.dbNode;
-	req.block.rel_number = tag->rnode.relNode;
-	req.block.fork = (uint8) tag->forkNum;
-	req.block.blkno = tag->blockNum;
-	req.lsn = lsn;
-	req.wait_ms = (uint32) aurora_request_timeout_ms;
-	len = aurora_getpage_req_encode(&req, body, sizeof(body));
+/*
+ * Send one request to PG pg's segments in segment_order(), one after the
+ * other, until one answers with a reply that decode(body, len, out)
+ * accepts (returns 0).  *tries: the segments tried after the first.
+ */
+static AskResult
+ask_pg(ReaderPG *r, int pg, XLogRecPtr lsn, uint16 type, const uint8_t *body, size_t len,
+	   uint32 expect, int (*decode) (const uint8_t *, size_t, void *), void *out,
+	   int *tries, char *failures, size_t cap)
+{
+	int			order[AURORA_PG_COPIES];
+
 	segment_order(r, pg, lsn, order);
-	INSTR_TIME_SET_CURRENT(start);
 	for (int n = 0; n < AURORA_PG_COPIES; n++)
 	{
 		int			i = order[n];
@@ -330,43 +327,79 @@ aurora_fetch_page(const BufferTag *tag, XLogRecPtr lsn, char *page)
 		char		err[256];
 		bool		ok;
 
+		*tries = n;
 		pgstat_report_wait_start(PG_WAIT_EXTENSION);
-		ok = segment_call(r, pg, i, AURORA_MSG_GETPAGE_REQ, body, len, AURORA_MSG_PAGE,
-						  (int) req.wait_ms, &reply, &rbody, &rh, &code, err, sizeof(err));
+		ok = segment_call(r, pg, i, type, body, len, expect, aurora_request_timeout_ms,
+						  &reply, &rbody, &rh, &code, err, sizeof(err));
 		pgstat_report_wait_end();
 		if (ok)
 		{
-			aurora_page_resp *resp = palloc(sizeof(aurora_page_resp));
+			int			rc = decode(rbody, rh.body_len, out);
 
-			if (aurora_page_resp_decode(rbody, rh.body_len, resp) == 0)
-			{
-				memcpy(page, resp->page, BLCKSZ);
-				pfree(resp);
-				free(reply);
-				INSTR_TIME_SET_CURRENT(elapsed);
-				INSTR_TIME_SUBTRACT(elapsed, start);
-				aurora_smgr_count_read(INSTR_TIME_GET_MICROSEC(elapsed), n);
-				return true;
-			}
-			pfree(resp);
 			free(reply);
-			snprintf(err, sizeof(err), "PAGE reply does not decode");
+			if (rc == 0)
+				return ASK_ANSWERED;
+			snprintf(err, sizeof(err), "%s reply does not decode", aurora_msg_type_name(expect));
 		}
 		if (code == AURORA_ERR_NO_BLOCK || code == AURORA_ERR_NO_RELATION)
-		{
-			INSTR_TIME_SET_CURRENT(elapsed);
-			INSTR_TIME_SUBTRACT(elapsed, start);
-			aurora_smgr_count_read(INSTR_TIME_GET_MICROSEC(elapsed), n);
-			return false;
-		}
-		note_failure(failures, sizeof(failures), r, i, err);
+			return ASK_ABSENT;
+		note_failure(failures, cap, r, i, err);
 	}
-	ereport(ERROR,
-			(errcode(ERRCODE_IO_ERROR),
-			 errmsg("aurora: could not read %s at %X/%X from any segment of protection group %d",
-					describe_tag(tag), LSN_FORMAT_ARGS(lsn), pg),
-			 errdetail("%s", failures)));
-	return false;				/* keep the compiler quiet */
+	return ASK_FAILED;
+}
+
+static int
+decode_page(const uint8_t *body, size_t len, void *out)
+{
+	return aurora_page_resp_decode(body, len, (aurora_page_resp *) out);
+}
+
+static int
+decode_rel_size(const uint8_t *body, size_t len, void *out)
+{
+	return aurora_rel_size_resp_decode(body, len, (aurora_rel_size_resp *) out);
+}
+
+bool
+aurora_fetch_page(const BufferTag *tag, XLogRecPtr lsn, char *page)
+{
+	int			pg = aurora_tag_pg(tag);
+	ReaderPG   *r = placed_pg(pg);
+	aurora_getpage_req req;
+	aurora_page_resp *resp = palloc(sizeof(aurora_page_resp));
+	uint8_t		body[64];
+	size_t		len;
+	char		failures[1024] = "";
+	instr_time	start,
+				elapsed;
+	int			tries = 0;
+	AskResult	res;
+
+	memset(&req, 0, sizeof(req));
+	req.block.spc_oid = tag->rnode.spcNode;
+	req.block.db_oid = tag->rnode.dbNode;
+	req.block.rel_number = tag->rnode.relNode;
+	req.block.fork = (uint8) tag->forkNum;
+	req.block.blkno = tag->blockNum;
+	req.lsn = lsn;
+	req.wait_ms = (uint32) aurora_request_timeout_ms;
+	len = aurora_getpage_req_encode(&req, body, sizeof(body));
+	INSTR_TIME_SET_CURRENT(start);
+	res = ask_pg(r, pg, lsn, AURORA_MSG_GETPAGE_REQ, body, len, AURORA_MSG_PAGE, decode_page,
+				 resp, &tries, failures, sizeof(failures));
+	if (res == ASK_FAILED)
+		ereport(ERROR,
+				(errcode(ERRCODE_IO_ERROR),
+				 errmsg("aurora: could not read %s at %X/%X from any segment of protection group %d",
+						describe_tag(tag), LSN_FORMAT_ARGS(lsn), pg),
+				 errdetail("%s", failures)));
+	INSTR_TIME_SET_CURRENT(elapsed);
+	INSTR_TIME_SUBTRACT(elapsed, start);
+	aurora_smgr_count_read(INSTR_TIME_GET_MICROSEC(elapsed), tries);
+	if (res == ASK_ANSWERED)
+		memcpy(page, resp->page, BLCKSZ);
+	pfree(resp);
+	return res == ASK_ANSWERED;
 }
 
 /* What PG pg knows of a fork's size at its read point. */
@@ -375,11 +408,12 @@ pg_rel_size(int pg, RelFileNode rnode, ForkNumber fork, bool *exists, BlockNumbe
 {
 	ReaderPG   *r = placed_pg(pg);
 	XLogRecPtr	lsn = aurora_read_point(pg);
-	int			order[AURORA_PG_COPIES];
 	aurora_rel_size_req req;
+	aurora_rel_size_resp resp;
 	uint8_t		body[64];
 	size_t		len;
 	char		failures[1024] = "";
+	int			tries;
 
 	req.spc_oid = rnode.spcNode;
 	req.db_oid = rnode.dbNode;
@@ -388,32 +422,19 @@ pg_rel_size(int pg, RelFileNode rnode, ForkNumber fork, bool *exists, BlockNumbe
 	req.lsn = lsn;
 	req.wait_ms = (uint32) aurora_request_timeout_ms;
 	len = aurora_rel_size_req_encode(&req, body, sizeof(body));
-	segment_order(r, pg, lsn, order);
-	for (int n = 0; n < AURORA_PG_COPIES; n++)
+	switch (ask_pg(r, pg, lsn, AURORA_MSG_REL_SIZE_REQ, body, len, AURORA_MSG_REL_SIZE,
+				   decode_rel_size, &resp, &tries, failures, sizeof(failures)))
 	{
-		int			i = order[n];
-		uint8_t    *reply = NULL;
-		const uint8_t *rbody;
-		aurora_header rh;
-		uint32		code = 0;
-		char		err[256];
-
-		if (segment_call(r, pg, i, AURORA_MSG_REL_SIZE_REQ, body, len, AURORA_MSG_REL_SIZE,
-						 (int) req.wait_ms, &reply, &rbody, &rh, &code, err, sizeof(err)))
-		{
-			aurora_rel_size_resp resp;
-			int			rc = aurora_rel_size_resp_decode(rbody, rh.body_len, &resp);
-
-			free(reply);
-			if (rc == 0)
-			{
-				*exists = resp.exists;
-				*nblocks = resp.nblocks;
-				return;
-			}
-			snprintf(err, sizeof(err), "REL_SIZE reply does not decode");
-		}
-		note_failure(failures, sizeof(failures), r, i, err);
+		case ASK_ANSWERED:
+			*exists = resp.exists;
+			*nblocks = resp.nblocks;
+			return;
+		case ASK_ABSENT:
+			*exists = false;
+			*nblocks = 0;
+			return;
+		case ASK_FAILED:
+			break;
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_IO_ERROR),
