@@ -3,11 +3,13 @@
  * (pgwriter.h).
  *
  * One req0 socket per member, dialed once without blocking; each request
- * gets its own context and aio and walks SEND -> RECV in the aio callback.
- * Replies update the member's SCL under the writer's mutex; PGCL is then
- * recomputed with the shared quorum arithmetic (quorum.c), and waiters and
- * latency bookkeeping are woken.  Callbacks free their own aio with
- * nng_aio_reap, since an aio cannot be freed from its own callback.
+ * walks SEND -> RECV in the aio callback of a context.  Replies update the
+ * member's SCL under the writer's mutex; PGCL is then recomputed with the
+ * shared quorum arithmetic (quorum.c), and waiters and latency bookkeeping
+ * are woken.  Contexts and aios are kept per member and reused: opening a
+ * context and reaping an aio for every batch cost the shipper about one
+ * thread hand-off (NNG's reaper) per LOG_APPEND on top of the exchange
+ * itself.  They are freed when the writer is closed.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -55,6 +57,8 @@ struct aurora_pgwriter
 	uint64_t	bytes_sent;
 	int			in_flight_total;
 	uint64_t	next_request_id;
+	struct request *idle[AURORA_PG_COPIES];	/* reusable contexts per member */
+	struct request *all;
 
 	uint64_t	sent_end;		/* highest end_lsn sent */
 	void		(*on_pgcl) (void *arg);	/* see aurora_pgwriter_on_pgcl */
@@ -79,9 +83,8 @@ typedef struct request
 	double		start_ms;
 	nng_ctx		ctx;
 	nng_aio    *aio;
-	/* for synchronous CREATE_SEGMENT */
-	bool		done;
-	int			result;			/* 0 ok, else AURORA_ERR_* */
+	struct request *next_free;	/* on w->idle[seg] while not in flight */
+	struct request *next_all;	/* every request of w, for close */
 } request;
 
 
@@ -248,18 +251,63 @@ request_cb(void *arg)
 		msg = nng_aio_get_msg(r->aio);
 
 	nng_mtx_lock(w->mtx);
-	r->result = absorb_reply(w, r, rv, msg);
+	(void) absorb_reply(w, r, rv, msg);
 	w->seg[r->seg].in_flight--;
 	w->in_flight_total--;
-	r->done = true;
+	/* from here on another thread may reuse r: it is not touched again */
+	r->next_free = w->idle[r->seg];
+	w->idle[r->seg] = r;
 	nng_cv_wake(w->cv);
 	nng_mtx_unlock(w->mtx);
 
 	if (msg != NULL)
 		nng_msg_free(msg);
-	nng_ctx_close(r->ctx);
-	nng_aio_reap(r->aio);
-	free(r);
+}
+
+/* An idle context of member i, or a new one; mutex NOT held. */
+static int
+take_request(aurora_pgwriter *w, int i, request **out)
+{
+	request    *r;
+	int			rv;
+
+	nng_mtx_lock(w->mtx);
+	if ((r = w->idle[i]) != NULL)
+		w->idle[i] = r->next_free;
+	nng_mtx_unlock(w->mtx);
+	if (r == NULL)
+	{
+		if ((r = calloc(1, sizeof(*r))) == NULL)
+			return NNG_ENOMEM;
+		if ((rv = nng_ctx_open(&r->ctx, w->socks[i])) != 0)
+		{
+			free(r);
+			return rv;
+		}
+		if ((rv = nng_aio_alloc(&r->aio, request_cb, r)) != 0)
+		{
+			nng_ctx_close(r->ctx);
+			free(r);
+			return rv;
+		}
+		r->w = w;
+		r->seg = i;
+		nng_mtx_lock(w->mtx);
+		r->next_all = w->all;
+		w->all = r;
+		nng_mtx_unlock(w->mtx);
+	}
+	*out = r;
+	return 0;
+}
+
+static void
+return_request(aurora_pgwriter *w, request *r)
+{
+	nng_mtx_lock(w->mtx);
+	r->next_free = w->idle[r->seg];
+	w->idle[r->seg] = r;
+	nng_mtx_unlock(w->mtx);
 }
 
 /* Start one request to member i; mutex NOT held.  Returns 0 or NNG error. */
@@ -269,17 +317,15 @@ start_request(aurora_pgwriter *w, int i, uint16_t type, const uint8_t *body, siz
 	request    *r;
 	nng_msg    *msg;
 	aurora_header h;
-	uint8_t    *buf;
 	size_t		n;
 	int			rv;
 
-	r = calloc(1, sizeof(*r));
-	buf = malloc(AURORA_HEADER_SIZE + body_len);
-	if (r == NULL || buf == NULL)
+	if ((rv = take_request(w, i, &r)) != 0)
+		return rv;
+	if ((rv = nng_msg_alloc(&msg, AURORA_HEADER_SIZE + body_len)) != 0)
 	{
-		free(r);
-		free(buf);
-		return NNG_ENOMEM;
+		return_request(w, r);
+		return rv;
 	}
 	memset(&h, 0, sizeof(h));
 	h.type = type;
@@ -290,38 +336,10 @@ start_request(aurora_pgwriter *w, int i, uint16_t type, const uint8_t *body, siz
 	nng_mtx_lock(w->mtx);
 	h.request_id = ++w->next_request_id;
 	nng_mtx_unlock(w->mtx);
-	n = aurora_encode(&h, body, body_len, buf, AURORA_HEADER_SIZE + body_len);
+	n = aurora_encode(&h, body, body_len, nng_msg_body(msg), AURORA_HEADER_SIZE + body_len);
 
-	r->w = w;
-	r->seg = i;
 	r->sending = true;
 	r->start_ms = aurora_monotonic_ms();
-	if ((rv = nng_ctx_open(&r->ctx, w->socks[i])) != 0)
-	{
-		free(buf);
-		free(r);
-		return rv;
-	}
-	if ((rv = nng_aio_alloc(&r->aio, request_cb, r)) != 0 ||
-		(rv = nng_msg_alloc(&msg, 0)) != 0)
-	{
-		if (r->aio)
-			nng_aio_free(r->aio);
-		nng_ctx_close(r->ctx);
-		free(buf);
-		free(r);
-		return rv;
-	}
-	if ((rv = nng_msg_append(msg, buf, n)) != 0)
-	{
-		nng_msg_free(msg);
-		nng_aio_free(r->aio);
-		nng_ctx_close(r->ctx);
-		free(buf);
-		free(r);
-		return rv;
-	}
-	free(buf);
 
 	nng_mtx_lock(w->mtx);
 	w->seg[i].in_flight++;
@@ -408,6 +426,15 @@ aurora_pgwriter_close(aurora_pgwriter *w)
 		while (w->in_flight_total > 0)
 			nng_cv_wait(w->cv);
 		nng_mtx_unlock(w->mtx);
+	}
+	while (w->all != NULL)
+	{
+		request    *r = w->all;
+
+		w->all = r->next_all;
+		nng_aio_free(r->aio);	/* waits for a callback still returning */
+		nng_ctx_close(r->ctx);
+		free(r);
 	}
 	if (w->cv)
 		nng_cv_free(w->cv);

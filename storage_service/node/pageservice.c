@@ -70,6 +70,17 @@
 #define INDEX_MIN_INTERVAL_MS	1000
 /* blocks coalesced per segment per round, so waiting requests come first */
 #define COALESCE_PER_ROUND	16
+/*
+ * Coalescing yields to appends (DESIGN.md 8: background work is throttled
+ * under foreground load).  A segment whose SCL moved within the last
+ * COALESCE_IDLE_MS is busy: it gets one round every COALESCE_BUSY_ROUND_MS,
+ * enough to keep chains bounded; an idle one gets a round every loop.  Under
+ * pgbench on the 2-core reference machine coalescing every loop took about
+ * two fifths of the indexer thread's CPU, most of it rebuilding pages no one
+ * asked for yet.
+ */
+#define COALESCE_IDLE_MS	200
+#define COALESCE_BUSY_ROUND_MS	1000
 #define COALESCE_LOG_MS		10000
 /* nice value of the indexer/coalescer thread and of coalescing's helper */
 #define BACKGROUND_NICE		10
@@ -92,6 +103,9 @@ typedef struct ps_seg
 	size_t		ndirty;
 	size_t		capdirty;
 	uint64_t	last_index_ms;	/* indexer thread only */
+	uint64_t	last_scl;		/* indexer thread only: SCL last seen */
+	uint64_t	last_append_ms; /* when last_scl was seen to move */
+	uint64_t	last_coalesce_ms;
 	/* coalescing log lines: at most one of each kind per COALESCE_LOG_MS */
 	uint64_t	coalesced_unlogged;
 	uint64_t	failed_unlogged;
@@ -529,7 +543,7 @@ kicked(aurora_pageservice *ps)
  * the next round.
  */
 static void
-coalesce_segment(aurora_pageservice *ps, ps_seg *s)
+coalesce_segment(aurora_pageservice *ps, ps_seg *s, uint64_t now)
 {
 	uint8_t    *page;
 	size_t		n,
@@ -539,6 +553,10 @@ coalesce_segment(aurora_pageservice *ps, ps_seg *s)
 
 	if (s->ndirty == 0)
 		return;
+	if (now - s->last_append_ms < COALESCE_IDLE_MS &&
+		now - s->last_coalesce_ms < COALESCE_BUSY_ROUND_MS)
+		return;
+	s->last_coalesce_ms = now;
 	if (ps->cfg.coalesce_threshold == 0 || ps->redo_bg == NULL)
 	{
 		s->ndirty = 0;
@@ -673,9 +691,14 @@ indexer_main(void *arg)
 
 			if (s == NULL || s->store == NULL || s->broken)
 				continue;
+			aurora_segment_get_stats(l.v[i], &st);
+			if (st.scl != s->last_scl)
+			{
+				s->last_scl = st.scl;
+				s->last_append_ms = now;
+			}
 			if (!urgent && now - s->last_index_ms < INDEX_MIN_INTERVAL_MS)
 				continue;		/* the next round will take it */
-			aurora_segment_get_stats(l.v[i], &st);
 			if (index_segment(ps, s, st.scl))
 			{
 				progress = true;
@@ -693,7 +716,7 @@ indexer_main(void *arg)
 			ps_seg	   *s = get_seg(ps, l.v[i]);
 
 			if (s != NULL && s->store != NULL)
-				coalesce_segment(ps, s);
+				coalesce_segment(ps, s, now);
 		}
 		free(l.v);
 
