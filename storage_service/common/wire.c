@@ -443,6 +443,8 @@ aurora_status_body_encode(const aurora_status_body *s, uint8_t *out, size_t out_
 	aurora_buf_put_u64(&b, s->records_applied);
 	aurora_buf_put_u64(&b, s->redo_failures);
 	aurora_buf_put_u64(&b, s->index_errors);
+	aurora_buf_put_u64(&b, s->index_backlog_bytes);
+	aurora_buf_put_u64(&b, s->coalesce_backlog);
 	return aurora_buf_ok(&b) ? aurora_buf_len(&b) : 0;
 }
 
@@ -487,6 +489,12 @@ aurora_status_body_decode(const uint8_t *body, size_t len, aurora_status_body *s
 	s->records_applied = aurora_buf_get_u64(&b);
 	s->redo_failures = aurora_buf_get_u64(&b);
 	s->index_errors = aurora_buf_get_u64(&b);
+	/* a node from before the backlog fields ends here: they stay 0 */
+	if (aurora_buf_ok(&b) && aurora_buf_remaining(&b) > 0)
+	{
+		s->index_backlog_bytes = aurora_buf_get_u64(&b);
+		s->coalesce_backlog = aurora_buf_get_u64(&b);
+	}
 	if (!aurora_buf_ok(&b) || aurora_buf_remaining(&b) != 0)
 	{
 		memset(s, 0, sizeof(*s));

@@ -201,6 +201,9 @@ typedef struct aurora_status_body
 	uint64_t	records_applied;	/* records applied by redo helpers */
 	uint64_t	redo_failures;		/* redo requests that failed */
 	uint64_t	index_errors;		/* segments whose indexing stopped at a bad record */
+	/* background backlog (PROTOCOL.md 5.2); 0 from a node that does not send it */
+	uint64_t	index_backlog_bytes;	/* log bytes below SCL not indexed yet */
+	uint64_t	coalesce_backlog;	/* blocks waiting for a coalescing look */
 } aurora_status_body;
 
 /* Returns bytes written, or 0 if out_cap is too small or a string is too long. */

@@ -12,16 +12,18 @@
 
 #include "client.h"
 
-#define N_COLS 15
+#define N_COLS 17
 
 static const char *const col_names[N_COLS] = {
 	"NODE", "AZ", "URL", "STATE", "UPTIME", "REQUESTS", "ERRORS", "RTT_MS",
 	/* page service: helpers configured, coalesce threshold, work done since start */
-	"REDO", "COALESCE", "INDEXED", "GETPAGES", "IMAGES", "APPLIED", "REDO_FAILS"
+	"REDO", "COALESCE", "INDEXED", "GETPAGES", "IMAGES", "APPLIED", "REDO_FAILS",
+	/* background work not done yet: log bytes to index, blocks to look at */
+	"INDEX_LAG", "COALESCE_LAG"
 };
 
 /* Right-align the numeric columns so magnitudes line up. */
-static const int col_right[N_COLS] = {0, 0, 0, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1};
+static const int col_right[N_COLS] = {0, 0, 0, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1};
 
 static void
 format_uptime(unsigned long long ms, char *out, size_t cap)
@@ -112,6 +114,10 @@ ctl_status(FILE *out, const char *const *urls, const char *const *expected_ids,
 				 (unsigned long long) r->status.records_applied);
 		snprintf(cells[i][14], sizeof(cells[i][14]), "%llu",
 				 (unsigned long long) r->status.redo_failures);
+		snprintf(cells[i][15], sizeof(cells[i][15]), "%llu",
+				 (unsigned long long) r->status.index_backlog_bytes);
+		snprintf(cells[i][16], sizeof(cells[i][16]), "%llu",
+				 (unsigned long long) r->status.coalesce_backlog);
 	}
 
 	for (c = 0; c < N_COLS; c++)

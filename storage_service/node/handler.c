@@ -92,6 +92,8 @@ aurora_handler_status(aurora_handler *h, aurora_status_body *s)
 		s->records_applied = ps.records_applied;
 		s->redo_failures = ps.redo_failures;
 		s->index_errors = ps.index_errors;
+		s->index_backlog_bytes = ps.index_backlog_bytes;
+		s->coalesce_backlog = ps.coalesce_backlog;
 	}
 }
 

@@ -136,6 +136,8 @@ struct aurora_pageservice
 	atomic_uint_least64_t images_written;
 	atomic_uint_least64_t index_errors;
 	atomic_uint_least64_t redo_failures;
+	atomic_uint_least64_t index_backlog_bytes;
+	atomic_uint_least64_t coalesce_backlog;
 };
 
 static uint64_t
@@ -654,6 +656,35 @@ collect_seg(void *arg, struct aurora_segment *seg)
 	return 0;
 }
 
+/*
+ * What the background still has to do, for STATUS: an operator (and the
+ * benchmark, before it measures) can tell a node that keeps up from one
+ * that is behind.  A segment whose indexing stopped at a bad record counts
+ * nothing: it is reported as an index error instead.
+ */
+static void
+publish_backlog(aurora_pageservice *ps, const seg_list *l)
+{
+	uint64_t	bytes = 0;
+	uint64_t	blocks = 0;
+
+	for (size_t i = 0; i < l->n; i++)
+	{
+		ps_seg	   *s = get_seg(ps, l->v[i]);
+		aurora_pagestore_pos pos;
+
+		if (s == NULL || s->store == NULL || s->broken)
+			continue;
+		aurora_pagestore_get_pos(s->store, &pos);
+		if (s->last_scl > pos.scl)
+			bytes += s->last_scl - pos.scl;
+		if (ps->cfg.coalesce_threshold > 0 && ps->redo_bg != NULL)
+			blocks += s->ndirty;
+	}
+	atomic_store(&ps->index_backlog_bytes, bytes);
+	atomic_store(&ps->coalesce_backlog, blocks);
+}
+
 static void *
 indexer_main(void *arg)
 {
@@ -718,6 +749,7 @@ indexer_main(void *arg)
 			if (s != NULL && s->store != NULL)
 				coalesce_segment(ps, s, now);
 		}
+		publish_backlog(ps, &l);
 		free(l.v);
 
 		pthread_mutex_lock(&ps->mu);
@@ -1136,6 +1168,8 @@ aurora_pageservice_get_stats(aurora_pageservice *ps, aurora_pageservice_stats *o
 	out->images_written = atomic_load(&ps->images_written);
 	out->redo_failures = atomic_load(&ps->redo_failures);
 	out->index_errors = atomic_load(&ps->index_errors);
+	out->index_backlog_bytes = atomic_load(&ps->index_backlog_bytes);
+	out->coalesce_backlog = atomic_load(&ps->coalesce_backlog);
 	if (ps->redo != NULL)
 	{
 		aurora_redo_get_stats(ps->redo, &rs);

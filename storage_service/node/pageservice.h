@@ -107,6 +107,9 @@ typedef struct aurora_pageservice_stats
 	uint64_t	records_applied;
 	uint64_t	redo_failures;
 	uint64_t	index_errors;
+	/* background work not done yet, as of the indexer's last loop */
+	uint64_t	index_backlog_bytes;	/* log bytes below SCL not indexed */
+	uint64_t	coalesce_backlog;	/* blocks waiting for a coalescing look */
 } aurora_pageservice_stats;
 
 void		aurora_pageservice_get_stats(aurora_pageservice *ps, aurora_pageservice_stats *out);

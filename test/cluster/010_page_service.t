@@ -199,6 +199,26 @@ ok($c->poll_until(sub { node_images('c1') > 0 }), 'c1 stored images of pages set
 	  or diag join "\n", @errors[0 .. 4], @bad[0 .. 4];
 }
 
+# STATUS reports the background work still to do; with no new writes every
+# node's backlog (log bytes to index, blocks to look at for coalescing) drains.
+sub node_backlog
+{
+	my ($node) = @_;
+	my ($rc, $out) = run($ctl, 'status', $c->node_urls->{$node});
+	my @rows = grep { /serving/ } split /\n/, $out;
+	return 'no answer' unless @rows;
+	my @f = split /\s+/, $rows[0];
+	return "$f[15]/$f[16]";    # INDEX_LAG COALESCE_LAG, the last two columns
+}
+my %backlog;
+ok( $c->poll_until(
+		sub {
+			%backlog = map { $_ => node_backlog($_) } sort keys %{ $c->node_urls };
+			!grep { $_ ne '0/0' } values %backlog;
+		}),
+	'every node reports its page-service backlog drained (INDEX_LAG/COALESCE_LAG 0/0)')
+  or diag join ', ', map { "$_=$backlog{$_}" } sort keys %backlog;
+
 @bad = @errors = ();
 my $idx_file = "$dir/pgdata/" . $c->safe_psql("SELECT pg_relation_filepath('t_pkey')");
 for my $blkno (0 .. $idx_blocks - 1)

@@ -214,6 +214,8 @@ sample_status(void)
 	s.coalesce_threshold = 16;
 	s.records_indexed = 77;
 	s.redo_failures = 2;
+	s.index_backlog_bytes = 8192;
+	s.coalesce_backlog = 5;
 	return s;
 }
 
@@ -233,12 +235,19 @@ test_status_body(void)
 	is_int(aurora_status_body_decode(buf, n, &d), 0, "STATUS body decodes");
 	ok(memcmp(&s, &d, sizeof(s)) == 0, "STATUS body round trip is exact");
 
-	/* the page service fields (61 bytes) at the end may be missing: an older node */
+	/*
+	 * Older nodes end earlier: without the backlog fields (16 bytes), or also
+	 * without the page service fields (61 bytes more).
+	 */
 	for (cut = 0; cut < n; cut++)
-		if (cut != n - 61 && aurora_status_body_decode(buf, cut, &d) != AURORA_ERR_MALFORMED)
+		if (cut != n - 77 && cut != n - 16 && aurora_status_body_decode(buf, cut, &d) != AURORA_ERR_MALFORMED)
 			short_ok++;
 	is_int(short_ok, 0, "every other truncation of a STATUS body is MALFORMED");
-	is_int(aurora_status_body_decode(buf, n - 61, &d), 0,
+	is_int(aurora_status_body_decode(buf, n - 16, &d), 0,
+		   "a STATUS body without the backlog fields (an older node) decodes");
+	ok(d.records_indexed == s.records_indexed && d.index_backlog_bytes == 0 && d.coalesce_backlog == 0,
+	   "... with the backlog 0 and the page service fields kept");
+	is_int(aurora_status_body_decode(buf, n - 77, &d), 0,
 		   "a STATUS body without the page service fields (an older node) decodes");
 	ok(d.segments == s.segments && d.records_indexed == 0 && d.coalesce_threshold == 0,
 	   "... with those fields 0");

@@ -92,7 +92,7 @@ main(void)
 	is_int(ctl("--cluster", cluster, "status", NULL), 0, "cluster status exits 0 when all serve");
 	like(out, "NODE  AZ   URL", "status prints the header");
 	like(out, "RTT_MS", "status header has RTT_MS");
-	like(out, "REDO  COALESCE  INDEXED  GETPAGES  IMAGES  APPLIED  REDO_FAILS",
+	like(out, "REDO  COALESCE  INDEXED  GETPAGES  IMAGES  APPLIED  REDO_FAILS  INDEX_LAG  COALESCE_LAG",
 		 "and the page service's columns");
 	like(out, "a1    az1  tcp://127.0.0.1:", "a1 row (aligned)");
 	like(out, "b1    az2  tcp://127.0.0.1:", "b1 row uses a dialable URL for the wildcard listener");
