@@ -12,7 +12,8 @@
 #                                                           with the initdb'ed pages and
 #                                                           removes them locally: pages
 #                                                           live in storage from then on
-#                                                           (aurora.storage_manager).
+#                                                           (aurora.storage_manager,
+#                                                           full_page_writes off).
 #                                                           --local-pages: pages stay in
 #                                                           local files (shipping only);
 #                                                           --no-shipping: neither
@@ -141,6 +142,13 @@ aurora.shipping = $shipping
 aurora.storage_manager = $smgr
 CONF
 	echo "logging_collector = off" >>"$dir/pgdata/postgresql.conf"
+	# With the storage manager the compute writes no relation page where a
+	# torn write could be read back (storage rebuilds pages from records,
+	# the local page store checks a CRC and writes copy-on-write), so it
+	# does not need full-page images: they were 90 % of pgbench's WAL.
+	if [ "$smgr" = on ]; then
+		echo "full_page_writes = off    # aurora.storage_manager: no torn pages (README)" >>"$dir/pgdata/postgresql.conf"
+	fi
 	write_env "$dir" "$prefix" "$pgport"
 	# the first start seeds the volume from the initdb'ed (cleanly shut down) pages
 	[ "$smgr" = on ] && touch "$dir/seed-pending"

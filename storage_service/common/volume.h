@@ -37,6 +37,12 @@ typedef struct aurora_geometry
 /* 1 <= n_pgs <= MAX_PGS and 1 <= blocks_per_segment <= MAX; err says which. */
 bool		aurora_geometry_valid(const aurora_geometry *g, char *err, size_t errlen);
 
+/* PostgreSQL's fork numbers (ForkNumber), as the wire carries them */
+#define AURORA_FORK_MAIN	0
+#define AURORA_FORK_FSM		1
+#define AURORA_FORK_VM		2
+#define AURORA_FORK_INIT	3
+
 /* A block as PostgreSQL names it (RelFileNode + fork + block number). */
 typedef struct aurora_block_ref
 {

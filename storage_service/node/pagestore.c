@@ -888,6 +888,21 @@ aurora_pagestore_plan(aurora_pagestore *ps, const aurora_block_ref *block, uint6
 	if (from_init)
 		plan->has_image = false;	/* the WILL_INIT record sets the whole page */
 
+	/*
+	 * A free-space-map or visibility-map page is created without WAL (the
+	 * fork is extended with zero pages), and PostgreSQL's redo reads such a
+	 * page as zeros when it is missing (RBM_ZERO_ON_ERROR).  Without
+	 * full-page images no record ever initializes it, so its chain (every
+	 * record of the block: the walk above stopped at neither an image nor a
+	 * WILL_INIT record) starts from zeros here too.  Both forks are hints
+	 * that only say less than the truth this way: a visibility-map bit is
+	 * set only by a record that set it (and later records clear it again),
+	 * so a page rebuilt from zeros never claims more than the compute's.
+	 */
+	if (!plan->has_image && !from_init && plan->n_recs > 0 &&
+		(block->fork == AURORA_FORK_FSM || block->fork == AURORA_FORK_VM))
+		from_init = true;
+
 	if (!plan->has_image && !from_init)
 	{
 		if (plan->n_recs > 0 || block_has_any(txn, ps->images, bkey) ||

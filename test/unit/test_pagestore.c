@@ -216,6 +216,11 @@ test_store(const char *tmp)
 		ok(exists && nblocks == 2, "TRUNCATE to 2: 2 blocks (%u)", nblocks);
 		is_int(plan_rc(ps, blk(REL, 0, 5), 500, &plan), AURORA_ERR_BELOW_HORIZON,
 			   "block 5 before truncation has records but no base");
+		is_int(plan_rc(ps, blk(REL, 2, 3), 560, &plan), 0,
+			   "a visibility-map page with records but no base is served");
+		ok(!plan.has_image && plan.n_recs == 1 && plan.rec_start[0] == 500 && plan.rec_end[0] == 550,
+		   "... from zeros with every record of the block, as PostgreSQL's redo reads a missing map page");
+		aurora_page_plan_free(&plan);
 		is_int(plan_rc(ps, blk(REL, 0, 5), 600, &plan), AURORA_ERR_NO_BLOCK,
 			   "block 5 after truncation to 2: NO_BLOCK");
 		is_int(plan_rc(ps, blk(REL, 0, 3), 500, &plan), AURORA_ERR_NO_BLOCK,
