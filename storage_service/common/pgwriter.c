@@ -226,6 +226,14 @@ absorb_reply(aurora_pgwriter *w, request *r, int rv, nng_msg *msg)
 	return AURORA_ERR_MALFORMED;
 }
 
+/* r's exchange is over: its context waits for the next request; mutex held. */
+static void
+push_idle_locked(aurora_pgwriter *w, request *r)
+{
+	r->next_free = w->idle[r->seg];
+	w->idle[r->seg] = r;
+}
+
 static void
 request_cb(void *arg)
 {
@@ -255,8 +263,7 @@ request_cb(void *arg)
 	w->seg[r->seg].in_flight--;
 	w->in_flight_total--;
 	/* from here on another thread may reuse r: it is not touched again */
-	r->next_free = w->idle[r->seg];
-	w->idle[r->seg] = r;
+	push_idle_locked(w, r);
 	nng_cv_wake(w->cv);
 	nng_mtx_unlock(w->mtx);
 
@@ -305,8 +312,7 @@ static void
 return_request(aurora_pgwriter *w, request *r)
 {
 	nng_mtx_lock(w->mtx);
-	r->next_free = w->idle[r->seg];
-	w->idle[r->seg] = r;
+	push_idle_locked(w, r);
 	nng_mtx_unlock(w->mtx);
 }
 
