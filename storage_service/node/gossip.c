@@ -40,6 +40,17 @@
 #define BACKOFF_FIRST_MS	250.0
 #define BACKOFF_MAX_MS		5000.0
 #define FETCH_MAX_BYTES		(4u << 20)
+/*
+ * A round in which every segment was in step with its peers doubles the
+ * wait before the next one, up to this many intervals; any segment behind,
+ * holed or fetching brings the interval back.  Each probe costs both nodes
+ * a request's worth of thread hand-offs, and on an idle cluster six nodes
+ * probing five peers four times a second were the only thing running.  A
+ * segment that misses a batch under writes gets a hole at the next batch,
+ * so the longer wait applies only to a segment that missed the very last
+ * writes of a quiet volume.
+ */
+#define QUIET_MAX_INTERVALS	8
 
 typedef struct peer
 {
@@ -57,6 +68,7 @@ struct aurora_gossip
 	uint32_t	timeout_ms;
 	uint32_t	max_body;
 	uint64_t	next_request_id;
+	bool		round_in_step;	/* this round: every segment in step so far */
 
 	pthread_t	thread;
 	bool		thread_started;
@@ -289,6 +301,7 @@ gossip_segment(void *arg, aurora_segment *seg)
 	peer	   *source = NULL;
 	uint64_t	best = 0;
 	uint64_t	fetched = 0;
+	int			answered = 0;
 	int			i;
 
 	if (stopping(g))
@@ -306,7 +319,10 @@ gossip_segment(void *arg, aurora_segment *seg)
 		p = peer_get(g, meta.members[i].url);
 		if (p == NULL || p->conn == NULL || aurora_monotonic_ms() < p->retry_at_ms)
 			continue;
-		if (probe(g, p, &meta, &scl) && scl > best)
+		if (!probe(g, p, &meta, &scl))
+			continue;
+		answered++;
+		if (scl > best)
 		{
 			best = scl;
 			source = p;
@@ -326,12 +342,17 @@ gossip_segment(void *arg, aurora_segment *seg)
 					   meta.volume_id, meta.pg_id, fetched, source->url, st.scl, after.scl, best);
 	}
 	aurora_segment_note_gossip(seg, best, fetched);
+	/* in step: nothing missing now, and not behind what peers held a round ago */
+	if (answered == 0 || fetched > 0 || st.n_holes > 0 || st.scl < st.peer_scl ||
+		(st.peer_scl == 0 && best > st.scl))
+		g->round_in_step = false;
 	return 0;
 }
 
 void
 aurora_gossip_round(aurora_gossip *g)
 {
+	g->round_in_step = true;
 	aurora_store_foreach(g->store, gossip_segment, g);
 }
 
@@ -339,14 +360,15 @@ static void *
 gossip_main(void *arg)
 {
 	aurora_gossip *g = arg;
+	uint64_t	wait_ms = g->interval_ms;
 
 	for (;;)
 	{
 		struct timespec until;
 
 		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += g->interval_ms / 1000;
-		until.tv_nsec += (long) (g->interval_ms % 1000) * 1000000L;
+		until.tv_sec += (time_t) (wait_ms / 1000);
+		until.tv_nsec += (long) (wait_ms % 1000) * 1000000L;
 		if (until.tv_nsec >= 1000000000L)
 		{
 			until.tv_sec++;
@@ -363,6 +385,10 @@ gossip_main(void *arg)
 		}
 		pthread_mutex_unlock(&g->mu);
 		aurora_gossip_round(g);
+		if (!g->round_in_step)
+			wait_ms = g->interval_ms;
+		else if (wait_ms < (uint64_t) g->interval_ms * QUIET_MAX_INTERVALS)
+			wait_ms *= 2;
 	}
 	return NULL;
 }

@@ -5,7 +5,8 @@
  * The writer sends every batch to all six segments but needs only four
  * acknowledgements, so a segment that was down, restarting or simply lost a
  * message falls behind.  The gossip thread brings it back without the
- * writer's help: every interval it asks each peer segment of every PG this
+ * writer's help: every interval (longer, up to eight intervals, while every
+ * segment stays in step) it asks each peer segment of every PG this
  * node hosts for its SCL (SEGMENT_INFO_REQ), and when its own SCL has stayed
  * below what a peer held one round earlier it fetches the missing range with
  * READ_LOG from that peer and appends it like any other batch (checked,

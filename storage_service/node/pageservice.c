@@ -82,6 +82,14 @@
 #define COALESCE_IDLE_MS	200
 #define COALESCE_BUSY_ROUND_MS	1000
 #define COALESCE_LOG_MS		10000
+/*
+ * A pass that found nothing to do doubles the indexer's sleep, from poll_ms
+ * up to this: an idle node (or one whose only news is appends it will index
+ * later anyway) should not wake 200 times a second.  Requests that wait for
+ * the index kick the thread, so the longer sleep never delays a reader;
+ * it stays under COALESCE_IDLE_MS so an idle segment is still noticed.
+ */
+#define IDLE_POLL_MAX_MS	100
 /* nice value of the indexer/coalescer thread and of coalescing's helper */
 #define BACKGROUND_NICE		10
 
@@ -102,6 +110,7 @@ typedef struct ps_seg
 	aurora_block_ref *dirty;
 	size_t		ndirty;
 	size_t		capdirty;
+	size_t		nsorted;		/* dirty[0, nsorted): sorted and distinct */
 	uint64_t	last_index_ms;	/* indexer thread only */
 	uint64_t	last_scl;		/* indexer thread only: SCL last seen */
 	uint64_t	last_append_ms; /* when last_scl was seen to move */
@@ -540,41 +549,84 @@ kicked(aurora_pageservice *ps)
 }
 
 /*
+ * Make dirty sorted and distinct.  Only what was added since the last call
+ * is sorted, then merged with the sorted rest: a round runs every pass of
+ * an idle indexer, and re-sorting a backlog of a few hundred thousand
+ * blocks for each 16 it takes was most of the indexer's CPU.
+ */
+static void
+normalize_dirty(ps_seg *s)
+{
+	aurora_block_ref *tail = s->dirty + s->nsorted;
+	aurora_block_ref *merged;
+	size_t		ntail = s->ndirty - s->nsorted,
+				i,
+				j,
+				w;
+
+	if (ntail == 0)
+		return;
+	qsort(tail, ntail, sizeof(*tail), cmp_block);
+	for (i = 1, w = 1; i < ntail; i++)
+		if (cmp_block(&tail[w - 1], &tail[i]) != 0)
+			tail[w++] = tail[i];
+	ntail = w;
+	if (s->nsorted == 0)
+	{
+		s->ndirty = s->nsorted = ntail;
+		return;
+	}
+	if ((merged = malloc((s->nsorted + ntail) * sizeof(*merged))) == NULL)
+	{
+		/* the tail stays unsorted until a round finds the memory */
+		s->ndirty = s->nsorted + ntail;
+		return;
+	}
+	for (i = 0, j = 0, w = 0; i < s->nsorted || j < ntail;)
+	{
+		int			c = i == s->nsorted ? 1 : j == ntail ? -1 : cmp_block(&s->dirty[i], &tail[j]);
+
+		merged[w++] = c <= 0 ? s->dirty[i] : tail[j];
+		if (c <= 0)
+			i++;
+		if (c >= 0)
+			j++;
+	}
+	memcpy(s->dirty, merged, w * sizeof(*merged));
+	free(merged);
+	s->ndirty = s->nsorted = w;
+}
+
+/*
  * Look at up to COALESCE_PER_ROUND distinct blocks the indexer touched and
  * materialize those whose chain is over the threshold; the rest wait for
  * the next round.
  */
-static void
+static bool
 coalesce_segment(aurora_pageservice *ps, ps_seg *s, uint64_t now)
 {
 	uint8_t    *page;
-	size_t		n,
-				w,
-				taken = 0;
+	size_t		taken = 0;
 	int			made = 0;
 
 	if (s->ndirty == 0)
-		return;
+		return false;
 	if (now - s->last_append_ms < COALESCE_IDLE_MS &&
 		now - s->last_coalesce_ms < COALESCE_BUSY_ROUND_MS)
-		return;
+		return false;
 	s->last_coalesce_ms = now;
 	if (ps->cfg.coalesce_threshold == 0 || ps->redo_bg == NULL)
 	{
-		s->ndirty = 0;
-		return;
+		s->ndirty = s->nsorted = 0;
+		return false;
 	}
 	if ((page = malloc(AURORA_PAGE_BYTES)) == NULL)
-		return;
-	/* distinct blocks, in order */
-	qsort(s->dirty, s->ndirty, sizeof(*s->dirty), cmp_block);
-	for (n = 1, w = 1; n < s->ndirty; n++)
-		if (cmp_block(&s->dirty[w - 1], &s->dirty[n]) != 0)
-			s->dirty[w++] = s->dirty[n];
-	s->ndirty = w;
+		return false;
+	normalize_dirty(s);
+	/* from the end, so what is left stays sorted where it is */
 	for (; taken < s->ndirty && taken < COALESCE_PER_ROUND && !kicked(ps); taken++)
 	{
-		aurora_block_ref *b = &s->dirty[taken];
+		aurora_block_ref *b = &s->dirty[s->ndirty - 1 - taken];
 		aurora_page_plan plan;
 		aurora_page_result res;
 		uint64_t	newest;
@@ -612,8 +664,9 @@ coalesce_segment(aurora_pageservice *ps, ps_seg *s, uint64_t now)
 		}
 		aurora_page_plan_free(&plan);
 	}
-	memmove(s->dirty, s->dirty + taken, (s->ndirty - taken) * sizeof(*s->dirty));
 	s->ndirty -= taken;
+	if (s->nsorted > s->ndirty)
+		s->nsorted = s->ndirty;
 	free(page);
 	s->coalesced_unlogged += (uint64_t) made;
 	if ((s->coalesced_unlogged > 0 || s->failed_unlogged > 1) &&
@@ -626,6 +679,7 @@ coalesce_segment(aurora_pageservice *ps, ps_seg *s, uint64_t now)
 		s->failed_unlogged = 0;
 		s->last_coalesce_log_ms = monotonic_ms();
 	}
+	return taken > 0;
 }
 
 /* ---- the background thread ---- */
@@ -689,6 +743,7 @@ static void *
 indexer_main(void *arg)
 {
 	aurora_pageservice *ps = arg;
+	uint32_t	sleep_ms = ps->cfg.poll_ms;
 
 	/* background work (DESIGN.md 8): this thread yields to the foreground */
 	if (setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid), BACKGROUND_NICE) != 0)
@@ -698,6 +753,7 @@ indexer_main(void *arg)
 	{
 		seg_list	l = {0};
 		bool		progress = false;
+		bool		coalesced = false;
 		struct timespec ts;
 
 		bool		urgent;
@@ -746,16 +802,20 @@ indexer_main(void *arg)
 		{
 			ps_seg	   *s = get_seg(ps, l.v[i]);
 
-			if (s != NULL && s->store != NULL)
-				coalesce_segment(ps, s, now);
+			if (s != NULL && s->store != NULL && coalesce_segment(ps, s, now))
+				coalesced = true;
 		}
 		publish_backlog(ps, &l);
 		free(l.v);
 
+		if (progress || coalesced || urgent)
+			sleep_ms = ps->cfg.poll_ms;
+		else if (sleep_ms < IDLE_POLL_MAX_MS)
+			sleep_ms = sleep_ms * 2 < IDLE_POLL_MAX_MS ? sleep_ms * 2 : IDLE_POLL_MAX_MS;
 		pthread_mutex_lock(&ps->mu);
 		if (!progress && !ps->kicked && !ps->stop)
 		{
-			deadline_after(&ts, ps->cfg.poll_ms);
+			deadline_after(&ts, sleep_ms);
 			pthread_cond_timedwait(&ps->kick_cv, &ps->mu, &ts);
 		}
 		pthread_mutex_unlock(&ps->mu);

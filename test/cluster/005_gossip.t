@@ -11,6 +11,9 @@
 #  3. A node killed -9 and restarted while the writer keeps going is redialed
 #     by the writer, fills the gap gossip-wise, and its acknowledgements end
 #     up carrying the full SCL.
+#  4. A cluster in step probes less (each quiet round doubles the wait, up
+#     to eight intervals), yet a node that misses the very last batch of a
+#     quiet volume still fetches it.
 use strict;
 use warnings;
 use Test::More;
@@ -127,6 +130,35 @@ like($stream_out, qr/^segment b2: scl $end acks \d+ errors \d+/m,
 	"the writer reconnected to b2 and b2's last acknowledgement carries the full SCL ($end)")
   or diag($stream_out);
 ok($c->poll_until(sub { all_at(13, $end, @nodes) }, 30), 'all six SCLs agree');
+
+# --- 4. a quiet cluster ------------------------------------------------------
+# c1's REQUESTS counter: the probes its five peers send for its three
+# segments (and our status request).  At a fixed 100 ms interval that is
+# about 150 a second.
+sub requests_of
+{
+	my ($n) = @_;
+	my ($rc, $out) = $c->ctl('status', $n);
+	return $out =~ /^\Q$n\E\s+\S+\s+\S+\s+serving\s+\S+\s+(\d+)/m ? $1 : undef;
+}
+sleep 3;    # every node's wait grows to 800 ms
+my $r0 = requests_of('c1');
+sleep 4;
+my $r1 = requests_of('c1');
+ok(defined $r0 && defined $r1, 'c1 reports its request count') or diag($out);
+my $served = ($r1 // 0) - ($r0 // 0);
+# 5 peers x 3 segments x (4 s / 0.8 s) = 75, against 600 at the fixed interval
+cmp_ok($served, '<', 200, "a quiet cluster probes less: c1 served $served requests in 4 s");
+cmp_ok($served, '>', 0, 'and its peers still probe it');
+
+# the stream's records chain on from the last record of stream 3
+my ($last_start) = $stream_out =~ /acked_last_start (\d+)/;
+($rc, $out, $s) = $c->stream('--pg', 13, '--after', $last_start, '--records', 5, '--batch', 5,
+	'--payload', 200, '--drop-to', 'c1');
+is($rc, 0, 'one more batch on the quiet PG, withheld from c1') or diag($out);
+cmp_ok($c->segment_state('c1', 13)->{scl}, '<', $s->{end}, 'c1 missed it (no hole: it was the tail)');
+ok($c->poll_until(sub { all_at(13, $s->{end}, @nodes) }, 10),
+	'c1 fetches the tail of the quiet volume from its peers');
 
 $c->stop;
 done_testing();
