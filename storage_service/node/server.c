@@ -129,16 +129,6 @@ worker_send(worker *w, aurora_reply *reply)
 	nng_ctx_send(w->ctx, w->aio);
 }
 
-static void
-park(aurora_server *srv, worker *w)
-{
-	pthread_mutex_lock(&srv->mtx);
-	w->next_parked = srv->parked;
-	srv->parked = w;
-	pthread_cond_signal(&srv->cv);
-	pthread_mutex_unlock(&srv->mtx);
-}
-
 static bool
 claimed_by_other(aurora_server *srv, int self, struct aurora_segment *seg)
 {
@@ -146,6 +136,18 @@ claimed_by_other(aurora_server *srv, int self, struct aurora_segment *seg)
 		if (i != self && seg != NULL && srv->claimed[i] == seg)
 			return true;
 	return false;
+}
+
+static void
+park(aurora_server *srv, worker *w)
+{
+	pthread_mutex_lock(&srv->mtx);
+	w->next_parked = srv->parked;
+	srv->parked = w;
+	/* a segment in sync now is taken up by its syncer's release (below) */
+	if (!claimed_by_other(srv, -1, w->deferred.segment))
+		pthread_cond_signal(&srv->cv);
+	pthread_mutex_unlock(&srv->mtx);
 }
 
 /*
@@ -240,8 +242,14 @@ syncer_main(void *arg)
 		 */
 		pthread_mutex_lock(&srv->mtx);
 		srv->claimed[self] = NULL;
+		/*
+		 * One syncer, not all: every idle syncer is alike, and waking the
+		 * others only for them to find the segment taken cost each batch
+		 * four context switches on a node with one busy segment.  Whoever
+		 * takes it passes the signal on if more segments are parked.
+		 */
 		if (srv->parked != NULL)
-			pthread_cond_broadcast(&srv->cv);
+			pthread_cond_signal(&srv->cv);
 		pthread_mutex_unlock(&srv->mtx);
 
 		seg = batch->deferred.segment;
