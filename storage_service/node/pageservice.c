@@ -48,6 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blockset.h"
 #include "log.h"
 #include "pagestore.h"
 #include "redo.h"
@@ -107,10 +108,7 @@ typedef struct ps_seg
 	uint64_t	broken_end;
 	char		broken_msg[400];
 	/* coalescing candidates (indexer thread only) */
-	aurora_block_ref *dirty;
-	size_t		ndirty;
-	size_t		capdirty;
-	size_t		nsorted;		/* dirty[0, nsorted): sorted and distinct */
+	aurora_blockset dirty;
 	uint64_t	last_index_ms;	/* indexer thread only */
 	uint64_t	last_scl;		/* indexer thread only: SCL last seen */
 	uint64_t	last_append_ms; /* when last_scl was seen to move */
@@ -222,6 +220,7 @@ get_seg(aurora_pageservice *ps, struct aurora_segment *seg)
 		return NULL;
 	}
 	s->seg = seg;
+	aurora_blockset_init(&s->dirty, DIRTY_MAX);
 	s->volume_id = meta.volume_id;
 	s->pg_id = meta.pg_id;
 	s->geom.n_pgs = meta.n_pgs;
@@ -286,29 +285,6 @@ typedef struct index_ctx
 	char		err[400];
 } index_ctx;
 
-static int	cmp_block(const void *a, const void *b);
-
-static void
-add_dirty(ps_seg *s, const aurora_block_ref *b)
-{
-	if (s->ndirty == s->capdirty)
-	{
-		size_t		ncap = s->capdirty ? s->capdirty * 2 : 256;
-		aurora_block_ref *n;
-
-		if (ncap > DIRTY_MAX)
-			return;
-		n = realloc(s->dirty, ncap * sizeof(*n));
-		if (n == NULL)
-			return;
-		s->dirty = n;
-		s->capdirty = ncap;
-	}
-	/* the same block touched by consecutive records is remembered once */
-	if (s->ndirty > 0 && cmp_block(&s->dirty[s->ndirty - 1], b) == 0)
-		return;
-	s->dirty[s->ndirty++] = *b;
-}
 
 static int
 index_emit(void *arg, const aurora_log_record *r)
@@ -341,7 +317,7 @@ index_emit(void *arg, const aurora_log_record *r)
 		return INDEX_STOP;
 	}
 	for (int i = 0; i < nt; i++)
-		add_dirty(c->s, &touched[i]);
+		(void) aurora_blockset_add(&c->s->dirty, &touched[i]);
 	c->pos.last_start = r->start_lsn;
 	c->pos.last_end = r->end_lsn;
 	c->pos.scl = r->end_lsn;
@@ -517,24 +493,6 @@ out:
 /* ---- coalescing ---- */
 
 /* Field by field: aurora_block_ref has padding bytes. */
-static int
-cmp_block(const void *a, const void *b)
-{
-	const aurora_block_ref *x = a;
-	const aurora_block_ref *y = b;
-
-	if (x->spc_oid != y->spc_oid)
-		return x->spc_oid < y->spc_oid ? -1 : 1;
-	if (x->db_oid != y->db_oid)
-		return x->db_oid < y->db_oid ? -1 : 1;
-	if (x->rel_number != y->rel_number)
-		return x->rel_number < y->rel_number ? -1 : 1;
-	if (x->fork != y->fork)
-		return x->fork < y->fork ? -1 : 1;
-	if (x->blkno != y->blkno)
-		return x->blkno < y->blkno ? -1 : 1;
-	return 0;
-}
 
 /* A waiting request has asked the indexer to hurry. */
 static bool
@@ -548,54 +506,6 @@ kicked(aurora_pageservice *ps)
 	return k;
 }
 
-/*
- * Make dirty sorted and distinct.  Only what was added since the last call
- * is sorted, then merged with the sorted rest: a round runs every pass of
- * an idle indexer, and re-sorting a backlog of a few hundred thousand
- * blocks for each 16 it takes was most of the indexer's CPU.
- */
-static void
-normalize_dirty(ps_seg *s)
-{
-	aurora_block_ref *tail = s->dirty + s->nsorted;
-	aurora_block_ref *merged;
-	size_t		ntail = s->ndirty - s->nsorted,
-				i,
-				j,
-				w;
-
-	if (ntail == 0)
-		return;
-	qsort(tail, ntail, sizeof(*tail), cmp_block);
-	for (i = 1, w = 1; i < ntail; i++)
-		if (cmp_block(&tail[w - 1], &tail[i]) != 0)
-			tail[w++] = tail[i];
-	ntail = w;
-	if (s->nsorted == 0)
-	{
-		s->ndirty = s->nsorted = ntail;
-		return;
-	}
-	if ((merged = malloc((s->nsorted + ntail) * sizeof(*merged))) == NULL)
-	{
-		/* the tail stays unsorted until a round finds the memory */
-		s->ndirty = s->nsorted + ntail;
-		return;
-	}
-	for (i = 0, j = 0, w = 0; i < s->nsorted || j < ntail;)
-	{
-		int			c = i == s->nsorted ? 1 : j == ntail ? -1 : cmp_block(&s->dirty[i], &tail[j]);
-
-		merged[w++] = c <= 0 ? s->dirty[i] : tail[j];
-		if (c <= 0)
-			i++;
-		if (c >= 0)
-			j++;
-	}
-	memcpy(s->dirty, merged, w * sizeof(*merged));
-	free(merged);
-	s->ndirty = s->nsorted = w;
-}
 
 /*
  * Look at up to COALESCE_PER_ROUND distinct blocks the indexer touched and
@@ -609,7 +519,7 @@ coalesce_segment(aurora_pageservice *ps, ps_seg *s, uint64_t now)
 	size_t		taken = 0;
 	int			made = 0;
 
-	if (s->ndirty == 0)
+	if (aurora_blockset_count(&s->dirty) == 0)
 		return false;
 	if (now - s->last_append_ms < COALESCE_IDLE_MS &&
 		now - s->last_coalesce_ms < COALESCE_BUSY_ROUND_MS)
@@ -617,16 +527,17 @@ coalesce_segment(aurora_pageservice *ps, ps_seg *s, uint64_t now)
 	s->last_coalesce_ms = now;
 	if (ps->cfg.coalesce_threshold == 0 || ps->redo_bg == NULL)
 	{
-		s->ndirty = s->nsorted = 0;
+		aurora_blockset_clear(&s->dirty);
 		return false;
 	}
 	if ((page = malloc(AURORA_PAGE_BYTES)) == NULL)
 		return false;
-	normalize_dirty(s);
+	aurora_blockset_normalize(&s->dirty);
 	/* from the end, so what is left stays sorted where it is */
-	for (; taken < s->ndirty && taken < COALESCE_PER_ROUND && !kicked(ps); taken++)
+	for (; taken < aurora_blockset_count(&s->dirty) && taken < COALESCE_PER_ROUND && !kicked(ps);
+		 taken++)
 	{
-		aurora_block_ref *b = &s->dirty[s->ndirty - 1 - taken];
+		const aurora_block_ref *b = aurora_blockset_from_end(&s->dirty, taken);
 		aurora_page_plan plan;
 		aurora_page_result res;
 		uint64_t	newest;
@@ -664,9 +575,7 @@ coalesce_segment(aurora_pageservice *ps, ps_seg *s, uint64_t now)
 		}
 		aurora_page_plan_free(&plan);
 	}
-	s->ndirty -= taken;
-	if (s->nsorted > s->ndirty)
-		s->nsorted = s->ndirty;
+	aurora_blockset_drop_last(&s->dirty, taken);
 	free(page);
 	s->coalesced_unlogged += (uint64_t) made;
 	if ((s->coalesced_unlogged > 0 || s->failed_unlogged > 1) &&
@@ -733,7 +642,7 @@ publish_backlog(aurora_pageservice *ps, const seg_list *l)
 		if (s->last_scl > pos.scl)
 			bytes += s->last_scl - pos.scl;
 		if (ps->cfg.coalesce_threshold > 0 && ps->redo_bg != NULL)
-			blocks += s->ndirty;
+			blocks += aurora_blockset_count(&s->dirty);
 	}
 	atomic_store(&ps->index_backlog_bytes, bytes);
 	atomic_store(&ps->coalesce_backlog, blocks);
@@ -912,7 +821,7 @@ aurora_pageservice_stop(aurora_pageservice *ps)
 	{
 		ps->segs = s->next;
 		aurora_pagestore_close(s->store);
-		free(s->dirty);
+		aurora_blockset_free(&s->dirty);
 		free(s);
 	}
 	if (ps->redo != NULL)
