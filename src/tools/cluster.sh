@@ -206,7 +206,13 @@ stop)
 	if as_user "$prefix/bin/pg_ctl" -D "$dir/pgdata" status >/dev/null 2>&1; then
 		as_user "$prefix/bin/pg_ctl" -D "$dir/pgdata" -m fast -w -t 60 stop >/dev/null
 	fi
-	as_user "$ctl" --cluster "$dir/nodes" stop all
+	# a node that does not stop is a bug to report, and must not outlive
+	# the cluster (tests run many clusters in a row): kill it, and say so
+	if ! as_user "$ctl" --cluster "$dir/nodes" stop all; then
+		echo "cluster.sh: storage nodes did not stop on SIGTERM; killing them (a bug: see their logs in $dir/nodes)" >&2
+		as_user "$ctl" --cluster "$dir/nodes" kill all >/dev/null 2>&1 || true
+		exit 1
+	fi
 	;;
 status)
 	dir="$(cd "$dir" && pwd)"

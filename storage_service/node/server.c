@@ -569,7 +569,19 @@ aurora_server_stop(aurora_server *srv)
 			pthread_join(srv->page_threads[i], NULL);
 	}
 
-	/* Closing the socket fails every pending context operation with ECLOSED. */
+	/*
+	 * Stop every worker's aio, then close the socket.  nng_aio_stop cancels
+	 * the pending receive (or send) and waits for its callback, which sees
+	 * stopping and starts nothing new.  Closing with receives still pending
+	 * left a node hanging in nng_close after SIGTERM once (NNG 1.5.2, a CI
+	 * run of 009_page_oracle.t: the main thread waited there for ever with
+	 * every NNG thread idle); NNG's own advice is to stop all aios first.
+	 */
+	for (i = 0; i < srv->n_workers; i++)
+	{
+		if (srv->workers[i].aio != NULL)
+			nng_aio_stop(srv->workers[i].aio);
+	}
 	nng_close(srv->sock);
 	for (i = 0; i < srv->n_workers; i++)
 	{
