@@ -285,7 +285,6 @@ typedef struct index_ctx
 	char		err[400];
 } index_ctx;
 
-
 static int
 index_emit(void *arg, const aurora_log_record *r)
 {
@@ -505,7 +504,6 @@ kicked(aurora_pageservice *ps)
 	pthread_mutex_unlock(&ps->mu);
 	return k;
 }
-
 
 /*
  * Look at up to COALESCE_PER_ROUND distinct blocks the indexer touched and

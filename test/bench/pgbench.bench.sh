@@ -498,36 +498,41 @@ CONF
 
 # ---- aurora, aurora-4pg: six storage nodes, compute shipping ---------------
 aurora_port="" aurora_cfg=""
+# Run COMMAND (it prints a count) every INTERVAL seconds until it prints 0
+# or TIMEOUT seconds have passed; print the last count.
+count_until_zero() { # TIMEOUT INTERVAL COMMAND...
+	local deadline=$((SECONDS + $1)) interval="$2" n
+	shift 2
+	while :; do
+		n="$("$@")"
+		if [ "$n" = 0 ] || [ $SECONDS -ge $deadline ]; then
+			break
+		fi
+		sleep "$interval"
+	done
+	echo "$n"
+}
+segments_not_up() {
+	sql "$aurora_port" "SELECT count(*) FROM aurora.segments WHERE state <> 'up'"
+}
+nodes_with_backlog() {
+	as_user "$ctl" --cluster "$work/$aurora_cfg/nodes" status 2>/dev/null |
+		awk '/serving/ { if ($(NF-1) != 0 || $NF != 0) n++ } END { print n + 0 }'
+}
 aurora_catchup() {
 	wait_for "$aurora_port" "$catchup_timeout" "VDL to reach the local flush and a write quorum for every protection group ($aurora_cfg)" \
 		"SELECT (SELECT vdl_lag_bytes = 0 FROM aurora.watermarks())
 		    AND (SELECT count(*) > 0 AND bool_and(write_quorum_available) FROM aurora.protection_groups)"
 	# segments still catching up would gossip during the run: give them a moment
-	local deadline=$((SECONDS + 30)) behind
-	while :; do
-		behind="$(sql "$aurora_port" "SELECT count(*) FROM aurora.segments WHERE state <> 'up'")"
-		[ "$behind" = 0 ] && break
-		if [ $SECONDS -ge $deadline ]; then
-			note "$aurora_cfg: $behind segments not 'up' before the run"
-			break
-		fi
-		sleep 0.5
-	done
+	local behind lag t0
+	behind="$(count_until_zero 30 0.5 segments_not_up)"
+	[ "$behind" = 0 ] || note "$aurora_cfg: $behind segments not 'up' before the run"
 	# and the storage nodes have done their background work (indexing the
 	# log, coalescing), as syncrep's standbys have replayed theirs: each
 	# node's STATUS backlog (aurora-ctl status: INDEX_LAG COALESCE_LAG) is 0
-	local t0=$SECONDS lag
-	deadline=$((SECONDS + catchup_timeout))
-	while :; do
-		lag="$(as_user "$ctl" --cluster "$work/$aurora_cfg/nodes" status 2>/dev/null |
-			awk '/serving/ { if ($(NF-1) != 0 || $NF != 0) n++ } END { print n + 0 }')"
-		[ "$lag" = 0 ] && break
-		if [ $SECONDS -ge $deadline ]; then
-			note "$aurora_cfg: $lag storage nodes still have page-service backlog before the run"
-			break
-		fi
-		sleep 1
-	done
+	t0=$SECONDS
+	lag="$(count_until_zero "$catchup_timeout" 1 nodes_with_backlog)"
+	[ "$lag" = 0 ] || note "$aurora_cfg: $lag storage nodes still have page-service backlog before the run"
 	[ $((SECONDS - t0)) -lt 2 ] || note "$aurora_cfg: waited $((SECONDS - t0)) s for the storage nodes' page service to catch up"
 }
 # the shipper is a background worker without a database connection, hence not
