@@ -98,17 +98,7 @@ local_bin="$work/local_append"
 cc -std=c11 -O2 -Wall -Wextra -Werror -o "$local_bin" "$here/local_append.c"
 
 # ---- six storage nodes on free loopback ports -----------------------------
-free_base() {
-	perl -MIO::Socket::INET -e '
-		for (1 .. 200) {
-			my $base = 20000 + int(rand(30000));
-			my @s = grep { defined } map {
-				IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1", LocalPort => $base + $_)
-			} 0 .. 5;
-			if (@s == 6) { print $base; exit 0 }
-		}
-		exit 1' || die "no six free loopback ports"
-}
+free_base() { bash "$repo/src/tools/free-ports.sh" 6 || die "no six free loopback ports"; }
 base="$(free_base)"
 mkdir -p "$work/nodes"
 i=0
