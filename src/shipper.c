@@ -13,14 +13,16 @@
  *	  advances to VDL keeps the WAL until then.
  *
  *	  WAL read is kept in a contiguous buffer and cut into records with
- *	  PostgreSQL's own XLogReader, whose page_read callback waits (latch and
- *	  a pipe the quorum writers poke) until the bytes asked for are flushed.
- *	  Each record goes, whole, to the PGs of the
- *	  blocks it references (PG 0 if none; common/volume.c) with a per-PG
+ *	  PostgreSQL's own XLogReader, whose page_read callback waits (latch, and
+ *	  a pipe the quorum writers poke when a held-back batch may go) until the
+ *	  bytes asked for are flushed.  Each record goes, whole, to the PGs of
+ *	  the blocks it references (PG 0 if none; common/volume.c) with a per-PG
  *	  backlink, batched per PG while WAL keeps arriving and sent when it
  *	  pauses, through one quorum writer per PG (common/pgwriter.c).  VCL is
  *	  the end of the longest prefix of records at PGCL in all their PGs; each
- *	  record end is a CPL, so VDL = VCL.
+ *	  record end is a CPL, so VDL = VCL.  The NNG thread whose
+ *	  acknowledgement moves a PGCL moves VDL and releases the commits it
+ *	  covers (see durable_lock).
  *
  *	  Restart: the slot's restart point is a VDL reported earlier, so every
  *	  record ending before it is on a write quorum; streaming resumes there
@@ -116,7 +118,7 @@ typedef struct ShipPG
 	int			nrecs;
 	int			caprecs;
 	StringInfoData payloads;	/* the batch's record bytes, back to back */
-	XLogRecPtr	pgcl;			/* last seen */
+	XLogRecPtr	pgcl;			/* last reported by the writer (durable_lock) */
 	XLogRecPtr	seeded;			/* LSN of the PG's seeded base images, 0 = none */
 	XLogRecPtr	window[SHIP_WINDOW];	/* end LSNs of the last batches sent */
 	aurora_member members[AURORA_PG_COPIES];
@@ -133,14 +135,29 @@ typedef struct InFlight
 
 static ShipPG *pgs = NULL;
 static int	n_pgs = 0;
+static volatile sig_atomic_t shutdown_requested = false;
+static int	wake_pipe[2] = {-1, -1};
+
+/*
+ * VCL and VDL move on whichever thread learns first that they can: mostly
+ * the NNG thread whose acknowledgement advanced a PGCL, which publishes the
+ * new VDL and releases the commits it covers itself, one hop fewer than
+ * through this process's main loop; else the main loop.  durable_lock
+ * guards the in-flight ring, every ShipPG.pgcl, vcl, vdl, publishing and
+ * main_waits_for_acks.  Lock order: a writer's mutex (held while it calls
+ * pgcl_advanced), then durable_lock.  So the main loop never calls into a
+ * writer while holding durable_lock, and never allocates under it (an
+ * ERROR would leave it locked for the exit callback).
+ */
+static pthread_mutex_t durable_lock = PTHREAD_MUTEX_INITIALIZER;
 static InFlight *inflight = NULL;
 static int	inflight_head = 0;
 static int	inflight_count = 0;
 static int	inflight_cap = 0;
-static volatile sig_atomic_t shutdown_requested = false;
 static XLogRecPtr vcl = InvalidXLogRecPtr;
 static XLogRecPtr vdl = InvalidXLogRecPtr;
-static int	wake_pipe[2] = {-1, -1};
+static bool publishing = false; /* streaming: acknowledgements publish VDL */
+static bool main_waits_for_acks = false;	/* a batch waits for window room */
 
 /*
  * What the shipper publishes for SQL (aurora.watermarks()).  Written by the
@@ -414,17 +431,22 @@ publish_pgs(void)
 	}
 }
 
-/* Publish VCL and VDL (equal today: every record end is a CPL). */
+/*
+ * Publish what VDL covers, in the order readers rely on: each PG's read
+ * point (see ShipperShared), VCL and VDL for the views, then the commits
+ * VDL releases.  Called with durable_lock held; releases it before waking
+ * the commits (that scans every backend's slot, and the main loop and the
+ * other PGs' acknowledgements need not wait for it).
+ */
 static void
-publish(bool running)
+publish_durable_unlock(void)
 {
+	XLogRecPtr	released = vdl;
+	bool		running = publishing;
+
 	if (running)
 	{
-		publish_pgs();
-		/*
-		 * Before VDL and the commits it releases (see ShipperShared).  Not
-		 * below the seed: storage serves seeded images from their LSN on.
-		 */
+		/* not below the seed: storage serves seeded images from their LSN on */
 		for (int p = 0; p < n_pgs && p < shared->n_pgs; p++)
 		{
 			XLogRecPtr	rp = Max(pgs[p].pgcl, pgs[p].seeded);
@@ -444,9 +466,21 @@ publish(bool running)
 		shared->vdl_advanced_at = GetCurrentTimestamp();
 	}
 	SpinLockRelease(&shared->mutex);
+	pthread_mutex_unlock(&durable_lock);
 	/* after the views: a released commit must see VDL past it there too */
 	if (running)
-		aurora_commit_wait_release(vdl);
+		aurora_commit_wait_release(released);
+}
+
+/* Publish the views, VCL and VDL (equal today: every record end is a CPL). */
+static void
+publish(bool running)
+{
+	if (running)
+		publish_pgs();
+	pthread_mutex_lock(&durable_lock);
+	publishing = running;
+	publish_durable_unlock();
 }
 
 /*
@@ -619,14 +653,56 @@ stream_trim(XLogRecPtr keep)
 	stream.start += drop;
 }
 
-/* NNG thread: PGCL moved; wake the main loop (write(2) is thread-safe). */
+static void advance_durable_locked(void);
+
+/*
+ * NNG thread (the writer's mutex held): PG arg's PGCL moved.  Move VDL and
+ * release the commits it covers from here.  The main loop is woken (write(2)
+ * is thread-safe) only when it holds a batch back for window room, or
+ * drains for shutdown; it needs no wake-up to release commits.
+ */
 static void
-pgcl_advanced(void *arg)
+pgcl_advanced(void *arg, uint64_t pgcl)
 {
+	ShipPG	   *pg = &pgs[(intptr_t) arg];
+	bool		wake;
 	char		b = 0;
 
-	(void) arg;
-	(void) write(wake_pipe[1], &b, 1);
+	pthread_mutex_lock(&durable_lock);
+	if (pgcl > pg->pgcl)
+		pg->pgcl = pgcl;
+	advance_durable_locked();
+	wake = main_waits_for_acks || shutdown_requested;
+	main_waits_for_acks = false;
+	if (publishing)
+		publish_durable_unlock();
+	else
+		pthread_mutex_unlock(&durable_lock);
+	if (wake)
+		(void) write(wake_pipe[1], &b, 1);
+}
+
+/* The main loop's view of the watermark state (durable_lock is brief). */
+static XLogRecPtr
+current_vdl(void)
+{
+	XLogRecPtr	v;
+
+	pthread_mutex_lock(&durable_lock);
+	v = vdl;
+	pthread_mutex_unlock(&durable_lock);
+	return v;
+}
+
+static int
+records_in_flight(void)
+{
+	int			n;
+
+	pthread_mutex_lock(&durable_lock);
+	n = inflight_count;
+	pthread_mutex_unlock(&durable_lock);
+	return n;
 }
 
 /*
@@ -657,7 +733,7 @@ wait_for_work(void)
 	/* (at a page boundary the insert position is past the page header) */
 	if (GetXLogInsertRecPtr() > stream.start + stream.len + SizeOfXLogLongPHD)
 		timeout = POLL_WAL_MS;
-	else if (inflight_count > 0 || shutdown_requested)
+	else if (shutdown_requested || records_in_flight() > 0)
 		timeout = 100L;		/* records waiting for quorum: probe (see below) */
 	else
 		timeout = 1000L;
@@ -696,22 +772,38 @@ static int
 batches_awaiting_quorum(ShipPG *pg)
 {
 	int			n = 0;
+	XLogRecPtr	pgcl = aurora_pgwriter_pgcl(pg->writer);
 
-	pg->pgcl = aurora_pgwriter_pgcl(pg->writer);
 	for (int i = 0; i < SHIP_WINDOW; i++)
-		n += pg->window[i] > pg->pgcl;
+		n += pg->window[i] > pgcl;
 	return n;
 }
 
-/* Send the PGs' batches whose window has room. */
+/*
+ * Send the PGs' batches whose window has room.  A batch held back goes out
+ * when an acknowledgement makes room: the next one wakes the main loop.
+ */
 static void
 flush_batches(void)
 {
+	bool		held = false;
+
 	for (int p = 0; p < n_pgs; p++)
 	{
-		if (pgs[p].nrecs > 0 && batches_awaiting_quorum(&pgs[p]) < SHIP_WINDOW)
+		if (pgs[p].nrecs == 0)
+			continue;
+		if (batches_awaiting_quorum(&pgs[p]) < SHIP_WINDOW)
 			send_batch(p);
+		else
+			held = true;
 	}
+	pthread_mutex_lock(&durable_lock);
+	main_waits_for_acks = held;
+	pthread_mutex_unlock(&durable_lock);
+	/* room made between the count and the flag woke nobody: look again */
+	for (int p = 0; held && p < n_pgs; p++)
+		if (pgs[p].nrecs > 0 && batches_awaiting_quorum(&pgs[p]) < SHIP_WINDOW)
+			SetLatch(MyLatch);
 }
 
 /*
@@ -726,10 +818,11 @@ probe_if_stuck(void)
 	static XLogRecPtr last_vdl = InvalidXLogRecPtr;
 	static TimestampTz since = 0;
 	TimestampTz now = GetCurrentTimestamp();
+	XLogRecPtr	v = current_vdl();
 
-	if (inflight_count == 0 || vdl != last_vdl)
+	if (records_in_flight() == 0 || v != last_vdl)
 	{
-		last_vdl = vdl;
+		last_vdl = v;
 		since = now;
 		return;
 	}
@@ -753,13 +846,11 @@ record_end_is_cpl(XLogReaderState *r)
 
 /*
  * VCL: the end of the longest prefix of records at PGCL in all their PGs.
- * VDL: the highest CPL at or below VCL.
+ * VDL: the highest CPL at or below VCL.  durable_lock held.
  */
 static void
-advance_vdl(void)
+advance_durable_locked(void)
 {
-	for (int p = 0; p < n_pgs; p++)
-		pgs[p].pgcl = aurora_pgwriter_pgcl(pgs[p].writer);
 	while (inflight_count > 0)
 	{
 		InFlight   *r = &inflight[inflight_head];
@@ -778,6 +869,53 @@ advance_vdl(void)
 		inflight_head = (inflight_head + 1) % inflight_cap;
 		inflight_count--;
 	}
+}
+
+/* A record just queued may already be durable (its batch went out at once). */
+static void
+advance_vdl(void)
+{
+	pthread_mutex_lock(&durable_lock);
+	advance_durable_locked();
+	pthread_mutex_unlock(&durable_lock);
+}
+
+/* Queue a record for VCL (see durable_lock: the ring grows outside it). */
+static void
+inflight_push(XLogRecPtr end, bool cpl, int npgs, const uint32 *rec_pgs)
+{
+	InFlight   *f;
+	InFlight   *grown = NULL;
+	InFlight   *old = NULL;
+	int			cap;
+
+	pthread_mutex_lock(&durable_lock);
+	cap = inflight_count == inflight_cap ? (inflight_cap ? inflight_cap * 2 : 1024) : 0;
+	pthread_mutex_unlock(&durable_lock);
+	if (cap > 0)
+		grown = palloc(sizeof(InFlight) * cap);
+
+	pthread_mutex_lock(&durable_lock);
+	/* only this thread adds: acknowledgements meanwhile only made room */
+	if (grown != NULL)
+	{
+		for (int i = 0; i < inflight_count; i++)
+			grown[i] = inflight[(inflight_head + i) % inflight_cap];
+		old = inflight;
+		inflight = grown;
+		inflight_cap = cap;
+		inflight_head = 0;
+	}
+	f = &inflight[(inflight_head + inflight_count) % inflight_cap];
+	f->end = end;
+	f->cpl = cpl;
+	f->npgs = npgs;
+	if (npgs > 0)
+		memcpy(f->pgs, rec_pgs, sizeof(uint32) * npgs);
+	inflight_count++;
+	pthread_mutex_unlock(&durable_lock);
+	if (old != NULL)
+		pfree(old);
 }
 
 /* Copy the record's bytes [start, start + len) out of the stream, skipping page headers. */
@@ -817,7 +955,6 @@ ship_record(XLogReaderState *r, const aurora_geometry *g)
 	int			npgs = 0;
 	bool		every_pg;
 	uint32		wal_len = XLogRecGetTotalLen(r);
-	InFlight   *f;
 
 	aurora_record_meta(r, &meta);
 	every_pg = meta.nevents > 0;
@@ -860,26 +997,7 @@ ship_record(XLogReaderState *r, const aurora_geometry *g)
 			send_batch((int) p);
 	}
 
-	if (inflight_count == inflight_cap)
-	{
-		int			cap = inflight_cap ? inflight_cap * 2 : 1024;
-		InFlight   *grown = palloc(sizeof(InFlight) * cap);
-
-		for (int i = 0; i < inflight_count; i++)
-			grown[i] = inflight[(inflight_head + i) % inflight_cap];
-		if (inflight)
-			pfree(inflight);
-		inflight = grown;
-		inflight_cap = cap;
-		inflight_head = 0;
-	}
-	f = &inflight[(inflight_head + inflight_count) % inflight_cap];
-	f->end = r->EndRecPtr;
-	f->cpl = record_end_is_cpl(r);
-	f->npgs = every_pg ? -1 : npgs;
-	if (!every_pg)
-		memcpy(f->pgs, rec_pgs, sizeof(uint32) * npgs);
-	inflight_count++;
+	inflight_push(r->EndRecPtr, record_end_is_cpl(r), every_pg ? -1 : npgs, rec_pgs);
 }
 
 /* the physical replication slot that keeps the WAL until VDL covers it */
@@ -932,9 +1050,12 @@ advance_slot(void)
 	TimestampTz now = GetCurrentTimestamp();
 	ReplicationSlot *slot = MyReplicationSlot;
 	bool		changed = false;
+	XLogRecPtr	vdl;
 
-	if (slot == NULL || XLogRecPtrIsInvalid(vdl) ||
-		!TimestampDifferenceExceeds(last, now, 100))
+	if (slot == NULL || !TimestampDifferenceExceeds(last, now, 100))
+		return;
+	vdl = current_vdl();
+	if (XLogRecPtrIsInvalid(vdl))
 		return;
 	last = now;
 	SpinLockAcquire(&slot->mutex);
@@ -1064,7 +1185,6 @@ open_volume(const aurora_geometry *g)
 			ereport(ERROR,
 					(errmsg("aurora shipper: only %d segments of protection group %d could be created; a write quorum needs %d",
 							created, p, aurora_write_quorum)));
-		aurora_pgwriter_on_pgcl(pgs[p].writer, pgcl_advanced, NULL);
 		{
 			aurora_pgwriter_view v;
 
@@ -1073,6 +1193,15 @@ open_volume(const aurora_geometry *g)
 		}
 		memcpy(pgs[p].members, t.members, sizeof(t.members));
 		initStringInfo(&pgs[p].payloads);
+		aurora_pgwriter_on_pgcl(pgs[p].writer, pgcl_advanced, (void *) (intptr_t) p);
+		/* what the segments reported before the callback was in place */
+		{
+			XLogRecPtr	pgcl = aurora_pgwriter_pgcl(pgs[p].writer);
+
+			pthread_mutex_lock(&durable_lock);
+			pgs[p].pgcl = Max(pgs[p].pgcl, pgcl);
+			pthread_mutex_unlock(&durable_lock);
+		}
 	}
 }
 
@@ -1144,12 +1273,13 @@ receive_more(void)
 			continue;
 		}
 		if (shutdown_requested && !aurora_commit_wait_pending() &&
-			(inflight_count == 0 ||
+			(records_in_flight() == 0 ||
 			 TimestampDifferenceExceeds(shutdown_requested_at, GetCurrentTimestamp(),
 										SHUTDOWN_DRAIN_MS)))
 		{
 			ereport(LOG,
-					(errmsg("aurora shipper: stopping at VDL %X/%X", LSN_FORMAT_ARGS(vdl))));
+					(errmsg("aurora shipper: stopping at VDL %X/%X",
+							LSN_FORMAT_ARGS(current_vdl()))));
 			proc_exit(1);
 		}
 		probe_if_stuck();
@@ -1265,7 +1395,9 @@ aurora_shipper_main(Datum main_arg)
 		sigset_t	all,
 					old;
 
+		pthread_mutex_lock(&durable_lock);
 		vcl = vdl = resume;
+		pthread_mutex_unlock(&durable_lock);
 		sigfillset(&all);
 		pthread_sigmask(SIG_SETMASK, &all, &old);
 		for (int p = 0; p < n_pgs; p++)
@@ -1296,7 +1428,8 @@ aurora_shipper_main(Datum main_arg)
 	advance_vdl();				/* the PGCLs the segments reported: read points */
 	publish(true);
 	ereport(LOG, (errmsg("aurora shipper: shipping WAL from %X/%X (first record %X/%X, VDL %X/%X)",
-						 LSN_FORMAT_ARGS(start), LSN_FORMAT_ARGS(first), LSN_FORMAT_ARGS(vdl))));
+						 LSN_FORMAT_ARGS(start), LSN_FORMAT_ARGS(first),
+						 LSN_FORMAT_ARGS(current_vdl()))));
 	warn_if_standby_names_name_shipper();
 
 	for (;;)
@@ -1320,7 +1453,7 @@ aurora_shipper_main(Datum main_arg)
 		{
 			ereport(LOG, (errmsg("aurora shipper: %llu records, %llu bytes; VDL %X/%X",
 								 (unsigned long long) records, (unsigned long long) bytes,
-								 LSN_FORMAT_ARGS(vdl))));
+								 LSN_FORMAT_ARGS(current_vdl()))));
 			last_log = now;
 		}
 	}

@@ -61,7 +61,7 @@ struct aurora_pgwriter
 	struct request *all;
 
 	uint64_t	sent_end;		/* highest end_lsn sent */
-	void		(*on_pgcl) (void *arg);	/* see aurora_pgwriter_on_pgcl */
+	void		(*on_pgcl) (void *arg, uint64_t pgcl);	/* see aurora_pgwriter_on_pgcl */
 	void	   *on_pgcl_arg;
 
 	pending_batch pending[PENDING_MAX];
@@ -112,11 +112,11 @@ recompute_pgcl(aurora_pgwriter *w, double now)
 	}
 	nng_cv_wake(w->cv);
 	if (w->on_pgcl != NULL)
-		w->on_pgcl(w->on_pgcl_arg);
+		w->on_pgcl(w->on_pgcl_arg, pgcl);
 }
 
 void
-aurora_pgwriter_on_pgcl(aurora_pgwriter *w, void (*fn) (void *arg), void *arg)
+aurora_pgwriter_on_pgcl(aurora_pgwriter *w, void (*fn) (void *arg, uint64_t pgcl), void *arg)
 {
 	nng_mtx_lock(w->mtx);
 	w->on_pgcl = fn;

@@ -119,12 +119,14 @@ bool		aurora_pgwriter_wait_pgcl(aurora_pgwriter *w, uint64_t lsn, int timeout_ms
 bool		aurora_pgwriter_drain(aurora_pgwriter *w, int timeout_ms);
 
 /*
- * Call fn(arg) whenever PGCL advances.  It runs on an NNG thread with the
- * writer's mutex held, so it must only signal (write to a pipe, set a flag)
- * and never call back into the writer.  The compute's shipper uses it to
- * wake its main loop instead of polling.
+ * Call fn(arg, pgcl) whenever PGCL advances, with the new PGCL.  It runs on
+ * an NNG thread with the writer's mutex held, so it must be short and never
+ * call back into the writer (the PGCL it needs is the argument).  The
+ * compute's shipper moves VDL and releases the commits it covers there,
+ * without a hop through its main loop.
  */
-void		aurora_pgwriter_on_pgcl(aurora_pgwriter *w, void (*fn) (void *arg), void *arg);
+void		aurora_pgwriter_on_pgcl(aurora_pgwriter *w, void (*fn) (void *arg, uint64_t pgcl),
+									void *arg);
 
 /*
  * Ask every idle segment that has not acknowledged everything sent (all:

@@ -123,6 +123,39 @@ aurora_blockset_normalize(aurora_blockset *s)
 	s->n = s->nsorted = w;
 }
 
+static bool
+same_fork(const aurora_block_ref *x, const aurora_block_ref *y)
+{
+	return x->spc_oid == y->spc_oid && x->db_oid == y->db_oid &&
+		x->rel_number == y->rel_number && x->fork == y->fork;
+}
+
+bool
+aurora_blockset_holds_from(aurora_blockset *s, const aurora_block_ref *b)
+{
+	size_t		lo = 0,
+				hi;
+
+	aurora_blockset_normalize(s);
+	/* the first entry at or after b in the sorted part: b's fork, if any is held */
+	for (hi = s->nsorted; lo < hi;)
+	{
+		size_t		mid = lo + (hi - lo) / 2;
+
+		if (aurora_block_ref_cmp(&s->v[mid], b) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < s->nsorted && same_fork(&s->v[lo], b))
+		return true;
+	/* what normalize could not merge (no memory) is still unsorted */
+	for (size_t i = s->nsorted; i < s->n; i++)
+		if (same_fork(&s->v[i], b) && s->v[i].blkno >= b->blkno)
+			return true;
+	return false;
+}
+
 void
 aurora_blockset_drop_last(aurora_blockset *s, size_t k)
 {

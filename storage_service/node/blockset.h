@@ -9,6 +9,8 @@
  * coalescing asks before every round, and re-sorting a backlog of a few
  * hundred thousand blocks to take 16 of them was most of the page-service
  * thread's CPU.  Rounds take from the end, so the rest stays sorted in place.
+ * The page service also keeps the blocks of its unindexed log tail in one,
+ * to answer "does the tail touch this block" (aurora_blockset_holds_from).
  */
 #ifndef AURORA_NODE_BLOCKSET_H
 #define AURORA_NODE_BLOCKSET_H
@@ -55,6 +57,13 @@ aurora_blockset_from_end(const aurora_blockset *s, size_t i)
 {
 	return &s->v[s->n - 1 - i];
 }
+
+/*
+ * Whether the set holds a block of b's relation fork numbered b's block or
+ * later (b's block number 0: any block of the fork).  Normalizes first, so
+ * it is a binary search.
+ */
+bool		aurora_blockset_holds_from(aurora_blockset *s, const aurora_block_ref *b);
 
 /* Forget the last k entries. */
 void		aurora_blockset_drop_last(aurora_blockset *s, size_t k);

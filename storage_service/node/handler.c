@@ -776,7 +776,9 @@ aurora_handler_try_page(aurora_handler *h, aurora_deferred_ack *d, aurora_reply 
 	uint32_t	wait_ms;
 	uint32_t	rc;
 	uint64_t	now = monotonic_ms();
+	aurora_block_ref key;		/* what it reads: a block, or a fork (block 0) */
 
+	memset(&key, 0, sizeof(key));
 	if (req->type == AURORA_MSG_GETPAGE_REQ)
 	{
 		aurora_getpage_req g;
@@ -785,6 +787,7 @@ aurora_handler_try_page(aurora_handler *h, aurora_deferred_ack *d, aurora_reply 
 			goto run;
 		lsn = g.lsn;
 		wait_ms = g.wait_ms;
+		key = g.block;
 	}
 	else if (req->type == AURORA_MSG_REL_SIZE_REQ)
 	{
@@ -794,6 +797,10 @@ aurora_handler_try_page(aurora_handler *h, aurora_deferred_ack *d, aurora_reply 
 			goto run;
 		lsn = r.lsn;
 		wait_ms = r.wait_ms;
+		key.spc_oid = r.spc_oid;
+		key.db_oid = r.db_oid;
+		key.rel_number = r.rel_number;
+		key.fork = r.fork;
 	}
 	else
 		goto run;				/* SEED_PAGES does not wait */
@@ -802,7 +809,7 @@ aurora_handler_try_page(aurora_handler *h, aurora_deferred_ack *d, aurora_reply 
 		d->page_started = true;
 		d->page_deadline_ms = now + (wait_ms < AURORA_PAGE_WAIT_MAX_MS ? wait_ms : AURORA_PAGE_WAIT_MAX_MS);
 	}
-	rc = aurora_pageservice_ready(h->pages, d->segment, lsn, &res);
+	rc = aurora_pageservice_ready(h->pages, d->segment, lsn, &key, &res);
 	if (rc == AURORA_PAGE_WAIT && now < d->page_deadline_ms)
 		return false;
 run:

@@ -8,11 +8,18 @@
  * unbroken chain), decodes each envelope and indexes it in one LMDB
  * transaction per batch together with the new position.  The append path
  * never waits for it.  A request that needs an LSN not yet indexed kicks
- * the thread awake (it then indexes at once instead of at most every
- * INDEX_MIN_INTERVAL_MS) and either waits on progress_cv, bounded by its
- * wait_ms (aurora_pageservice_getpage & co.), or is asked again later by
- * the server (aurora_pageservice_ready), which keeps waiting requests off
- * its page threads.
+ * the thread awake and either waits on progress_cv, bounded by its wait_ms
+ * (aurora_pageservice_getpage & co.), or is asked again later by the
+ * server (aurora_pageservice_ready), which keeps waiting requests off its
+ * page threads.  Kicked, the thread first decodes the unindexed tail of
+ * the log (the records after the last index commit) into a set of the
+ * blocks they touch, without writing anything: a request whose block (or
+ * relation fork) that tail does not touch is answered from the index as
+ * committed, which is what its LSN sees of it.  Only a request the tail
+ * concerns makes the thread commit the index at once instead of at most
+ * every index_interval_ms.  Under pgbench most page reads are of blocks
+ * nobody just changed (pages that fell out of the compute's cache), and
+ * each forced commit was an fdatasync on the read's path.
  *
  * A record whose envelope does not decode stops indexing of that segment
  * (logged once with its LSN): requests for later LSNs get CORRUPT, earlier
@@ -27,8 +34,8 @@
  * stored as an image at once.  Both use a separate one-helper pool; that
  * helper and this thread run at BACKGROUND_NICE, so the foreground (appends,
  * acknowledgements, page requests) gets the CPU first.  Images are
- * rebuildable, so they are not synced.  The set of touched
- * blocks is in memory only: after a restart a block is coalesced again the
+ * rebuildable, but every LMDB commit syncs (MDB_NOMETASYNC), so a round's
+ * images share one commit.  The set of touched blocks is in memory only: after a restart a block is coalesced again the
  * next time a record touches it.
  */
 #define _DEFAULT_SOURCE
@@ -60,15 +67,20 @@
 #define INDEX_BATCH_BYTES	(4u << 20)
 /* blocks remembered per segment for coalescing before new ones are dropped */
 #define DIRTY_MAX			(1u << 20)
+/* blocks of the unindexed tail remembered before it answers nothing more */
+#define TAIL_BLOCKS_MAX		(1u << 18)
 #define INDEX_STOP			1000	/* emit's "stop here": not a segment error */
 /*
  * Each index commit costs an fdatasync (MDB_NOMETASYNC) and rewrites the
  * B-tree pages it touched: under a steady stream of records a segment is
- * indexed at most this often, unless a request is waiting for it (then at
- * once).  1000 ms rather than 250 halved the indexer's CPU per transaction
- * under pgbench (hot pages' keys share leaf pages within a commit).
+ * indexed at most this often (index_interval_ms), unless a request the
+ * unindexed tail concerns needs it (then at once).  1000 ms rather than
+ * 250 halved the indexer's CPU per transaction under pgbench (hot pages'
+ * keys share leaf pages within a commit); once reads of untouched blocks
+ * stopped forcing commits, 5000 ms cut the index commits of six nodes
+ * under pgbench from about 11 to 4 a second.
  */
-#define INDEX_MIN_INTERVAL_MS	1000
+#define INDEX_MIN_INTERVAL_MS	5000
 /* blocks coalesced per segment per round, so waiting requests come first */
 #define COALESCE_PER_ROUND	16
 /*
@@ -117,6 +129,19 @@ typedef struct ps_seg
 	uint64_t	coalesced_unlogged;
 	uint64_t	failed_unlogged;
 	uint64_t	last_coalesce_log_ms;
+
+	/*
+	 * The unindexed tail (see check_ready): the blocks that records between
+	 * the last index commit and tail_end touch, decoded by the indexer
+	 * between commits.  tail_mu guards tail_blocks, tail_end and
+	 * tail_opaque; tail_last_start (where the next scan resumes) is the
+	 * indexer thread's.
+	 */
+	pthread_mutex_t tail_mu;
+	aurora_blockset tail_blocks;
+	uint64_t	tail_end;
+	bool		tail_opaque;	/* a relation event, a bad envelope, a full set */
+	uint64_t	tail_last_start;
 	struct ps_seg *next;
 } ps_seg;
 
@@ -130,11 +155,12 @@ struct aurora_pageservice
 	pthread_t	thread;
 	bool		thread_started;
 
-	pthread_mutex_t mu;			/* segs, stop, kicked */
+	pthread_mutex_t mu;			/* segs, stop, kicked, commit_wanted */
 	pthread_cond_t progress_cv; /* indexer made progress (waiters) */
 	pthread_cond_t kick_cv;		/* a waiter wants the indexer now */
 	bool		stop;
-	bool		kicked;
+	bool		kicked;			/* a request waits: look at the tails now */
+	bool		commit_wanted;	/* ... and only an index commit can answer it */
 	ps_seg	   *segs;
 
 	atomic_uint_least64_t records_indexed;
@@ -264,7 +290,12 @@ get_seg(aurora_pageservice *ps, struct aurora_segment *seg)
 		if (rebuilt)
 			aurora_log("page service: segment %016" PRIx64 "-%u: page index will be rebuilt "
 					   "from the log (seeded images are lost)", meta.volume_id, meta.pg_id);
+		aurora_pagestore_get_pos(s->store, &pos);
+		s->tail_end = pos.scl;
+		s->tail_last_start = pos.last_start;
 	}
+	pthread_mutex_init(&s->tail_mu, NULL);
+	aurora_blockset_init(&s->tail_blocks, TAIL_BLOCKS_MAX);
 	s->next = ps->segs;
 	ps->segs = s;
 	pthread_mutex_unlock(&ps->mu);
@@ -324,6 +355,94 @@ index_emit(void *arg, const aurora_log_record *r)
 	return 0;
 }
 
+/*
+ * The index now covers pos: the tail starts again there.  Records after pos
+ * that the last scan already looked at are scanned again: the next commit
+ * is seconds away, a rescan is a few milliseconds of log.
+ */
+static void
+tail_restart(ps_seg *s, const aurora_pagestore_pos *pos)
+{
+	pthread_mutex_lock(&s->tail_mu);
+	aurora_blockset_clear(&s->tail_blocks);
+	s->tail_end = pos->scl;
+	s->tail_opaque = false;
+	pthread_mutex_unlock(&s->tail_mu);
+	s->tail_last_start = pos->last_start;
+}
+
+typedef struct tail_ctx
+{
+	ps_seg	   *s;
+	uint64_t	last_start;
+	uint64_t	last_end;
+} tail_ctx;
+
+static int
+tail_emit(void *arg, const aurora_log_record *r)
+{
+	tail_ctx   *c = arg;
+	ps_seg	   *s = c->s;
+	aurora_walmeta m;
+	char		why[256];
+	bool		opaque;
+
+	opaque = aurora_walmeta_decode(r->payload, r->len, &m, why, sizeof(why)) != 0 ||
+		m.n_events > 0;
+	pthread_mutex_lock(&s->tail_mu);
+	for (int i = 0; i < (opaque ? 0 : m.n_blocks); i++)
+	{
+		aurora_walmeta_block b;
+
+		aurora_walmeta_block_at(&m, i, &b);
+		if (aurora_block_pg(&s->geom, &b.ref) == s->pg_id &&
+			!aurora_blockset_add(&s->tail_blocks, &b.ref))
+			opaque = true;
+	}
+	if (opaque)
+		s->tail_opaque = true;
+	pthread_mutex_unlock(&s->tail_mu);
+	c->last_start = r->start_lsn;
+	c->last_end = r->end_lsn;
+	/* an opaque tail answers nothing until the next commit: stop reading */
+	return opaque ? INDEX_STOP : 0;
+}
+
+/*
+ * Decode the records after the tail up to scl and note the blocks they
+ * touch, without indexing them: no page store write and no sync.  Only
+ * when a request waits: most passes have nobody to answer.  True if the
+ * tail moved (or became opaque).
+ */
+static bool
+tail_scan(ps_seg *s, uint64_t scl)
+{
+	tail_ctx	c = {.s = s};
+	bool		truncated = false;
+	int			rc;
+
+	pthread_mutex_lock(&s->tail_mu);
+	if (s->tail_opaque || s->tail_end >= scl || s->broken)
+	{
+		pthread_mutex_unlock(&s->tail_mu);
+		return false;
+	}
+	pthread_mutex_unlock(&s->tail_mu);
+	rc = aurora_segment_read(s->seg, s->tail_last_start + 1, scl, INDEX_BATCH_BYTES, tail_emit, &c,
+							 &truncated);
+	pthread_mutex_lock(&s->tail_mu);
+	if (rc != AURORA_SEG_OK && rc != INDEX_STOP)
+		s->tail_opaque = true;	/* the indexer reports it when it gets there */
+	else if (c.last_end > 0 && !s->tail_opaque)
+		s->tail_end = truncated ? c.last_end : scl;
+	else if (!truncated && !s->tail_opaque)
+		s->tail_end = scl;
+	pthread_mutex_unlock(&s->tail_mu);
+	if (c.last_end > 0)
+		s->tail_last_start = c.last_start;
+	return true;
+}
+
 /* Index seg's chain up to scl; true if anything was indexed. */
 static bool
 index_segment(aurora_pageservice *ps, ps_seg *s, uint64_t scl)
@@ -369,6 +488,7 @@ index_segment(aurora_pageservice *ps, ps_seg *s, uint64_t scl)
 		}
 		atomic_fetch_add(&ps->records_indexed, c.n);
 		progress = true;
+		tail_restart(s, &c.pos);
 		if (c.hit_bad)
 		{
 			aurora_log("page service: %s", s->broken_msg);
@@ -513,9 +633,10 @@ kicked(aurora_pageservice *ps)
 static bool
 coalesce_segment(aurora_pageservice *ps, ps_seg *s, uint64_t now)
 {
-	uint8_t    *page;
+	aurora_page_image *images;
 	size_t		taken = 0;
 	int			made = 0;
+	char		err[400];
 
 	if (aurora_blockset_count(&s->dirty) == 0)
 		return false;
@@ -528,7 +649,7 @@ coalesce_segment(aurora_pageservice *ps, ps_seg *s, uint64_t now)
 		aurora_blockset_clear(&s->dirty);
 		return false;
 	}
-	if ((page = malloc(AURORA_PAGE_BYTES)) == NULL)
+	if ((images = malloc(sizeof(*images) * COALESCE_PER_ROUND)) == NULL)
 		return false;
 	aurora_blockset_normalize(&s->dirty);
 	/* from the end, so what is left stays sorted where it is */
@@ -540,7 +661,6 @@ coalesce_segment(aurora_pageservice *ps, ps_seg *s, uint64_t now)
 		aurora_page_result res;
 		uint64_t	newest;
 		bool		from_init;
-		char		err[400];
 		int			len;
 
 		len = aurora_pagestore_chain_length(s->store, b, (int) ps->cfg.coalesce_threshold, &newest,
@@ -555,15 +675,11 @@ coalesce_segment(aurora_pageservice *ps, ps_seg *s, uint64_t now)
 		if (aurora_pagestore_plan(s->store, b, newest, &plan, err, sizeof(err)) != 0)
 			continue;			/* below the horizon etc.: nothing to build on */
 		memset(&res, 0, sizeof(res));
-		if (materialize(ps, ps->redo_bg, s, b, &plan, page, &res) == 0)
+		if (materialize(ps, ps->redo_bg, s, b, &plan, images[made].page, &res) == 0)
 		{
-			if (aurora_pagestore_put_image(s->store, b, newest, page, err, sizeof(err)) == 0)
-			{
-				atomic_fetch_add(&ps->images_written, 1);
-				made++;
-			}
-			else
-				aurora_log("page service: coalescing: %s", err);
+			images[made].block = *b;
+			images[made].lsn = newest;
+			made++;
 		}
 		else
 		{
@@ -574,7 +690,15 @@ coalesce_segment(aurora_pageservice *ps, ps_seg *s, uint64_t now)
 		aurora_page_plan_free(&plan);
 	}
 	aurora_blockset_drop_last(&s->dirty, taken);
-	free(page);
+	/* one commit for the round: each costs a sync (aurora_pagestore_put_images) */
+	if (aurora_pagestore_put_images(s->store, images, made, err, sizeof(err)) == 0)
+		atomic_fetch_add(&ps->images_written, (uint64_t) made);
+	else
+	{
+		aurora_log("page service: coalescing: %s", err);
+		made = 0;
+	}
+	free(images);
 	s->coalesced_unlogged += (uint64_t) made;
 	if ((s->coalesced_unlogged > 0 || s->failed_unlogged > 1) &&
 		monotonic_ms() - s->last_coalesce_log_ms >= COALESCE_LOG_MS)
@@ -664,6 +788,8 @@ indexer_main(void *arg)
 		struct timespec ts;
 
 		bool		urgent;
+		bool		commit_now;
+		bool		tails_moved = false;
 		uint64_t	now;
 
 		pthread_mutex_lock(&ps->mu);
@@ -673,7 +799,8 @@ indexer_main(void *arg)
 			break;
 		}
 		urgent = ps->kicked;
-		ps->kicked = false;
+		commit_now = ps->commit_wanted;
+		ps->kicked = ps->commit_wanted = false;
 		pthread_mutex_unlock(&ps->mu);
 
 		aurora_store_foreach(ps->store, collect_seg, &l);
@@ -691,7 +818,10 @@ indexer_main(void *arg)
 				s->last_scl = st.scl;
 				s->last_append_ms = now;
 			}
-			if (!urgent && now - s->last_index_ms < INDEX_MIN_INTERVAL_MS)
+			/* a waiting request may be answerable from the tail alone */
+			if (urgent)
+				tails_moved |= tail_scan(s, st.scl);
+			if (!commit_now && now - s->last_index_ms < ps->cfg.index_interval_ms)
 				continue;		/* the next round will take it */
 			if (index_segment(ps, s, st.scl))
 			{
@@ -699,7 +829,7 @@ indexer_main(void *arg)
 				s->last_index_ms = now;
 			}
 		}
-		if (progress)
+		if (progress || tails_moved)
 		{
 			pthread_mutex_lock(&ps->mu);
 			pthread_cond_broadcast(&ps->progress_cv);
@@ -746,6 +876,8 @@ aurora_pageservice_start(struct aurora_store *store, const aurora_pageservice_co
 	ps->cfg = *cfg;
 	if (ps->cfg.poll_ms == 0)
 		ps->cfg.poll_ms = 5;
+	if (ps->cfg.index_interval_ms == 0)
+		ps->cfg.index_interval_ms = INDEX_MIN_INTERVAL_MS;
 	pthread_mutex_init(&ps->mu, NULL);
 	pthread_cond_init(&ps->progress_cv, NULL);
 	pthread_cond_init(&ps->kick_cv, NULL);
@@ -820,6 +952,8 @@ aurora_pageservice_stop(aurora_pageservice *ps)
 		ps->segs = s->next;
 		aurora_pagestore_close(s->store);
 		aurora_blockset_free(&s->dirty);
+		aurora_blockset_free(&s->tail_blocks);
+		pthread_mutex_destroy(&s->tail_mu);
 		free(s);
 	}
 	if (ps->redo != NULL)
@@ -835,14 +969,23 @@ aurora_pageservice_stop(aurora_pageservice *ps)
 /* ---- requests ---- */
 
 /*
- * Whether s is indexed through lsn (its SCL reached lsn and the indexer
- * caught up): 0, AURORA_PAGE_WAIT (not yet), or an error code set in res.
+ * Whether s can answer a request about block at lsn: 0, AURORA_PAGE_WAIT
+ * (not yet), or an error code set in res.  It can once the index covers
+ * lsn, or once the unindexed tail reaches lsn without touching block or a
+ * later block of its fork (which may have extended the fork past it;
+ * block 0 for REL_SIZE: any block of the fork): then the index as
+ * committed is what lsn sees of it.  Index commits are seconds apart and
+ * each costs a sync; most requests are for blocks nobody just changed.
+ * *need_commit: only an index commit can answer it.
  */
 static uint32_t
-check_ready(ps_seg *s, uint64_t lsn, aurora_page_result *res)
+check_ready(ps_seg *s, uint64_t lsn, const aurora_block_ref *block, bool *need_commit,
+			aurora_page_result *res)
 {
 	aurora_pagestore_pos pos;
+	uint32_t	rc = AURORA_PAGE_WAIT;
 
+	*need_commit = false;
 	if (s->store == NULL)
 	{
 		set_error(res, AURORA_ERR_IO, "page store of this segment cannot be opened: %s",
@@ -870,16 +1013,27 @@ check_ready(ps_seg *s, uint64_t lsn, aurora_page_result *res)
 		set_error(res, AURORA_ERR_CORRUPT, "%s", s->broken_msg);
 		return AURORA_ERR_CORRUPT;
 	}
-	return AURORA_PAGE_WAIT;
+	pthread_mutex_lock(&s->tail_mu);
+	if (s->tail_opaque)
+		*need_commit = true;
+	else if (s->tail_end >= lsn)
+	{
+		if (aurora_blockset_holds_from(&s->tail_blocks, block))
+			*need_commit = true;
+		else
+			rc = 0;
+	}
+	pthread_mutex_unlock(&s->tail_mu);
+	return rc;
 }
 
+/* Ask the indexer for the tails now (ps->mu held); need_commit: and a commit. */
 static void
-kick(aurora_pageservice *ps)
+kick_locked(aurora_pageservice *ps, bool need_commit)
 {
-	pthread_mutex_lock(&ps->mu);
 	ps->kicked = true;
+	ps->commit_wanted |= need_commit;
 	pthread_cond_signal(&ps->kick_cv);
-	pthread_mutex_unlock(&ps->mu);
 }
 
 static uint32_t
@@ -897,16 +1051,17 @@ not_ready(ps_seg *s, uint64_t lsn, aurora_page_result *res)
 
 /* check_ready, waiting at most wait_ms for the log and the indexer. */
 static uint32_t
-wait_indexed(aurora_pageservice *ps, ps_seg *s, uint64_t lsn, uint32_t wait_ms,
-			 aurora_page_result *res)
+wait_indexed(aurora_pageservice *ps, ps_seg *s, uint64_t lsn, const aurora_block_ref *block,
+			 uint32_t wait_ms, aurora_page_result *res)
 {
 	uint64_t	deadline;
 	uint32_t	rc;
+	bool		need_commit;
 
 	if (wait_ms > AURORA_PAGE_WAIT_MAX_MS)
 		wait_ms = AURORA_PAGE_WAIT_MAX_MS;
 	deadline = monotonic_ms() + wait_ms;
-	while ((rc = check_ready(s, lsn, res)) == AURORA_PAGE_WAIT)
+	while ((rc = check_ready(s, lsn, block, &need_commit, res)) == AURORA_PAGE_WAIT)
 	{
 		struct timespec ts;
 		uint64_t	now = monotonic_ms();
@@ -919,8 +1074,7 @@ wait_indexed(aurora_pageservice *ps, ps_seg *s, uint64_t lsn, uint32_t wait_ms,
 			pthread_mutex_unlock(&ps->mu);
 			return not_ready(s, lsn, res);
 		}
-		ps->kicked = true;
-		pthread_cond_signal(&ps->kick_cv);
+		kick_locked(ps, need_commit);
 		/* SCL moves without telling us: look again at least every poll */
 		deadline_after(&ts, (uint32_t) (deadline - now < ps->cfg.poll_ms ? deadline - now : ps->cfg.poll_ms));
 		pthread_cond_timedwait(&ps->progress_cv, &ps->mu, &ts);
@@ -931,23 +1085,24 @@ wait_indexed(aurora_pageservice *ps, ps_seg *s, uint64_t lsn, uint32_t wait_ms,
 
 uint32_t
 aurora_pageservice_ready(aurora_pageservice *ps, struct aurora_segment *seg, uint64_t lsn,
-						 aurora_page_result *res)
+						 const aurora_block_ref *block, aurora_page_result *res)
 {
 	ps_seg	   *s = get_seg(ps, seg);
 	uint32_t	rc;
+	bool		need_commit;
 
 	memset(res, 0, sizeof(*res));
 	if (s == NULL)
 		return 0;				/* the request itself reports the missing geometry */
-	rc = check_ready(s, lsn, res);
+	rc = check_ready(s, lsn, block, &need_commit, res);
 	if (rc == AURORA_PAGE_WAIT)
 	{
 		pthread_mutex_lock(&ps->mu);
 		if (ps->stop)
 			rc = not_ready(s, lsn, res);
+		else
+			kick_locked(ps, need_commit);
 		pthread_mutex_unlock(&ps->mu);
-		if (rc == AURORA_PAGE_WAIT)
-			kick(ps);
 	}
 	return rc;
 }
@@ -985,7 +1140,7 @@ aurora_pageservice_getpage(aurora_pageservice *ps, struct aurora_segment *seg,
 				  aurora_block_pg(&s->geom, b), s->pg_id);
 		return;
 	}
-	if (wait_indexed(ps, s, req->lsn, req->wait_ms, res) != 0)
+	if (wait_indexed(ps, s, req->lsn, b, req->wait_ms, res) != 0)
 		return;
 	code = (uint32_t) aurora_pagestore_plan(s->store, b, req->lsn, &plan, res->message,
 											sizeof(res->message));
@@ -1033,11 +1188,17 @@ aurora_pageservice_rel_size(aurora_pageservice *ps, struct aurora_segment *seg,
 	ps_seg	   *s = get_seg(ps, seg);
 	aurora_rel_size_resp r;
 	bool		known;
+	aurora_block_ref fork;		/* block 0: any block of the fork */
 
 	memset(res, 0, sizeof(*res));
 	if (!require_geometry(s, res))
 		return;
-	if (wait_indexed(ps, s, req->lsn, req->wait_ms, res) != 0)
+	memset(&fork, 0, sizeof(fork));
+	fork.spc_oid = req->spc_oid;
+	fork.db_oid = req->db_oid;
+	fork.rel_number = req->rel_number;
+	fork.fork = req->fork;
+	if (wait_indexed(ps, s, req->lsn, &fork, req->wait_ms, res) != 0)
 		return;
 	memset(&r, 0, sizeof(r));
 	if (aurora_pagestore_rel_size(s->store, req->spc_oid, req->db_oid, req->rel_number,

@@ -38,6 +38,8 @@ typedef struct aurora_pageservice_config
 	uint32_t	coalesce_threshold; /* records after a block's base; 0 = never */
 	/* indexer idle poll, ms (how soon new records are indexed when nobody waits) */
 	uint32_t	poll_ms;
+	/* least ms between index commits of a busy segment; 0 = the default (1000) */
+	uint32_t	index_interval_ms;
 } aurora_pageservice_config;
 
 /* Start the indexer (and coalescer) thread.  Returns 0 or -1 with err. */
@@ -69,14 +71,19 @@ typedef struct aurora_page_result
 } aurora_page_result;
 
 /*
- * Without waiting: whether a GETPAGE or REL_SIZE at lsn can be answered now
- * (0), must wait for the log or the indexer (AURORA_PAGE_WAIT; the indexer
- * is hurried), or fails (an AURORA_ERR_* code with res set).  Lets the
- * server keep waiting requests off its page threads.
+ * Without waiting: whether a GETPAGE of block, or a REL_SIZE of its fork
+ * (block number 0), at lsn can be answered now (0), must wait for the log
+ * or the indexer (AURORA_PAGE_WAIT; the indexer is hurried), or fails (an
+ * AURORA_ERR_* code with res set).  Lets the server keep waiting requests
+ * off its page threads.  A request at an LSN the index does not cover yet
+ * is answered from the index when no record after it touches the block or
+ * a later block of its fork; only otherwise does it wait for an index
+ * commit.
  */
 #define AURORA_PAGE_WAIT	0xffffu
 uint32_t	aurora_pageservice_ready(aurora_pageservice *ps, struct aurora_segment *seg,
-									 uint64_t lsn, aurora_page_result *res);
+									 uint64_t lsn, const aurora_block_ref *block,
+									 aurora_page_result *res);
 
 /* The requests; wait_ms 0 answers NOT_READY at once if not ready. */
 void		aurora_pageservice_getpage(aurora_pageservice *ps, struct aurora_segment *seg,

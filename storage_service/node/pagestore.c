@@ -717,21 +717,25 @@ aurora_pagestore_seed(aurora_pagestore *ps, uint64_t lsn, const aurora_seed_page
 }
 
 int
-aurora_pagestore_put_image(aurora_pagestore *ps, const aurora_block_ref *block, uint64_t lsn,
-						   const uint8_t *page, char *err, size_t errlen)
+aurora_pagestore_put_images(aurora_pagestore *ps, const aurora_page_image *images, int n,
+							char *err, size_t errlen)
 {
 	MDB_txn    *txn;
-	int			rc;
+	int			rc = 0;
 
+	if (n == 0)
+		return 0;
 	if ((rc = mdb_txn_begin(ps->env, NULL, 0, &txn)) != 0)
 		return lmdb_fail(rc, "cannot begin a write transaction", ps, err, errlen);
-	if ((rc = put_image_txn(txn, ps->images, block, lsn, page)) != 0)
+	for (int i = 0; i < n && rc == 0; i++)
+		rc = put_image_txn(txn, ps->images, &images[i].block, images[i].lsn, images[i].page);
+	if (rc != 0)
 	{
 		mdb_txn_abort(txn);
 		return lmdb_fail(rc, "cannot store an image", ps, err, errlen);
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0)
-		return lmdb_fail(rc, "cannot commit an image", ps, err, errlen);
+		return lmdb_fail(rc, "cannot commit images", ps, err, errlen);
 	return 0;
 }
 

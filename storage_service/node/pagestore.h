@@ -95,10 +95,23 @@ int			aurora_pagestore_discard_above(aurora_pagestore *ps, uint64_t lsn,
 int			aurora_pagestore_seed(aurora_pagestore *ps, uint64_t lsn,
 								  const aurora_seed_page *pages, int n, char *err, size_t errlen);
 
-/* Store one materialized image (coalescing); not synced (rebuildable). */
-int			aurora_pagestore_put_image(aurora_pagestore *ps, const aurora_block_ref *block,
-									   uint64_t lsn, const uint8_t *page, char *err,
-									   size_t errlen);
+/* A page materialized by coalescing: block as of lsn. */
+typedef struct aurora_page_image
+{
+	aurora_block_ref block;
+	uint64_t	lsn;
+	uint8_t		page[AURORA_PAGE_BYTES];
+} aurora_page_image;
+
+/*
+ * Store materialized images in one transaction.  Each commit costs an
+ * fdatasync of the store (MDB_NOMETASYNC syncs data pages; LMDB has no
+ * commit that is safe without one), so coalescing stores a round's images
+ * together: one sync a round, not one a page.  They need no durability of
+ * their own (the log rebuilds them); the sync only keeps the tree intact.
+ */
+int			aurora_pagestore_put_images(aurora_pagestore *ps, const aurora_page_image *images,
+										int n, char *err, size_t errlen);
 
 /* ---- reads ---- */
 

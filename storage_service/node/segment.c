@@ -98,6 +98,8 @@
 #define META_MAX_BYTES	8192
 /* Recovery reads the log through a buffer of this size. */
 #define SCAN_BUFFER		(1024 * 1024)
+/* the most aurora_segment_read reads with one pread (a longer record alone) */
+#define READ_SPAN_MAX	(1024 * 1024)
 
 /* Where one record is: enough to check duplicates and to read it back. */
 typedef struct seg_entry
@@ -1717,7 +1719,7 @@ aurora_segment_read(aurora_segment *s, uint64_t from_lsn, uint64_t to_lsn, size_
 	seg_entry  *sel = NULL;
 	size_t		nsel = 0,
 				cap = 0,
-				maxlen = 0;
+				buf_cap = 0;
 	uint64_t	bytes = 0;
 	uint8_t    *buf = NULL;
 	int			rc = AURORA_SEG_OK;
@@ -1759,44 +1761,68 @@ aurora_segment_read(aurora_segment *s, uint64_t from_lsn, uint64_t to_lsn, size_
 		}
 		sel[nsel++] = *e;
 		bytes += e->len;
-		if (e->len > maxlen)
-			maxlen = e->len;
 	}
 	pthread_mutex_unlock(&s->mu);
 
-	if (nsel > 0)
-		buf = malloc(AURORA_SEG_RECORD_HEADER_SIZE + maxlen);
-	if (nsel > 0 && buf == NULL)
-		rc = AURORA_SEG_ERR_IO;
-	for (size_t i = 0; i < nsel && rc == AURORA_SEG_OK; i++)
+	/*
+	 * Records appended in order lie back to back in the file: each run of
+	 * them is read with one pread (at most READ_SPAN_MAX bytes, or one
+	 * record), not one per record.  The indexer reads every record, the
+	 * page service's tail scan and coalescing many: per-record preads were
+	 * most of a node's system calls under load.
+	 */
+	for (size_t i = 0, j; i < nsel && rc == AURORA_SEG_OK; i = j)
 	{
-		const seg_entry *e = &sel[i];
-		aurora_log_record r;
+		uint64_t	span_end = entry_end_off(&sel[i]);
+		size_t		span;
 
-		if (read_all(s->fd, buf, AURORA_SEG_RECORD_HEADER_SIZE + e->len, e->off) != 0)
+		for (j = i + 1; j < nsel && sel[j].off == span_end &&
+			 entry_end_off(&sel[j]) - sel[i].off <= READ_SPAN_MAX; j++)
+			span_end = entry_end_off(&sel[j]);
+		span = (size_t) (span_end - sel[i].off);
+		if (span > buf_cap)
 		{
-			aurora_log("segment %s: cannot read record at offset %" PRIu64 ": %s",
-					   s->dir, e->off, errno_text());
+			uint8_t    *nb = realloc(buf, span);
+
+			if (nb == NULL)
+			{
+				rc = AURORA_SEG_ERR_IO;
+				break;
+			}
+			buf = nb;
+			buf_cap = span;
+		}
+		if (read_all(s->fd, buf, span, sel[i].off) != 0)
+		{
+			aurora_log("segment %s: cannot read records at offset %" PRIu64 ": %s",
+					   s->dir, sel[i].off, errno_text());
 			rc = AURORA_SEG_ERR_IO;
 			break;
 		}
-		if (get_u32(buf) != AURORA_SEG_RECORD_MAGIC || get_u32(buf + 4) != e->crc ||
-			get_u64(buf + 8) != e->start || get_u64(buf + 16) != e->end ||
-			get_u64(buf + 24) != e->prev || get_u32(buf + 32) != e->len ||
-			aurora_crc32c(0, buf + 8, 28u + e->len) != e->crc)
+		for (size_t k = i; k < j && rc == AURORA_SEG_OK; k++)
 		{
-			aurora_log("segment %s: record [%" PRIu64 ",%" PRIu64 ") at offset %" PRIu64
-					   " is corrupt on disk (CRC or header mismatch)", s->dir, e->start, e->end,
-					   e->off);
-			rc = AURORA_SEG_ERR_CORRUPT;
-			break;
+			const seg_entry *e = &sel[k];
+			const uint8_t *h = buf + (e->off - sel[i].off);
+			aurora_log_record r;
+
+			if (get_u32(h) != AURORA_SEG_RECORD_MAGIC || get_u32(h + 4) != e->crc ||
+				get_u64(h + 8) != e->start || get_u64(h + 16) != e->end ||
+				get_u64(h + 24) != e->prev || get_u32(h + 32) != e->len ||
+				aurora_crc32c(0, h + 8, 28u + e->len) != e->crc)
+			{
+				aurora_log("segment %s: record [%" PRIu64 ",%" PRIu64 ") at offset %" PRIu64
+						   " is corrupt on disk (CRC or header mismatch)", s->dir, e->start,
+						   e->end, e->off);
+				rc = AURORA_SEG_ERR_CORRUPT;
+				break;
+			}
+			r.start_lsn = e->start;
+			r.end_lsn = e->end;
+			r.prev_lsn = e->prev;
+			r.len = e->len;
+			r.payload = h + AURORA_SEG_RECORD_HEADER_SIZE;
+			rc = emit(arg, &r);
 		}
-		r.start_lsn = e->start;
-		r.end_lsn = e->end;
-		r.prev_lsn = e->prev;
-		r.len = e->len;
-		r.payload = buf + AURORA_SEG_RECORD_HEADER_SIZE;
-		rc = emit(arg, &r);
 	}
 	free(buf);
 	free(sel);

@@ -147,6 +147,25 @@ main(void)
 				aurora_blockset_add(&s, &b);
 				model[nm++] = b;
 			}
+			/* lookups first: they sort in what was just added */
+			for (int q = 0; q < 20 && same; q++)
+			{
+				aurora_block_ref p = blk((uint32_t) (rand() % 4), (uint8_t) (rand() % 3),
+										 (uint32_t) (rand() % 520));
+				bool		from = false,
+							any = false;
+
+				for (size_t i = 0; i < nm; i++)
+				{
+					bool		fork = model[i].rel_number == p.rel_number && model[i].fork == p.fork;
+
+					from |= fork && model[i].blkno >= p.blkno;
+					any |= fork;
+				}
+				same = aurora_blockset_holds_from(&s, &p) == from;
+				p.blkno = 0;
+				same &= aurora_blockset_holds_from(&s, &p) == any;
+			}
 			aurora_blockset_normalize(&s);
 			qsort(model, nm, sizeof(*model), cmp_model);
 			w = 0;
@@ -159,7 +178,8 @@ main(void)
 			aurora_blockset_drop_last(&s, w);
 			nm -= w;
 		}
-		ok(same, "200 random rounds of adds, merges and takes match a brute-force model (%d rounds)",
+		ok(same, "200 random rounds of adds, merges, lookups (a block of a fork from a number on, "
+		   "any block of a fork) and takes match a brute-force model (%d rounds)",
 		   round);
 		aurora_blockset_free(&s);
 		free(model);

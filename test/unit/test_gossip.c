@@ -212,12 +212,14 @@ start_nodes(void)
 }
 
 static atomic_int pgcl_calls;
+static _Atomic uint64_t pgcl_last;
 
 static void
-count_pgcl(void *arg)
+count_pgcl(void *arg, uint64_t pgcl)
 {
 	(void) arg;
 	atomic_fetch_add(&pgcl_calls, 1);
+	atomic_store(&pgcl_last, pgcl);
 }
 
 static bool
@@ -367,6 +369,7 @@ main(void)
 		is_uint(aurora_pgwriter_pgcl(w), rec_end(9), "aurora_pgwriter_pgcl reports it");
 		ok(atomic_load(&pgcl_calls) >= 1, "the PGCL callback ran (%d times)",
 		   atomic_load(&pgcl_calls));
+		is_uint(atomic_load(&pgcl_last), rec_end(9), "... and was handed the new PGCL");
 		{
 			/* every segment that acknowledged has one latency sample per ack */
 			double		lat[8];

@@ -182,7 +182,15 @@ test_store(const char *tmp)
 
 	/* an image (as coalescing stores it) cuts the chain */
 	page_of(page, 0xab, 300);
-	ok(aurora_pagestore_put_image(ps, &b0, 300, page, err, sizeof(err)) == 0, "image stored at 300");
+	{
+		aurora_page_image *im = calloc(1, sizeof(*im));
+
+		im->block = b0;
+		im->lsn = 300;
+		memcpy(im->page, page, AURORA_PAGE_BYTES);
+		ok(aurora_pagestore_put_images(ps, im, 1, err, sizeof(err)) == 0, "image stored at 300");
+		free(im);
+	}
 	is_int(plan_rc(ps, b0, 300, &plan), 0, "block 0 at the image's LSN");
 	ok(plan.has_image && plan.image_lsn == 300 && plan.n_recs == 0 &&
 	   memcmp(plan.image, page, AURORA_PAGE_BYTES) == 0, "the image alone, byte for byte");
@@ -439,6 +447,20 @@ getpage(aurora_block_ref b, uint64_t lsn, uint32_t wait_ms, aurora_page_resp *p,
 	return t == AURORA_MSG_ERROR ? e.code : 1000u + t;
 }
 
+/* REL_SIZE of (SPC, DB, rel, main fork) at lsn: true if answered, with *rs. */
+static bool
+rel_size(uint32_t rel, uint64_t lsn, uint32_t wait_ms, aurora_rel_size_resp *rs)
+{
+	aurora_rel_size_req r = {SPC, DB, rel, 0, lsn, wait_ms};
+	uint8_t		body[64],
+				out[16];
+	size_t		n = aurora_rel_size_req_encode(&r, body, sizeof(body)),
+				got = 0;
+
+	return call(AURORA_MSG_REL_SIZE_REQ, 0, body, n, out, sizeof(out), &got, NULL) == AURORA_MSG_REL_SIZE &&
+		aurora_rel_size_resp_decode(out, got, rs) == 0;
+}
+
 static uint32_t
 append(uint64_t start, uint64_t end, uint64_t prev, const uint8_t *pl, size_t len, char *msg)
 {
@@ -455,13 +477,38 @@ append(uint64_t start, uint64_t end, uint64_t prev, const uint8_t *pl, size_t le
 	return t == AURORA_MSG_LOG_ACK ? 0 : t == AURORA_MSG_ERROR ? e.code : 1000u + t;
 }
 
+/*
+ * A node's store in tmp/dir with one segment of PG 0 (one PG), a page
+ * service with pcfg, and the handler serving both.
+ */
+static void
+start_node(const char *tmp, const char *dir, const aurora_pageservice_config *pcfg,
+		   aurora_store **st, aurora_segment **seg, aurora_pageservice **pages)
+{
+	char		data[600];
+	char		err[1100];
+	aurora_segment_meta meta;
+
+	snprintf(data, sizeof(data), "%s/%s", tmp, dir);
+	mkdir(data, 0700);
+	if (aurora_store_open(data, st, err, sizeof(err)) != 0)
+		bail_out("store: %s", err);
+	make_meta(&meta, 1);
+	if (aurora_store_create_segment(*st, &meta, "n0", seg, err, sizeof(err)) != 0)
+		bail_out("segment: %s", err);
+	if (aurora_pageservice_start(*st, pcfg, pages, err, sizeof(err)) != 0)
+		bail_out("page service: %s", err);
+	aurora_handler_init(&handler, "n0", "az1", 65536);
+	aurora_handler_set_store(&handler, *st);
+	aurora_handler_set_pages(&handler, *pages);
+	cur_volume = 1;
+}
+
 static void
 test_service(const char *tmp)
 {
-	char		data[600];
 	aurora_store *st;
 	aurora_segment *seg;
-	aurora_segment_meta meta;
 	aurora_pageservice *pages;
 	aurora_pageservice_config pcfg;
 	char		err[1100];
@@ -473,20 +520,9 @@ test_service(const char *tmp)
 	aurora_block_ref b0 = blk(REL, 0, 0);
 	aurora_block_ref b1 = blk(REL, 0, 1);
 
-	snprintf(data, sizeof(data), "%s/node", tmp);
-	mkdir(data, 0700);
-	if (aurora_store_open(data, &st, err, sizeof(err)) != 0)
-		bail_out("store: %s", err);
-	make_meta(&meta, 1);
-	if (aurora_store_create_segment(st, &meta, "n0", &seg, err, sizeof(err)) != 0)
-		bail_out("segment: %s", err);
 	memset(&pcfg, 0, sizeof(pcfg));
 	pcfg.coalesce_threshold = 4;
-	if (aurora_pageservice_start(st, &pcfg, &pages, err, sizeof(err)) != 0)
-		bail_out("page service: %s", err);
-	aurora_handler_init(&handler, "n0", "az1", 65536);
-	aurora_handler_set_store(&handler, st);
-	aurora_handler_set_pages(&handler, pages);
+	start_node(tmp, "node", &pcfg, &st, &seg, &pages);
 
 	/* seed block 0 and 1 at LSN 1000 */
 	{
@@ -559,20 +595,11 @@ test_service(const char *tmp)
 
 	/* REL_SIZE */
 	{
-		aurora_rel_size_req r = {SPC, DB, REL, 0, 1200, 1000};
-		uint8_t		body[64],
-					out[16];
-		size_t		n = aurora_rel_size_req_encode(&r, body, sizeof(body)),
-					got;
 		aurora_rel_size_resp rs;
 
-		ok(call(AURORA_MSG_REL_SIZE_REQ, 0, body, n, out, sizeof(out), &got, NULL) == AURORA_MSG_REL_SIZE &&
-		   aurora_rel_size_resp_decode(out, got, &rs) == 0 && rs.exists && rs.nblocks == 2,
+		ok(rel_size(REL, 1200, 1000, &rs) && rs.exists && rs.nblocks == 2,
 		   "REL_SIZE: the seeded fork has 2 blocks");
-		r.rel_number = 4242;
-		n = aurora_rel_size_req_encode(&r, body, sizeof(body));
-		ok(call(AURORA_MSG_REL_SIZE_REQ, 0, body, n, out, sizeof(out), &got, NULL) == AURORA_MSG_REL_SIZE &&
-		   aurora_rel_size_resp_decode(out, got, &rs) == 0 && !rs.exists && rs.nblocks == 0,
+		ok(rel_size(4242, 1200, 1000, &rs) && !rs.exists && rs.nblocks == 0,
 		   "REL_SIZE: an unknown relation does not exist");
 	}
 
@@ -676,21 +703,117 @@ test_service(const char *tmp)
 			bail_out("page service: %s", err);
 		aurora_handler_set_pages(&handler, pages);
 		{
-			aurora_rel_size_req r = {SPC, DB, REL, 0, 1200, 5000};
-			uint8_t		body[64],
-						out[16];
-			size_t		n = aurora_rel_size_req_encode(&r, body, sizeof(body)),
-						got;
 			aurora_rel_size_resp rs;
 
-			ok(call(AURORA_MSG_REL_SIZE_REQ, 0, body, n, out, sizeof(out), &got, NULL) == AURORA_MSG_REL_SIZE &&
-			   aurora_rel_size_resp_decode(out, got, &rs) == 0 && rs.exists && rs.nblocks == 1,
+			ok(rel_size(REL, 1200, 5000, &rs) && rs.exists && rs.nblocks == 1,
 			   "after losing the page store, sizes come back from the log (block 0 written at 1200)");
 		}
 		is_int(getpage(b0, 1150, 3000, &page, msg), AURORA_ERR_BELOW_HORIZON,
 			   "the seeded image is gone: block 0 is below the horizon");
 		aurora_pageservice_stop(pages);
 	}
+	aurora_store_close(st);
+}
+
+/*
+ * Requests at LSNs past the last index commit: answered from the index as
+ * committed when the unindexed tail does not touch their block or fork,
+ * and only otherwise after an index commit.  The index interval is ten
+ * minutes here, so every commit after the first pass is one a request made.
+ */
+static void
+test_tail(const char *tmp)
+{
+	aurora_store *st;
+	aurora_segment *seg;
+	aurora_pageservice *pages;
+	aurora_pageservice_config pcfg;
+	char		msg[1100];
+	uint8_t		pl[4096];
+	size_t		len;
+	aurora_page_resp page;
+	uint8_t		img[AURORA_PAGE_BYTES];
+	aurora_block_ref b0 = blk(REL, 0, 0),
+				b1 = blk(REL, 0, 1),
+				other = blk(REL + 1, 0, 0);
+	aurora_status_body s;
+	uint64_t	indexed;
+
+	memset(&pcfg, 0, sizeof(pcfg));
+	pcfg.index_interval_ms = 600000;
+	start_node(tmp, "tailnode", &pcfg, &st, &seg, &pages);
+	{
+		aurora_seed_page sp[2] = {{b0, img}, {b1, img}};
+		uint8_t		body[2 * AURORA_SEED_PAGE_SIZE + 16];
+		size_t		n;
+
+		page_of(img, 0x5a, 1000);
+		n = aurora_seed_pages_encode(1000, sp, 2, body, sizeof(body));
+		ok(call(AURORA_MSG_SEED_PAGES, 0, body, n, NULL, 0, NULL, NULL) == AURORA_MSG_SEED_ACK,
+		   "tail: blocks 0 and 1 seeded at 1000");
+	}
+	{
+		aurora_walmeta_block w = {other, AURORA_BLOCK_WILL_INIT};
+
+		len = payload(pl, sizeof(pl), &w, 1, NULL, 0);
+		is_int(append(900, 1100, 0, pl, len, msg), 0, "a record on another relation");
+		is_int(getpage(b0, 1100, 5000, &page, msg), 0, "GETPAGE of block 0 after it");
+	}
+	aurora_handler_status(&handler, &s);
+	indexed = s.records_indexed;
+
+	/* block 0 changes at 1200, another relation at 1300: nothing is indexed */
+	{
+		aurora_walmeta_block w0 = {b0, 0},
+					wo = {other, 0};
+
+		len = payload(pl, sizeof(pl), &w0, 1, NULL, 0);
+		is_int(append(1100, 1200, 900, pl, len, msg), 0, "a record changing block 0");
+		len = payload(pl, sizeof(pl), &wo, 1, NULL, 0);
+		is_int(append(1200, 1300, 1100, pl, len, msg), 0, "a record on the other relation");
+	}
+	is_int(getpage(b1, 1300, 5000, &page, msg), 0,
+		   "GETPAGE of block 1 at 1300, past the indexed position");
+	ok(memcmp(page.page, img, AURORA_PAGE_BYTES) == 0, "... is the seeded page");
+	{
+		aurora_rel_size_resp rs;
+
+		ok(rel_size(REL + 7, 1300, 5000, &rs) && !rs.exists,
+		   "REL_SIZE at 1300 of a relation the tail does not touch");
+	}
+	aurora_handler_status(&handler, &s);
+	is_uint(s.records_indexed, indexed, "both answered from the committed index: no commit was forced");
+
+	/* a request the tail concerns waits for the commit, and sees the record */
+	is_int(getpage(b0, 1300, 5000, &page, msg), AURORA_ERR_UNAVAILABLE,
+		   "GETPAGE of block 0 at 1300 needs the record at 1200 (redo, not configured here)");
+	aurora_handler_status(&handler, &s);
+	is_uint(s.records_indexed, indexed + 2, "... which an index commit made it wait for");
+	is_int(getpage(b0, 1100, 5000, &page, msg), 0, "block 0 before that record");
+	ok(memcmp(page.page, img, AURORA_PAGE_BYTES) == 0, "... is still the seeded page");
+
+	/* a later block of the same fork in the tail may have extended it: wait */
+	{
+		aurora_walmeta_block w5 = {blk(REL, 0, 5), AURORA_BLOCK_WILL_INIT};
+
+		len = payload(pl, sizeof(pl), &w5, 1, NULL, 0);
+		is_int(append(1300, 1400, 1200, pl, len, msg), 0, "a record initializing block 5");
+		is_int(getpage(b1, 1400, 5000, &page, msg), 0, "GETPAGE of block 1 at 1400");
+		aurora_handler_status(&handler, &s);
+		is_uint(s.records_indexed, indexed + 3, "... waited for the commit (block 5 is later in its fork)");
+	}
+
+	/* a fork touched by the tail: REL_SIZE waits for the commit too */
+	{
+		aurora_walmeta_block w = {blk(REL + 1, 0, 3), AURORA_BLOCK_WILL_INIT};
+		aurora_rel_size_resp rs;
+
+		len = payload(pl, sizeof(pl), &w, 1, NULL, 0);
+		is_int(append(1400, 1500, 1300, pl, len, msg), 0, "a record extending the other relation to 4 blocks");
+		ok(rel_size(REL + 1, 1500, 5000, &rs) && rs.exists && rs.nblocks == 4,
+		   "REL_SIZE at 1500 of the relation it extends: 4 blocks");
+	}
+	aurora_pageservice_stop(pages);
 	aurora_store_close(st);
 }
 
@@ -705,6 +828,7 @@ main(void)
 		redirect_stderr_to_log(tmp, logp, sizeof(logp));
 	test_store(tmp);
 	test_service(tmp);
+	test_tail(tmp);
 	remove_tree(tmp);
 	return done_testing();
 }
