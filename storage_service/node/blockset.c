@@ -130,14 +130,20 @@ same_fork(const aurora_block_ref *x, const aurora_block_ref *y)
 		x->rel_number == y->rel_number && x->fork == y->fork;
 }
 
-bool
-aurora_blockset_holds_from(aurora_blockset *s, const aurora_block_ref *b)
+/*
+ * The first entry at or after b, by index into v (n: none): a binary search
+ * of the sorted part, then a look at what normalize could not merge (no
+ * memory), which is still unsorted.  *exact: that entry is b itself, or b is
+ * among the unsorted ones.
+ */
+static const aurora_block_ref *
+first_from(aurora_blockset *s, const aurora_block_ref *b, bool *exact)
 {
+	const aurora_block_ref *best = NULL;
 	size_t		lo = 0,
 				hi;
 
 	aurora_blockset_normalize(s);
-	/* the first entry at or after b in the sorted part: b's fork, if any is held */
 	for (hi = s->nsorted; lo < hi;)
 	{
 		size_t		mid = lo + (hi - lo) / 2;
@@ -147,13 +153,32 @@ aurora_blockset_holds_from(aurora_blockset *s, const aurora_block_ref *b)
 		else
 			hi = mid;
 	}
-	if (lo < s->nsorted && same_fork(&s->v[lo], b))
-		return true;
-	/* what normalize could not merge (no memory) is still unsorted */
+	if (lo < s->nsorted)
+		best = &s->v[lo];
 	for (size_t i = s->nsorted; i < s->n; i++)
-		if (same_fork(&s->v[i], b) && s->v[i].blkno >= b->blkno)
-			return true;
-	return false;
+		if (aurora_block_ref_cmp(&s->v[i], b) >= 0 &&
+			(best == NULL || aurora_block_ref_cmp(&s->v[i], best) < 0))
+			best = &s->v[i];
+	*exact = best != NULL && aurora_block_ref_cmp(best, b) == 0;
+	return best;
+}
+
+bool
+aurora_blockset_holds(aurora_blockset *s, const aurora_block_ref *b)
+{
+	bool		exact;
+
+	(void) first_from(s, b, &exact);
+	return exact;
+}
+
+bool
+aurora_blockset_holds_from(aurora_blockset *s, const aurora_block_ref *b)
+{
+	bool		exact;
+	const aurora_block_ref *f = first_from(s, b, &exact);
+
+	return f != NULL && same_fork(f, b);
 }
 
 void

@@ -65,6 +65,9 @@ aurora_blockset_from_end(const aurora_blockset *s, size_t i)
  */
 bool		aurora_blockset_holds_from(aurora_blockset *s, const aurora_block_ref *b);
 
+/* Whether the set holds b (normalizes first, like aurora_blockset_holds_from). */
+bool		aurora_blockset_holds(aurora_blockset *s, const aurora_block_ref *b);
+
 /* Forget the last k entries. */
 void		aurora_blockset_drop_last(aurora_blockset *s, size_t k);
 

@@ -776,7 +776,8 @@ aurora_handler_try_page(aurora_handler *h, aurora_deferred_ack *d, aurora_reply 
 	uint32_t	wait_ms;
 	uint32_t	rc;
 	uint64_t	now = monotonic_ms();
-	aurora_block_ref key;		/* what it reads: a block, or a fork (block 0) */
+	aurora_block_ref key;		/* what it reads: a block, or a fork's size */
+	bool		whole_fork = false;
 
 	memset(&key, 0, sizeof(key));
 	if (req->type == AURORA_MSG_GETPAGE_REQ)
@@ -801,6 +802,7 @@ aurora_handler_try_page(aurora_handler *h, aurora_deferred_ack *d, aurora_reply 
 		key.db_oid = r.db_oid;
 		key.rel_number = r.rel_number;
 		key.fork = r.fork;
+		whole_fork = true;
 	}
 	else
 		goto run;				/* SEED_PAGES does not wait */
@@ -809,7 +811,7 @@ aurora_handler_try_page(aurora_handler *h, aurora_deferred_ack *d, aurora_reply 
 		d->page_started = true;
 		d->page_deadline_ms = now + (wait_ms < AURORA_PAGE_WAIT_MAX_MS ? wait_ms : AURORA_PAGE_WAIT_MAX_MS);
 	}
-	rc = aurora_pageservice_ready(h->pages, d->segment, lsn, &key, &res);
+	rc = aurora_pageservice_ready(h->pages, d->segment, lsn, &key, whole_fork, &res);
 	if (rc == AURORA_PAGE_WAIT && now < d->page_deadline_ms)
 		return false;
 run:

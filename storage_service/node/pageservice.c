@@ -34,8 +34,9 @@
  * stored as an image at once.  Both use a separate one-helper pool; that
  * helper and this thread run at BACKGROUND_NICE, so the foreground (appends,
  * acknowledgements, page requests) gets the CPU first.  Images are
- * rebuildable, but every LMDB commit syncs (MDB_NOMETASYNC), so a round's
- * images share one commit.  The set of touched blocks is in memory only: after a restart a block is coalesced again the
+ * rebuildable, but every LMDB commit syncs (MDB_NOMETASYNC), so they wait
+ * to share the next index commit (their own only when many are waiting or
+ * the segment is idle).  The set of touched blocks is in memory only: after a restart a block is coalesced again the
  * next time a record touches it.
  */
 #define _DEFAULT_SOURCE
@@ -83,6 +84,8 @@
 #define INDEX_MIN_INTERVAL_MS	5000
 /* blocks coalesced per segment per round, so waiting requests come first */
 #define COALESCE_PER_ROUND	16
+/* images that wait for an index commit before they get one of their own */
+#define PENDING_IMAGES_MAX	(8 * COALESCE_PER_ROUND)
 /*
  * Coalescing yields to appends (DESIGN.md 8: background work is throttled
  * under foreground load).  A segment whose SCL moved within the last
@@ -125,6 +128,12 @@ typedef struct ps_seg
 	uint64_t	last_scl;		/* indexer thread only: SCL last seen */
 	uint64_t	last_append_ms; /* when last_scl was seen to move */
 	uint64_t	last_coalesce_ms;
+	/*
+	 * Images coalescing made, waiting to share the next index commit (each
+	 * page-store commit is a sync): indexer thread only.
+	 */
+	aurora_page_image *pending;
+	int			n_pending;
 	/* coalescing log lines: at most one of each kind per COALESCE_LOG_MS */
 	uint64_t	coalesced_unlogged;
 	uint64_t	failed_unlogged;
@@ -481,12 +490,22 @@ index_segment(aurora_pageservice *ps, ps_seg *s, uint64_t scl)
 		/* everything below scl is indexed once a read was not cut short */
 		if (!truncated && !c.hit_bad)
 			c.pos.scl = scl;
+		/* coalescing's images ride along: one sync for both */
+		if (s->n_pending > 0 &&
+			aurora_pagestore_txn_put_images(c.txn, s->pending, s->n_pending, c.err, sizeof(c.err)) != 0)
+		{
+			aurora_pagestore_abort(c.txn);
+			aurora_log("page service: %s", c.err);
+			break;
+		}
 		if (aurora_pagestore_commit(c.txn, &c.pos, c.err, sizeof(c.err)) != 0)
 		{
 			aurora_log("page service: %s", c.err);
 			break;
 		}
 		atomic_fetch_add(&ps->records_indexed, c.n);
+		atomic_fetch_add(&ps->images_written, (uint64_t) s->n_pending);
+		s->n_pending = 0;
 		progress = true;
 		tail_restart(s, &c.pos);
 		if (c.hit_bad)
@@ -633,7 +652,6 @@ kicked(aurora_pageservice *ps)
 static bool
 coalesce_segment(aurora_pageservice *ps, ps_seg *s, uint64_t now)
 {
-	aurora_page_image *images;
 	size_t		taken = 0;
 	int			made = 0;
 	char		err[400];
@@ -649,7 +667,8 @@ coalesce_segment(aurora_pageservice *ps, ps_seg *s, uint64_t now)
 		aurora_blockset_clear(&s->dirty);
 		return false;
 	}
-	if ((images = malloc(sizeof(*images) * COALESCE_PER_ROUND)) == NULL)
+	if (s->pending == NULL &&
+		(s->pending = malloc(sizeof(*s->pending) * PENDING_IMAGES_MAX)) == NULL)
 		return false;
 	aurora_blockset_normalize(&s->dirty);
 	/* from the end, so what is left stays sorted where it is */
@@ -675,10 +694,11 @@ coalesce_segment(aurora_pageservice *ps, ps_seg *s, uint64_t now)
 		if (aurora_pagestore_plan(s->store, b, newest, &plan, err, sizeof(err)) != 0)
 			continue;			/* below the horizon etc.: nothing to build on */
 		memset(&res, 0, sizeof(res));
-		if (materialize(ps, ps->redo_bg, s, b, &plan, images[made].page, &res) == 0)
+		if (materialize(ps, ps->redo_bg, s, b, &plan, s->pending[s->n_pending].page, &res) == 0)
 		{
-			images[made].block = *b;
-			images[made].lsn = newest;
+			s->pending[s->n_pending].block = *b;
+			s->pending[s->n_pending].lsn = newest;
+			s->n_pending++;
 			made++;
 		}
 		else
@@ -690,15 +710,20 @@ coalesce_segment(aurora_pageservice *ps, ps_seg *s, uint64_t now)
 		aurora_page_plan_free(&plan);
 	}
 	aurora_blockset_drop_last(&s->dirty, taken);
-	/* one commit for the round: each costs a sync (aurora_pagestore_put_images) */
-	if (aurora_pagestore_put_images(s->store, images, made, err, sizeof(err)) == 0)
-		atomic_fetch_add(&ps->images_written, (uint64_t) made);
-	else
+	/*
+	 * The images wait for the next index commit (each commit is a sync),
+	 * unless no room is left for another round or the segment is idle, so
+	 * that no index commit is coming.
+	 */
+	if (s->n_pending > PENDING_IMAGES_MAX - COALESCE_PER_ROUND ||
+		(s->n_pending > 0 && now - s->last_append_ms >= COALESCE_IDLE_MS))
 	{
-		aurora_log("page service: coalescing: %s", err);
-		made = 0;
+		if (aurora_pagestore_put_images(s->store, s->pending, s->n_pending, err, sizeof(err)) == 0)
+			atomic_fetch_add(&ps->images_written, (uint64_t) s->n_pending);
+		else
+			aurora_log("page service: coalescing: %s", err);
+		s->n_pending = 0;
 	}
-	free(images);
 	s->coalesced_unlogged += (uint64_t) made;
 	if ((s->coalesced_unlogged > 0 || s->failed_unlogged > 1) &&
 		monotonic_ms() - s->last_coalesce_log_ms >= COALESCE_LOG_MS)
@@ -954,6 +979,7 @@ aurora_pageservice_stop(aurora_pageservice *ps)
 		aurora_blockset_free(&s->dirty);
 		aurora_blockset_free(&s->tail_blocks);
 		pthread_mutex_destroy(&s->tail_mu);
+		free(s->pending);
 		free(s);
 	}
 	if (ps->redo != NULL)
@@ -969,18 +995,49 @@ aurora_pageservice_stop(aurora_pageservice *ps)
 /* ---- requests ---- */
 
 /*
- * Whether s can answer a request about block at lsn: 0, AURORA_PAGE_WAIT
- * (not yet), or an error code set in res.  It can once the index covers
- * lsn, or once the unindexed tail reaches lsn without touching block or a
- * later block of its fork (which may have extended the fork past it;
- * block 0 for REL_SIZE: any block of the fork): then the index as
- * committed is what lsn sees of it.  Index commits are seconds apart and
- * each costs a sync; most requests are for blocks nobody just changed.
+ * Whether the unindexed tail (tail_mu held, reaching the request's LSN)
+ * concerns a GETPAGE of block, or a REL_SIZE of its fork (whole_fork).  A
+ * fork's size changes in the tail only by blocks written past its end
+ * (relation events make the tail opaque).  So a block's page is concerned
+ * when the tail touches it, or when it lies past the fork's end as
+ * committed and the tail touches a later block of the fork; a fork's size
+ * when the tail touches any of its blocks.
+ */
+static bool
+tail_concerns(ps_seg *s, const aurora_block_ref *block, bool whole_fork)
+{
+	aurora_block_ref from = *block;
+	bool		known,
+				exists;
+	uint32_t	nblocks;
+
+	if (whole_fork)
+	{
+		from.blkno = 0;
+		return aurora_blockset_holds_from(&s->tail_blocks, &from);
+	}
+	if (aurora_blockset_holds(&s->tail_blocks, block))
+		return true;
+	if (aurora_pagestore_rel_size(s->store, block->spc_oid, block->db_oid, block->rel_number,
+								  block->fork, UINT64_MAX, &known, &exists, &nblocks) == 0 &&
+		exists && block->blkno < nblocks)
+		return false;
+	return aurora_blockset_holds_from(&s->tail_blocks, block);
+}
+
+/*
+ * Whether s can answer a GETPAGE of block (or a REL_SIZE of its fork:
+ * whole_fork) at lsn: 0, AURORA_PAGE_WAIT (not yet), or an error code set
+ * in res.  It can once the index covers lsn, or once the unindexed tail
+ * reaches lsn without concerning the request (tail_concerns): then the
+ * index as committed is what lsn sees of it.  Index commits are seconds
+ * apart and each costs a sync; most requests are for blocks nobody just
+ * changed (under pgbench: pages that fell out of the compute's cache).
  * *need_commit: only an index commit can answer it.
  */
 static uint32_t
-check_ready(ps_seg *s, uint64_t lsn, const aurora_block_ref *block, bool *need_commit,
-			aurora_page_result *res)
+check_ready(ps_seg *s, uint64_t lsn, const aurora_block_ref *block, bool whole_fork,
+			bool *need_commit, aurora_page_result *res)
 {
 	aurora_pagestore_pos pos;
 	uint32_t	rc = AURORA_PAGE_WAIT;
@@ -1018,7 +1075,7 @@ check_ready(ps_seg *s, uint64_t lsn, const aurora_block_ref *block, bool *need_c
 		*need_commit = true;
 	else if (s->tail_end >= lsn)
 	{
-		if (aurora_blockset_holds_from(&s->tail_blocks, block))
+		if (tail_concerns(s, block, whole_fork))
 			*need_commit = true;
 		else
 			rc = 0;
@@ -1052,7 +1109,7 @@ not_ready(ps_seg *s, uint64_t lsn, aurora_page_result *res)
 /* check_ready, waiting at most wait_ms for the log and the indexer. */
 static uint32_t
 wait_indexed(aurora_pageservice *ps, ps_seg *s, uint64_t lsn, const aurora_block_ref *block,
-			 uint32_t wait_ms, aurora_page_result *res)
+			 bool whole_fork, uint32_t wait_ms, aurora_page_result *res)
 {
 	uint64_t	deadline;
 	uint32_t	rc;
@@ -1061,7 +1118,7 @@ wait_indexed(aurora_pageservice *ps, ps_seg *s, uint64_t lsn, const aurora_block
 	if (wait_ms > AURORA_PAGE_WAIT_MAX_MS)
 		wait_ms = AURORA_PAGE_WAIT_MAX_MS;
 	deadline = monotonic_ms() + wait_ms;
-	while ((rc = check_ready(s, lsn, block, &need_commit, res)) == AURORA_PAGE_WAIT)
+	while ((rc = check_ready(s, lsn, block, whole_fork, &need_commit, res)) == AURORA_PAGE_WAIT)
 	{
 		struct timespec ts;
 		uint64_t	now = monotonic_ms();
@@ -1085,7 +1142,8 @@ wait_indexed(aurora_pageservice *ps, ps_seg *s, uint64_t lsn, const aurora_block
 
 uint32_t
 aurora_pageservice_ready(aurora_pageservice *ps, struct aurora_segment *seg, uint64_t lsn,
-						 const aurora_block_ref *block, aurora_page_result *res)
+						 const aurora_block_ref *block, bool whole_fork,
+						 aurora_page_result *res)
 {
 	ps_seg	   *s = get_seg(ps, seg);
 	uint32_t	rc;
@@ -1094,7 +1152,7 @@ aurora_pageservice_ready(aurora_pageservice *ps, struct aurora_segment *seg, uin
 	memset(res, 0, sizeof(*res));
 	if (s == NULL)
 		return 0;				/* the request itself reports the missing geometry */
-	rc = check_ready(s, lsn, block, &need_commit, res);
+	rc = check_ready(s, lsn, block, whole_fork, &need_commit, res);
 	if (rc == AURORA_PAGE_WAIT)
 	{
 		pthread_mutex_lock(&ps->mu);
@@ -1140,7 +1198,7 @@ aurora_pageservice_getpage(aurora_pageservice *ps, struct aurora_segment *seg,
 				  aurora_block_pg(&s->geom, b), s->pg_id);
 		return;
 	}
-	if (wait_indexed(ps, s, req->lsn, b, req->wait_ms, res) != 0)
+	if (wait_indexed(ps, s, req->lsn, b, false, req->wait_ms, res) != 0)
 		return;
 	code = (uint32_t) aurora_pagestore_plan(s->store, b, req->lsn, &plan, res->message,
 											sizeof(res->message));
@@ -1188,7 +1246,7 @@ aurora_pageservice_rel_size(aurora_pageservice *ps, struct aurora_segment *seg,
 	ps_seg	   *s = get_seg(ps, seg);
 	aurora_rel_size_resp r;
 	bool		known;
-	aurora_block_ref fork;		/* block 0: any block of the fork */
+	aurora_block_ref fork;
 
 	memset(res, 0, sizeof(*res));
 	if (!require_geometry(s, res))
@@ -1198,7 +1256,7 @@ aurora_pageservice_rel_size(aurora_pageservice *ps, struct aurora_segment *seg,
 	fork.db_oid = req->db_oid;
 	fork.rel_number = req->rel_number;
 	fork.fork = req->fork;
-	if (wait_indexed(ps, s, req->lsn, &fork, req->wait_ms, res) != 0)
+	if (wait_indexed(ps, s, req->lsn, &fork, true, req->wait_ms, res) != 0)
 		return;
 	memset(&r, 0, sizeof(r));
 	if (aurora_pagestore_rel_size(s->store, req->spc_oid, req->db_oid, req->rel_number,

@@ -72,18 +72,18 @@ typedef struct aurora_page_result
 
 /*
  * Without waiting: whether a GETPAGE of block, or a REL_SIZE of its fork
- * (block number 0), at lsn can be answered now (0), must wait for the log
- * or the indexer (AURORA_PAGE_WAIT; the indexer is hurried), or fails (an
+ * (whole_fork), at lsn can be answered now (0), must wait for the log or
+ * the indexer (AURORA_PAGE_WAIT; the indexer is hurried), or fails (an
  * AURORA_ERR_* code with res set).  Lets the server keep waiting requests
  * off its page threads.  A request at an LSN the index does not cover yet
- * is answered from the index when no record after it touches the block or
- * a later block of its fork; only otherwise does it wait for an index
- * commit.
+ * is answered from the index when no record after the last index commit
+ * changes what it reads (the block, or the fork's size); only otherwise
+ * does it wait for an index commit.
  */
 #define AURORA_PAGE_WAIT	0xffffu
 uint32_t	aurora_pageservice_ready(aurora_pageservice *ps, struct aurora_segment *seg,
 									 uint64_t lsn, const aurora_block_ref *block,
-									 aurora_page_result *res);
+									 bool whole_fork, aurora_page_result *res);
 
 /* The requests; wait_ms 0 answers NOT_READY at once if not ready. */
 void		aurora_pageservice_getpage(aurora_pageservice *ps, struct aurora_segment *seg,

@@ -716,6 +716,16 @@ aurora_pagestore_seed(aurora_pagestore *ps, uint64_t lsn, const aurora_seed_page
 	return 0;
 }
 
+static int
+put_images_txn(MDB_txn *txn, MDB_dbi dbi, const aurora_page_image *images, int n)
+{
+	int			rc = 0;
+
+	for (int i = 0; i < n && rc == 0; i++)
+		rc = put_image_txn(txn, dbi, &images[i].block, images[i].lsn, images[i].page);
+	return rc;
+}
+
 int
 aurora_pagestore_put_images(aurora_pagestore *ps, const aurora_page_image *images, int n,
 							char *err, size_t errlen)
@@ -727,9 +737,7 @@ aurora_pagestore_put_images(aurora_pagestore *ps, const aurora_page_image *image
 		return 0;
 	if ((rc = mdb_txn_begin(ps->env, NULL, 0, &txn)) != 0)
 		return lmdb_fail(rc, "cannot begin a write transaction", ps, err, errlen);
-	for (int i = 0; i < n && rc == 0; i++)
-		rc = put_image_txn(txn, ps->images, &images[i].block, images[i].lsn, images[i].page);
-	if (rc != 0)
+	if ((rc = put_images_txn(txn, ps->images, images, n)) != 0)
 	{
 		mdb_txn_abort(txn);
 		return lmdb_fail(rc, "cannot store an image", ps, err, errlen);
@@ -737,6 +745,15 @@ aurora_pagestore_put_images(aurora_pagestore *ps, const aurora_page_image *image
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		return lmdb_fail(rc, "cannot commit images", ps, err, errlen);
 	return 0;
+}
+
+int
+aurora_pagestore_txn_put_images(aurora_pagestore_txn *t, const aurora_page_image *images, int n,
+								char *err, size_t errlen)
+{
+	int			rc = put_images_txn(t->txn, t->ps->images, images, n);
+
+	return rc == 0 ? 0 : lmdb_fail(rc, "cannot store an image", t->ps, err, errlen);
 }
 
 /* ---- reads ---- */

@@ -106,12 +106,18 @@ typedef struct aurora_page_image
 /*
  * Store materialized images in one transaction.  Each commit costs an
  * fdatasync of the store (MDB_NOMETASYNC syncs data pages; LMDB has no
- * commit that is safe without one), so coalescing stores a round's images
- * together: one sync a round, not one a page.  They need no durability of
- * their own (the log rebuilds them); the sync only keeps the tree intact.
+ * commit that is safe without one), so coalescing stores its images
+ * together, with the next index commit when one is due.  They need no
+ * durability of their own (the log rebuilds them); the sync only keeps the
+ * tree intact.
  */
 int			aurora_pagestore_put_images(aurora_pagestore *ps, const aurora_page_image *images,
 										int n, char *err, size_t errlen);
+
+/* The same inside an indexing transaction: they share its commit (and sync). */
+int			aurora_pagestore_txn_put_images(aurora_pagestore_txn *t,
+											const aurora_page_image *images, int n,
+											char *err, size_t errlen);
 
 /* ---- reads ---- */
 

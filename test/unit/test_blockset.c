@@ -153,7 +153,8 @@ main(void)
 				aurora_block_ref p = blk((uint32_t) (rand() % 4), (uint8_t) (rand() % 3),
 										 (uint32_t) (rand() % 520));
 				bool		from = false,
-							any = false;
+							any = false,
+							held = false;
 
 				for (size_t i = 0; i < nm; i++)
 				{
@@ -161,8 +162,10 @@ main(void)
 
 					from |= fork && model[i].blkno >= p.blkno;
 					any |= fork;
+					held |= aurora_block_ref_cmp(&model[i], &p) == 0;
 				}
-				same = aurora_blockset_holds_from(&s, &p) == from;
+				same = aurora_blockset_holds_from(&s, &p) == from &&
+					aurora_blockset_holds(&s, &p) == held;
 				p.blkno = 0;
 				same &= aurora_blockset_holds_from(&s, &p) == any;
 			}
@@ -178,7 +181,7 @@ main(void)
 			aurora_blockset_drop_last(&s, w);
 			nm -= w;
 		}
-		ok(same, "200 random rounds of adds, merges, lookups (a block of a fork from a number on, "
+		ok(same, "200 random rounds of adds, merges, lookups (a block, a block of a fork from a number on, "
 		   "any block of a fork) and takes match a brute-force model (%d rounds)",
 		   round);
 		aurora_blockset_free(&s);

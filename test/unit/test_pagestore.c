@@ -792,7 +792,10 @@ test_tail(const char *tmp)
 	is_int(getpage(b0, 1100, 5000, &page, msg), 0, "block 0 before that record");
 	ok(memcmp(page.page, img, AURORA_PAGE_BYTES) == 0, "... is still the seeded page");
 
-	/* a later block of the same fork in the tail may have extended it: wait */
+	/*
+	 * A later block of the fork in the tail may have extended it: a block
+	 * past the committed end waits for the commit, one before it does not.
+	 */
 	{
 		aurora_walmeta_block w5 = {blk(REL, 0, 5), AURORA_BLOCK_WILL_INIT};
 
@@ -800,7 +803,12 @@ test_tail(const char *tmp)
 		is_int(append(1300, 1400, 1200, pl, len, msg), 0, "a record initializing block 5");
 		is_int(getpage(b1, 1400, 5000, &page, msg), 0, "GETPAGE of block 1 at 1400");
 		aurora_handler_status(&handler, &s);
-		is_uint(s.records_indexed, indexed + 3, "... waited for the commit (block 5 is later in its fork)");
+		is_uint(s.records_indexed, indexed + 2, "... from the committed index (block 1 was there)");
+		is_int(getpage(blk(REL, 0, 3), 1400, 5000, &page, msg), AURORA_ERR_NO_BLOCK,
+			   "GETPAGE of block 3 at 1400: NO_BLOCK");
+		like(msg, "never written", "... within the fork's 6 blocks (never written), not beyond its 2");
+		aurora_handler_status(&handler, &s);
+		is_uint(s.records_indexed, indexed + 3, "... after waiting for the commit (block 5 extended the fork)");
 	}
 
 	/* a fork touched by the tail: REL_SIZE waits for the commit too */
