@@ -36,8 +36,9 @@
  * acknowledgements, page requests) gets the CPU first.  Images are
  * rebuildable, but every LMDB commit syncs (MDB_NOMETASYNC), so they wait
  * to share the next index commit (their own only when many are waiting or
- * the segment is idle).  The set of touched blocks is in memory only: after a restart a block is coalesced again the
- * next time a record touches it.
+ * the segment is idle).  The set of touched blocks is in memory only:
+ * after a restart a block is coalesced again the next time a record
+ * touches it.
  */
 #define _DEFAULT_SOURCE
 
@@ -490,13 +491,18 @@ index_segment(aurora_pageservice *ps, ps_seg *s, uint64_t scl)
 		/* everything below scl is indexed once a read was not cut short */
 		if (!truncated && !c.hit_bad)
 			c.pos.scl = scl;
-		/* coalescing's images ride along: one sync for both */
+		/*
+		 * Coalescing's images ride along: one sync for both.  If they cannot
+		 * be stored they are dropped (the log rebuilds them) and the batch is
+		 * indexed again without them, so they never hold the index back.
+		 */
 		if (s->n_pending > 0 &&
 			aurora_pagestore_txn_put_images(c.txn, s->pending, s->n_pending, c.err, sizeof(c.err)) != 0)
 		{
 			aurora_pagestore_abort(c.txn);
-			aurora_log("page service: %s", c.err);
-			break;
+			aurora_log("page service: coalescing: %s; %d images dropped", c.err, s->n_pending);
+			s->n_pending = 0;
+			continue;
 		}
 		if (aurora_pagestore_commit(c.txn, &c.pos, c.err, sizeof(c.err)) != 0)
 		{
@@ -629,8 +635,6 @@ out:
 }
 
 /* ---- coalescing ---- */
-
-/* Field by field: aurora_block_ref has padding bytes. */
 
 /* A waiting request has asked the indexer to hurry. */
 static bool

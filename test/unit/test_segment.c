@@ -1038,6 +1038,29 @@ test_read(void)
 	rc = aurora_segment_read(s, 0, UINT64_MAX, SIZE_MAX, collect_emit, c, NULL);
 	ok(rc == 99 && c->n == 3, "emit's non-zero return stops the read and is returned");
 
+	/*
+	 * A run of back-to-back records longer than one read span (1 MiB) is
+	 * read in pieces, every record whole: 4 000 records of 256 bytes.
+	 */
+	{
+		aurora_segment *big = create_seg(st, 2, 0);
+		trec	   *bt = malloc(50 * sizeof(*bt));
+		uint64_t	lsn = 1000;
+
+		for (int batch = 0; batch < 80; batch++)
+		{
+			for (int i = 0; i < 50; i++, lsn += 300)
+				mkrec(&bt[i], lsn, lsn + 300, lsn == 1000 ? 0 : lsn - 300, 256);
+			if (append_many(big, bt, 50, NULL, err, sizeof(err)) != 0)
+				bail_out("append: %s", err);
+		}
+		must_sync(big);
+		rc = read_range(big, 0, UINT64_MAX, SIZE_MAX, c, &trunc);
+		ok(rc == AURORA_SEG_OK && c->n == 4000 && c->payload_ok && c->start[3999] == lsn - 300,
+		   "4 000 records (1.2 MB back to back) read whole and in order (%d)", c->n);
+		free(bt);
+	}
+
 	/* corruption behind the segment's back is found when reading */
 	seg_path(dir, 1, "log", path, sizeof(path));
 	flip_byte(path, chain_bytes(0) + 4 * (AURORA_SEG_RECORD_HEADER_SIZE + 100) +
