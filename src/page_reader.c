@@ -18,10 +18,16 @@
  *	  recovery would find on disk.  Any other process waits until the
  *	  shipper has made the recovered WAL durable.
  *
- *	  Segment choice: those whose SCL (as last acknowledged) covers the LSN,
- *	  lowest acknowledgement latency first, then the others, highest SCL
- *	  first; a node that did not answer is tried last for a few seconds.
- *	  Each process keeps one connection per node, opened on first use.
+ *	  Segment choice: those whose SCL (as last acknowledged) covers the LSN
+ *	  and whose acknowledgement latency is near the lowest take the reads in
+ *	  turn, by a hash of what is read; then the other covering segments,
+ *	  lowest latency first; then the others, highest SCL first.  A node that
+ *	  did not answer is tried last for a few seconds.  Spreading matters
+ *	  because the fastest acknowledger is nearly always the same node: given
+ *	  every read, it queued them behind its page threads and redo helpers
+ *	  while five others idled, and a given block still goes to one node, whose
+ *	  caches keep it.  Each process keeps one connection per node, opened on
+ *	  first use.
  */
 #include "postgres.h"
 
@@ -31,6 +37,7 @@
 #include "access/xlog.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "common/hashfn.h"
 #include "storage/buf_internals.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -237,14 +244,28 @@ aurora_read_point(int pg)
 	}
 }
 
-/* Segments of PG pg in the order to try them for a read at lsn. */
+/*
+ * A segment takes its turn at reads when its acknowledgement latency is
+ * within this factor (plus the slack, in ms) of the lowest: the fast
+ * segments share the reads, a slow one is not given them.
+ */
+#define NEAR_LATENCY_FACTOR	2.0
+#define NEAR_LATENCY_SLACK_MS	0.5
+
+/*
+ * Segments of PG pg in the order to try them for a read at lsn; spread (a
+ * hash of what is read) picks which of the near-fastest segments goes first.
+ */
 static int
-segment_order(ReaderPG *r, int pg, XLogRecPtr lsn, int *order)
+segment_order(ReaderPG *r, int pg, XLogRecPtr lsn, uint32 spread, int *order)
 {
 	XLogRecPtr	scl[AURORA_PG_COPIES];
 	bool		up[AURORA_PG_COPIES];
 	double		lat[AURORA_PG_COPIES];
 	double		key[AURORA_PG_COPIES];
+	double		best = 1e6;
+	int			near[AURORA_PG_COPIES];
+	int			n_near = 0;
 	TimestampTz now = GetCurrentTimestamp();
 
 	if (!aurora_shipper_segments(pg, scl, up, lat))
@@ -266,8 +287,16 @@ segment_order(ReaderPG *r, int pg, XLogRecPtr lsn, int *order)
 			key[i] = lat[i] > 0 ? lat[i] : 1e6;
 		else
 			key[i] = 1e9 + (penalized ? 1e12 : 0) - (double) (scl[i] >> 20);
-		order[i] = i;
+		best = Min(best, key[i]);
 	}
+	/* the near-fastest covering segments come first, rotated by spread */
+	for (int i = 0; i < AURORA_PG_COPIES; i++)
+		if (key[i] < 1e9 && key[i] <= best * NEAR_LATENCY_FACTOR + NEAR_LATENCY_SLACK_MS)
+			near[n_near++] = i;
+	for (int i = 0; i < n_near; i++)
+		key[near[(spread + (uint32) i) % (uint32) n_near]] = -(double) (n_near - i);
+	for (int i = 0; i < AURORA_PG_COPIES; i++)
+		order[i] = i;
 	for (int a = 1; a < AURORA_PG_COPIES; a++)
 		for (int b = a; b > 0 && key[order[b]] < key[order[b - 1]]; b--)
 		{
@@ -277,6 +306,13 @@ segment_order(ReaderPG *r, int pg, XLogRecPtr lsn, int *order)
 			order[b - 1] = t;
 		}
 	return AURORA_PG_COPIES;
+}
+
+/* Which of the near-fastest segments a read goes to first. */
+static uint32
+spread_of(const void *what, size_t len)
+{
+	return DatumGetUInt32(hash_any((const unsigned char *) what, (int) len));
 }
 
 /* Append "node: err" to the list of failures of one request. */
@@ -310,13 +346,13 @@ typedef enum AskResult
  * accepts (returns 0).  *tries: the segments tried after the first.
  */
 static AskResult
-ask_pg(ReaderPG *r, int pg, XLogRecPtr lsn, uint16 type, const uint8_t *body, size_t len,
-	   uint32 expect, int (*decode) (const uint8_t *, size_t, void *), void *out,
+ask_pg(ReaderPG *r, int pg, XLogRecPtr lsn, uint32 spread, uint16 type, const uint8_t *body,
+	   size_t len, uint32 expect, int (*decode) (const uint8_t *, size_t, void *), void *out,
 	   int *tries, char *failures, size_t cap)
 {
 	int			order[AURORA_PG_COPIES];
 
-	segment_order(r, pg, lsn, order);
+	segment_order(r, pg, lsn, spread, order);
 	for (int n = 0; n < AURORA_PG_COPIES; n++)
 	{
 		int			i = order[n];
@@ -385,8 +421,8 @@ aurora_fetch_page(const BufferTag *tag, XLogRecPtr lsn, char *page)
 	req.wait_ms = (uint32) aurora_request_timeout_ms;
 	len = aurora_getpage_req_encode(&req, body, sizeof(body));
 	INSTR_TIME_SET_CURRENT(start);
-	res = ask_pg(r, pg, lsn, AURORA_MSG_GETPAGE_REQ, body, len, AURORA_MSG_PAGE, decode_page,
-				 resp, &tries, failures, sizeof(failures));
+	res = ask_pg(r, pg, lsn, spread_of(tag, sizeof(*tag)), AURORA_MSG_GETPAGE_REQ, body, len,
+				 AURORA_MSG_PAGE, decode_page, resp, &tries, failures, sizeof(failures));
 	if (res == ASK_FAILED)
 		ereport(ERROR,
 				(errcode(ERRCODE_IO_ERROR),
@@ -422,8 +458,9 @@ pg_rel_size(int pg, RelFileNode rnode, ForkNumber fork, bool *exists, BlockNumbe
 	req.lsn = lsn;
 	req.wait_ms = (uint32) aurora_request_timeout_ms;
 	len = aurora_rel_size_req_encode(&req, body, sizeof(body));
-	switch (ask_pg(r, pg, lsn, AURORA_MSG_REL_SIZE_REQ, body, len, AURORA_MSG_REL_SIZE,
-				   decode_rel_size, &resp, &tries, failures, sizeof(failures)))
+	switch (ask_pg(r, pg, lsn, spread_of(&rnode, sizeof(rnode)) + (uint32) fork,
+				   AURORA_MSG_REL_SIZE_REQ, body, len, AURORA_MSG_REL_SIZE, decode_rel_size,
+				   &resp, &tries, failures, sizeof(failures)))
 	{
 		case ASK_ANSWERED:
 			*exists = resp.exists;

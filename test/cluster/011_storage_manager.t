@@ -172,6 +172,24 @@ $c->start;
 is($c->safe_psql('SELECT count(*) FROM pgbench_history'), $rows, 'after a clean restart every row is back');
 is($c->safe_psql($invariants), 't', 'and the balances agree');
 
+# Reads are spread over the segments (page_reader.c), not all sent to the one
+# that acknowledges fastest: after the restart no page is cached, and a scan
+# reads every page of the table from storage.
+sub getpages_served
+{
+	my ($rc, $out) = $c->ctl('status');
+	return map { my @f = split /\s+/; ($f[0] => $f[11]) } grep { /serving/ } split /\n/, $out;
+}
+my %before = getpages_served();
+is($c->safe_psql('SELECT count(*) FROM pgbench_accounts'), '200000', 'a scan after the restart reads the table back');
+my %after = getpages_served();
+my %served = map { $_ => $after{$_} - ($before{$_} // 0) } keys %after;
+my $all = 0;
+$all += $_ for values %served;
+my ($busiest) = sort { $served{$b} <=> $served{$a} } keys %served;
+ok(keys(%served) == 6 && $all > 1000 && (grep { $_ > 0 } values %served) >= 3 && $served{$busiest} <= 0.6 * $all,
+	'its page reads were spread over the nodes (' . join(', ', map { "$_ $served{$_}" } sort keys %served) . ')');
+
 # a client that records each insert the server acknowledged
 $c->safe_psql('CREATE TABLE acked (id int PRIMARY KEY, pad text)');
 my $ackfile = $c->dir . '/acked.txt';
