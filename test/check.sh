@@ -108,8 +108,9 @@ stage_shipping() {
 	# a shipping compute with the storage manager (cluster.sh's default), and
 	# a buffer cache as small as the suite tolerates (with 128 kB it runs out
 	# of unpinned buffers, as stock PostgreSQL does): nearly every page it
-	# touches is evicted and read back from storage
-	bash src/tools/cluster.sh init "$c" "$prefix" "$base" $((base + 6))
+	# touches is evicted and read back from storage (no local page cache
+	# first, then a small one)
+	bash src/tools/cluster.sh init "$c" "$prefix" "$base" $((base + 6)) --page-cache 0
 	echo "shared_buffers = 1MB" >>"$c/pgdata/postgresql.conf"
 	bash src/tools/cluster.sh start "$c"
 	# shellcheck disable=SC1091

@@ -5,6 +5,7 @@
 # it, so what the tests start is what an operator starts.
 #
 #   cluster.sh init  DIR PG_PREFIX NODE_BASE_PORT PG_PORT [--no-shipping|--local-pages]
+#                    [--page-cache SIZE]
 #                                                           create configs and initdb; the
 #                                                           compute ships its WAL, every
 #                                                           commit waits for VDL, and the
@@ -13,7 +14,9 @@
 #                                                           removes them locally: pages
 #                                                           live in storage from then on
 #                                                           (aurora.storage_manager,
-#                                                           full_page_writes off).
+#                                                           full_page_writes off, a local
+#                                                           page cache of SIZE, 256MB
+#                                                           unless given; 0: none).
 #                                                           --local-pages: pages stay in
 #                                                           local files (shipping only);
 #                                                           --no-shipping: neither
@@ -84,7 +87,7 @@ seed_volume() {
 
 cmd="${1:-}"
 dir="${2:-}"
-[ -n "$cmd" ] && [ -n "$dir" ] || { sed -n '2,18p' "$0" >&2; exit 2; }
+[ -n "$cmd" ] && [ -n "$dir" ] || { sed -n '2,21p' "$0" >&2; exit 2; }
 
 case "$cmd" in
 init)
@@ -93,12 +96,21 @@ init)
 	pgport="${5:?PG_PORT}"
 	shipping=on
 	smgr=on
-	case "${6:-}" in
-	"") ;;
-	--no-shipping) shipping=off; smgr=off ;;
-	--local-pages) smgr=off ;;
-	*) echo "cluster: unknown option '$6' (expected --no-shipping or --local-pages)" >&2; exit 2 ;;
-	esac
+	page_cache=256MB
+	shift 5
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--no-shipping) shipping=off; smgr=off ;;
+		--local-pages) smgr=off ;;
+		--page-cache)
+			[ $# -ge 2 ] || { echo "cluster: --page-cache needs a size (e.g. 256MB, 0 for none)" >&2; exit 2; }
+			page_cache="$2"
+			shift
+			;;
+		*) echo "cluster: unknown option '$1' (expected --no-shipping, --local-pages or --page-cache SIZE)" >&2; exit 2 ;;
+		esac
+		shift
+	done
 	mkdir -p "$dir"
 	dir="$(cd "$dir" && pwd)"
 	if [ -f "$dir/cluster.env" ]; then
@@ -148,6 +160,13 @@ CONF
 	# does not need full-page images: they were 90 % of pgbench's WAL.
 	if [ "$smgr" = on ]; then
 		echo "full_page_writes = off    # aurora.storage_manager: no torn pages (README)" >>"$dir/pgdata/postgresql.conf"
+		# Pages that shared_buffers lets go of (ring buffers of COPY, VACUUM
+		# and large scans evict them at once) come back from here instead of
+		# from a storage node: the part the operating system's page cache
+		# plays for stock PostgreSQL (README, "Local page cache").
+		if [ "$page_cache" != 0 ]; then
+			echo "aurora.local_page_cache = $page_cache    # clean copies of evicted pages (README)" >>"$dir/pgdata/postgresql.conf"
+		fi
 	fi
 	write_env "$dir" "$prefix" "$pgport"
 	# the first start seeds the volume from the initdb'ed (cleanly shut down) pages

@@ -20,18 +20,21 @@
 #               per replica;
 #               The compute runs as `make run` sets it up, with the aurora
 #               storage manager: relation pages live in storage, evictions
-#               and checkpoints write nothing, and full_page_writes = off
+#               and checkpoints write nothing, full_page_writes = off
 #               (cluster.sh: no page the compute writes can be read back
-#               torn); every other server setting is the common one;
+#               torn) and a 256 MB local page cache (pages that fall out of
+#               shared_buffers are read back from a local file, as stock
+#               PostgreSQL reads them from the operating system's page
+#               cache); every other server setting is the common one;
 #   aurora-4pg  the same with aurora.protection_groups = 4 (the extension's
 #               default): the WAL is routed over four protection groups, all
 #               placed on the same six nodes, so each node keeps four logs and
 #               gets up to four messages (and fdatasyncs) per flush;
 #   aurora-fpw  aurora with full_page_writes = on, as the other
 #               configurations have it (what the full-page images cost);
-#   aurora-cache  aurora with a 256 MB local page cache
-#               (aurora.local_page_cache): pages that fall out of
-#               shared_buffers are read from a local file, not from storage;
+#   aurora-nocache  aurora without the local page cache (cluster.sh
+#               --page-cache 0): every page that falls out of shared_buffers
+#               is read back from a storage node;
 #   aurora-local  aurora without the storage manager (cluster.sh
 #               --local-pages): pages stay in local files, only the WAL is
 #               shipped, full_page_writes = on (issue 4's configuration).
@@ -67,7 +70,7 @@
 #   PGBENCH_CLIENTS    clients per run, on 2 threads     (8)
 #   PGBENCH_CONFIGS    configurations, in order
 #                      ("stock syncrep aurora aurora-4pg"; also aurora-fpw,
-#                      aurora-cache, aurora-local)
+#                      aurora-nocache, aurora-local)
 #   PGBENCH_SHARED_BUFFERS  shared_buffers of every configuration (512MB; scale
 #                      10 is about 160 MB: 64MB makes the data 2.5 times the
 #                      buffer cache, so pages are evicted and read back)
@@ -95,7 +98,7 @@ configs="${PGBENCH_CONFIGS:-stock syncrep aurora aurora-4pg}"
 threads=2
 standbys=6
 # the aurora configurations: name -> aurora.protection_groups of the volume
-declare -A aurora_pgs=([aurora]=1 [aurora-4pg]=4 [aurora-fpw]=1 [aurora-cache]=1 [aurora-local]=1)
+declare -A aurora_pgs=([aurora]=1 [aurora-4pg]=4 [aurora-fpw]=1 [aurora-nocache]=1 [aurora-local]=1)
 is_aurora() { [ -n "${aurora_pgs[$1]:-}" ]; }
 catchup_timeout=600  # seconds to wait for replicas to catch up before a run
 
@@ -124,7 +127,7 @@ done
 [ -n "$configs" ] || die "PGBENCH_CONFIGS is empty"
 seen_configs=" "
 for c in $configs; do
-	case "$c" in stock | syncrep | aurora | aurora-4pg | aurora-fpw | aurora-cache | aurora-local) ;; *) die "unknown configuration '$c' in PGBENCH_CONFIGS (stock, syncrep, aurora, aurora-4pg, aurora-fpw, aurora-cache, aurora-local)" ;; esac
+	case "$c" in stock | syncrep | aurora | aurora-4pg | aurora-fpw | aurora-nocache | aurora-local) ;; *) die "unknown configuration '$c' in PGBENCH_CONFIGS (stock, syncrep, aurora, aurora-4pg, aurora-fpw, aurora-nocache, aurora-local)" ;; esac
 	[[ "$seen_configs" != *" $c "* ]] || die "configuration '$c' given twice in PGBENCH_CONFIGS"
 	seen_configs="$seen_configs$c "
 done
@@ -547,14 +550,14 @@ run_aurora() { # CONFIG PROTECTION_GROUPS
 	base="$(free_ports)"
 	aurora_port=$((base + 6)) aurora_cfg="$cfg"
 	bash "$repo/src/tools/cluster.sh" init "$d" "$prefix" "$base" "$aurora_port" \
-		$([ "$cfg" = aurora-local ] && echo --local-pages) 2>"$work/$cfg-init.log" ||
+		$([ "$cfg" = aurora-local ] && echo --local-pages) \
+		$([ "$cfg" = aurora-nocache ] && echo --page-cache 0) 2>"$work/$cfg-init.log" ||
 		{ cat "$work/$cfg-init.log" >&2; die "$cfg: cluster.sh init failed"; }
 	write_settings "$d/pgdata/postgresql.conf" "$aurora_port"
 	case "$cfg" in
 	# the common settings above say full_page_writes = on: the storage
 	# manager's configurations get cluster.sh's setting back
-	aurora | aurora-4pg) echo "full_page_writes = off" >>"$d/pgdata/postgresql.conf" ;;
-	aurora-cache) printf 'full_page_writes = off\naurora.local_page_cache = 256MB\n' >>"$d/pgdata/postgresql.conf" ;;
+	aurora | aurora-4pg | aurora-nocache) echo "full_page_writes = off" >>"$d/pgdata/postgresql.conf" ;;
 	esac
 	# what test/check.sh's shipping stage runs (explicit, whatever cluster.sh's
 	# default), with the configuration's number of protection groups: the
@@ -634,7 +637,7 @@ echo " aurora: one protection group, aurora-4pg: four, both on the same six stor
 # Ratios FIRST/SECOND of every pair; the table shows the pairs whose two
 # configurations ran, the JSON always has every pair (null where one did not).
 all_pairs=(aurora:syncrep aurora:stock aurora-4pg:syncrep aurora-4pg:stock aurora-fpw:syncrep
-	aurora-fpw:stock aurora-fpw:aurora aurora-cache:syncrep aurora-cache:stock aurora-local:syncrep
+	aurora-fpw:stock aurora-fpw:aurora aurora-nocache:syncrep aurora:aurora-nocache aurora-local:syncrep
 	aurora:aurora-local syncrep:stock)
 pairs=()
 for p in "${all_pairs[@]}"; do
@@ -698,7 +701,7 @@ tmp="$results/pgbench.json.tmp"
 cat >"$tmp" <<JSON
 {
   "benchmark": "pgbench",
-  "description": "pgbench TPC-B-like (rw) and select-only (ro) runs on the same release build and settings: stock (local fsync only), syncrep (quorum synchronous replication ANY 4 of six physical standbys on loopback), aurora (WAL shipped to six storage nodes on loopback, commits wait for VDL, write quorum 4/6; a volume of one protection group, one log per node), aurora-4pg (the same with four protection groups, the extension's default, all on the same six nodes: four logs per node), aurora-fpw (aurora with full_page_writes on), aurora-cache (aurora with a 256 MB local page cache), aurora-local (aurora without the storage manager: pages in local files); aurora, aurora-4pg, aurora-fpw and aurora-cache keep relation pages in storage (aurora.storage_manager); aurora, aurora-4pg and aurora-cache run with full_page_writes off as make run sets them up, the others with the common settings",
+  "description": "pgbench TPC-B-like (rw) and select-only (ro) runs on the same release build and settings: stock (local fsync only), syncrep (quorum synchronous replication ANY 4 of six physical standbys on loopback), aurora (WAL shipped to six storage nodes on loopback, commits wait for VDL, write quorum 4/6; a volume of one protection group, one log per node), aurora-4pg (the same with four protection groups, the extension's default, all on the same six nodes: four logs per node), aurora-fpw (aurora with full_page_writes on), aurora-nocache (aurora without the local page cache), aurora-local (aurora without the storage manager: pages in local files); aurora, aurora-4pg, aurora-fpw and aurora-nocache keep relation pages in storage (aurora.storage_manager); aurora, aurora-4pg and aurora-fpw have the 256 MB local page cache make run sets up; aurora, aurora-4pg and aurora-nocache run with full_page_writes off as make run sets them up, the others with the common settings",
 $(bench_context_json "$work" "$bench_dir" "$load_start")
   "parameters": {
     "server": $(jstr "$prefix"),

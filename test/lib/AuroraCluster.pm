@@ -34,8 +34,11 @@ sub new
 	my $dir  = tempdir('aurora-cluster-XXXXXX', DIR => $root);
 	my $base = _free_base();
 	my $self = bless { dir => $dir, pgport => $base + 6, nodebase => $base }, $class;
+	# without the local page cache make run sets up: these tests mean the
+	# pages they read to come from the storage nodes
 	system('bash', "$repo/src/tools/cluster.sh", 'init', $dir, $prefix, $base, $base + 6,
-		!$args{shipping} ? ('--no-shipping') : $args{local_pages} ? ('--local-pages') : ()) == 0
+		!$args{shipping} ? ('--no-shipping') : $args{local_pages} ? ('--local-pages') : (),
+		'--page-cache', '0') == 0
 	  or die "cluster.sh init failed";
 	return $self;
 }
