@@ -20,9 +20,9 @@
  *	  backlink, batched per PG while WAL keeps arriving and sent when it
  *	  pauses, through one quorum writer per PG (common/pgwriter.c).  VCL is
  *	  the end of the longest prefix of records at PGCL in all their PGs; each
- *	  record end is a CPL, so VDL = VCL.  The NNG thread whose
- *	  acknowledgement moves a PGCL moves VDL and releases the commits it
- *	  covers (see durable_lock).
+ *	  record end is a CPL, so VDL = VCL.  The writer's thread that
+ *	  reads the acknowledgement moving a PGCL moves VDL and releases the
+ *	  commits it covers (see durable_lock).
  *
  *	  Restart: the slot's restart point is a VDL reported earlier, so every
  *	  record ending before it is on a write quorum; streaming resumes there
@@ -140,7 +140,7 @@ static int	wake_pipe[2] = {-1, -1};
 
 /*
  * VCL and VDL move on whichever thread learns first that they can: mostly
- * the NNG thread whose acknowledgement advanced a PGCL, which publishes the
+ * the writer thread whose acknowledgement advanced a PGCL, which publishes the
  * new VDL and releases the commits it covers itself, one hop fewer than
  * through this process's main loop; else the main loop.  durable_lock
  * guards the in-flight ring, every ShipPG.pgcl, vcl, vdl, publishing and
@@ -656,7 +656,7 @@ stream_trim(XLogRecPtr keep)
 static void advance_durable_locked(void);
 
 /*
- * NNG thread (the writer's mutex held): PG arg's PGCL moved.  Move VDL and
+ * A quorum writer's thread (the writer's mutex held): PG arg's PGCL moved.  Move VDL and
  * release the commits it covers from here.  The main loop is woken (write(2)
  * is thread-safe) only when it holds a batch back for window room, or
  * drains for shutdown; it needs no wake-up to release commits.
@@ -743,7 +743,7 @@ wait_for_work(void)
 		;
 }
 
-/* Send PG p's batch (asynchronously; acks arrive on NNG threads). */
+/* Send PG p's batch (asynchronously; acks arrive on the writer's threads). */
 static void
 send_batch(int p)
 {

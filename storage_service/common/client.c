@@ -1,69 +1,41 @@
 /*
- * client.c - NNG req0 client: concurrent STATUS fan-out and single raw
- * requests (see client.h).
+ * client.c - request/reply client of the storage nodes: concurrent STATUS
+ * fan-out, single raw requests and kept-open connections (client.h), over
+ * the framed NNG streams of link.c.
  *
- * The fan-out drives one socket and one aio per node through a two-stage
- * callback (send, then receive); all stages share one absolute deadline, so
- * total wall time is bounded by the caller's timeout no matter how many nodes
- * are down.  Dials are non-blocking: NNG keeps retrying a refused connection
- * in the background until the deadline cancels the request.
+ * The fan-out asks every node from its own thread; all share one absolute
+ * deadline, so total wall time is bounded by the caller's timeout no matter
+ * how many nodes are down.  A refused connection is retried until the
+ * deadline, so a node that is starting up still answers.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
 
 #include "client.h"
+#include "link.h"
 #include "util.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/util/platform.h>
 
-enum call_stage
-{
-	STAGE_SEND,
-	STAGE_RECV
-};
-
-/* One in-flight STATUS request of aurora_status_many. */
+/* One STATUS request of aurora_status_many, run by its own thread. */
 typedef struct status_call
 {
-	struct status_fanout *fan;
-	nng_socket	sock;
-	bool		sock_open;
-	nng_aio    *aio;
-	enum call_stage stage;
-	uint64_t	request_id;
-	double		start_ms;		/* monotonic, for the RTT */
-	double		rtt_ms;
-	int			result;			/* NNG error, 0 when reply is set */
-	nng_msg    *reply;
+	const char *url;
+	int			timeout_ms;
+	aurora_status_result *out;
+	pthread_t	thread;
+	bool		started;
 } status_call;
 
-typedef struct status_fanout
-{
-	nng_mtx    *mtx;
-	nng_cv     *cv;
-	int			pending;		/* calls whose callback has not finished */
-	nng_time	deadline;		/* nng_clock() ms */
-} status_fanout;
-
-
-/* Milliseconds left before deadline, at least 1 so NNG never waits forever. */
-static nng_duration
-remaining_ms(nng_time deadline)
-{
-	nng_time	now = nng_clock();
-
-	if (now >= deadline)
-		return 1;
-	return (nng_duration) (deadline - now);
-}
 
 static uint64_t
 random_request_id(void)
@@ -74,55 +46,22 @@ random_request_id(void)
 }
 
 static void
-call_finish(status_call *c, int rv)
-{
-	status_fanout *fan = c->fan;
-
-	c->result = rv;
-	nng_mtx_lock(fan->mtx);
-	fan->pending--;
-	nng_cv_wake(fan->cv);
-	nng_mtx_unlock(fan->mtx);
-}
-
-static void
-call_cb(void *arg)
-{
-	status_call *c = arg;
-	int			rv = nng_aio_result(c->aio);
-
-	if (c->stage == STAGE_SEND)
-	{
-		if (rv != 0)
-		{
-			/* A failed send leaves the message with us. */
-			nng_msg_free(nng_aio_get_msg(c->aio));
-			nng_aio_set_msg(c->aio, NULL);
-			call_finish(c, rv);
-			return;
-		}
-		c->stage = STAGE_RECV;
-		nng_aio_set_timeout(c->aio, remaining_ms(c->fan->deadline));
-		nng_recv_aio(c->sock, c->aio);
-		return;
-	}
-
-	if (rv == 0)
-	{
-		c->rtt_ms = aurora_monotonic_ms() - c->start_ms;
-		c->reply = nng_aio_get_msg(c->aio);
-		nng_aio_set_msg(c->aio, NULL);
-	}
-	call_finish(c, rv);
-}
-
-static void
 describe_transport_error(char *dst, size_t cap, int rv, int timeout_ms)
 {
 	if (rv == NNG_ETIMEDOUT)
 		snprintf(dst, cap, "no reply within %d ms", timeout_ms);
 	else
 		snprintf(dst, cap, "%s", nng_strerror(rv));
+}
+
+/* A dial that failed; refusals were retried for the whole timeout. */
+static void
+describe_dial_error(char *dst, size_t cap, int rv, int timeout_ms)
+{
+	if (rv == NNG_ECONNREFUSED || rv == NNG_ENOENT)
+		snprintf(dst, cap, "no reply within %d ms (%s)", timeout_ms, nng_strerror(rv));
+	else
+		describe_transport_error(dst, cap, rv, timeout_ms);
 }
 
 /* Validate a reply and fill r->status or r->error. */
@@ -167,67 +106,107 @@ interpret_status_reply(const uint8_t *msg, size_t len, uint64_t request_id,
 		snprintf(r->error, sizeof(r->error), "malformed STATUS_RESP body");
 }
 
-/* Open, dial and launch one call; on failure records the error in *r. */
-static bool
-call_start(status_call *c, const char *url, aurora_status_result *r)
+/*
+ * One request/reply exchange on link, bounded by timeout_ms from now.  The
+ * reply is copied into malloc'd memory, which outlives the link.
+ */
+static int
+exchange(aurora_link *link, nng_time deadline, int timeout_ms, const uint8_t *req, size_t len,
+		 uint8_t **reply, size_t *reply_len, char *err, size_t errlen)
 {
-	aurora_header h;
-	uint8_t		buf[AURORA_HEADER_SIZE];
-	size_t		n;
-	nng_msg    *msg = NULL;
+	const uint8_t *msg;
+	nng_time	now;
 	int			rv;
 
-	if ((rv = nng_req0_open(&c->sock)) != 0)
+	if ((rv = aurora_link_send(link, req, len, timeout_ms)) != 0)
 	{
-		snprintf(r->error, sizeof(r->error), "cannot open socket: %s", nng_strerror(rv));
-		return false;
+		describe_transport_error(err, errlen, rv, timeout_ms);
+		return rv;
 	}
-	c->sock_open = true;
-	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, AURORA_CLIENT_MAX_REPLY);
-	if ((rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0)
+	now = nng_clock();
+	rv = aurora_link_recv(link, AURORA_CLIENT_MAX_REPLY,
+						  deadline > now ? (int) (deadline - now) : 1, &msg, reply_len);
+	if (rv != 0)
 	{
-		snprintf(r->error, sizeof(r->error), "cannot dial %s: %s", url, nng_strerror(rv));
-		return false;
+		if (rv == NNG_EMSGSIZE)
+			snprintf(err, errlen, "reply longer than %u bytes", (unsigned) AURORA_CLIENT_MAX_REPLY);
+		else
+			describe_transport_error(err, errlen, rv, timeout_ms);
+		return rv;
 	}
-	if ((rv = nng_aio_alloc(&c->aio, call_cb, c)) != 0)
+	/* malloc(0) may return NULL; an empty reply still needs a pointer. */
+	*reply = malloc(*reply_len > 0 ? *reply_len : 1);
+	if (*reply == NULL)
 	{
-		snprintf(r->error, sizeof(r->error), "cannot allocate aio: %s", nng_strerror(rv));
-		return false;
+		snprintf(err, errlen, "out of memory copying a %zu-byte reply", *reply_len);
+		*reply_len = 0;
+		return NNG_ENOMEM;
 	}
+	memcpy(*reply, msg, *reply_len);
+	return 0;
+}
+
+/* Dial url and exchange one message within timeout_ms. */
+static int
+request_once(const char *url, int timeout_ms, const uint8_t *req, size_t len,
+			 uint8_t **reply, size_t *reply_len, char *err, size_t errlen)
+{
+	nng_stream_dialer *d;
+	aurora_link *link;
+	nng_time	deadline = nng_clock() + (nng_time) timeout_ms;
+	int			rv;
+
+	if ((rv = aurora_dialer_open(url, &d, err, errlen)) != 0)
+		return rv;
+	if ((rv = aurora_link_dial(d, timeout_ms, true, &link)) != 0)
+		describe_dial_error(err, errlen, rv, timeout_ms);
+	else
+	{
+		rv = exchange(link, deadline, timeout_ms, req, len, reply, reply_len, err, errlen);
+		aurora_link_free(link);
+	}
+	nng_stream_dialer_free(d);
+	return rv;
+}
+
+static void *
+status_call_main(void *arg)
+{
+	status_call *c = arg;
+	aurora_status_result *r = c->out;
+	aurora_header h;
+	uint8_t		buf[AURORA_HEADER_SIZE];
+	uint8_t    *reply = NULL;
+	size_t		reply_len = 0;
+	size_t		n;
+	double		start_ms = aurora_monotonic_ms();
+	int			rv;
 
 	memset(&h, 0, sizeof(h));
 	h.type = AURORA_MSG_STATUS_REQ;
-	h.request_id = c->request_id;
+	h.request_id = random_request_id();
 	n = aurora_encode(&h, NULL, 0, buf, sizeof(buf));
-	if ((rv = nng_msg_alloc(&msg, 0)) != 0 || (rv = nng_msg_append(msg, buf, n)) != 0)
-	{
-		if (msg != NULL)
-			nng_msg_free(msg);
-		snprintf(r->error, sizeof(r->error), "cannot allocate message: %s", nng_strerror(rv));
-		return false;
-	}
-
-	nng_mtx_lock(c->fan->mtx);
-	c->fan->pending++;
-	nng_mtx_unlock(c->fan->mtx);
-
-	c->stage = STAGE_SEND;
-	c->start_ms = aurora_monotonic_ms();
-	nng_aio_set_msg(c->aio, msg);
-	nng_aio_set_timeout(c->aio, remaining_ms(c->fan->deadline));
-	nng_send_aio(c->sock, c->aio);
-	return true;
+	rv = request_once(c->url, c->timeout_ms, buf, n, &reply, &reply_len,
+					  r->error, sizeof(r->error));
+	if (rv != 0)
+		return NULL;			/* r->error says why */
+	r->reachable = true;
+	r->rtt_ms = aurora_monotonic_ms() - start_ms;
+	interpret_status_reply(reply, reply_len, h.request_id, r);
+	if (r->error[0] != '\0')
+		memset(&r->status, 0, sizeof(r->status));
+	free(reply);
+	return NULL;
 }
 
 void
 aurora_status_many(const char *const *urls, int n, int timeout_ms,
 				   aurora_status_result *out)
 {
-	status_fanout fan;
 	status_call *calls;
-	bool	   *started;
+	sigset_t	all,
+				old;
 	int			i;
-	int			rv;
 
 	if (n <= 0)
 		return;
@@ -235,158 +214,32 @@ aurora_status_many(const char *const *urls, int n, int timeout_ms,
 		timeout_ms = 1;
 	for (i = 0; i < n; i++)
 		memset(&out[i], 0, sizeof(out[i]));
-
-	memset(&fan, 0, sizeof(fan));
 	calls = calloc((size_t) n, sizeof(*calls));
-	started = calloc((size_t) n, sizeof(*started));
-	if (calls == NULL || started == NULL ||
-		(rv = nng_mtx_alloc(&fan.mtx)) != 0 ||
-		(rv = nng_cv_alloc(&fan.cv, fan.mtx)) != 0)
+	if (calls == NULL)
 	{
 		for (i = 0; i < n; i++)
 			snprintf(out[i].error, sizeof(out[i].error), "out of memory");
-		if (fan.mtx != NULL)
-			nng_mtx_free(fan.mtx);
-		free(calls);
-		free(started);
 		return;
 	}
-	fan.deadline = nng_clock() + (nng_time) timeout_ms;
-
+	/* the threads are ours; no signal handler of the caller may run on them */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (i = 0; i < n; i++)
 	{
-		calls[i].fan = &fan;
-		calls[i].request_id = random_request_id();
-		started[i] = call_start(&calls[i], urls[i], &out[i]);
+		calls[i].url = urls[i];
+		calls[i].timeout_ms = timeout_ms;
+		calls[i].out = &out[i];
+		calls[i].started = pthread_create(&calls[i].thread, NULL, status_call_main, &calls[i]) == 0;
 	}
-
-	/* NNG guarantees every aio completes (at worst by timing out). */
-	nng_mtx_lock(fan.mtx);
-	while (fan.pending > 0)
-		nng_cv_wait(fan.cv);
-	nng_mtx_unlock(fan.mtx);
-
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	for (i = 0; i < n; i++)
 	{
-		status_call *c = &calls[i];
-
-		if (started[i])
-		{
-			if (c->result != 0)
-				describe_transport_error(out[i].error, sizeof(out[i].error),
-										 c->result, timeout_ms);
-			else
-			{
-				out[i].reachable = true;
-				out[i].rtt_ms = c->rtt_ms;
-				interpret_status_reply(nng_msg_body(c->reply), nng_msg_len(c->reply),
-									   c->request_id, &out[i]);
-				if (out[i].error[0] != '\0')
-					memset(&out[i].status, 0, sizeof(out[i].status));
-				nng_msg_free(c->reply);
-			}
-		}
-		if (c->aio != NULL)
-			nng_aio_free(c->aio);
-		if (c->sock_open)
-			nng_close(c->sock);
+		if (calls[i].started)
+			pthread_join(calls[i].thread, NULL);
+		else
+			status_call_main(&calls[i]);	/* no thread to spare: ask it here */
 	}
-
-	nng_cv_free(fan.cv);
-	nng_mtx_free(fan.mtx);
 	free(calls);
-	free(started);
-}
-
-/* Run one aio operation synchronously against the deadline. */
-static int
-run_aio(nng_aio *aio, nng_socket sock, bool send, nng_time deadline)
-{
-	nng_aio_set_timeout(aio, remaining_ms(deadline));
-	if (send)
-		nng_send_aio(sock, aio);
-	else
-		nng_recv_aio(sock, aio);
-	nng_aio_wait(aio);
-	return nng_aio_result(aio);
-}
-
-/*
- * One request/reply exchange on an open req0 socket, bounded by timeout_ms
- * from now.  The reply is copied into malloc'd memory so callers never see
- * NNG messages.
- */
-static int
-exchange(nng_socket sock, int timeout_ms, const uint8_t *req, size_t len,
-		 uint8_t **reply, size_t *reply_len, char *err, size_t errlen)
-{
-	nng_aio    *aio = NULL;
-	nng_msg    *msg = NULL;
-	nng_time	deadline = nng_clock() + (nng_time) timeout_ms;
-	int			rv;
-
-	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0 ||
-		(rv = nng_msg_alloc(&msg, 0)) != 0 ||
-		(rv = nng_msg_append(msg, req, len)) != 0)
-	{
-		snprintf(err, errlen, "out of memory: %s", nng_strerror(rv));
-		goto out;
-	}
-
-	nng_aio_set_msg(aio, msg);
-	if ((rv = run_aio(aio, sock, true, deadline)) != 0)
-	{
-		/* msg is still ours after a failed send; freed below */
-		describe_transport_error(err, errlen, rv, timeout_ms);
-		goto out;
-	}
-	msg = NULL;
-
-	if ((rv = run_aio(aio, sock, false, deadline)) != 0)
-	{
-		describe_transport_error(err, errlen, rv, timeout_ms);
-		goto out;
-	}
-	msg = nng_aio_get_msg(aio);
-	*reply_len = nng_msg_len(msg);
-	/* malloc(0) may return NULL; an empty reply still needs a pointer. */
-	*reply = malloc(*reply_len > 0 ? *reply_len : 1);
-	if (*reply == NULL)
-	{
-		*reply_len = 0;
-		rv = NNG_ENOMEM;
-		snprintf(err, errlen, "out of memory copying a %zu-byte reply", nng_msg_len(msg));
-		goto out;
-	}
-	memcpy(*reply, nng_msg_body(msg), *reply_len);
-
-out:
-	if (msg != NULL)
-		nng_msg_free(msg);
-	if (aio != NULL)
-		nng_aio_free(aio);
-	return rv;
-}
-
-/* A req0 socket dialing url in the background (NNG redials on its own). */
-static int
-open_dialing_socket(const char *url, nng_socket *sock, char *err, size_t errlen)
-{
-	int			rv;
-
-	if ((rv = nng_req0_open(sock)) != 0)
-	{
-		snprintf(err, errlen, "cannot open socket: %s", nng_strerror(rv));
-		return rv;
-	}
-	nng_socket_set_size(*sock, NNG_OPT_RECVMAXSZ, AURORA_CLIENT_MAX_REPLY);
-	if ((rv = nng_dial(*sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0)
-	{
-		snprintf(err, errlen, "cannot dial %s: %s", url, nng_strerror(rv));
-		nng_close(*sock);
-		return rv;
-	}
-	return 0;
 }
 
 /* Callers may pass no error buffer; point err at a scratch byte then. */
@@ -404,24 +257,21 @@ int
 aurora_request(const char *url, int timeout_ms, const uint8_t *req, size_t len,
 			   uint8_t **reply, size_t *reply_len, char *err, size_t errlen)
 {
-	nng_socket	sock;
-	int			rv;
 	char		scratch[1];
 
 	ERRBUF_OR_SCRATCH(err, errlen, scratch);
 	*reply = NULL;
 	*reply_len = 0;
-	if ((rv = open_dialing_socket(url, &sock, err, errlen)) != 0)
-		return rv;
-	rv = exchange(sock, timeout_ms < 1 ? 1 : timeout_ms, req, len, reply, reply_len,
-				  err, errlen);
-	nng_close(sock);
-	return rv;
+	return request_once(url, timeout_ms < 1 ? 1 : timeout_ms, req, len, reply, reply_len,
+						err, errlen);
 }
 
 struct aurora_conn
 {
-	nng_socket	sock;
+	nng_stream_dialer *dialer;
+	nng_mtx    *mtx;			/* link and aborted, against aurora_conn_abort */
+	aurora_link *link;			/* NULL until the first request, and after a failure */
+	bool		aborted;
 };
 
 int
@@ -433,13 +283,15 @@ aurora_conn_open(const char *url, aurora_conn **out, char *err, size_t errlen)
 
 	ERRBUF_OR_SCRATCH(err, errlen, scratch);
 	*out = NULL;
-	if ((c = calloc(1, sizeof(*c))) == NULL)
+	if ((c = calloc(1, sizeof(*c))) == NULL || nng_mtx_alloc(&c->mtx) != 0)
 	{
+		free(c);
 		snprintf(err, errlen, "out of memory");
 		return NNG_ENOMEM;
 	}
-	if ((rv = open_dialing_socket(url, &c->sock, err, errlen)) != 0)
+	if ((rv = aurora_dialer_open(url, &c->dialer, err, errlen)) != 0)
 	{
+		nng_mtx_free(c->mtx);
 		free(c);
 		return rv;
 	}
@@ -447,25 +299,80 @@ aurora_conn_open(const char *url, aurora_conn **out, char *err, size_t errlen)
 	return 0;
 }
 
+/* Drop c's link after a failure: the next request dials again. */
+static void
+drop_link(aurora_conn *c)
+{
+	aurora_link *link;
+
+	nng_mtx_lock(c->mtx);
+	link = c->link;
+	c->link = NULL;
+	nng_mtx_unlock(c->mtx);
+	aurora_link_free(link);
+}
+
 int
 aurora_conn_request(aurora_conn *c, int timeout_ms, const uint8_t *req, size_t len,
 					uint8_t **reply, size_t *reply_len, char *err, size_t errlen)
 {
+	nng_time	deadline;
+	aurora_link *link;
+	bool		aborted;
+	int			rv;
 	char		scratch[1];
 
 	ERRBUF_OR_SCRATCH(err, errlen, scratch);
 	*reply = NULL;
 	*reply_len = 0;
-	return exchange(c->sock, timeout_ms < 1 ? 1 : timeout_ms, req, len, reply, reply_len,
-					err, errlen);
+	if (timeout_ms < 1)
+		timeout_ms = 1;
+	deadline = nng_clock() + (nng_time) timeout_ms;
+
+	nng_mtx_lock(c->mtx);
+	link = c->link;
+	aborted = c->aborted;
+	nng_mtx_unlock(c->mtx);
+	if (aborted)
+	{
+		describe_transport_error(err, errlen, NNG_ECLOSED, timeout_ms);
+		return NNG_ECLOSED;
+	}
+	if (link == NULL)
+	{
+		/* first use, or the node went away: dial (it may be restarting) */
+		if ((rv = aurora_link_dial(c->dialer, timeout_ms, true, &link)) != 0)
+		{
+			describe_dial_error(err, errlen, rv, timeout_ms);
+			return rv;
+		}
+		nng_mtx_lock(c->mtx);
+		c->link = link;
+		if (c->aborted)
+			aurora_link_shutdown(link);
+		nng_mtx_unlock(c->mtx);
+	}
+	rv = exchange(link, deadline, timeout_ms, req, len, reply, reply_len, err, errlen);
+	/*
+	 * After a failure the connection may still deliver the late reply to
+	 * this request, which the next one would take for its own: start over.
+	 */
+	if (rv != 0)
+		drop_link(c);
+	return rv;
 }
 
 void
 aurora_conn_abort(aurora_conn *c)
 {
-	/* closing the socket fails the pending send/receive with NNG_ECLOSED */
-	if (c != NULL)
-		nng_close(c->sock);
+	if (c == NULL)
+		return;
+	nng_mtx_lock(c->mtx);
+	c->aborted = true;
+	aurora_link_shutdown(c->link);
+	nng_mtx_unlock(c->mtx);
+	/* and a dial in progress */
+	nng_stream_dialer_close(c->dialer);
 }
 
 void
@@ -473,7 +380,9 @@ aurora_conn_close(aurora_conn *c)
 {
 	if (c == NULL)
 		return;
-	nng_close(c->sock);
+	aurora_link_free(c->link);
+	nng_stream_dialer_free(c->dialer);
+	nng_mtx_free(c->mtx);
 	free(c);
 }
 

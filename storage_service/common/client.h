@@ -1,11 +1,12 @@
 /*
- * client.h - request/reply client for aurora storage nodes over NNG req0.
+ * client.h - request/reply client for aurora storage nodes over NNG
+ * streams (link.h, PROTOCOL.md 1).
  *
  * Used by aurora-ctl, by the unit tests, by storage nodes (gossip) and by the
- * PostgreSQL extension (the storage_nodes view).  Every call opens its own sockets and keeps all state
- * on the stack or in memory it frees before returning, so the functions are
- * safe to call from any number of threads at once; the only shared state is
- * NNG's own.
+ * PostgreSQL extension (page reads, the storage_nodes view).  Every call
+ * opens its own connections and keeps all state on the stack or in memory
+ * it frees before returning, so the functions are safe to call from any
+ * number of threads at once; the only shared state is NNG's own.
  */
 #ifndef AURORA_CLIENT_H
 #define AURORA_CLIENT_H
@@ -16,7 +17,7 @@
 
 #include "wire.h"
 
-/* Largest reply the client accepts (NNG_OPT_RECVMAXSZ on client sockets). */
+/* Largest reply the client accepts. */
 #define AURORA_CLIENT_MAX_REPLY	(AURORA_DEFAULT_MAX_BODY + AURORA_HEADER_SIZE + 4096)
 
 typedef struct aurora_status_result
@@ -56,9 +57,10 @@ int			aurora_request(const char *url, int timeout_ms,
 
 /*
  * A connection kept open to one node for repeated requests (gossip between
- * storage nodes).  NNG dials in the background and redials after the node
- * restarts, so a connection never has to be reopened.  A connection serves
- * one request at a time: use it from one thread.
+ * storage nodes, a backend's page reads).  It dials on first use and again
+ * after any failed request (the node restarted, or a reply came too late),
+ * so a connection never has to be reopened.  A connection serves one
+ * request at a time: use it from one thread.
  */
 typedef struct aurora_conn aurora_conn;
 

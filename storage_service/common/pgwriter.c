@@ -2,14 +2,17 @@
  * pgwriter.c - quorum writes to the six segments of a protection group
  * (pgwriter.h).
  *
- * One req0 socket per member, dialed once without blocking; each request
- * walks SEND -> RECV in the aio callback of a context.  Replies update the
- * member's SCL under the writer's mutex; PGCL is then recomputed with the
- * shared quorum arithmetic (quorum.c), and waiters and latency bookkeeping
- * are woken.  Contexts and aios are kept per member and reused: opening a
- * context and reaping an aio for every batch cost the shipper about one
- * thread hand-off (NNG's reaper) per LOG_APPEND on top of the exchange
- * itself.  They are freed when the writer is closed.
+ * One connection per member (link.h), kept by a thread of its own that
+ * dials, redials after a failure and reads the member's replies.  A batch is
+ * written to the six connections by the caller's thread, so it leaves at
+ * once without waking any other thread; each reply wakes only its member's
+ * thread, which updates that member's SCL under the writer's mutex,
+ * recomputes PGCL with the shared quorum arithmetic (quorum.c) and wakes
+ * waiters and the on_pgcl callback.  Replies are matched to requests by
+ * request_id; a request without a reply in timeout_ms is counted as an
+ * error.  A request for a member that is not connected waits, up to
+ * timeout_ms, for its thread to connect (NNG's req0 sockets, which this
+ * replaced, queued so too): a node that restarts quickly misses nothing.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -17,15 +20,17 @@
 
 #include "pgwriter.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/util/platform.h>
 
+#include "link.h"
 #include "quorum.h"
 #include "util.h"
 #include "wire.h"
@@ -33,6 +38,16 @@
 #define PENDING_MAX		4096	/* batches waiting for quorum (latency only) */
 #define SAMPLES_MAX		4096	/* quorum latency samples kept for p50/p99 */
 #define ACK_SAMPLES_MAX	1024	/* per segment: LOG_APPEND sent -> its LOG_ACK */
+#define RECONNECT_MIN_MS	50	/* first pause before dialing a lost member again */
+#define RECONNECT_MAX_MS	1000	/* the pause doubles up to this */
+/*
+ * A send that the socket does not take within this long means the member
+ * stopped reading (its buffers are full): the connection is dropped rather
+ * than holding up the caller, whose batch goes to the other members.
+ */
+#define SEND_TIMEOUT_MS		100
+/* longest a member's thread waits before looking for expired requests */
+#define REPLY_POLL_MS		1000
 
 typedef struct pending_batch
 {
@@ -40,16 +55,45 @@ typedef struct pending_batch
 	double		sent_ms;
 } pending_batch;
 
+/* A request sent to a member and not answered yet. */
+typedef struct in_flight
+{
+	uint64_t	request_id;		/* 0: slot free */
+	double		start_ms;
+	double		deadline_ms;
+	uint8_t    *unsent;			/* the message, while it waits for a connection */
+	size_t		unsent_len;
+} in_flight;
+
+typedef struct member
+{
+	struct aurora_pgwriter *w;
+	int			index;
+	nng_stream_dialer *dialer;
+	pthread_t	thread;
+	bool		thread_started;
+	/*
+	 * Held while a message goes out, and while link changes: messages leave
+	 * in request order and link stays alive while a sender uses it.  Taken
+	 * before the writer's mutex.
+	 */
+	nng_mtx    *send_mtx;
+	aurora_link *link;			/* NULL while not connected; set by the thread */
+	/* under the writer's mutex: */
+	bool		connected;
+	in_flight	requests[AURORA_PGWRITER_MAX_IN_FLIGHT];
+} member;
+
 struct aurora_pgwriter
 {
 	aurora_pg_target target;
 	int			write_quorum;
 	int			timeout_ms;
-	nng_socket	socks[AURORA_PG_COPIES];
-	bool		sock_open[AURORA_PG_COPIES];
+	member		members[AURORA_PG_COPIES];
 
 	nng_mtx    *mtx;
 	nng_cv     *cv;
+	bool		closing;
 	aurora_segment_view seg[AURORA_PG_COPIES];
 	uint64_t	pgcl;
 	uint64_t	seeded_lsn;		/* highest seed LSN a segment reported */
@@ -57,8 +101,6 @@ struct aurora_pgwriter
 	uint64_t	bytes_sent;
 	int			in_flight_total;
 	uint64_t	next_request_id;
-	struct request *idle[AURORA_PG_COPIES];	/* reusable contexts per member */
-	struct request *all;
 
 	uint64_t	sent_end;		/* highest end_lsn sent */
 	void		(*on_pgcl) (void *arg, uint64_t pgcl);	/* see aurora_pgwriter_on_pgcl */
@@ -74,19 +116,6 @@ struct aurora_pgwriter
 	double		ack_samples_at[AURORA_PG_COPIES][ACK_SAMPLES_MAX];
 	uint64_t	n_ack_samples[AURORA_PG_COPIES];
 };
-
-typedef struct request
-{
-	aurora_pgwriter *w;
-	int			seg;
-	bool		sending;
-	double		start_ms;
-	nng_ctx		ctx;
-	nng_aio    *aio;
-	struct request *next_free;	/* on w->idle[seg] while not in flight */
-	struct request *next_all;	/* every request of w, for close */
-} request;
-
 
 /* Called with the mutex held after any SCL change. */
 static void
@@ -143,28 +172,19 @@ note_error(aurora_segment_view *s, uint32_t code, const char *msg)
 	snprintf(s->last_error, sizeof(s->last_error), "%.*s", (int) sizeof(s->last_error) - 1, msg);
 }
 
-/* Interpret one reply (or transport failure rv) for request r; mutex held. */
+/*
+ * Interpret member seg's reply h/body to a request sent at start_ms (0: a
+ * reply that came after its request had timed out; its news still counts);
+ * mutex held.
+ */
 static int
-absorb_reply(aurora_pgwriter *w, request *r, int rv, nng_msg *msg)
+absorb_reply(aurora_pgwriter *w, int seg, double start_ms, const aurora_header *hp,
+			 const uint8_t *body)
 {
-	aurora_segment_view *s = &w->seg[r->seg];
-	aurora_header h;
-	const uint8_t *body;
-	int			rc;
+	aurora_segment_view *s = &w->seg[seg];
+	aurora_header h = *hp;
 	char		text[160];
 
-	if (rv != 0)
-	{
-		note_error(s, AURORA_ERR_INTERNAL, nng_strerror(rv));
-		return AURORA_ERR_INTERNAL;
-	}
-	rc = aurora_decode(nng_msg_body(msg), nng_msg_len(msg), AURORA_DEFAULT_MAX_BODY, &h, &body);
-	if (rc != 0)
-	{
-		snprintf(text, sizeof(text), "undecodable reply: %s", aurora_error_name((uint32_t) rc));
-		note_error(s, (uint32_t) rc, text);
-		return rc;
-	}
 	if (h.type == AURORA_MSG_ERROR)
 	{
 		aurora_error_body e;
@@ -191,10 +211,13 @@ absorb_reply(aurora_pgwriter *w, request *r, int rv, nng_msg *msg)
 		s->acks++;
 		s->last_ack_ms = aurora_monotonic_ms();
 		s->last_error_code = 0;
-		w->ack_samples[r->seg][w->n_ack_samples[r->seg] % ACK_SAMPLES_MAX] =
-			s->last_ack_ms - r->start_ms;
-		w->ack_samples_at[r->seg][w->n_ack_samples[r->seg] % ACK_SAMPLES_MAX] = s->last_ack_ms;
-		w->n_ack_samples[r->seg]++;
+		if (start_ms > 0)
+		{
+			w->ack_samples[seg][w->n_ack_samples[seg] % ACK_SAMPLES_MAX] =
+				s->last_ack_ms - start_ms;
+			w->ack_samples_at[seg][w->n_ack_samples[seg] % ACK_SAMPLES_MAX] = s->last_ack_ms;
+			w->n_ack_samples[seg]++;
+		}
 		if (ack.scl > s->scl)
 		{
 			s->scl = ack.scl;
@@ -226,140 +249,317 @@ absorb_reply(aurora_pgwriter *w, request *r, int rv, nng_msg *msg)
 	return AURORA_ERR_MALFORMED;
 }
 
-/* r's exchange is over: its context waits for the next request; mutex held. */
-static void
-push_idle_locked(aurora_pgwriter *w, request *r)
+/* The in-flight slot of request_id at member m, or NULL; mutex held. */
+static in_flight *
+find_request(member *m, uint64_t request_id)
 {
-	r->next_free = w->idle[r->seg];
-	w->idle[r->seg] = r;
+	for (int k = 0; k < AURORA_PGWRITER_MAX_IN_FLIGHT; k++)
+		if (m->requests[k].request_id == request_id)
+			return &m->requests[k];
+	return NULL;
 }
 
+/* Request f of member m is over (answered, failed or expired); mutex held. */
 static void
-request_cb(void *arg)
+end_request(aurora_pgwriter *w, member *m, in_flight *f)
 {
-	request    *r = arg;
-	aurora_pgwriter *w = r->w;
-	int			rv = nng_aio_result(r->aio);
-	nng_msg    *msg = NULL;
-
-	if (r->sending && rv == 0)
-	{
-		r->sending = false;
-		nng_aio_set_timeout(r->aio, w->timeout_ms);
-		nng_ctx_recv(r->ctx, r->aio);
-		return;
-	}
-	if (r->sending)
-	{
-		/* the message was not sent: it is still ours */
-		nng_msg_free(nng_aio_get_msg(r->aio));
-		nng_aio_set_msg(r->aio, NULL);
-	}
-	else if (rv == 0)
-		msg = nng_aio_get_msg(r->aio);
-
-	nng_mtx_lock(w->mtx);
-	(void) absorb_reply(w, r, rv, msg);
-	w->seg[r->seg].in_flight--;
+	free(f->unsent);
+	f->unsent = NULL;
+	f->request_id = 0;
+	w->seg[m->index].in_flight--;
 	w->in_flight_total--;
-	/* from here on another thread may reuse r: it is not touched again */
-	push_idle_locked(w, r);
 	nng_cv_wake(w->cv);
-	nng_mtx_unlock(w->mtx);
-
-	if (msg != NULL)
-		nng_msg_free(msg);
 }
 
-/* An idle context of member i, or a new one; mutex NOT held. */
-static int
-take_request(aurora_pgwriter *w, int i, request **out)
+/*
+ * The requests sent to m fail with why (its connection is gone); those still
+ * waiting for a connection go on waiting.  Mutex held.
+ */
+static void
+fail_requests(aurora_pgwriter *w, member *m, const char *why)
 {
-	request    *r;
-	int			rv;
+	for (int k = 0; k < AURORA_PGWRITER_MAX_IN_FLIGHT; k++)
+		if (m->requests[k].request_id != 0 && m->requests[k].unsent == NULL)
+		{
+			note_error(&w->seg[m->index], AURORA_ERR_INTERNAL, why);
+			end_request(w, m, &m->requests[k]);
+		}
+}
 
-	nng_mtx_lock(w->mtx);
-	if ((r = w->idle[i]) != NULL)
-		w->idle[i] = r->next_free;
-	nng_mtx_unlock(w->mtx);
-	if (r == NULL)
+/*
+ * Expire m's requests past their deadline and return how long the thread
+ * may wait for a reply before the next one expires; mutex held.
+ */
+static int
+expire_requests(aurora_pgwriter *w, member *m)
+{
+	double		now = aurora_monotonic_ms();
+	double		wait_ms = REPLY_POLL_MS;
+	char		why[64];
+
+	for (int k = 0; k < AURORA_PGWRITER_MAX_IN_FLIGHT; k++)
 	{
-		if ((r = calloc(1, sizeof(*r))) == NULL)
-			return NNG_ENOMEM;
-		if ((rv = nng_ctx_open(&r->ctx, w->socks[i])) != 0)
+		in_flight  *f = &m->requests[k];
+
+		if (f->request_id == 0)
+			continue;
+		if (f->deadline_ms <= now)
 		{
-			free(r);
-			return rv;
+			if (f->unsent != NULL)
+				snprintf(why, sizeof(why), "not connected within %d ms", w->timeout_ms);
+			else
+				snprintf(why, sizeof(why), "no reply within %d ms", w->timeout_ms);
+			note_error(&w->seg[m->index], AURORA_ERR_INTERNAL, why);
+			end_request(w, m, f);
 		}
-		if ((rv = nng_aio_alloc(&r->aio, request_cb, r)) != 0)
-		{
-			nng_ctx_close(r->ctx);
-			free(r);
-			return rv;
-		}
-		r->w = w;
-		r->seg = i;
+		else if (f->deadline_ms - now < wait_ms)
+			wait_ms = f->deadline_ms - now;
+	}
+	return wait_ms < 1 ? 1 : (int) wait_ms;
+}
+
+/* Read m's replies on link until it fails or the writer closes. */
+static void
+read_replies(aurora_pgwriter *w, member *m, aurora_link *link)
+{
+	for (;;)
+	{
+		const uint8_t *msg;
+		const uint8_t *body;
+		size_t		len;
+		aurora_header h;
+		in_flight  *f;
+		int			wait_ms;
+		int			rv;
+		int			rc;
+
 		nng_mtx_lock(w->mtx);
-		r->next_all = w->all;
-		w->all = r;
+		wait_ms = w->closing ? -1 : expire_requests(w, m);
+		nng_mtx_unlock(w->mtx);
+		if (wait_ms < 0)
+			return;
+		rv = aurora_link_recv(link, AURORA_HEADER_SIZE + AURORA_DEFAULT_MAX_BODY, wait_ms, &msg, &len);
+		if (rv == NNG_ETIMEDOUT)
+			continue;
+		if (rv != 0)
+			return;
+
+		rc = aurora_decode(msg, len, AURORA_DEFAULT_MAX_BODY, &h, &body);
+		nng_mtx_lock(w->mtx);
+		if (rc != 0)
+		{
+			/* its request cannot be told: it times out */
+			char		text[160];
+
+			snprintf(text, sizeof(text), "undecodable reply: %s", aurora_error_name((uint32_t) rc));
+			note_error(&w->seg[m->index], (uint32_t) rc, text);
+		}
+		else if ((f = find_request(m, h.request_id)) != NULL)
+		{
+			(void) absorb_reply(w, m->index, f->start_ms, &h, body);
+			end_request(w, m, f);
+		}
+		else
+			(void) absorb_reply(w, m->index, 0, &h, body);
 		nng_mtx_unlock(w->mtx);
 	}
-	*out = r;
-	return 0;
 }
 
-static void
-return_request(aurora_pgwriter *w, request *r)
+/* Sleep ms, or less if the writer closes; true if it closes. */
+static bool
+pause_unless_closing(aurora_pgwriter *w, int ms)
 {
+	nng_time	until = nng_clock() + (nng_time) ms;
+	bool		closing;
+
 	nng_mtx_lock(w->mtx);
-	push_idle_locked(w, r);
+	while (!w->closing && nng_cv_until(w->cv, until) != NNG_ETIMEDOUT)
+		;
+	closing = w->closing;
 	nng_mtx_unlock(w->mtx);
+	return closing;
 }
 
-/* Start one request to member i; mutex NOT held.  Returns 0 or NNG error. */
+/*
+ * Send m's requests that waited for a connection, in request order, on the
+ * new link; send_mtx held.  One that cannot be sent fails.
+ */
+static void
+send_waiting(aurora_pgwriter *w, member *m, aurora_link *link)
+{
+	for (;;)
+	{
+		in_flight  *next = NULL;
+		uint8_t    *msg;
+		size_t		len;
+		uint64_t	request_id;
+		int			rv;
+
+		nng_mtx_lock(w->mtx);
+		for (int k = 0; k < AURORA_PGWRITER_MAX_IN_FLIGHT; k++)
+		{
+			in_flight  *f = &m->requests[k];
+
+			if (f->request_id != 0 && f->unsent != NULL &&
+				(next == NULL || f->request_id < next->request_id))
+				next = f;
+		}
+		if (next == NULL)
+		{
+			nng_mtx_unlock(w->mtx);
+			return;
+		}
+		msg = next->unsent;
+		len = next->unsent_len;
+		request_id = next->request_id;
+		next->unsent = NULL;	/* ours now, and it counts as sent */
+		nng_mtx_unlock(w->mtx);
+
+		rv = aurora_link_send(link, msg, len, SEND_TIMEOUT_MS);
+		free(msg);
+		if (rv != 0)
+		{
+			in_flight  *f;
+
+			nng_mtx_lock(w->mtx);
+			if ((f = find_request(m, request_id)) != NULL)
+			{
+				note_error(&w->seg[m->index], AURORA_ERR_INTERNAL, nng_strerror(rv));
+				end_request(w, m, f);
+			}
+			nng_mtx_unlock(w->mtx);
+		}
+	}
+}
+
+/* A member's thread: keep a connection to it and read its replies. */
+static void *
+member_main(void *arg)
+{
+	member	   *m = arg;
+	aurora_pgwriter *w = m->w;
+	int			backoff = RECONNECT_MIN_MS;
+
+	for (;;)
+	{
+		aurora_link *link;
+		bool		closing;
+
+		nng_mtx_lock(w->mtx);
+		closing = w->closing;
+		/* requests waiting for the connection time out like the others */
+		(void) expire_requests(w, m);
+		nng_mtx_unlock(w->mtx);
+		if (closing)
+			break;
+
+		if (aurora_link_dial(m->dialer, w->timeout_ms, false, &link) != 0)
+		{
+			if (pause_unless_closing(w, backoff))
+				break;
+			backoff = backoff * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : backoff * 2;
+			continue;
+		}
+		backoff = RECONNECT_MIN_MS;
+		nng_mtx_lock(m->send_mtx);
+		send_waiting(w, m, link);
+		m->link = link;
+		nng_mtx_unlock(m->send_mtx);
+		nng_mtx_lock(w->mtx);
+		m->connected = true;
+		nng_cv_wake(w->cv);
+		nng_mtx_unlock(w->mtx);
+
+		read_replies(w, m, link);
+
+		nng_mtx_lock(m->send_mtx);
+		m->link = NULL;
+		nng_mtx_unlock(m->send_mtx);
+		aurora_link_free(link);
+		nng_mtx_lock(w->mtx);
+		m->connected = false;
+		fail_requests(w, m, "connection lost");
+		nng_mtx_unlock(w->mtx);
+	}
+	/* closing: what still waits for a connection is dropped */
+	nng_mtx_lock(w->mtx);
+	for (int k = 0; k < AURORA_PGWRITER_MAX_IN_FLIGHT; k++)
+		if (m->requests[k].request_id != 0)
+			end_request(w, m, &m->requests[k]);
+	nng_mtx_unlock(w->mtx);
+	return NULL;
+}
+
+/*
+ * Send one request to member i, or keep it until the member's thread has a
+ * connection.  Mutex NOT held.  Returns 0, or 1 when
+ * the member has too many requests outstanding (nothing sent or counted),
+ * or an NNG error (counted as the member's error).
+ */
 static int
 start_request(aurora_pgwriter *w, int i, uint16_t type, const uint8_t *body, size_t body_len)
 {
-	request    *r;
-	nng_msg    *msg;
+	member	   *m = &w->members[i];
+	in_flight  *f;
+	uint8_t    *msg;
 	aurora_header h;
+	uint64_t	request_id;
 	size_t		n;
-	int			rv;
+	int			rv = 0;
 
-	if ((rv = take_request(w, i, &r)) != 0)
-		return rv;
-	if ((rv = nng_msg_alloc(&msg, AURORA_HEADER_SIZE + body_len)) != 0)
-	{
-		return_request(w, r);
-		return rv;
-	}
+	if ((msg = malloc(AURORA_HEADER_SIZE + body_len)) == NULL)
+		return NNG_ENOMEM;
 	memset(&h, 0, sizeof(h));
 	h.type = type;
 	h.volume_id = w->target.volume_id;
 	h.pg_id = w->target.pg_id;
 	h.volume_epoch = w->target.volume_epoch;
 	h.membership_epoch = w->target.membership_epoch;
-	nng_mtx_lock(w->mtx);
-	h.request_id = ++w->next_request_id;
-	nng_mtx_unlock(w->mtx);
-	n = aurora_encode(&h, body, body_len, nng_msg_body(msg), AURORA_HEADER_SIZE + body_len);
 
-	r->sending = true;
-	r->start_ms = aurora_monotonic_ms();
-
+	nng_mtx_lock(m->send_mtx);
 	nng_mtx_lock(w->mtx);
+	if ((f = find_request(m, 0)) == NULL)
+	{
+		nng_mtx_unlock(w->mtx);
+		nng_mtx_unlock(m->send_mtx);
+		free(msg);
+		return 1;
+	}
+	request_id = h.request_id = ++w->next_request_id;
+	n = aurora_encode(&h, body, body_len, msg, AURORA_HEADER_SIZE + body_len);
+	f->request_id = request_id;
+	f->start_ms = aurora_monotonic_ms();
+	f->deadline_ms = f->start_ms + w->timeout_ms;
 	w->seg[i].in_flight++;
 	w->in_flight_total++;
 	w->bytes_sent += n;
 	w->seg[i].bytes_sent += n;
 	if (type == AURORA_MSG_LOG_APPEND)
 		w->seg[i].batches_sent++;
+	if (m->link == NULL)
+	{
+		f->unsent = msg;
+		f->unsent_len = n;
+		msg = NULL;
+	}
 	nng_mtx_unlock(w->mtx);
+	if (msg != NULL)
+		rv = aurora_link_send(m->link, msg, n, SEND_TIMEOUT_MS);
+	nng_mtx_unlock(m->send_mtx);
+	free(msg);
 
-	nng_aio_set_msg(r->aio, msg);
-	nng_aio_set_timeout(r->aio, w->timeout_ms);
-	nng_ctx_send(r->ctx, r->aio);
-	return 0;
+	if (rv != 0)
+	{
+		/* the link is shut down: its thread fails what was sent and redials */
+		nng_mtx_lock(w->mtx);
+		if ((f = find_request(m, request_id)) != NULL)
+		{
+			note_error(&w->seg[i], AURORA_ERR_INTERNAL, nng_strerror(rv));
+			end_request(w, m, f);
+		}
+		nng_mtx_unlock(w->mtx);
+	}
+	return rv;
 }
 
 int
@@ -367,6 +567,9 @@ aurora_pgwriter_open(const aurora_pg_target *t, int write_quorum, int timeout_ms
 					 aurora_pgwriter **out, char *err, size_t errlen)
 {
 	aurora_pgwriter *w;
+	sigset_t	all,
+				old;
+	nng_time	deadline;
 	int			i,
 				rv;
 
@@ -382,7 +585,11 @@ aurora_pgwriter_open(const aurora_pg_target *t, int write_quorum, int timeout_ms
 	w->timeout_ms = timeout_ms;
 	w->pgcl = t->base_lsn;
 	for (i = 0; i < AURORA_PG_COPIES; i++)
+	{
 		w->seg[i].scl = t->base_lsn;
+		w->members[i].w = w;
+		w->members[i].index = i;
+	}
 	if ((rv = nng_mtx_alloc(&w->mtx)) != 0 || (rv = nng_cv_alloc(&w->cv, w->mtx)) != 0)
 	{
 		snprintf(err, errlen, "cannot allocate a mutex: %s", nng_strerror(rv));
@@ -391,26 +598,48 @@ aurora_pgwriter_open(const aurora_pg_target *t, int write_quorum, int timeout_ms
 	}
 	for (i = 0; i < AURORA_PG_COPIES; i++)
 	{
-		if ((rv = nng_req0_open(&w->socks[i])) != 0)
+		member	   *m = &w->members[i];
+
+		if ((rv = nng_mtx_alloc(&m->send_mtx)) != 0)
 		{
-			snprintf(err, errlen, "cannot open a socket: %s", nng_strerror(rv));
+			snprintf(err, errlen, "cannot allocate a mutex: %s", nng_strerror(rv));
 			aurora_pgwriter_close(w);
 			return -1;
 		}
-		w->sock_open[i] = true;
-		/* we never want NNG to resend a request by itself: acks are counted */
-		nng_socket_set_ms(w->socks[i], NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-		nng_socket_set_ms(w->socks[i], NNG_OPT_RECONNMINT, 50);
-		nng_socket_set_ms(w->socks[i], NNG_OPT_RECONNMAXT, 1000);
-		nng_socket_set_size(w->socks[i], NNG_OPT_RECVMAXSZ,
-							AURORA_HEADER_SIZE + AURORA_DEFAULT_MAX_BODY + 4096);
-		if ((rv = nng_dial(w->socks[i], t->members[i].url, NULL, NNG_FLAG_NONBLOCK)) != 0)
+		if (aurora_dialer_open(t->members[i].url, &m->dialer, err, errlen) != 0)
 		{
-			snprintf(err, errlen, "cannot dial %s: %s", t->members[i].url, nng_strerror(rv));
 			aurora_pgwriter_close(w);
 			return -1;
 		}
 	}
+	/* the threads are ours: no signal handler of the caller may run on them */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (i = 0; i < AURORA_PG_COPIES; i++)
+		w->members[i].thread_started =
+			pthread_create(&w->members[i].thread, NULL, member_main, &w->members[i]) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	for (i = 0; i < AURORA_PG_COPIES; i++)
+		if (!w->members[i].thread_started)
+		{
+			snprintf(err, errlen, "cannot start a thread for member %d", i);
+			aurora_pgwriter_close(w);
+			return -1;
+		}
+
+	/* give the members a moment to connect, so the first batch reaches them */
+	deadline = nng_clock() + (nng_time) timeout_ms;
+	nng_mtx_lock(w->mtx);
+	for (;;)
+	{
+		int			connected = 0;
+
+		for (i = 0; i < AURORA_PG_COPIES; i++)
+			connected += w->members[i].connected;
+		if (connected == AURORA_PG_COPIES || nng_cv_until(w->cv, deadline) == NNG_ETIMEDOUT)
+			break;
+	}
+	nng_mtx_unlock(w->mtx);
 	*out = w;
 	return 0;
 }
@@ -422,25 +651,37 @@ aurora_pgwriter_close(aurora_pgwriter *w)
 
 	if (w == NULL)
 		return;
-	/* closing a socket aborts its requests; their callbacks free them */
-	for (i = 0; i < AURORA_PG_COPIES; i++)
-		if (w->sock_open[i])
-			nng_close(w->socks[i]);
-	if (w->mtx != NULL && w->cv != NULL)
+	if (w->mtx != NULL)
 	{
 		nng_mtx_lock(w->mtx);
-		while (w->in_flight_total > 0)
-			nng_cv_wait(w->cv);
+		w->closing = true;
+		nng_cv_wake(w->cv);
 		nng_mtx_unlock(w->mtx);
 	}
-	while (w->all != NULL)
+	/* end what each member's thread waits in: a dial, a receive or a pause */
+	for (i = 0; i < AURORA_PG_COPIES; i++)
 	{
-		request    *r = w->all;
+		member	   *m = &w->members[i];
 
-		w->all = r->next_all;
-		nng_aio_free(r->aio);	/* waits for a callback still returning */
-		nng_ctx_close(r->ctx);
-		free(r);
+		if (m->dialer != NULL)
+			nng_stream_dialer_close(m->dialer);
+		if (m->send_mtx != NULL)
+		{
+			nng_mtx_lock(m->send_mtx);
+			aurora_link_shutdown(m->link);
+			nng_mtx_unlock(m->send_mtx);
+		}
+	}
+	for (i = 0; i < AURORA_PG_COPIES; i++)
+	{
+		member	   *m = &w->members[i];
+
+		if (m->thread_started)
+			pthread_join(m->thread, NULL);
+		if (m->dialer != NULL)
+			nng_stream_dialer_free(m->dialer);
+		if (m->send_mtx != NULL)
+			nng_mtx_free(m->send_mtx);
 	}
 	if (w->cv)
 		nng_cv_free(w->cv);
@@ -529,6 +770,7 @@ aurora_pgwriter_append_to(aurora_pgwriter *w, const aurora_log_record *recs, int
 	size_t		size = aurora_records_encoded_size(recs, n);
 	uint8_t    *body;
 	int			i,
+				rv,
 				sent = 0;
 	bool		skip[AURORA_PG_COPIES];
 
@@ -573,13 +815,16 @@ aurora_pgwriter_append_to(aurora_pgwriter *w, const aurora_log_record *recs, int
 	{
 		if (skip[i])
 			continue;
-		if (start_request(w, i, AURORA_MSG_LOG_APPEND, body, size) == 0)
+		rv = start_request(w, i, AURORA_MSG_LOG_APPEND, body, size);
+		nng_mtx_lock(w->mtx);
+		if (rv == 0)
 		{
-			nng_mtx_lock(w->mtx);
 			w->seg[i].records_sent += (uint64_t) n;
-			nng_mtx_unlock(w->mtx);
 			sent++;
 		}
+		else if (rv == 1)
+			w->seg[i].skipped++;	/* filled up since the check above */
+		nng_mtx_unlock(w->mtx);
 	}
 	free(body);
 	if (sent == 0)

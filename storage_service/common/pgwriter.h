@@ -5,11 +5,12 @@
  * SCL a write quorum holds).  Shared by the compute's WAL shipper and the
  * storage tools and tests; no PostgreSQL headers.
  *
- * Sockets are opened once and NNG redials a lost node by itself, so a node
- * that comes back is written to again without anything from the caller.
- * A slow or dead segment never delays the others: every request has its own
- * context and timeout, and a segment with too many requests in flight is
- * skipped (the storage's gossip fills what it missed).
+ * Each member has a connection of its own, which a thread of the writer
+ * redials after a failure, so a node that comes back is written to again
+ * without anything from the caller.  A slow or dead segment never delays
+ * the others: every request has its own timeout, and a segment with too
+ * many requests in flight is skipped (the storage's gossip fills what it
+ * missed).
  */
 #ifndef AURORA_PGWRITER_H
 #define AURORA_PGWRITER_H
@@ -47,7 +48,7 @@ typedef struct aurora_segment_view
 	uint64_t	bytes_sent;		/* bytes of every message sent to it, headers included */
 	int			in_flight;
 	double		last_ack_ms;	/* monotonic ms of the last ack, 0 = never */
-	uint32_t	last_error_code;	/* AURORA_ERR_* or 0; NNG failures use INTERNAL */
+	uint32_t	last_error_code;	/* AURORA_ERR_* or 0; transport failures use INTERNAL */
 	char		last_error[160];
 	bool		fenced;			/* a segment reported a newer epoch: we are stale */
 } aurora_segment_view;
@@ -63,7 +64,11 @@ typedef struct aurora_pgwriter_view
 	uint64_t	sent_end;		/* highest end_lsn sent */
 } aurora_pgwriter_view;
 
-/* Open sockets to the six members.  Returns 0 or -1 with err set. */
+/*
+ * Start connecting to the six members and wait up to timeout_ms for them
+ * to connect (a member that does not is connected to later).  Returns 0,
+ * or -1 with err set (a malformed URL, no memory or threads).
+ */
 int			aurora_pgwriter_open(const aurora_pg_target *t, int write_quorum, int timeout_ms,
 								 aurora_pgwriter **out, char *err, size_t errlen);
 void		aurora_pgwriter_close(aurora_pgwriter *w);
@@ -120,8 +125,8 @@ bool		aurora_pgwriter_drain(aurora_pgwriter *w, int timeout_ms);
 
 /*
  * Call fn(arg, pgcl) whenever PGCL advances, with the new PGCL.  It runs on
- * an NNG thread with the writer's mutex held, so it must be short and never
- * call back into the writer (the PGCL it needs is the argument).  The
+ * the writer's thread that read the acknowledgement, with the writer's
+ * mutex held, so it must be short and never call back into the writer (the PGCL it needs is the argument).  The
  * compute's shipper moves VDL and releases the commits it covers there,
  * without a hop through its main loop.
  */

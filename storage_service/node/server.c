@@ -1,27 +1,29 @@
 /*
- * server.c - NNG rep0 transport for the storage node (server.h).
+ * server.c - the storage node's listener (server.h): accepts connections on
+ * an NNG stream listener and serves each one with its own thread.
  *
- * Follows NNG's async "reqrep" demo: every worker owns a context and an aio
- * and cycles RECV -> handle -> SEND -> RECV inside the aio callback, so no
- * NNG thread ever blocks on the network or the disk.
+ * A connection's thread reads a message, hands it to the handler (handler.h)
+ * and sends the reply itself, so a request crosses no other thread of the
+ * node: NNG's poller wakes the connection's thread, and the reply is
+ * written by it.  Every message of one connection is handled in order.
  *
  * A LOG_APPEND is acknowledged only once its records are durable.  The
- * callback writes the records (without syncing) and parks the worker on the
- * syncers' queue.  A syncer takes the parked workers of one segment, makes
- * their records durable with one fdatasync (group commit: appends that
- * arrive together share a sync), then builds and sends each one's LOG_ACK;
- * the worker resumes receiving when its send completes.  A node holds the
- * segments of several PGs in separate files, and one batch of WAL often
- * touches several of them: with one syncer per segment in flight their
- * fdatasyncs overlap instead of queueing behind each other.
+ * handler writes the records without syncing; the thread keeps reading
+ * while more messages are already buffered, then makes everything it wrote
+ * durable with one fdatasync per segment (group commit: batches that
+ * arrived together share a sync) and sends their LOG_ACKs in order.  A
+ * compute writes each PG over its own connection, so the syncs of
+ * different segments run in different threads and overlap.
  *
  * Page requests (GETPAGE_REQ, REL_SIZE_REQ, SEED_PAGES) may wait for the
- * log to arrive or run WAL redo: the callback parks the worker on a FIFO
- * that a small pool of page threads (handler->page_threads) serves, so no
- * NNG thread waits.  A request whose LSN the segment has not reached yet
- * does not hold a page thread either: it goes on a waiting list that the
- * page threads look at again every few milliseconds until it can be
- * answered or its wait_ms is over.
+ * log to arrive or run WAL redo: the connection's thread queues them on a
+ * FIFO that a small pool of page threads (handler->page_threads) serves and
+ * goes on reading, so a slow page never holds up the appends behind it.
+ * Their replies may therefore overtake earlier ones; clients match replies
+ * by request_id.  A request whose LSN the segment has not reached yet does
+ * not hold a page thread either: it goes on a waiting list that the page
+ * threads look at again every few milliseconds until it can be answered or
+ * its wait_ms is over.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -36,263 +38,127 @@
 #include <time.h>
 
 #include <nng/nng.h>
-#include <nng/protocol/reqrep0/rep.h>
+#include <nng/supplemental/util/platform.h>
 
+#include "link.h"
 #include "log.h"
 #include "store.h"
 
-enum worker_state
-{
-	WORKER_RECV,
-	WORKER_SEND
-};
+/* Appends collected from one connection before they are synced and acked. */
+#define APPEND_BATCH_MAX	64
+/* A client that stops reading its replies for this long is disconnected. */
+#define REPLY_SEND_TIMEOUT_MS	10000
 
-typedef struct syncer_arg
+typedef struct conn
 {
 	struct aurora_server *srv;
-	int			index;
-} syncer_arg;
+	aurora_link *link;
+	bool		thread_done;	/* its thread has finished; under srv->mtx */
+	int			page_refs;		/* its page requests queued or running; ditto */
+	struct conn *next;
+} conn;
 
-typedef struct worker
+typedef struct page_req
 {
-	aurora_server *srv;
-	enum worker_state state;
-	nng_aio    *aio;
-	nng_ctx		ctx;
-	aurora_deferred_ack deferred;	/* valid while parked on the syncer */
-	struct worker *next_parked;
-} worker;
+	conn	   *c;				/* the reply goes back on this connection */
+	aurora_deferred_ack deferred;
+	struct page_req *next;
+} page_req;
 
 struct aurora_server
 {
-	nng_socket	sock;
-	nng_listener listener;
+	nng_stream_listener *listener;
 	aurora_handler *handler;
+	size_t		recv_max;		/* longest message accepted */
 	atomic_bool stopping;
-	int			n_workers;
-	worker		workers[AURORA_SERVER_WORKERS];
+	pthread_t	acceptor;
+	bool		acceptor_started;
 
-	/* group commit */
-	pthread_t	syncers[AURORA_SERVER_SYNCERS];
-	syncer_arg	syncer_args[AURORA_SERVER_SYNCERS];
-	int			n_syncers;
 	pthread_mutex_t mtx;
-	pthread_cond_t cv;
-	worker	   *parked;			/* LIFO of workers waiting for a sync */
-	bool		syncer_exit;
-	/* the segment each syncer works on (NULL: none); one syncer per segment */
-	struct aurora_segment *claimed[AURORA_SERVER_SYNCERS];
+	pthread_cond_t conns_cv;	/* a connection's thread finished or it was freed */
+	conn	   *conns;
+	int			n_conns;		/* in conns: open, or still referenced */
+	int			n_conn_threads; /* connection threads still running */
+	bool		refused_logged;
 
-	/* page requests: FIFO of parked workers, served by page threads */
+	/* page requests: FIFO served by page threads */
 	pthread_t	page_threads[AURORA_SERVER_MAX_PAGE_THREADS];
 	int			n_page_threads;
 	pthread_cond_t page_cv;
-	worker	   *page_head;
-	worker	   *page_tail;
-	worker	   *page_waiting;	/* tried, waiting for the log: looked at again */
+	page_req   *page_head;
+	page_req   *page_tail;
+	page_req   *page_waiting;	/* tried, waiting for the log: looked at again */
 	uint64_t	page_recheck_ms;	/* ... at this CLOCK_MONOTONIC time */
 	int			page_queued;	/* queued, waiting or running */
 	bool		page_exit;
 };
 
 
+/* Send reply (consumed) on c; a reply that cannot be sent is dropped. */
 static void
-worker_recv(worker *w)
+send_reply(conn *c, aurora_reply *reply)
 {
-	w->state = WORKER_RECV;
-	nng_ctx_recv(w->ctx, w->aio);
-}
-
-/* Send reply (consumed) on w, or go back to receiving if there is none. */
-static void
-worker_send(worker *w, aurora_reply *reply)
-{
-	nng_msg    *rep;
-
-	if (reply->data == NULL || nng_msg_alloc(&rep, 0) != 0)
-	{
-		/* Without memory for a reply the request is dropped; the client times out. */
-		free(reply->data);
-		worker_recv(w);
+	/* Without memory for a reply the request is dropped; the client times out. */
+	if (reply->data == NULL)
 		return;
-	}
-	if (nng_msg_append(rep, reply->data, reply->len) != 0)
-	{
-		nng_msg_free(rep);
-		free(reply->data);
-		worker_recv(w);
-		return;
-	}
+	(void) aurora_link_send(c->link, reply->data, reply->len, REPLY_SEND_TIMEOUT_MS);
 	free(reply->data);
-	nng_aio_set_msg(w->aio, rep);
-	w->state = WORKER_SEND;
-	nng_ctx_send(w->ctx, w->aio);
+	reply->data = NULL;
 }
 
-static bool
-claimed_by_other(aurora_server *srv, int self, struct aurora_segment *seg)
-{
-	for (int i = 0; i < srv->n_syncers; i++)
-		if (i != self && seg != NULL && srv->claimed[i] == seg)
-			return true;
-	return false;
-}
-
+/* Free c once its thread and its page requests are done; srv->mtx held. */
 static void
-park(aurora_server *srv, worker *w)
+release_conn_locked(aurora_server *srv, conn *c)
 {
-	pthread_mutex_lock(&srv->mtx);
-	w->next_parked = srv->parked;
-	srv->parked = w;
-	/* a segment in sync now is taken up by its syncer's release (below) */
-	if (!claimed_by_other(srv, -1, w->deferred.segment))
-		pthread_cond_signal(&srv->cv);
-	pthread_mutex_unlock(&srv->mtx);
-}
+	conn	  **link;
 
-/*
- * Take the parked workers of one segment that no other syncer works on (the
- * segment of the worker that has waited longest) and claim it; NULL once the
- * server stops with nothing parked.  Called with srv->mtx.
- *
- * Longest-waiting first: the list is last-in first, and taking its head
- * would let busy segments, whose workers are always the most recent, keep
- * every syncer while an append to a quiet segment waited round after round.
- *
- * One syncer per segment in fdatasync: a second one could only wait for the
- * first's sync before starting its own, and a busy segment (PG 0 takes
- * every commit) would soon hold every syncer so, while the other segments'
- * appends waited with nobody to sync them.  The claim ends when the sync
- * does, before the acks go out.
- */
-static worker *
-take_one_segment(aurora_server *srv, int self)
-{
-	worker	   *mine = NULL;
-	worker	  **link;
-	worker	   *pick;
-	struct aurora_segment *seg;
-
-	for (;;)
-	{
-		pick = NULL;
-		for (worker *w = srv->parked; w != NULL; w = w->next_parked)
-			if (!claimed_by_other(srv, self, w->deferred.segment))
-				pick = w;		/* the last eligible one is the oldest */
-		if (pick != NULL || (srv->parked == NULL && srv->syncer_exit))
+	if (!c->thread_done || c->page_refs > 0)
+		return;
+	for (link = &srv->conns; *link != NULL; link = &(*link)->next)
+		if (*link == c)
+		{
+			*link = c->next;
 			break;
-		/* nothing parked, or only segments others work on: they wake us */
-		pthread_cond_wait(&srv->cv, &srv->mtx);
-	}
-	if (pick == NULL)
-		return NULL;
-	seg = pick->deferred.segment;
-	srv->claimed[self] = seg;
-	link = &srv->parked;
-	while (*link != NULL)
-	{
-		worker	   *w = *link;
-
-		if (w->deferred.segment == seg)
-		{
-			*link = w->next_parked;
-			w->next_parked = mine;
-			mine = w;
 		}
-		else
-			link = &w->next_parked;
-	}
-	/* other segments' workers are left: another syncer takes them now */
-	if (srv->parked != NULL)
-		pthread_cond_signal(&srv->cv);
-	return mine;
-}
-
-static void *
-syncer_main(void *arg)
-{
-	syncer_arg *me = arg;
-	aurora_server *srv = me->srv;
-	int			self = me->index;
-
-	for (;;)
-	{
-		worker	   *batch;
-		struct aurora_segment *seg;
-		char		err[512];
-		const char *sync_error = NULL;
-
-		pthread_mutex_lock(&srv->mtx);
-		batch = take_one_segment(srv, self);
-		pthread_mutex_unlock(&srv->mtx);
-		if (batch == NULL)
-			break;				/* exiting with nothing parked */
-
-		/*
-		 * Every worker in batch wrote its records before parking, so one
-		 * sync of their segment now covers all of them.
-		 */
-		if (batch->deferred.segment != NULL &&
-			aurora_segment_sync(batch->deferred.segment, err, sizeof(err)) != AURORA_SEG_OK)
-			sync_error = err;
-
-		/*
-		 * Synced: the segment's next appends may be synced by another
-		 * syncer while this one sends the acks and zero-fills ahead.
-		 */
-		pthread_mutex_lock(&srv->mtx);
-		srv->claimed[self] = NULL;
-		/*
-		 * One syncer, not all: every idle syncer is alike, and waking the
-		 * others only for them to find the segment taken cost each batch
-		 * four context switches on a node with one busy segment.  Whoever
-		 * takes it passes the signal on if more segments are parked.
-		 */
-		if (srv->parked != NULL)
-			pthread_cond_signal(&srv->cv);
-		pthread_mutex_unlock(&srv->mtx);
-
-		seg = batch->deferred.segment;
-		while (batch != NULL)
-		{
-			worker	   *w = batch;
-			aurora_reply reply;
-
-			batch = w->next_parked;
-			aurora_handler_finish_append(srv->handler, &w->deferred, sync_error, &reply);
-			worker_send(w, &reply);
-		}
-		/* after the acks: zero-fill ahead so the next syncs write data only */
-		if (seg != NULL && sync_error == NULL &&
-			aurora_segment_preallocate(seg, err, sizeof(err)) != AURORA_SEG_OK)
-			aurora_log("%s", err);
-	}
-	return NULL;
+	srv->n_conns--;
+	aurora_link_free(c->link);
+	free(c);
+	pthread_cond_broadcast(&srv->conns_cv);
 }
 
 static void
-park_page(aurora_server *srv, worker *w)
+park_page(aurora_server *srv, conn *c, const aurora_deferred_ack *d)
 {
+	page_req   *p = NULL;
+
 	pthread_mutex_lock(&srv->mtx);
-	if (srv->page_queued >= AURORA_SERVER_MAX_PAGE_QUEUED)
+	if (srv->page_queued >= AURORA_SERVER_MAX_PAGE_QUEUED ||
+		(p = malloc(sizeof(*p))) == NULL)
 	{
 		aurora_reply reply;
+		aurora_deferred_ack refused = *d;
 		char		why[128];
 
 		pthread_mutex_unlock(&srv->mtx);
-		snprintf(why, sizeof(why), "this node is busy: %d page requests are queued or running; retry",
-				 AURORA_SERVER_MAX_PAGE_QUEUED);
-		aurora_handler_refuse_page(srv->handler, &w->deferred, why, &reply);
-		worker_send(w, &reply);
+		if (p == NULL && srv->page_queued < AURORA_SERVER_MAX_PAGE_QUEUED)
+			snprintf(why, sizeof(why), "this node is out of memory; retry");
+		else
+			snprintf(why, sizeof(why), "this node is busy: %d page requests are queued or running; retry",
+					 AURORA_SERVER_MAX_PAGE_QUEUED);
+		aurora_handler_refuse_page(srv->handler, &refused, why, &reply);
+		send_reply(c, &reply);
 		return;
 	}
 	srv->page_queued++;
-	w->next_parked = NULL;
+	c->page_refs++;
+	p->c = c;
+	p->deferred = *d;
+	p->next = NULL;
 	if (srv->page_tail != NULL)
-		srv->page_tail->next_parked = w;
+		srv->page_tail->next = p;
 	else
-		srv->page_head = w;
-	srv->page_tail = w;
+		srv->page_head = p;
+	srv->page_tail = p;
 	pthread_cond_signal(&srv->page_cv);
 	pthread_mutex_unlock(&srv->mtx);
 }
@@ -311,24 +177,27 @@ monotonic_ms(void)
  * log records or indexing that are not there yet) without holding a thread.
  */
 static void
-page_try(aurora_server *srv, worker *w)
+page_try(aurora_server *srv, page_req *p)
 {
 	aurora_reply reply;
 
-	if (!aurora_handler_try_page(srv->handler, &w->deferred, &reply))
+	if (!aurora_handler_try_page(srv->handler, &p->deferred, &reply))
 	{
 		pthread_mutex_lock(&srv->mtx);
 		if (srv->page_waiting == NULL)
 			srv->page_recheck_ms = monotonic_ms() + AURORA_SERVER_PAGE_RECHECK_MS;
-		w->next_parked = srv->page_waiting;
-		srv->page_waiting = w;
+		p->next = srv->page_waiting;
+		srv->page_waiting = p;
 		pthread_mutex_unlock(&srv->mtx);
 		return;
 	}
+	send_reply(p->c, &reply);
 	pthread_mutex_lock(&srv->mtx);
 	srv->page_queued--;
+	p->c->page_refs--;
+	release_conn_locked(srv, p->c);
 	pthread_mutex_unlock(&srv->mtx);
-	worker_send(w, &reply);
+	free(p);
 }
 
 static void *
@@ -338,8 +207,8 @@ page_thread_main(void *arg)
 
 	for (;;)
 	{
-		worker	   *w = NULL;
-		worker	   *waiting = NULL;
+		page_req   *p = NULL;
+		page_req   *waiting = NULL;
 
 		pthread_mutex_lock(&srv->mtx);
 		for (;;)
@@ -348,8 +217,8 @@ page_thread_main(void *arg)
 
 			if (srv->page_head != NULL)
 			{
-				w = srv->page_head;
-				srv->page_head = w->next_parked;
+				p = srv->page_head;
+				srv->page_head = p->next;
 				if (srv->page_head == NULL)
 					srv->page_tail = NULL;
 				break;
@@ -381,64 +250,195 @@ page_thread_main(void *arg)
 			}
 		}
 		pthread_mutex_unlock(&srv->mtx);
-		if (w == NULL && waiting == NULL)
+		if (p == NULL && waiting == NULL)
 			break;
-		if (w != NULL)
-			page_try(srv, w);
+		if (p != NULL)
+			page_try(srv, p);
 		while (waiting != NULL)
 		{
-			worker	   *x = waiting;
+			page_req   *x = waiting;
 
-			waiting = x->next_parked;
+			waiting = x->next;
 			page_try(srv, x);
 		}
 	}
 	return NULL;
 }
 
+/*
+ * Make the appends a connection collected durable, one sync per segment
+ * they touched, then acknowledge them in the order they came.
+ */
 static void
-worker_cb(void *arg)
+finish_appends(aurora_server *srv, conn *c, aurora_deferred_ack *appends, int n)
 {
-	worker	   *w = arg;
-	aurora_server *srv = w->srv;
-	int			rv = nng_aio_result(w->aio);
-	nng_msg    *req;
-	aurora_reply reply;
-	bool		deferred;
+	struct aurora_segment *segs[APPEND_BATCH_MAX];
+	bool		failed[APPEND_BATCH_MAX];
+	char		errs[APPEND_BATCH_MAX][256];
+	int			n_segs = 0;
+	int			i,
+				k;
 
-	if (w->state == WORKER_SEND)
+	for (i = 0; i < n; i++)
 	{
-		/* A failed send (peer went away) leaves the reply with us. */
+		struct aurora_segment *seg = appends[i].segment;
+
+		if (seg == NULL)
+			continue;
+		for (k = 0; k < n_segs && segs[k] != seg; k++)
+			;
+		if (k < n_segs)
+			continue;
+		segs[n_segs] = seg;
+		failed[n_segs] = aurora_segment_sync(seg, errs[n_segs], sizeof(errs[n_segs])) != AURORA_SEG_OK;
+		n_segs++;
+	}
+	for (i = 0; i < n; i++)
+	{
+		const char *sync_error = NULL;
+		aurora_reply reply;
+
+		for (k = 0; k < n_segs; k++)
+			if (segs[k] == appends[i].segment && failed[k])
+				sync_error = errs[k];
+		aurora_handler_finish_append(srv->handler, &appends[i], sync_error, &reply);
+		send_reply(c, &reply);
+	}
+	/* after the acks: zero-fill ahead so the next syncs write data only */
+	for (k = 0; k < n_segs; k++)
+	{
+		char		err[256];
+
+		if (!failed[k] && aurora_segment_preallocate(segs[k], err, sizeof(err)) != AURORA_SEG_OK)
+			aurora_log("%s", err);
+	}
+}
+
+static void *
+conn_main(void *arg)
+{
+	conn	   *c = arg;
+	aurora_server *srv = c->srv;
+	aurora_deferred_ack appends[APPEND_BATCH_MAX];
+	int			n_appends = 0;
+
+	for (;;)
+	{
+		const uint8_t *msg;
+		size_t		len;
+		aurora_reply reply;
+		aurora_deferred_ack d;
+		int			rv;
+
+		rv = aurora_link_recv(c->link, srv->recv_max, AURORA_LINK_FOREVER, &msg, &len);
+		if (rv == NNG_EMSGSIZE)
+			aurora_log("closing a connection: its next message is longer than the %zu bytes this node accepts",
+					   srv->recv_max);
 		if (rv != 0)
+			break;
+		if (!aurora_handler_dispatch(srv->handler, msg, len, &reply, &d))
+			send_reply(c, &reply);
+		else if (d.kind == AURORA_DEFERRED_PAGE)
+			park_page(srv, c, &d);
+		else
+			appends[n_appends++] = d;
+		/* more already here: their appends share the coming sync */
+		if (n_appends > 0 &&
+			(n_appends == APPEND_BATCH_MAX || !aurora_link_buffered(c->link)))
 		{
-			nng_msg_free(nng_aio_get_msg(w->aio));
-			nng_aio_set_msg(w->aio, NULL);
+			finish_appends(srv, c, appends, n_appends);
+			n_appends = 0;
 		}
-		if (!atomic_load(&srv->stopping) && rv != NNG_ECLOSED)
-			worker_recv(w);
-		return;
 	}
+	/* written records are synced even if nobody hears the acks */
+	if (n_appends > 0)
+		finish_appends(srv, c, appends, n_appends);
+	aurora_link_shutdown(c->link);
 
-	if (rv != 0)
+	pthread_mutex_lock(&srv->mtx);
+	c->thread_done = true;
+	srv->n_conn_threads--;
+	release_conn_locked(srv, c);
+	pthread_cond_broadcast(&srv->conns_cv);
+	pthread_mutex_unlock(&srv->mtx);
+	return NULL;
+}
+
+/* Serve s with a new connection thread (or close it: too many, stopping). */
+static void
+serve(aurora_server *srv, nng_stream *s)
+{
+	conn	   *c;
+	pthread_attr_t attr;
+	pthread_t	thread;
+	bool		started;
+
+	pthread_mutex_lock(&srv->mtx);
+	if (atomic_load(&srv->stopping) || srv->n_conns >= AURORA_SERVER_MAX_CONNECTIONS)
 	{
-		/* Closed or cancelled on shutdown: let the worker stop. */
-		if (atomic_load(&srv->stopping) || rv == NNG_ECLOSED || rv == NNG_ECANCELED)
-			return;
-		worker_recv(w);
+		if (!atomic_load(&srv->stopping) && !srv->refused_logged)
+		{
+			aurora_log("refusing connections: %d are open, the most this node serves", srv->n_conns);
+			srv->refused_logged = true;
+		}
+		pthread_mutex_unlock(&srv->mtx);
+		nng_stream_free(s);
 		return;
 	}
+	srv->refused_logged = false;
+	if ((c = calloc(1, sizeof(*c))) == NULL || (c->link = aurora_link_wrap(s)) == NULL)
+	{
+		pthread_mutex_unlock(&srv->mtx);
+		free(c);
+		nng_stream_free(s);
+		return;
+	}
+	c->srv = srv;
+	c->next = srv->conns;
+	srv->conns = c;
+	srv->n_conns++;
+	srv->n_conn_threads++;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	started = pthread_create(&thread, &attr, conn_main, c) == 0;
+	pthread_attr_destroy(&attr);
+	if (!started)
+	{
+		aurora_log("cannot start a thread for a new connection; closing it");
+		srv->n_conn_threads--;
+		c->thread_done = true;
+		release_conn_locked(srv, c);
+	}
+	pthread_mutex_unlock(&srv->mtx);
+}
 
-	req = nng_aio_get_msg(w->aio);
-	nng_aio_set_msg(w->aio, NULL);
-	deferred = aurora_handler_dispatch(srv->handler, nng_msg_body(req), nng_msg_len(req),
-									   &reply, &w->deferred);
-	nng_msg_free(req);
-	if (deferred && w->deferred.kind == AURORA_DEFERRED_PAGE)
-		park_page(srv, w);
-	else if (deferred)
-		park(srv, w);
-	else
-		worker_send(w, &reply);
+static void *
+acceptor_main(void *arg)
+{
+	aurora_server *srv = arg;
+	nng_aio    *aio;
+
+	if (nng_aio_alloc(&aio, NULL, NULL) != 0)
+	{
+		aurora_log("cannot allocate the listener's aio: no connection will be accepted");
+		return NULL;
+	}
+	while (!atomic_load(&srv->stopping))
+	{
+		int			rv;
+
+		nng_stream_listener_accept(srv->listener, aio);
+		nng_aio_wait(aio);
+		rv = nng_aio_result(aio);
+		if (rv == 0)
+			serve(srv, nng_aio_get_output(aio, 0));
+		else if (rv == NNG_ECLOSED || atomic_load(&srv->stopping))
+			break;
+		else
+			nng_msleep(10);		/* out of descriptors or memory: a moment's pause */
+	}
+	nng_aio_free(aio);
+	return NULL;
 }
 
 int
@@ -446,8 +446,6 @@ aurora_server_start(const char *url, aurora_handler *handler,
 					aurora_server **out, char *err, size_t errlen)
 {
 	aurora_server *srv;
-	size_t		recv_max = (size_t) handler->max_body + AURORA_HEADER_SIZE +
-		AURORA_SERVER_RECV_SLACK;
 	int			rv;
 	int			i;
 
@@ -459,49 +457,11 @@ aurora_server_start(const char *url, aurora_handler *handler,
 		return -1;
 	}
 	srv->handler = handler;
+	srv->recv_max = (size_t) handler->max_body + AURORA_HEADER_SIZE + AURORA_SERVER_RECV_SLACK;
 	atomic_init(&srv->stopping, false);
 	pthread_mutex_init(&srv->mtx, NULL);
-	pthread_cond_init(&srv->cv, NULL);
+	pthread_cond_init(&srv->conns_cv, NULL);
 	pthread_cond_init(&srv->page_cv, NULL);
-
-	if ((rv = nng_rep0_open(&srv->sock)) != 0)
-	{
-		snprintf(err, errlen, "cannot open rep0 socket: %s", nng_strerror(rv));
-		pthread_mutex_destroy(&srv->mtx);
-		pthread_cond_destroy(&srv->cv);
-		pthread_cond_destroy(&srv->page_cv);
-		free(srv);
-		return -1;
-	}
-	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, recv_max);
-
-	for (i = 0; i < AURORA_SERVER_WORKERS; i++)
-	{
-		worker	   *w = &srv->workers[i];
-
-		w->srv = srv;
-		if ((rv = nng_aio_alloc(&w->aio, worker_cb, w)) != 0 ||
-			(rv = nng_ctx_open(&w->ctx, srv->sock)) != 0)
-		{
-			snprintf(err, errlen, "cannot set up worker: %s", nng_strerror(rv));
-			if (w->aio != NULL)
-				srv->n_workers = i + 1;
-			goto fail;
-		}
-		srv->n_workers = i + 1;
-	}
-
-	for (i = 0; i < AURORA_SERVER_SYNCERS; i++)
-	{
-		srv->syncer_args[i].srv = srv;
-		srv->syncer_args[i].index = i;
-		if (pthread_create(&srv->syncers[i], NULL, syncer_main, &srv->syncer_args[i]) != 0)
-		{
-			snprintf(err, errlen, "cannot start the syncer threads");
-			goto fail;
-		}
-		srv->n_syncers = i + 1;
-	}
 
 	for (i = 0; i < handler->page_threads && i < AURORA_SERVER_MAX_PAGE_THREADS; i++)
 	{
@@ -513,20 +473,18 @@ aurora_server_start(const char *url, aurora_handler *handler,
 		srv->n_page_threads = i + 1;
 	}
 
-	if ((rv = nng_listener_create(&srv->listener, srv->sock, url)) != 0)
+	if ((rv = nng_stream_listener_alloc(&srv->listener, url)) != 0 ||
+		(rv = nng_stream_listener_listen(srv->listener)) != 0)
 	{
 		snprintf(err, errlen, "cannot listen on %s: %s", url, nng_strerror(rv));
 		goto fail;
 	}
-	nng_listener_set_size(srv->listener, NNG_OPT_RECVMAXSZ, recv_max);
-	if ((rv = nng_listener_start(srv->listener, 0)) != 0)
+	if (pthread_create(&srv->acceptor, NULL, acceptor_main, srv) != 0)
 	{
-		snprintf(err, errlen, "cannot listen on %s: %s", url, nng_strerror(rv));
+		snprintf(err, errlen, "cannot start the listener thread");
 		goto fail;
 	}
-
-	for (i = 0; i < srv->n_workers; i++)
-		worker_recv(&srv->workers[i]);
+	srv->acceptor_started = true;
 	*out = srv;
 	return 0;
 
@@ -544,19 +502,22 @@ aurora_server_stop(aurora_server *srv)
 		return;
 	atomic_store(&srv->stopping, true);
 
+	/* no new connections */
+	if (srv->listener != NULL)
+		nng_stream_listener_close(srv->listener);
+	if (srv->acceptor_started)
+		pthread_join(srv->acceptor, NULL);
+
 	/*
-	 * Let the syncers finish what is parked (those appends are written;
-	 * their acks may still reach clients) before the socket goes away.
+	 * Close every connection: its thread stops reading, syncs and acks what
+	 * it had written (the acks may no longer arrive) and ends.
 	 */
-	if (srv->n_syncers > 0)
-	{
-		pthread_mutex_lock(&srv->mtx);
-		srv->syncer_exit = true;
-		pthread_cond_broadcast(&srv->cv);
-		pthread_mutex_unlock(&srv->mtx);
-		for (i = 0; i < srv->n_syncers; i++)
-			pthread_join(srv->syncers[i], NULL);
-	}
+	pthread_mutex_lock(&srv->mtx);
+	for (conn *c = srv->conns; c != NULL; c = c->next)
+		aurora_link_shutdown(c->link);
+	while (srv->n_conn_threads > 0)
+		pthread_cond_wait(&srv->conns_cv, &srv->mtx);
+	pthread_mutex_unlock(&srv->mtx);
 
 	/* page requests queued or running finish (their waits are bounded) */
 	if (srv->n_page_threads > 0)
@@ -569,27 +530,16 @@ aurora_server_stop(aurora_server *srv)
 			pthread_join(srv->page_threads[i], NULL);
 	}
 
-	/*
-	 * Stop every worker's aio, then close the socket.  nng_aio_stop cancels
-	 * the pending receive (or send) and waits for its callback, which sees
-	 * stopping and starts nothing new.  Closing with receives still pending
-	 * left a node hanging in nng_close after SIGTERM once (NNG 1.5.2, a CI
-	 * run of 009_page_oracle.t: the main thread waited there for ever with
-	 * every NNG thread idle); NNG's own advice is to stop all aios first.
-	 */
-	for (i = 0; i < srv->n_workers; i++)
-	{
-		if (srv->workers[i].aio != NULL)
-			nng_aio_stop(srv->workers[i].aio);
-	}
-	nng_close(srv->sock);
-	for (i = 0; i < srv->n_workers; i++)
-	{
-		if (srv->workers[i].aio != NULL)
-			nng_aio_free(srv->workers[i].aio);
-	}
+	/* with their threads and page requests done, every connection is freed */
+	pthread_mutex_lock(&srv->mtx);
+	while (srv->conns != NULL)
+		pthread_cond_wait(&srv->conns_cv, &srv->mtx);
+	pthread_mutex_unlock(&srv->mtx);
+
+	if (srv->listener != NULL)
+		nng_stream_listener_free(srv->listener);
 	pthread_mutex_destroy(&srv->mtx);
-	pthread_cond_destroy(&srv->cv);
+	pthread_cond_destroy(&srv->conns_cv);
 	pthread_cond_destroy(&srv->page_cv);
 	free(srv);
 }

@@ -1,9 +1,9 @@
 /*
- * server.h - the storage node's NNG rep0 listener.
+ * server.h - the storage node's listener.
  *
- * Owns the socket and a fixed pool of worker contexts; each request is
- * handed to the handler (handler.h) and its reply sent back.  The pool size
- * bounds how many requests are processed at once; NNG queues the rest.
+ * Accepts connections from computes, tools and peer nodes, serves each one
+ * with its own thread, hands every request to the handler (handler.h) and
+ * sends the reply back (PROTOCOL.md 1).
  */
 #ifndef AURORA_NODE_SERVER_H
 #define AURORA_NODE_SERVER_H
@@ -13,29 +13,26 @@
 #include "handler.h"
 
 /*
- * A worker whose append waits for its sync is parked, not free to receive:
- * the pool must cover a compute's ship window (8 batches) for each PG the
- * node holds, plus gossip and probes, or a batch would wait in NNG's queue
- * for a whole sync round before anyone reads it.
+ * Connections served at once; more are closed as they arrive.  A compute
+ * holds one per PG the node stores plus one per backend that reads pages,
+ * so this is far above what a node needs and only bounds a runaway client.
  */
-#define AURORA_SERVER_WORKERS	64
-/* threads making appends durable; one segment's fdatasync each at a time */
-#define AURORA_SERVER_SYNCERS	4
+#define AURORA_SERVER_MAX_CONNECTIONS	1024
 /* upper bound of handler->page_threads (page requests, server.c) */
 #define AURORA_SERVER_MAX_PAGE_THREADS	64
 /*
  * Page requests queued or running at once; more are refused (UNAVAILABLE)
- * so that waiting page requests can never take every worker and stall the
- * appends the node must keep acknowledging.
+ * so that a burst of reads cannot pile up without bound behind the page
+ * threads.
  */
-#define AURORA_SERVER_MAX_PAGE_QUEUED	(AURORA_SERVER_WORKERS / 2)
+#define AURORA_SERVER_MAX_PAGE_QUEUED	32
 /* how often waiting page requests are looked at again */
 #define AURORA_SERVER_PAGE_RECHECK_MS	2
 /*
- * Slack above header + max body before NNG refuses a message.  Messages up
+ * Slack above header + max body before a message is refused.  Messages up
  * to the limit plus this slack still reach the decoder and get a TOO_LARGE
- * reply; anything bigger makes NNG drop the connection without a reply,
- * because it stops reading before the message is complete.
+ * reply; anything bigger closes the connection without a reply, because
+ * the node does not read a message that long.
  */
 #define AURORA_SERVER_RECV_SLACK	4096
 
@@ -48,7 +45,7 @@ typedef struct aurora_server aurora_server;
 int			aurora_server_start(const char *url, aurora_handler *handler,
 								aurora_server **out, char *err, size_t errlen);
 
-/* Stop accepting, finish in-flight callbacks, close and free. */
+/* Stop accepting, close every connection (appends written are synced), free. */
 void		aurora_server_stop(aurora_server *srv);
 
 #endif
