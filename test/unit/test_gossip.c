@@ -8,7 +8,8 @@
  * are refused without writing anything, and that dead peers do not stop a
  * segment from catching up from the one peer left.  The same harness checks
  * RECORD_BEFORE over the wire, the request a resuming writer uses to learn
- * a PG's last backlink.
+ * a PG's last backlink, and the quorum writer (PGCL callback, latencies, a
+ * batch for a member that is briefly down reaching it once it is back).
  */
 #define _DEFAULT_SOURCE
 
@@ -398,6 +399,40 @@ main(void)
 				is_int(aurora_pgwriter_ack_latencies(w, 0, 20, lat, 8), 0,
 					   "acknowledgement latencies age out too");
 			}
+		}
+		{
+			/*
+			 * A member down for less than the timeout misses nothing: the
+			 * batch waits for its connection.  Only node 0 gossips, so n5
+			 * can have the records from the writer alone.
+			 */
+			aurora_log_record more[10];
+			uint8_t		mbufs[10][PAYLOAD];
+			aurora_pgwriter_view v;
+			double		t0;
+			struct timespec nap = {0, 10 * 1000 * 1000};
+
+			aurora_server_stop(nodes[5].server);
+			nodes[5].server = NULL;
+			for (int i = 0; i < 10; i++)
+				make_rec(10 + i, 0, &more[i], mbufs[i]);
+			ok(aurora_pgwriter_append(w, more, 10, err, sizeof(err)) == 0 &&
+			   aurora_pgwriter_wait_pgcl(w, rec_end(19), 5000),
+			   "a batch reaches PGCL with one member down");
+			aurora_pgwriter_view_get(w, &v);
+			is_uint(v.seg[5].scl, rec_end(9), "the member that is down has not acknowledged it");
+			if (aurora_server_start(nodes[5].url, &nodes[5].handler, &nodes[5].server,
+									err, sizeof(err)) != 0)
+				bail_out("restart n5: %s", err);
+			t0 = now_ms();
+			do
+			{
+				nanosleep(&nap, NULL);
+				aurora_pgwriter_view_get(w, &v);
+			} while (v.seg[5].scl != rec_end(19) && now_ms() - t0 < 1800);
+			is_uint(v.seg[5].scl, rec_end(19),
+					"back within the timeout, it gets the batch sent while it was down");
+			is_uint(v.seg[5].errors, 0, "and nothing counts as an error");
 		}
 		aurora_pgwriter_close(w);
 	}

@@ -2,7 +2,8 @@
  * test_server.c - end-to-end tests of the aurora-storage daemon through the
  * client library: start the real binary on a free loopback port, query
  * STATUS, send malformed messages and check each gets the right ERROR while
- * the node keeps serving, check the fan-out timeout with a dead node, the
+ * the node keeps serving, several requests on one connection (pipelining,
+ * a damaged one among them), the fan-out timeout with a dead node, the
  * data directory lock, pid file rules and clean shutdown on SIGTERM.
  */
 #define _DEFAULT_SOURCE
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "link.h"
 #include "tap.h"
 #include "testutil.h"
 #include "wire.h"
@@ -248,6 +250,58 @@ test_beyond_receive_limit(void)
 	is_str(s.state, "serving", "node still serving after an oversized message");
 }
 
+/*
+ * Three requests written back to back on one connection, the middle one
+ * damaged: three replies, in order, and the connection survives the bad one.
+ */
+static void
+test_pipelining(void)
+{
+	nng_stream_dialer *d;
+	aurora_link *link;
+	uint8_t		req[AURORA_HEADER_SIZE];
+	uint8_t		junk[AURORA_HEADER_SIZE];
+	size_t		n;
+	char		err[256];
+	static const struct
+	{
+		uint16_t	type;
+		uint64_t	request_id;
+	}			expect[3] = {
+		{AURORA_MSG_STATUS_RESP, 501}, {AURORA_MSG_ERROR, 0}, {AURORA_MSG_STATUS_RESP, 503}
+	};
+	int			in_order = 0;
+
+	if (aurora_dialer_open(url, &d, err, sizeof(err)) != 0 ||
+		aurora_link_dial(d, 2000, true, &link) != 0)
+		bail_out("cannot connect to %s: %s", url, err);
+	n = valid_message(AURORA_MSG_STATUS_REQ, NULL, 0, 501, req, sizeof(req));
+	ok(aurora_link_send(link, req, n, 2000) == 0, "first request sent");
+	memset(junk, 0xA5, sizeof(junk));
+	memset(junk + 40, 0, 8);	/* where request_id would be */
+	ok(aurora_link_send(link, junk, sizeof(junk), 2000) == 0, "damaged request sent on the same connection");
+	n = valid_message(AURORA_MSG_STATUS_REQ, NULL, 0, 503, req, sizeof(req));
+	ok(aurora_link_send(link, req, n, 2000) == 0, "third request sent without waiting");
+	for (int i = 0; i < 3; i++)
+	{
+		const uint8_t *msg;
+		size_t		len;
+		aurora_header h;
+
+		if (aurora_link_recv(link, 1 << 20, 2000, &msg, &len) != 0 ||
+			aurora_decode(msg, len, 1 << 20, &h, NULL) != 0)
+			break;
+		if (h.type == expect[i].type && h.request_id == expect[i].request_id)
+			in_order++;
+		else
+			diag("reply %d: %s, request_id %llu", i, aurora_msg_type_name(h.type),
+				 (unsigned long long) h.request_id);
+	}
+	is_int(in_order, 3, "three replies in request order, an ERROR for the damaged one");
+	aurora_link_free(link);
+	nng_stream_dialer_free(d);
+}
+
 static void
 test_fanout(void)
 {
@@ -392,6 +446,7 @@ main(void)
 	test_status(pid);
 	test_malformed();
 	test_beyond_receive_limit();
+	test_pipelining();
 	test_fanout();
 	test_second_daemon();
 	test_pid_file_guard(pid);
