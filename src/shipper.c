@@ -708,12 +708,19 @@ records_in_flight(void)
 /*
  * Sleep until a committing backend or a signal sets the latch, PGCL moves
  * (wake pipe), or it is time to look for WAL written without a commit (a
- * bulk load, asynchronous commits): every few milliseconds while the
- * compute has inserted WAL the shipper has not read, else at the heartbeat.
- * The wait set lives as long as the worker: building one per wait cost an
- * epoll instance and five system calls per wake-up.
+ * bulk load, asynchronous commits): every few milliseconds while WAL is
+ * flushed that the shipper has not read, else at the heartbeat.  WAL that
+ * is inserted but not flushed cannot be read yet: whoever needs it durable
+ * flushes it and sets the latch (commits, evictions), and the WAL writer
+ * flushes the rest within wal_writer_delay, so it is looked for only every
+ * POLL_UNFLUSHED_MS.  Polling it every few milliseconds woke the shipper 200
+ * times a second, for nothing, during read-only work that prunes pages (WAL
+ * without commits), and on a busy machine each wake-up can preempt a
+ * backend.  The wait set lives as long as the worker: building one per wait
+ * cost an epoll instance and five system calls per wake-up.
  */
 #define POLL_WAL_MS		5
+#define POLL_UNFLUSHED_MS	50
 
 static void
 wait_for_work(void)
@@ -731,8 +738,10 @@ wait_for_work(void)
 		AddWaitEventToSet(set, WL_SOCKET_READABLE, wake_pipe[0], NULL, NULL);
 	}
 	/* (at a page boundary the insert position is past the page header) */
-	if (GetXLogInsertRecPtr() > stream.start + stream.len + SizeOfXLogLongPHD)
+	if (GetFlushRecPtr(NULL) > stream.start + stream.len + SizeOfXLogLongPHD)
 		timeout = POLL_WAL_MS;
+	else if (GetXLogInsertRecPtr() > stream.start + stream.len + SizeOfXLogLongPHD)
+		timeout = POLL_UNFLUSHED_MS;
 	else if (shutdown_requested || records_in_flight() > 0)
 		timeout = 100L;		/* records waiting for quorum: probe (see below) */
 	else

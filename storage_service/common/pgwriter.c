@@ -63,6 +63,7 @@ typedef struct in_flight
 	double		deadline_ms;
 	uint8_t    *unsent;			/* the message, while it waits for a connection */
 	size_t		unsent_len;
+	uint16_t	type;
 } in_flight;
 
 typedef struct member
@@ -380,6 +381,16 @@ pause_unless_closing(aurora_pgwriter *w, int ms)
 	return closing;
 }
 
+/* A message of type and n bytes went out to member i; mutex held. */
+static void
+count_sent(aurora_pgwriter *w, int i, uint16_t type, size_t n)
+{
+	w->bytes_sent += n;
+	w->seg[i].bytes_sent += n;
+	if (type == AURORA_MSG_LOG_APPEND)
+		w->seg[i].batches_sent++;
+}
+
 /*
  * Send m's requests that waited for a connection, in request order, on the
  * new link; send_mtx held.  One that cannot be sent fails.
@@ -390,6 +401,7 @@ send_waiting(aurora_pgwriter *w, member *m, aurora_link *link)
 	for (;;)
 	{
 		in_flight  *next = NULL;
+		in_flight  *f;
 		uint8_t    *msg;
 		size_t		len;
 		uint64_t	request_id;
@@ -417,18 +429,18 @@ send_waiting(aurora_pgwriter *w, member *m, aurora_link *link)
 
 		rv = aurora_link_send(link, msg, len, SEND_TIMEOUT_MS);
 		free(msg);
-		if (rv != 0)
+		nng_mtx_lock(w->mtx);
+		if ((f = find_request(m, request_id)) != NULL)
 		{
-			in_flight  *f;
-
-			nng_mtx_lock(w->mtx);
-			if ((f = find_request(m, request_id)) != NULL)
+			if (rv == 0)
+				count_sent(w, m->index, f->type, len);
+			else
 			{
 				note_error(&w->seg[m->index], AURORA_ERR_INTERNAL, nng_strerror(rv));
 				end_request(w, m, f);
 			}
-			nng_mtx_unlock(w->mtx);
 		}
+		nng_mtx_unlock(w->mtx);
 	}
 }
 
@@ -530,12 +542,9 @@ start_request(aurora_pgwriter *w, int i, uint16_t type, const uint8_t *body, siz
 	f->request_id = request_id;
 	f->start_ms = aurora_monotonic_ms();
 	f->deadline_ms = f->start_ms + w->timeout_ms;
+	f->type = type;
 	w->seg[i].in_flight++;
 	w->in_flight_total++;
-	w->bytes_sent += n;
-	w->seg[i].bytes_sent += n;
-	if (type == AURORA_MSG_LOG_APPEND)
-		w->seg[i].batches_sent++;
 	if (m->link == NULL)
 	{
 		f->unsent = msg;
@@ -546,8 +555,14 @@ start_request(aurora_pgwriter *w, int i, uint16_t type, const uint8_t *body, siz
 	if (msg != NULL)
 		rv = aurora_link_send(m->link, msg, n, SEND_TIMEOUT_MS);
 	nng_mtx_unlock(m->send_mtx);
-	free(msg);
 
+	if (msg != NULL && rv == 0)
+	{
+		nng_mtx_lock(w->mtx);
+		count_sent(w, i, type, n);
+		nng_mtx_unlock(w->mtx);
+	}
+	free(msg);
 	if (rv != 0)
 	{
 		/* the link is shut down: its thread fails what was sent and redials */
