@@ -41,7 +41,7 @@
 #
 # Each configuration: pgbench -i -s SCALE, CHECKPOINT, then a TPC-B-like
 # read-write run (rw: pgbench -c CLIENTS -j 2 -T DURATION) and a read-only run
-# (ro: the same with -S), each after the replicas have caught up (syncrep:
+# (ro: the same with -S, after a VACUUM), each after the replicas have caught up (syncrep:
 # every standby replayed the primary's WAL; aurora*: vdl_lag_bytes = 0 and a
 # write quorum for every protection group, and every storage node's
 # page-service backlog, INDEX_LAG and COALESCE_LAG of aurora-ctl status, is
@@ -428,6 +428,10 @@ run_workload() { # CONFIG PORT CATCHUP_FUNCTION
 	sql "$port" "CHECKPOINT" >/dev/null
 	"$catchup"
 	measure "$cfg" rw "$port"
+	# the read-only run starts from a vacuumed database, as the rw run did
+	# (pgbench -i vacuums): otherwise it prunes the rw run's dead tuples as it
+	# reads, more of them the faster a configuration wrote
+	sql "$port" "VACUUM" >/dev/null
 	"$catchup"
 	measure "$cfg" ro "$port" -S
 }
