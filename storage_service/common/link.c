@@ -34,6 +34,17 @@ struct aurora_link
 	nng_aio    *send_aio;
 	nng_aio    *recv_aio;
 	nng_mtx    *send_mtx;
+	/*
+	 * closed, under state_mtx, which is also held while an operation is
+	 * handed to NNG.  NNG 1.5.2 never completes a receive or send started
+	 * on a TCP stream after nng_stream_close (it queues the aio on the
+	 * closed connection), so a thread that started one just after another
+	 * thread's shutdown waited for ever: a node hung on SIGTERM.  Under the
+	 * mutex an operation either sees closed or is queued before the close,
+	 * which then aborts it.
+	 */
+	nng_mtx    *state_mtx;
+	bool		closed;
 	uint8_t    *buf;
 	size_t		cap;
 	size_t		start;			/* buffered, unread bytes are [start, end) */
@@ -52,6 +63,24 @@ time_left(nng_time deadline, bool forever)
 	now = nng_clock();
 	/* at least 1 ms: NNG takes 0 as "do not wait", which fails at once */
 	return deadline > now ? (nng_duration) (deadline - now) : 1;
+}
+
+/* Hand aio to NNG for a receive or send on l, unless l is shut down. */
+static int
+start_io(aurora_link *l, nng_aio *aio, bool send)
+{
+	nng_mtx_lock(l->state_mtx);
+	if (l->closed)
+	{
+		nng_mtx_unlock(l->state_mtx);
+		return NNG_ECLOSED;
+	}
+	if (send)
+		nng_stream_send(l->stream, aio);
+	else
+		nng_stream_recv(l->stream, aio);
+	nng_mtx_unlock(l->state_mtx);
+	return 0;
 }
 
 int
@@ -79,7 +108,8 @@ aurora_link_wrap(nng_stream *s)
 	if ((l->buf = malloc(l->cap)) == NULL ||
 		nng_aio_alloc(&l->send_aio, NULL, NULL) != 0 ||
 		nng_aio_alloc(&l->recv_aio, NULL, NULL) != 0 ||
-		nng_mtx_alloc(&l->send_mtx) != 0)
+		nng_mtx_alloc(&l->send_mtx) != 0 ||
+		nng_mtx_alloc(&l->state_mtx) != 0)
 	{
 		l->stream = NULL;		/* the caller still owns s */
 		aurora_link_free(l);
@@ -150,7 +180,8 @@ aurora_link_send(aurora_link *l, const uint8_t *msg, size_t len, int timeout_ms)
 
 		nng_aio_set_iov(l->send_aio, niov, &iov[2 - niov]);
 		nng_aio_set_timeout(l->send_aio, time_left(deadline, timeout_ms < 0));
-		nng_stream_send(l->stream, l->send_aio);
+		if ((rv = start_io(l, l->send_aio, true)) != 0)
+			break;
 		nng_aio_wait(l->send_aio);
 		if ((rv = nng_aio_result(l->send_aio)) != 0)
 			break;
@@ -247,7 +278,8 @@ aurora_link_recv(aurora_link *l, size_t max_len, int timeout_ms,
 		iov.iov_len = l->cap - l->end;
 		nng_aio_set_iov(l->recv_aio, 1, &iov);
 		nng_aio_set_timeout(l->recv_aio, time_left(deadline, timeout_ms < 0));
-		nng_stream_recv(l->stream, l->recv_aio);
+		if ((rv = start_io(l, l->recv_aio, false)) != 0)
+			return rv;
 		nng_aio_wait(l->recv_aio);
 		if ((rv = nng_aio_result(l->recv_aio)) != 0)
 			return rv;
@@ -268,8 +300,12 @@ aurora_link_buffered(const aurora_link *l)
 void
 aurora_link_shutdown(aurora_link *l)
 {
-	if (l != NULL && l->stream != NULL)
-		nng_stream_close(l->stream);
+	if (l == NULL || l->stream == NULL)
+		return;
+	nng_mtx_lock(l->state_mtx);
+	l->closed = true;
+	nng_stream_close(l->stream);
+	nng_mtx_unlock(l->state_mtx);
 }
 
 void
@@ -279,7 +315,10 @@ aurora_link_free(aurora_link *l)
 		return;
 	if (l->stream != NULL)
 	{
-		nng_stream_close(l->stream);
+		if (l->state_mtx != NULL)
+			aurora_link_shutdown(l);
+		else
+			nng_stream_close(l->stream);
 		if (l->send_aio != NULL)
 			nng_aio_stop(l->send_aio);
 		if (l->recv_aio != NULL)
@@ -292,6 +331,8 @@ aurora_link_free(aurora_link *l)
 		nng_aio_free(l->recv_aio);
 	if (l->send_mtx != NULL)
 		nng_mtx_free(l->send_mtx);
+	if (l->state_mtx != NULL)
+		nng_mtx_free(l->state_mtx);
 	free(l->buf);
 	free(l);
 }

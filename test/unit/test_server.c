@@ -298,6 +298,16 @@ test_pipelining(void)
 				 (unsigned long long) h.request_id);
 	}
 	is_int(in_order, 3, "three replies in request order, an ERROR for the damaged one");
+	{
+		/* NNG 1.5.2 never ends an operation started after its stream closed */
+		const uint8_t *msg;
+		size_t		len;
+
+		aurora_link_shutdown(link);
+		is_int(aurora_link_recv(link, 1 << 20, 3000, &msg, &len), NNG_ECLOSED,
+			   "a receive after shutdown fails at once, not after its timeout");
+		is_int(aurora_link_send(link, req, n, 3000), NNG_ECLOSED, "so does a send");
+	}
 	aurora_link_free(link);
 	nng_stream_dialer_free(d);
 }
