@@ -6,6 +6,8 @@
 #                   one compute) in .run/ ; `make stop` stops it
 #   make check      every test suite (what CI runs)
 #   make FLAVOUR=release   the same against the optimized server build
+#   make soak       long runs kept out of make check: the page oracle
+#                   SOAK_RUNS times (10) beside SOAK_LOAD CPU-bound loops (2)
 #   make fuzz       the wire decoder fuzz target, for FUZZ_SECONDS
 #   make bench      the benchmarks (test/bench/run.sh; BENCH=name... for some),
 #                   JSON results in test/bench/results/
@@ -26,7 +28,7 @@ FLAVOUR        ?= debug
 PG_BUILD = bash src/postgres/build.sh
 
 .PHONY: all deps postgres storage extension run stop status \
-	check check-unit check-sql check-cluster check-postgres fuzz bench clean
+	check check-unit check-sql check-cluster check-postgres soak fuzz bench clean
 
 all: extension
 
@@ -77,6 +79,10 @@ check-cluster:
 
 check-postgres: deps
 	@bash test/check.sh postgres
+
+soak:
+	@$(MAKE) -s all FLAVOUR=debug
+	@bash test/check.sh soak
 
 fuzz: deps
 	@$(MAKE) -s -C storage_service fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)

@@ -2,7 +2,8 @@
 # The test driver behind `make check`: runs every suite, in order, against the
 # patched (assert-enabled) PostgreSQL and real storage node processes.
 #
-#   test/check.sh [unit|sql|cluster|postgres|shipping|fuzz]...   (default: all of them)
+#   test/check.sh [unit|sql|cluster|postgres|shipping|fuzz|soak]...
+#   (default: all of them but soak)
 #
 #   unit      C unit tests of the storage service (codec, config, quorum,
 #             daemon end to end), through prove
@@ -13,6 +14,7 @@
 #   shipping  the same suite against a compute that ships its WAL to six storage
 #             nodes, every commit waiting for VDL; then storage must agree
 #   fuzz      the wire decoder fuzz target, bounded time
+#   soak      (make soak) the page oracle 10 times under CPU load
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -31,8 +33,10 @@ as_user() {
 tmp="$(mktemp -d /tmp/aurora-check.XXXXXX)"
 chmod 755 "$tmp"
 chown "$user:" "$tmp" 2>/dev/null || true
+bg_pids=()    # background load of the soak stage
 cleanup() {
 	local rc=$?
+	[ ${#bg_pids[@]} -eq 0 ] || kill "${bg_pids[@]}" 2>/dev/null || true
 	for c in "$tmp/sql-cluster" "$tmp/shipping-cluster"; do
 		if [ -f "$c/cluster.env" ]; then
 			bash src/tools/cluster.sh stop "$c" >/dev/null 2>&1 || true
@@ -82,8 +86,8 @@ stage_sql() {
 	bash src/tools/cluster.sh stop "$c"
 }
 
-stage_cluster() {
-	echo "== cluster tests (test/cluster/)"
+# prove over cluster test files, as the server user, in a scratch directory
+run_tap() {
 	# test-only module for the smgr hook test; installed into the debug server
 	make -s -C test/modules/smgr_probe PG_CONFIG="$prefix/bin/pg_config" install >/dev/null
 	mkdir -p "$tmp/tap"
@@ -93,7 +97,34 @@ stage_cluster() {
 		PERL5LIB="$prefix/lib/postgresql/pgxs/src/test/perl:$repo/test/lib" \
 		AURORA_REPO="$repo" AURORA_PG_PREFIX="$prefix" \
 		TESTDIR="$tmp/tap" PG_REGRESS="$prefix/lib/postgresql/pgxs/src/test/regress/pg_regress" \
-		prove -v "$repo"/test/cluster/*.t)
+		prove "$@")
+}
+
+stage_cluster() {
+	echo "== cluster tests (test/cluster/)"
+	run_tap -v "$repo"/test/cluster/*.t
+}
+
+# Not in the default list (`make soak`): the page oracle, SOAK_RUNS times in
+# a row (default 10), with SOAK_LOAD CPU-bound loops beside it (default 2),
+# since load is what once made it fail (bulk extension under contention).
+stage_soak() {
+	local runs="${SOAK_RUNS:-10}" load="${SOAK_LOAD:-2}" i t0
+	echo "== soak: 009_page_oracle.t, $runs runs, $load CPU-bound loops beside it"
+	for ((i = 0; i < load; i++)); do
+		bash -c 'while :; do :; done' &
+		bg_pids+=($!)
+	done
+	for ((i = 1; i <= runs; i++)); do
+		t0=$(date +%s)
+		if ! run_tap "$repo/test/cluster/009_page_oracle.t"; then
+			echo "soak: run $i of $runs failed" >&2
+			return 1
+		fi
+		echo "soak: run $i of $runs passed in $(( $(date +%s) - t0 )) s"
+	done
+	kill "${bg_pids[@]}" 2>/dev/null || true
+	bg_pids=()
 }
 
 stage_postgres() {

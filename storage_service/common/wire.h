@@ -83,7 +83,7 @@
 #define AURORA_ERR_CORRUPT		13
 /* Page service (GETPAGE, REL_SIZE, SEED_PAGES). */
 #define AURORA_ERR_NOT_READY	14	/* segment not complete/indexed to the LSN in time */
-#define AURORA_ERR_BELOW_HORIZON	15	/* no base image or init record at or below the LSN */
+#define AURORA_ERR_BELOW_HORIZON	15	/* the block existed at the LSN; nothing stored rebuilds it */
 #define AURORA_ERR_NO_RELATION	16	/* the relation fork does not exist at the LSN */
 #define AURORA_ERR_NO_BLOCK		17	/* the block does not exist at the LSN */
 #define AURORA_ERR_REDO_FAILED	18	/* a record could not be applied */

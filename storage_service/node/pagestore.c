@@ -767,12 +767,15 @@ aurora_page_plan_free(aurora_page_plan *plan)
 	plan->n_recs = 0;
 }
 
+/*
+ * The oldest entry of a block in dbi (images or recs): true with its LSN
+ * and value, false if the block has none.
+ */
 static bool
-block_has_any(MDB_txn *txn, MDB_dbi dbi, const uint8_t *bkey)
+block_oldest(MDB_txn *txn, MDB_dbi dbi, const uint8_t *bkey, uint64_t *lsn, MDB_val *val)
 {
 	MDB_cursor *c;
-	MDB_val		k,
-				v;
+	MDB_val		k;
 	uint8_t		start[REC_KEY_LEN];
 	bool		found = false;
 
@@ -782,11 +785,46 @@ block_has_any(MDB_txn *txn, MDB_dbi dbi, const uint8_t *bkey)
 		return false;
 	k.mv_data = start;
 	k.mv_size = REC_KEY_LEN;
-	if (mdb_cursor_get(c, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size == REC_KEY_LEN &&
+	if (mdb_cursor_get(c, &k, val, MDB_SET_RANGE) == 0 && k.mv_size == REC_KEY_LEN &&
 		memcmp(k.mv_data, bkey, BLOCK_KEY_LEN) == 0)
+	{
+		*lsn = aurora_get_be64((uint8_t *) k.mv_data + BLOCK_KEY_LEN);
 		found = true;
+	}
 	mdb_cursor_close(c);
 	return found;
+}
+
+/*
+ * For a read at an LSN below everything the store holds of a block: whether
+ * the block had no content yet then, rather than content the store cannot
+ * rebuild.  That is so when its history begins with a record that needs no
+ * earlier page: one that initializes it (WILL_INIT), or any record of a map
+ * fork, which PostgreSQL extends with zero pages without WAL.  Blocks inside
+ * a relation's size that no record has reached yet are ordinary: PostgreSQL
+ * extends a heap by many blocks at once under contention for the extension
+ * lock (RelationAddExtraBlocks) and logs each only when a tuple first lands
+ * on it, with an initializing record.  A history that begins with an image
+ * (seeded, or kept at a horizon) or with a record that changes an existing
+ * page says the block existed before what is stored.
+ */
+static bool
+block_unwritten_before_history(MDB_txn *txn, aurora_pagestore *ps, const uint8_t *bkey,
+							   uint8_t fork)
+{
+	uint64_t	image_lsn = 0,
+				rec_end = 0;
+	MDB_val		v;
+	bool		has_image = block_oldest(txn, ps->images, bkey, &image_lsn, &v);
+	bool		has_rec = block_oldest(txn, ps->recs, bkey, &rec_end, &v);
+
+	if (!has_rec)
+		return !has_image;
+	if (has_image && image_lsn <= rec_end)
+		return false;
+	if (fork == AURORA_FORK_FSM || fork == AURORA_FORK_VM)
+		return true;
+	return v.mv_size == REC_VAL_LEN && (((uint8_t *) v.mv_data)[8] & AURORA_BLOCK_WILL_INIT);
 }
 
 /* Append a record to plan (newest first while walking; reversed later). */
@@ -926,8 +964,7 @@ aurora_pagestore_plan(aurora_pagestore *ps, const aurora_block_ref *block, uint6
 
 	if (!plan->has_image && !from_init)
 	{
-		if (plan->n_recs > 0 || block_has_any(txn, ps->images, bkey) ||
-			block_has_any(txn, ps->recs, bkey))
+		if (plan->n_recs > 0 || !block_unwritten_before_history(txn, ps, bkey, block->fork))
 		{
 			snprintf(err, errlen, "block %u of relation %u/%u/%u fork %u has no image or "
 					 "initializing record at or below LSN %llX/%llX (below the horizon)",
@@ -945,8 +982,10 @@ aurora_pagestore_plan(aurora_pagestore *ps, const aurora_block_ref *block, uint6
 		}
 		else
 		{
-			snprintf(err, errlen, "block %u of relation %u/%u/%u fork %u was never written",
-					 block->blkno, block->spc_oid, block->db_oid, block->rel_number, block->fork);
+			snprintf(err, errlen, "block %u of relation %u/%u/%u fork %u was not written at or "
+					 "below LSN %llX/%llX", block->blkno, block->spc_oid, block->db_oid,
+					 block->rel_number, block->fork, (unsigned long long) (lsn >> 32),
+					 (unsigned long long) (lsn & 0xffffffffu));
 			rc = AURORA_ERR_NO_BLOCK;
 		}
 		goto done;

@@ -18,8 +18,12 @@
 #    (only approximately, during redo);
 #  - unlogged relations' main and VM forks are not WAL-logged (their init
 #    fork is, and is compared);
-#  - a block the compute extended but never WAL-logged (hash index bucket
-#    space) is all zeros in the file and NO_BLOCK in storage;
+#  - a block the compute extended but had not WAL-logged yet at the copy's
+#    LSN (hash index bucket space; heap blocks a backend added without WAL
+#    while it waited for the extension lock, RelationAddExtraBlocks, logged
+#    only when a tuple first lands on them: 012_bulk_extension.t) is all
+#    zeros in the file and NO_BLOCK in storage, never BELOW_HORIZON, even
+#    when later records reach it;
 #  - a sequence page holds the value as logged: last_value + log_cnt of the
 #    compute's page, log_cnt 0 (nextval logs 32 values ahead);
 #  - the SP-GiST metapage's cache of last-used pages is not WAL-logged;
