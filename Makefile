@@ -2,8 +2,9 @@
 #
 #   make            build the patched PostgreSQL (cached), the storage service
 #                   and the extension (installed into the patched server)
-#   make run        the above, then start a local cluster (six storage nodes,
-#                   one compute) in .run/ ; `make stop` stops it
+#   make run        build against the optimized (release) server, then start a
+#                   local cluster (six storage nodes, one compute) in .run/ ;
+#                   `make stop` stops it
 #   make check      every test suite (what CI runs)
 #   make FLAVOUR=release   the same against the optimized server build
 #   make soak       long runs kept out of make check: the page oracle
@@ -24,6 +25,8 @@ FUZZ_SECONDS   ?= 30
 BENCH          ?=
 # debug (assert-enabled; tests) or release (optimized; benchmarks, docker)
 FLAVOUR        ?= debug
+# the server make run builds and starts
+RUN_FLAVOUR    ?= release
 
 PG_BUILD = bash src/postgres/build.sh
 
@@ -45,12 +48,17 @@ extension: postgres storage
 	@prefix=$$($(PG_BUILD) $(FLAVOUR)) && \
 	$(MAKE) -s -f src/extension.mk PG_CONFIG=$$prefix/bin/pg_config all install >/dev/null
 
-run: all
-	@prefix=$$($(PG_BUILD) $(FLAVOUR)) && \
-	bash src/tools/cluster.sh init $(RUN_DIR) $$prefix $(RUN_NODE_PORT) $(RUN_PG_PORT) && \
-	bash src/tools/cluster.sh start $(RUN_DIR) $$prefix
+# make run serves the optimized server; a clone the server user cannot reach
+# runs from a copy it can (src/tools/server-tree.sh).
+run:
+	@$(MAKE) -s all FLAVOUR=$(RUN_FLAVOUR)
+	@prefix=$$($(PG_BUILD) $(RUN_FLAVOUR)) && \
+	tree=$$(bash src/tools/server-tree.sh tree) && \
+	dir=$$(bash src/tools/server-tree.sh run-dir $(RUN_DIR)) && \
+	bash $$tree/src/tools/cluster.sh init $$dir $$prefix $(RUN_NODE_PORT) $(RUN_PG_PORT) && \
+	bash $$tree/src/tools/cluster.sh start $$dir $$prefix
 	@echo
-	@echo "aurora is running: six storage nodes (a1 a2 | b1 b2 | c1 c2) and a compute on port $(RUN_PG_PORT)."
+	@echo "aurora is running ($(RUN_FLAVOUR) server): six storage nodes (a1 a2 | b1 b2 | c1 c2) and a compute on port $(RUN_PG_PORT)."
 	@echo "  . $(RUN_DIR)/env && psql -c 'SELECT * FROM aurora.storage_nodes'"
 	@echo "  aurora-ctl --cluster $(RUN_DIR)/nodes status    (after sourcing the env file)"
 	@echo "  make stop$(if $(filter $(CURDIR)/.run,$(RUN_DIR)),, RUN_DIR=$(RUN_DIR))    stops everything"

@@ -5,6 +5,8 @@
 #   test/check.sh [unit|sql|cluster|postgres|shipping|fuzz|soak]...
 #   (default: all of them but soak)
 #
+#   setup     a clone under a mode-0700 directory: make run, a query, make
+#             stop, the unit stage there
 #   unit      C unit tests of the storage service (codec, config, quorum,
 #             daemon end to end), through prove
 #   sql       a local cluster (six nodes + compute) started from scratch, then
@@ -20,10 +22,23 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 user="$(bash src/tools/ensure-user.sh)"
+
+# The tests run as the server user: from a clone it cannot reach (under a
+# mode-0700 home directory, say), run them from a copy of the built working
+# tree that it can read, removed afterwards (src/tools/server-tree.sh).
+if ! bash src/tools/server-tree.sh reachable "$repo"; then
+	copy="$(mktemp -d /tmp/aurora-tree.XXXXXX)"
+	chmod 755 "$copy"
+	bash src/tools/server-tree.sh tree "$copy/tree" >/dev/null
+	rc=0
+	bash "$copy/tree/test/check.sh" "$@" || rc=$?
+	rm -rf "$copy"
+	exit $rc
+fi
 prefix="$(bash src/postgres/build.sh debug)"
 pg_build="$(dirname "$prefix")/build"
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(unit sql cluster postgres shipping fuzz)
+[ ${#stages[@]} -gt 0 ] || stages=(setup unit sql cluster postgres shipping fuzz)
 
 as_user() {
 	if [ "$(id -u)" -eq 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi
@@ -33,11 +48,12 @@ as_user() {
 tmp="$(mktemp -d /tmp/aurora-check.XXXXXX)"
 chmod 755 "$tmp"
 chown "$user:" "$tmp" 2>/dev/null || true
-bg_pids=()    # background load of the soak stage
+bg_pids=()        # background load of the soak stage
+more_clusters=()  # clusters started elsewhere than $tmp (the setup stage)
 cleanup() {
 	local rc=$?
 	[ ${#bg_pids[@]} -eq 0 ] || kill "${bg_pids[@]}" 2>/dev/null || true
-	for c in "$tmp/sql-cluster" "$tmp/shipping-cluster"; do
+	for c in "$tmp/sql-cluster" "$tmp/shipping-cluster" "${more_clusters[@]}"; do
 		if [ -f "$c/cluster.env" ]; then
 			bash src/tools/cluster.sh stop "$c" >/dev/null 2>&1 || true
 		fi
@@ -52,6 +68,43 @@ trap cleanup EXIT
 
 # A run of 7 free loopback ports (six nodes, one compute).
 free_ports() { bash src/tools/free-ports.sh; }
+
+# A newcomer's clone under a mode-0700 directory (as in root's home): make run
+# (the optimized server) starts a cluster that answers, make stop stops it,
+# and the unit stage (whose WAL-redo tests run as the server user) passes in
+# it, all without the directory's mode changing.
+stage_setup() {
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "setup: skipped (only root can make a directory the server user cannot enter)"
+		return 0
+	fi
+	local home clone base answer run_dir tree
+	home="$(mktemp -d /tmp/aurora-home.XXXXXX)" # mode 0700, owned by root
+	clone="$home/aurora"
+	mkdir "$clone"
+	# the working tree as a fresh clone has it: no build products
+	tar -C "$repo" --exclude=./.git --exclude=./.run --exclude=./storage_service/build \
+		--exclude='*.o' --exclude='*.so' --exclude='*.bc' -cf - . | tar -C "$clone" -xf -
+	base="$(free_ports)"
+	more_clusters+=("$clone/.run")
+	make -s -C "$clone" run RUN_NODE_PORT="$base" RUN_PG_PORT=$((base + 6))
+	run_dir="$(readlink -f "$clone/.run")"
+	tree="$(sed -n 's/^tree=//p' "$run_dir/cluster.env")"
+	answer="$(
+		# shellcheck disable=SC1091
+		. "$clone/.run/env" &&
+			psql -XAtq -c 'SELECT count(*) FROM aurora.storage_node_status() WHERE reachable' \
+				-c 'CREATE TABLE setup_check AS SELECT generate_series(1, 1000) g' \
+				-c 'SELECT sum(g) FROM setup_check'
+	)"
+	[ "$(echo "$answer" | tr '\n' ' ')" = "6 500500 " ] ||
+		{ echo "setup: the cluster make run started answered '$answer' (6 nodes and 500500 expected)" >&2; return 1; }
+	make -s -C "$clone" stop
+	make -s -C "$clone" check-unit
+	[ "$(stat -c %a "$home")" = 700 ] || { echo "setup: the clone's parent directory changed mode" >&2; return 1; }
+	rm -rf "$home" "$run_dir" "$tree"
+	more_clusters=()
+}
 
 stage_unit() {
 	make -s -C storage_service check

@@ -31,7 +31,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
+repo="$(cd "$here/../.." && pwd -P)"
 ctl="$repo/storage_service/build/aurora-ctl"
 user="$(bash "$here/ensure-user.sh")"
 
@@ -47,10 +47,11 @@ write_env() {
 	cat >"$dir/cluster.env" <<ENV
 prefix=$prefix
 pgport=$pgport
+tree=${tree:-$repo}
 ENV
 	cat >"$dir/env" <<ENV
 # source this file to use the local aurora cluster in $dir
-export PATH="$prefix/bin:$repo/storage_service/build:\$PATH"
+export PATH="$prefix/bin:${tree:-$repo}/storage_service/build:\$PATH"
 export PGHOST=127.0.0.1
 export PGPORT=$pgport
 export PGUSER=$user
@@ -58,6 +59,17 @@ export PGDATABASE=postgres
 export AURORA_CLUSTER="$dir/nodes"
 ENV
 	chown "$user:" "$dir/cluster.env" "$dir/env" 2>/dev/null || true
+}
+
+# The cluster's settings; its tools come from the tree it was initialized
+# from (server-tree.sh: a copy the server user can read when the checkout is
+# out of its reach), not from wherever this script was called.
+load_env() {
+	# shellcheck disable=SC1091
+	. "$1/cluster.env"
+	if [ -n "${tree:-}" ] && [ -x "$tree/storage_service/build/aurora-ctl" ]; then
+		ctl="$tree/storage_service/build/aurora-ctl"
+	fi
 }
 
 # Store every page of the initdb'ed data directory in the volume (aurora-ctl
@@ -88,6 +100,14 @@ seed_volume() {
 cmd="${1:-}"
 dir="${2:-}"
 [ -n "$cmd" ] && [ -n "$dir" ] || { sed -n '2,21p' "$0" >&2; exit 2; }
+[ "$cmd" = init ] && mkdir -p "$dir"
+[ "$cmd" = stop ] && [ ! -d "$dir" ] && exit 0
+[ -d "$dir" ] || { echo "cluster: no cluster in $dir" >&2; exit 1; }
+# the real path (a .run that server-tree.sh linked elsewhere resolves), and
+# the working directory of everything run as the server user, who may not be
+# able to enter the caller's
+dir="$(cd "$dir" && pwd -P)"
+cd "$dir"
 
 case "$cmd" in
 init)
@@ -111,8 +131,6 @@ init)
 		esac
 		shift
 	done
-	mkdir -p "$dir"
-	dir="$(cd "$dir" && pwd)"
 	if [ -f "$dir/cluster.env" ]; then
 		echo "cluster: $dir already initialized" >&2
 		exit 0
@@ -175,9 +193,7 @@ CONF
 	echo "cluster: initialized $dir (nodes on ports $base..$((base + 5)), compute on $pgport)" >&2
 	;;
 start)
-	dir="$(cd "$dir" && pwd)"
-	# shellcheck disable=SC1091
-	. "$dir/cluster.env"
+	load_env "$dir"
 	new_prefix="${3:-}"
 	if [ -n "$new_prefix" ] && [ "$new_prefix" != "$prefix" ]; then
 		# The server build changed (new patches or flavour); same major
@@ -218,10 +234,8 @@ start)
 		-c "CREATE EXTENSION IF NOT EXISTS aurora" -c "ALTER EXTENSION aurora UPDATE" >/dev/null
 	;;
 stop)
-	dir="$(cd "$dir" && pwd)"
 	[ -f "$dir/cluster.env" ] || exit 0
-	# shellcheck disable=SC1091
-	. "$dir/cluster.env"
+	load_env "$dir"
 	if as_user "$prefix/bin/pg_ctl" -D "$dir/pgdata" status >/dev/null 2>&1; then
 		as_user "$prefix/bin/pg_ctl" -D "$dir/pgdata" -m fast -w -t 60 stop >/dev/null
 	fi
@@ -234,9 +248,7 @@ stop)
 	fi
 	;;
 status)
-	dir="$(cd "$dir" && pwd)"
-	# shellcheck disable=SC1091
-	. "$dir/cluster.env"
+	load_env "$dir"
 	as_user "$ctl" --cluster "$dir/nodes" status || true
 	as_user "$prefix/bin/pg_ctl" -D "$dir/pgdata" status || true
 	;;
