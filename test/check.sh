@@ -170,7 +170,7 @@ stage_soak() {
 	done
 	for ((i = 1; i <= runs; i++)); do
 		t0=$(date +%s)
-		if ! run_tap "$repo/test/cluster/009_page_oracle.t"; then
+		if ! run_tap -v "$repo/test/cluster/009_page_oracle.t"; then
 			echo "soak: run $i of $runs failed" >&2
 			return 1
 		fi

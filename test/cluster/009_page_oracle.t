@@ -330,7 +330,8 @@ sub compare_copy
 	}
 	is(scalar(@errors), 0, "$name at $copy->{lsn}: every block GETPAGE returns equals the copy's "
 		  . "($same equal, $masked_same equal after masking, "
-		  . (eval { my $n = 0; $n += $_ for values %holes; $n }) . " never-written holes, "
+		  . (eval { my $n = 0; $n += $_ for values %holes; $n }) . " holes not written yet ("
+		  . join(', ', map { "$_ $holes{$_}" } sort keys %holes) . "), "
 		  . ($skipped{unlogged} // 0) . " unlogged blocks not compared, "
 		  . ($vm_copied // 0) . " VM pages of CREATE DATABASE's copy with fewer bits)");
 	diag($_) for @errors[0 .. ($#errors > 14 ? 14 : $#errors)];
