@@ -26,6 +26,7 @@ $c->node_conf_set($_, 'gossip_interval_ms', 100) for @nodes;
 $c->node_conf_set($_, 'gossip_interval_ms', 0) for qw(a1 b1);
 $c->start;
 
+# Whether every one of @which holds PG pg up to exactly lsn, with no holes.
 sub all_at
 {
 	my ($pg, $lsn, @which) = @_;

@@ -12,7 +12,7 @@ use warnings;
 use Test::More;
 use POSIX ();
 use Time::HiRes qw(usleep time);
-use AuroraCluster;
+use AuroraCluster qw(lsn);
 
 my $c = AuroraCluster->new(shipping => 1);
 my @nodes = qw(a1 a2 b1 b2 c1 c2);
@@ -37,8 +37,6 @@ is($c->safe_psql('SELECT count(*) FROM pg_stat_replication'), '0',
 $c->safe_psql('CREATE TABLE t (id int PRIMARY KEY, v text)');
 $c->safe_psql('CREATE TABLE u (v text)');
 
-sub lsn { my ($hi, $lo) = split m{/}, shift; return hex($hi) * 2**32 + hex($lo) }
-
 # One transaction per call; returns its xid once COMMIT was acknowledged.
 # Also checks the commit rule from SQL: right after COMMIT returns, VDL is
 # past the WAL insert position taken just before the commit record, and
@@ -60,25 +58,11 @@ sub commit_one
 	return $xid;
 }
 
-# xid => number of nodes whose PG 0 log holds its commit record
-sub commits_on_nodes
-{
-	my (@which) = @_;
-	my %held;
-	for my $n (@which)
-	{
-		my $url = $c->node_urls->{$n};
-		my $out = `$ENV{AURORA_REPO}/storage_service/build/aurora-ctl read-log $url --pg 0 --wal 2>&1`;
-		my %mine = map { $_ => 1 } $out =~ /^commit (\d+)$/mg;
-		$held{$_}++ for keys %mine;
-	}
-	return \%held;
-}
-
+# Every xid of @$xids has its commit record in PG 0 on at least $min of @which.
 sub all_held_by
 {
 	my ($xids, $min, @which) = @_;
-	my $held = commits_on_nodes(@which);
+	my $held = $c->commits_on_nodes(@which);
 	my @short = grep { ($held->{$_} // 0) < $min } @$xids;
 	diag("commits on fewer than $min nodes: @short") if @short;
 	return !@short;
@@ -177,9 +161,7 @@ ok($c->poll_query_until('SELECT vdl IS NOT NULL FROM aurora.watermarks()', 't'),
 my @acked3 = grep { defined } map { commit_one() } 1 .. 20;
 is(scalar @acked3, 20, '20 commits after the restart');
 push @acked, @acked3;
-my $refused = `grep -h -c 'INCONSISTENT\\|refused' $c->{dir}/nodes/*/aurora-storage.log | paste -sd+ | bc`;
-chomp $refused;
-is($refused, '0', 'resending after the restart contradicted nothing in storage');
+is($c->refused_records, '0', 'resending after the restart contradicted nothing in storage');
 
 # --- a crash while storage lacks a write quorum: no session until durable --
 ($rc, $out) = $c->ctl('kill', 'a1', 'b1', 'c1');
@@ -203,6 +185,7 @@ ok($vdl_ok && $vdl_monotonic, 'the commit rule and monotonic VDL held for every 
 
 # --- the volume's geometry is fixed: another one refuses to run -------------
 my $pgdata = $c->dir . '/pgdata';
+# Whether the compute is stopped; its log so far.
 sub compute_stopped { system("$prefix/bin/pg_ctl -D $pgdata status >/dev/null 2>&1") != 0 }
 sub compute_log { local $/; open(my $fh, '<', $c->dir . '/postgres.log') or return ''; <$fh> }
 system("$prefix/bin/pg_ctl -D $pgdata -m fast -w stop >/dev/null 2>&1");

@@ -17,10 +17,9 @@ use warnings;
 use Test::More;
 use IPC::Run ();
 use Time::HiRes qw(usleep time);
-use AuroraCluster;
+use AuroraCluster qw(lsn);
 
 my $prefix = $ENV{AURORA_PG_PREFIX};
-my $ctl    = "$ENV{AURORA_REPO}/storage_service/build/aurora-ctl";
 my @nodes  = qw(a1 a2 b1 b2 c1 c2);
 
 my $c = AuroraCluster->new(shipping => 1);
@@ -46,7 +45,7 @@ like($pout, qr/^placement: volume 0x0*1 n_pgs 4 blocks_per_segment 16 nodes 6$/m
 	'with the geometry the compute created it with');
 is(scalar(() = $pout =~ /^\s+\d+\s+\d+\s+\S+\s+\S+\s+ok\s/mg), 24, 'four PGs times six replicas, all ok');
 
-sub lsn { my ($hi, $lo) = split m{/}, shift; return hex($hi) * 2**32 + hex($lo) }
+# Rows in pgbench_history: one a transaction pgbench saw acknowledged.
 sub history { $c->safe_psql('SELECT count(*) FROM pgbench_history') }
 
 # pgbench in the background: TPC-B-like, 4 clients, for $seconds.
@@ -100,20 +99,6 @@ sub watch
 	while (time() < $end) { sample_watermarks(); usleep(200_000); }
 }
 
-# xid => number of nodes whose PG 0 log holds its commit record
-sub commits_on_nodes
-{
-	my %held;
-	for my $n (@nodes)
-	{
-		my $url = $c->node_urls->{$n};
-		my $out = `$ctl read-log $url --pg 0 --wal 2>/dev/null`;
-		my %mine = map { $_ => 1 } $out =~ /^commit (\d+)$/mg;
-		$held{$_}++ for keys %mine;
-	}
-	return \%held;
-}
-
 # Every xid in pgbench_history is in PG 0 on at least $min nodes (polled:
 # a node that was behind may still be receiving them).
 sub acknowledged_held_by
@@ -122,7 +107,7 @@ sub acknowledged_held_by
 	my @xids = split /\n/, $c->safe_psql('SELECT xid FROM pgbench_history ORDER BY xid');
 	my @short;
 	$c->poll_until(sub {
-			my $held = commits_on_nodes();
+			my $held = $c->commits_on_nodes(@nodes);
 			@short = grep { ($held->{$_} // 0) < $min } @xids;
 			!@short;
 		}, 20);
@@ -135,17 +120,7 @@ sub acknowledged_held_by
 # up with nothing left to send.
 sub converged
 {
-	for my $pg (0 .. 3)
-	{
-		my %scl;
-		for my $n (@nodes)
-		{
-			my $s = $c->segment_state($n, $pg);
-			return 0 unless defined $s->{scl};
-			$scl{ $s->{scl} } = 1;
-		}
-		return 0 unless keys %scl == 1;
-	}
+	return 0 unless $c->scl_converged(4, @nodes);
 	my ($rc, $out) = $c->psql(
 		"SELECT count(*) FILTER (WHERE state = 'up' AND lag_bytes = 0) FROM aurora.segments");
 	return $rc == 0 && $out eq '24';
@@ -251,9 +226,7 @@ acknowledged_held_by(6, 'in the end');
 
 cmp_ok($samples, '>=', 50, "watermarks sampled $samples times during the runs");
 ok($watermarks_ok, 'VCL and VDL never went backwards and VDL never passed the local flush');
-my $refused = `grep -h -c 'INCONSISTENT\\|refused' $c->{dir}/nodes/*/aurora-storage.log | paste -sd+ | bc`;
-chomp $refused;
-is($refused, '0', 'no storage node refused a record');
+is($c->refused_records, '0', 'no storage node refused a record');
 
 $c->stop;
 done_testing();

@@ -65,22 +65,10 @@ $c->safe_psql('VACUUM m');
 $c->safe_psql("INSERT INTO m $m_rows(4001, 5000) g");
 $c->safe_psql('CHECKPOINT');
 
-sub lsn { my ($hi, $lo) = split m{/}, shift; return hex($hi) * 2**32 + hex($lo) }
-
 # VDL past everything the compute wrote, and every node holding all of it
-my $end = $c->safe_psql('SELECT pg_current_wal_lsn()');
-ok($c->poll_query_until("SELECT vdl >= '$end' FROM aurora.watermarks()", 't'),
-	'VDL covers the workload and the checkpoint');
+ok($c->poll_vdl_covers_wal, 'VDL covers the workload and the checkpoint');
 my $vdl = $c->safe_psql('SELECT vdl FROM aurora.watermarks()');
-ok( $c->poll_until(
-		sub {
-			for my $pg (0 .. $n_pgs - 1)
-			{
-				my %scl = map { $_ => ($c->segment_state($_, $pg)->{scl} // -1) } @nodes;
-				return 0 if grep { $scl{$_} != $scl{a1} } @nodes;
-			}
-			return 1;
-		}),
+ok($c->poll_until(sub { $c->scl_converged($n_pgs, @nodes) }),
 	'all six nodes hold the same log of every PG (gossip filled any gap)');
 my $url = $c->node_urls->{a1};
 
@@ -88,13 +76,8 @@ my $db = $c->safe_psql('SELECT oid FROM pg_database WHERE datname = current_data
 my $pgdata = $c->dir . '/pgdata';
 my $tmp = tempdir('walredo-XXXXXX', DIR => $ENV{TESTDIR} // '/tmp', CLEANUP => 1);
 
-sub run_ctl
-{
-	my @cmd = ($ctl, 'redo', '--postgres', $postgres, @_);
-	my $cmd = join ' ', map { "'$_'" } @cmd;
-	my $out = `$cmd 2>&1`;
-	return ($? >> 8, $out);
-}
+# aurora-ctl redo with this server as the helper; returns (exit code, output)
+sub run_ctl { return run($ctl, 'redo', '--postgres', $postgres, @_) }
 
 # rebuild a block at VDL (masked: $mask is 1 for the masking the tool infers
 # from the records, or a resource manager id); returns (exit code, output, page)
@@ -109,16 +92,12 @@ sub rebuild
 	return ($rc, $out, $rc == 0 ? slurp($file) : undef);
 }
 
+# a page of the compute's masked for resource manager $rmgr (through
+# $tmp/compute, which the bad-binary tests below read too)
 sub mask_file_page
 {
 	my ($block, $rmgr, $page) = @_;
-	open(my $fh, '>:raw', "$tmp/compute") or die;
-	print $fh $page;
-	close($fh);
-	my ($rc, $out) = run_ctl('--mask-rmgr', $rmgr, '--block', $block, '-i', "$tmp/compute",
-		'-o', "$tmp/compute.masked");
-	die "masking the compute's page failed: $out" if $rc != 0;
-	return slurp("$tmp/compute.masked");
+	return mask_pages($rmgr, $block, $page, "$tmp/compute");
 }
 
 # first differing byte offset, for diagnostics

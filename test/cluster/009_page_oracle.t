@@ -64,6 +64,7 @@ ok($c->poll_query_until('SELECT vdl IS NOT NULL FROM aurora.watermarks()', 't'),
 # ---- what each relation file is, for masking ------------------------------------
 my %rmgr_of_am = (heap => 10, btree => 11, hash => 12, gin => 13, gist => 14,
 	spgist => 16, brin => 17);
+# "DB/RELFILENODE" => {kind, persist, am, name} of every relation of every database
 sub relation_map
 {
 	my %map;
@@ -106,9 +107,7 @@ sub snapshot
 	system('cp', '-a', "$dir/pgdata/base", "$dir/pgdata/global", $copy) == 0 or die "cp failed";
 	$fence++;
 	$c->safe_psql("CREATE TABLE oracle_fence_$fence ()");
-	my $end = $c->safe_psql('SELECT pg_current_wal_lsn()');
-	ok($c->poll_query_until("SELECT vdl >= '$end' FROM aurora.watermarks()", 't'),
-		"$name: taken at LSN $lsn; VDL covers it");
+	ok($c->poll_vdl_covers_wal, "$name: taken at LSN $lsn; VDL covers it");
 	return { name => $name, lsn => $lsn, dir => $copy, map => $map, other_db => $other_db || -1 };
 }
 
@@ -215,6 +214,7 @@ sub relation_files
 	return @files;
 }
 
+# Every block and fork size of a copy, from one node, against the copy's files.
 sub compare_copy
 {
 	my ($copy, $node) = @_;
@@ -232,13 +232,10 @@ sub compare_copy
 		}
 		push @blocks, [$spc, $db, $relnode, $fork, $_, $path, $info] for 0 .. $nblocks - 1;
 	}
-	spew("$tmp/$name.list",
-		join('', map { "- $_->[0]/$_->[1]/$_->[2]/$_->[3]/$_->[4] $copy->{lsn}\n" } @blocks));
-	my ($r, $o) = run($ctl, 'getpage', '--node', $url, '--batch', "$tmp/$name.list",
-		'--pgs', $n_pgs, '--blocks-per-segment', $bps, '--wait-ms', 20000, '-o', "$tmp/$name.pages");
+	my ($r, $o, $pages) = $c->getpage_batch($node, "$tmp/$name", $n_pgs, $bps,
+		map { "$_->[0]/$_->[1]/$_->[2]/$_->[3]/$_->[4] $copy->{lsn}" } @blocks);
 	is($r, 0, "$name: GETPAGE of all " . scalar(@blocks) . " blocks from $node answered") or diag $o;
 	my @status = split /\n/, $o;
-	my $pages = slurp("$tmp/$name.pages");
 
 	my (%to_mask, @errors, %holes, %seq, $same, $spgist_meta, $vm_copied);
 	$same = 0;
@@ -311,11 +308,8 @@ sub compare_copy
 	for my $rmgr (sort keys %to_mask)
 	{
 		my @pairs = @{ $to_mask{$rmgr} };
-		spew("$tmp/$name.$rmgr.in", join('', map { $_->[1] . $_->[2] } @pairs));
-		my ($mr, $mo) = run($ctl, 'redo', '--postgres', "$prefix/bin/postgres", '--mask-rmgr', $rmgr,
-			'--block', '0/0/0/0/0', '-i', "$tmp/$name.$rmgr.in", '-o', "$tmp/$name.$rmgr.out");
-		die "masking with rmgr $rmgr failed: $mo" if $mr != 0;
-		my $m = slurp("$tmp/$name.$rmgr.out");
+		my $m = mask_pages($rmgr, '0/0/0/0/0', join('', map { $_->[1] . $_->[2] } @pairs),
+			"$tmp/$name.$rmgr");
 		for my $k (0 .. $#pairs)
 		{
 			if (substr($m, 2 * $k * 8192, 8192) eq substr($m, (2 * $k + 1) * 8192, 8192))

@@ -19,7 +19,7 @@ use strict;
 use warnings;
 use Test::More;
 use File::Temp qw(tempdir);
-use AuroraCluster;
+use AuroraCluster qw(lsn);
 use PageFiles;
 
 my $prefix = $ENV{AURORA_PG_PREFIX} or die "AURORA_PG_PREFIX not set";
@@ -38,8 +38,6 @@ $c->compute_conf_append(join "\n", "aurora.protection_groups = $n_pgs",
 my $tmp = tempdir('pages-XXXXXX', DIR => $ENV{TESTDIR} // '/tmp', CLEANUP => 1);
 
 our $url = $c->node_urls->{b1};
-
-sub lsn { my ($hi, $lo) = split m{/}, shift; return hex($hi) * 2**32 + hex($lo) }
 
 # A read point no higher than each PG's last record (PROTOCOL.md 5.9): a PG
 # whose chain ends below the read point never gets complete to it.
@@ -126,18 +124,9 @@ $c->safe_psql('VACUUM t');
 $c->safe_psql("UPDATE t SET s = 'cleared' WHERE id % 101 = 0");
 $c->safe_psql("INSERT INTO t SELECT g, g, 'late' FROM generate_series(3001, 3300) g");
 $c->safe_psql('CHECKPOINT');
-my $end = $c->safe_psql('SELECT pg_current_wal_lsn()');
-ok($c->poll_query_until("SELECT vdl >= '$end' FROM aurora.watermarks()", 't'), 'VDL covers the workload');
+ok($c->poll_vdl_covers_wal, 'VDL covers the workload');
 my $vdl = $c->safe_psql('SELECT vdl FROM aurora.watermarks()');
-ok( $c->poll_until(
-		sub {
-			for my $pg (0 .. $n_pgs - 1)
-			{
-				my $s = $c->segment_state('b1', $pg)->{scl} // -1;
-				return 0 if grep { ($c->segment_state($_, $pg)->{scl} // -2) != $s } @nodes;
-			}
-			return 1;
-		}),
+ok($c->poll_until(sub { $c->scl_converged($n_pgs, @nodes) }),
 	'every node holds every PG\'s log (gossip filled any gap)');
 $pg_end{$_} = $c->segment_state('b1', $_)->{scl} for 0 .. $n_pgs - 1;
 
@@ -147,46 +136,15 @@ my ($filenode, $path, $nblocks, $vm_blocks, $idx_node, $idx_blocks) = split /\|/
 	  . "pg_relation_size('t', 'vm') / 8192, pg_relation_filenode('t_pkey'), pg_relation_size('t_pkey') / 8192");
 my $file = "$dir/pgdata/$path";
 
-sub mask_page
-{
-	my ($rmgr, $block, $bytes) = @_;
-	open(my $fh, '>:raw', "$tmp/in") or die;
-	print $fh $bytes;
-	close($fh);
-	my ($rc, $out) = run($ctl, 'redo', '--postgres', "$prefix/bin/postgres", '--mask-rmgr', $rmgr,
-		'--block', $block, '-i', "$tmp/in", '-o', "$tmp/out");
-	die "masking failed: $out" if $rc != 0;
-	return slurp("$tmp/out");
-}
+# a page masked for resource manager $rmgr; a heap page masked
+sub mask_page { my ($rmgr, $block, $bytes) = @_; return mask_pages($rmgr, $block, $bytes, "$tmp/in") }
 sub mask_heap { return mask_page(10, @_) }
 
+# GETPAGE of every heap block of t at VDL from $url, against the compute's
+# (masked): sets @errors (blocks not served) and @bad (blocks that differ)
 my (@bad, @errors);
-for my $blkno (0 .. $nblocks - 1)
+sub compare_heap
 {
-	my $block = "1663/$db/$filenode/0/$blkno";
-	my ($rc, $out, $p) = getpage($block, $vdl);
-	if ($rc != 0) { push @errors, "$block: $out"; next }
-	push @bad, $block if mask_heap($block, $p) ne mask_heap($block, read_block($file, $blkno));
-}
-is(scalar(@errors), 0, "GETPAGE serves all $nblocks heap blocks at VDL") or diag join "\n", @errors[0 .. 4];
-is(scalar(@bad), 0, 'every heap block equals the compute\'s (masked)') or diag "differ: @bad[0 .. 4]";
-
-# A record that sets a page whole (full-page image, page init) is stored as
-# an image at once, whatever the threshold: node c1 (threshold 100000) has
-# written images, and serves every heap block right.
-sub node_images
-{
-	my ($node) = @_;
-	my ($rc, $out) = run($ctl, 'status', $c->node_urls->{$node});
-	my @rows = grep { /serving/ } split /\n/, $out;
-	return -1 unless @rows;
-	my @f = split /\s+/, $rows[0];
-	return $f[12];    # IMAGES (NODE AZ URL STATE UPTIME REQUESTS ERRORS RTT_MS REDO COALESCE INDEXED GETPAGES IMAGES ...)
-}
-ok($c->poll_until(sub { node_images('c1') > 0 }), 'c1 stored images of pages set whole by a record ('
-	  . node_images('c1') . ') with no chain over its threshold');
-{
-	local $url = $c->node_urls->{c1};
 	@bad = @errors = ();
 	for my $blkno (0 .. $nblocks - 1)
 	{
@@ -195,6 +153,39 @@ ok($c->poll_until(sub { node_images('c1') > 0 }), 'c1 stored images of pages set
 		if ($rc != 0) { push @errors, "$block: $out"; next }
 		push @bad, $block if mask_heap($block, $p) ne mask_heap($block, read_block($file, $blkno));
 	}
+}
+compare_heap();
+is(scalar(@errors), 0, "GETPAGE serves all $nblocks heap blocks at VDL") or diag join "\n", @errors[0 .. 4];
+is(scalar(@bad), 0, 'every heap block equals the compute\'s (masked)') or diag "differ: @bad[0 .. 4]";
+
+# The columns of a node's row in aurora-ctl status (NODE AZ URL STATE UPTIME
+# REQUESTS ERRORS RTT_MS REDO COALESCE INDEXED GETPAGES IMAGES ... INDEX_LAG
+# COALESCE_LAG), or () if it is not serving.
+sub status_row
+{
+	my ($node) = @_;
+	my ($rc, $out) = run($ctl, 'status', $c->node_urls->{$node});
+	my @rows = grep { /serving/ } split /\n/, $out;
+	return () unless @rows;
+	return split /\s+/, $rows[0];
+}
+
+# A record that sets a page whole (full-page image, page init) is stored as
+# an image at once, whatever the threshold: node c1 (threshold 100000) has
+# written images, and serves every heap block right.  node_images: how
+# many page images a node has stored, or -1 if it does not answer.
+sub node_images
+{
+	my ($node) = @_;
+	my @f = status_row($node);
+	return -1 unless @f;
+	return $f[12];    # IMAGES
+}
+ok($c->poll_until(sub { node_images('c1') > 0 }), 'c1 stored images of pages set whole by a record ('
+	  . node_images('c1') . ') with no chain over its threshold');
+{
+	local $url = $c->node_urls->{c1};
+	compare_heap();
 	is(scalar(@errors) + scalar(@bad), 0, "c1 serves all $nblocks heap blocks equal to the compute's")
 	  or diag join "\n", @errors[0 .. 4], @bad[0 .. 4];
 }
@@ -204,10 +195,8 @@ ok($c->poll_until(sub { node_images('c1') > 0 }), 'c1 stored images of pages set
 sub node_backlog
 {
 	my ($node) = @_;
-	my ($rc, $out) = run($ctl, 'status', $c->node_urls->{$node});
-	my @rows = grep { /serving/ } split /\n/, $out;
-	return 'no answer' unless @rows;
-	my @f = split /\s+/, $rows[0];
+	my @f = status_row($node);
+	return 'no answer' unless @f;
 	return "$f[15]/$f[16]";    # INDEX_LAG COALESCE_LAG, the last two columns
 }
 my %backlog;
@@ -271,28 +260,12 @@ my $log = slurp("$dir/nodes/b1/aurora-storage.log") // '';
 like($log, qr/coalesced \d+ blocks/, 'node b1 coalesced long chains into images');
 $c->safe_psql("UPDATE t SET v = v + 1 WHERE id % 3 = 0");
 $c->safe_psql('CHECKPOINT');
-$end = $c->safe_psql('SELECT pg_current_wal_lsn()');
-ok($c->poll_query_until("SELECT vdl >= '$end' FROM aurora.watermarks()", 't'), 'VDL covers the update');
+ok($c->poll_vdl_covers_wal, 'VDL covers the update');
 $vdl = $c->safe_psql('SELECT vdl FROM aurora.watermarks()');
-ok( $c->poll_until(
-		sub {
-			for my $pg (0 .. $n_pgs - 1)
-			{
-				my $s = $c->segment_state('b1', $pg)->{scl} // -1;
-				return 0 if grep { ($c->segment_state($_, $pg)->{scl} // -2) != $s } @nodes;
-			}
-			return 1;
-		}),
+ok($c->poll_until(sub { $c->scl_converged($n_pgs, @nodes) }),
 	'every node holds the new records');
 $pg_end{$_} = $c->segment_state('b1', $_)->{scl} for 0 .. $n_pgs - 1;
-@bad = @errors = ();
-for my $blkno (0 .. $nblocks - 1)
-{
-	my $block = "1663/$db/$filenode/0/$blkno";
-	my ($rc, $out, $p) = getpage($block, $vdl);
-	if ($rc != 0) { push @errors, "$block: $out"; next }
-	push @bad, $block if mask_heap($block, $p) ne mask_heap($block, read_block($file, $blkno));
-}
+compare_heap();
 is(scalar(@errors) + scalar(@bad), 0, 'after coalescing, every heap block still equals the compute\'s')
   or diag join "\n", @errors[0 .. 4], @bad[0 .. 4];
 

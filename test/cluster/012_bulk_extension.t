@@ -23,7 +23,6 @@ use AuroraCluster;
 use PageFiles;
 
 my $prefix = $ENV{AURORA_PG_PREFIX} or die "AURORA_PG_PREFIX not set";
-my $ctl    = "$ENV{AURORA_REPO}/storage_service/build/aurora-ctl";
 my ($n_pgs, $bps) = (4, 16);
 my @nodes = qw(a1 a2 b1 b2 c1 c2);
 
@@ -67,8 +66,7 @@ sub read_point
 	my $lsn = $c->safe_psql('SELECT pg_current_wal_insert_lsn()');
 	$fence++;
 	$c->safe_psql("CREATE TABLE fence_$fence ()");
-	my $end = $c->safe_psql('SELECT pg_current_wal_lsn()');
-	ok($c->poll_query_until("SELECT vdl >= '$end' FROM aurora.watermarks()", 't'), "VDL covers $lsn");
+	ok($c->poll_vdl_covers_wal, "VDL covers $lsn");
 	return $lsn;
 }
 my $l1 = read_point();
@@ -89,10 +87,9 @@ sub getpages
 	my ($node, $lsn, @blocks) = @_;
 	my $relpath = $c->safe_psql(q{SELECT (SELECT oid FROM pg_database WHERE datname = current_database())
 	  || '/' || pg_relation_filenode('t')});
-	spew("$tmp/list", join('', map { "- 1663/$relpath/0/$_ $lsn\n" } @blocks));
-	my ($rc, $out) = run($ctl, 'getpage', '--node', $c->node_urls->{$node}, '--batch', "$tmp/list",
-		'--pgs', $n_pgs, '--blocks-per-segment', $bps, '--wait-ms', 20000, '-o', "$tmp/pages");
-	return ($rc, [ split /\n/, $out ], slurp("$tmp/pages") // '');
+	my ($rc, $out, $pages) = $c->getpage_batch($node, "$tmp/getpage", $n_pgs, $bps,
+		map { "1663/$relpath/0/$_ $lsn" } @blocks);
+	return ($rc, [ split /\n/, $out ], $pages);
 }
 
 # How many answers were NO_BLOCK (the node's "not written at that LSN"),

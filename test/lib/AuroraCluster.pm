@@ -1,16 +1,27 @@
 # AuroraCluster.pm: a local aurora cluster for Perl TAP tests.  It drives
 # src/tools/cluster.sh (the same script `make run` uses) in a fresh directory
 # with free ports, and aurora-ctl to stop, kill and start storage nodes.
+# Also what the cluster tests ask of storage alike: a node's log and segments,
+# the commit records it holds, whether the segments have converged; and
+# lsn(), exported on request, for "X/Y" LSNs.
 package AuroraCluster;
 
 use strict;
 use warnings;
+use Exporter 'import';
 use File::Temp qw(tempdir);
 use Time::HiRes qw(usleep time);
 use Test::More;
+use PageFiles ();
+
+our @EXPORT_OK = qw(lsn);
 
 my $repo   = $ENV{AURORA_REPO}      or die "AURORA_REPO is not set";
 my $prefix = $ENV{AURORA_PG_PREFIX} or die "AURORA_PG_PREFIX is not set";
+my $ctl    = "$repo/storage_service/build/aurora-ctl";
+
+# An LSN as PostgreSQL prints it ("16/B374D848") as a number.
+sub lsn { my ($hi, $lo) = split m{/}, shift; return hex($hi) * 2**32 + hex($lo) }
 
 # Seven consecutive free loopback ports, from the one picker the driver and
 # the benchmarks use (it keeps them out of the kernel's ephemeral range).
@@ -43,9 +54,11 @@ sub new
 	return $self;
 }
 
+# The cluster's directory (nodes/, pgdata/, logs) and the compute's port.
 sub dir    { $_[0]{dir} }
 sub pgport { $_[0]{pgport} }
 
+# Start the storage nodes and the compute (cluster.sh start).
 sub start
 {
 	my ($self) = @_;
@@ -54,6 +67,7 @@ sub start
 	$self->{stopped} = 0;
 }
 
+# Stop the compute and the storage nodes (cluster.sh stop); once only.
 sub stop
 {
 	my ($self) = @_;
@@ -66,10 +80,7 @@ sub stop
 sub ctl
 {
 	my ($self, @args) = @_;
-	my $cmd = join ' ', map { "'$_'" } "$repo/storage_service/build/aurora-ctl",
-	  '--cluster', "$self->{dir}/nodes", @args;
-	my $out = `$cmd 2>&1`;
-	return ($? >> 8, $out);
+	return PageFiles::run($ctl, '--cluster', "$self->{dir}/nodes", @args);
 }
 
 # Set key = value in a storage node's config file (takes effect at its next start).
@@ -125,9 +136,7 @@ sub read_log
 {
 	my ($self, $node, @args) = @_;
 	my $url = $self->node_urls->{$node} or die "no node $node";
-	my $cmd = join ' ', map { "'$_'" } "$repo/storage_service/build/aurora-ctl",
-	  'read-log', $url, @args;
-	my $out = `$cmd 2>&1`;
+	my (undef, $out) = PageFiles::run($ctl, 'read-log', $url, @args);
 	my %r = $out =~ /records (\d+) first_start (\d+) last_end (\d+) scl (\d+) chain_breaks (\d+) bad_payloads (\d+)/
 	  ? (records => $1, first => $2, last_end => $3, scl => $4, breaks => $5, bad => $6) : ();
 	return \%r;
@@ -156,6 +165,65 @@ sub segment_state
 		};
 	}
 	return {};
+}
+
+# True when, for each of PGs 0 .. n_pgs - 1, every one of @nodes answers and
+# all report the same SCL (each holds the same log: gossip filled any gap).
+sub scl_converged
+{
+	my ($self, $n_pgs, @nodes) = @_;
+	for my $pg (0 .. $n_pgs - 1)
+	{
+		my %scl;
+		for my $n (@nodes)
+		{
+			my $s = $self->segment_state($n, $pg)->{scl};
+			return 0 unless defined $s;
+			$scl{$s} = 1;
+		}
+		return 0 unless keys %scl == 1;
+	}
+	return 1;
+}
+
+# xid => number of @nodes whose PG 0 log holds its commit record
+# (aurora-ctl read-log --wal).
+sub commits_on_nodes
+{
+	my ($self, @nodes) = @_;
+	my %held;
+	for my $n (@nodes)
+	{
+		my $url = $self->node_urls->{$n};
+		my $out = `$ctl read-log $url --pg 0 --wal 2>/dev/null`;
+		my %mine = map { $_ => 1 } $out =~ /^commit (\d+)$/mg;
+		$held{$_}++ for keys %mine;
+	}
+	return \%held;
+}
+
+# How many lines of the storage nodes' logs say a record was refused or
+# inconsistent.
+sub refused_records
+{
+	my ($self) = @_;
+	my $n = `grep -h -c 'INCONSISTENT\\|refused' $self->{dir}/nodes/*/aurora-storage.log | paste -sd+ | bc`;
+	chomp $n;
+	return $n;
+}
+
+# GETPAGE of many blocks from one node (aurora-ctl getpage --batch): each
+# request "SPC/DB/REL/FORK/BLOCK LSN", in whichever of the volume's n_pgs PGs
+# of bps-block chunks holds it, through the files $files.list and
+# $files.pages; returns (exit code, output: a status line a request, pages).
+sub getpage_batch
+{
+	my ($self, $node, $files, $n_pgs, $bps, @requests) = @_;
+	PageFiles::spew("$files.list", join('', map { "- $_\n" } @requests));
+	my ($rc, $out) = PageFiles::run($ctl, 'getpage', '--node', $self->node_urls->{$node},
+		'--batch', "$files.list", '--pgs', $n_pgs, '--blocks-per-segment', $bps,
+		'--wait-ms', 20000, '-o', "$files.pages");
+	return ($rc, $out, PageFiles::slurp("$files.pages") // '');
 }
 
 # Poll code until it returns true (default 30 s); returns its last value.
@@ -193,11 +261,13 @@ sub psql
 	return ($rc, $out, $err);
 }
 
+# Run one query on the compute; returns its output, or dies with psql's
+# stderr if it fails.
 sub safe_psql
 {
 	my ($self, $sql, $db) = @_;
-	my ($rc, $out) = $self->psql($sql, $db);
-	die "query failed ($rc): $sql" if $rc != 0;
+	my ($rc, $out, $err) = $self->psql($sql, $db);
+	die "query failed ($rc): $sql\n$err" if $rc != 0;
 	return $out;
 }
 
@@ -219,6 +289,15 @@ sub poll_query_until
 	return 0;
 }
 
+# Poll until VDL reaches the compute's current WAL position (default 30 s).
+sub poll_vdl_covers_wal
+{
+	my ($self, $timeout) = @_;
+	my $end = $self->safe_psql('SELECT pg_current_wal_lsn()');
+	return $self->poll_query_until("SELECT vdl >= '$end' FROM aurora.watermarks()", 't', $timeout);
+}
+
+# Stop the cluster when the object goes (the end of the test).
 sub DESTROY
 {
 	my ($self) = @_;

@@ -1,14 +1,15 @@
 # PageFiles.pm: file and command helpers the page tests share
-# (008_walredo, 009_page_oracle, 010_page_service): whole files, 8 KiB
-# blocks of relation files (following 1 GiB segment files), and running a
-# command with its output.
+# (008_walredo, 009_page_oracle, 010_page_service, 012_bulk_extension; and
+# AuroraCluster.pm): whole files, 8 KiB blocks of relation files (following
+# 1 GiB segment files), running a command with its output, and masking pages
+# as wal_consistency_checking does (aurora-ctl redo --mask-rmgr).
 package PageFiles;
 
 use strict;
 use warnings;
 use Exporter 'import';
 
-our @EXPORT = qw(slurp spew read_block run);
+our @EXPORT = qw(slurp spew read_block run mask_pages);
 
 # A file's bytes, or undef if it cannot be read.
 sub slurp
@@ -21,6 +22,7 @@ sub slurp
 	return $d // '';
 }
 
+# Write bytes to a file (replacing it); dies on failure.
 sub spew
 {
 	my ($file, $data) = @_;
@@ -49,6 +51,21 @@ sub run
 	my $cmd = join ' ', map { "'$_'" } @_;
 	my $out = `$cmd 2>&1`;
 	return ($? >> 8, $out);
+}
+
+# The 8 KiB pages in bytes, masked as wal_consistency_checking masks pages of
+# resource manager rmgr (aurora-ctl redo --mask-rmgr, for block "SPC/DB/REL/
+# FORK/BLOCK"), through the files $file and $file.masked; dies if that fails.
+sub mask_pages
+{
+	my ($rmgr, $block, $bytes, $file) = @_;
+	my $ctl      = "$ENV{AURORA_REPO}/storage_service/build/aurora-ctl";
+	my $postgres = "$ENV{AURORA_PG_PREFIX}/bin/postgres";
+	spew($file, $bytes);
+	my ($rc, $out) = run($ctl, 'redo', '--postgres', $postgres, '--mask-rmgr', $rmgr,
+		'--block', $block, '-i', $file, '-o', "$file.masked");
+	die "masking with rmgr $rmgr failed: $out" if $rc != 0;
+	return slurp("$file.masked");
 }
 
 1;
