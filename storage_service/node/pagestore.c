@@ -768,63 +768,72 @@ aurora_page_plan_free(aurora_page_plan *plan)
 }
 
 /*
- * The oldest entry of a block in dbi (images or recs): true with its LSN
- * and value, false if the block has none.
+ * The oldest entry of a block in dbi (images or recs): 1 with its LSN and
+ * value, 0 if the block has none, -1 if the store cannot be read.
  */
-static bool
+static int
 block_oldest(MDB_txn *txn, MDB_dbi dbi, const uint8_t *bkey, uint64_t *lsn, MDB_val *val)
 {
 	MDB_cursor *c;
 	MDB_val		k;
 	uint8_t		start[REC_KEY_LEN];
-	bool		found = false;
+	int			found = 0;
+	int			rc;
 
 	memcpy(start, bkey, BLOCK_KEY_LEN);
 	memset(start + BLOCK_KEY_LEN, 0, 8);
 	if (mdb_cursor_open(txn, dbi, &c) != 0)
-		return false;
+		return -1;
 	k.mv_data = start;
 	k.mv_size = REC_KEY_LEN;
-	if (mdb_cursor_get(c, &k, val, MDB_SET_RANGE) == 0 && k.mv_size == REC_KEY_LEN &&
-		memcmp(k.mv_data, bkey, BLOCK_KEY_LEN) == 0)
+	rc = mdb_cursor_get(c, &k, val, MDB_SET_RANGE);
+	if (rc == 0 && k.mv_size == REC_KEY_LEN && memcmp(k.mv_data, bkey, BLOCK_KEY_LEN) == 0)
 	{
 		*lsn = aurora_get_be64((uint8_t *) k.mv_data + BLOCK_KEY_LEN);
-		found = true;
+		found = 1;
 	}
+	else if (rc != 0 && rc != MDB_NOTFOUND)
+		found = -1;
 	mdb_cursor_close(c);
 	return found;
 }
 
 /*
  * For a read at an LSN below everything the store holds of a block: whether
- * the block had no content yet then, rather than content the store cannot
- * rebuild.  That is so when its history begins with a record that needs no
- * earlier page: one that initializes it (WILL_INIT), or any record of a map
- * fork, which PostgreSQL extends with zero pages without WAL.  Blocks inside
- * a relation's size that no record has reached yet are ordinary: PostgreSQL
- * extends a heap by many blocks at once under contention for the extension
- * lock (RelationAddExtraBlocks) and logs each only when a tuple first lands
- * on it, with an initializing record.  A history that begins with an image
+ * the block had no content yet then (1), rather than content the store
+ * cannot rebuild (0); -1 if the store cannot be read.  It had none when its
+ * history begins with a record that needs no earlier page: one that
+ * initializes it (WILL_INIT), or any record of a map fork, which PostgreSQL
+ * extends with zero pages without WAL.  Blocks inside a relation's size that
+ * no record has reached yet are ordinary: PostgreSQL extends a heap by many
+ * blocks at once under contention for the extension lock
+ * (RelationAddExtraBlocks) and logs each only when a tuple first lands on
+ * it, with an initializing record.  A history that begins with an image
  * (seeded, or kept at a horizon) or with a record that changes an existing
  * page says the block existed before what is stored.
  */
-static bool
+static int
 block_unwritten_before_history(MDB_txn *txn, aurora_pagestore *ps, const uint8_t *bkey,
 							   uint8_t fork)
 {
 	uint64_t	image_lsn = 0,
 				rec_end = 0;
-	MDB_val		v;
-	bool		has_image = block_oldest(txn, ps->images, bkey, &image_lsn, &v);
-	bool		has_rec = block_oldest(txn, ps->recs, bkey, &rec_end, &v);
+	MDB_val		image_val,
+				rec_val;
+	int			has_image = block_oldest(txn, ps->images, bkey, &image_lsn, &image_val);
+	int			has_rec = block_oldest(txn, ps->recs, bkey, &rec_end, &rec_val);
 
+	if (has_image < 0 || has_rec < 0)
+		return -1;
 	if (!has_rec)
 		return !has_image;
 	if (has_image && image_lsn <= rec_end)
-		return false;
+		return 0;
 	if (fork == AURORA_FORK_FSM || fork == AURORA_FORK_VM)
-		return true;
-	return v.mv_size == REC_VAL_LEN && (((uint8_t *) v.mv_data)[8] & AURORA_BLOCK_WILL_INIT);
+		return 1;
+	/* a damaged entry proves nothing: not "unwritten" */
+	return rec_val.mv_size == REC_VAL_LEN &&
+		(((uint8_t *) rec_val.mv_data)[8] & AURORA_BLOCK_WILL_INIT) != 0;
 }
 
 /* Append a record to plan (newest first while walking; reversed later). */
@@ -964,7 +973,17 @@ aurora_pagestore_plan(aurora_pagestore *ps, const aurora_block_ref *block, uint6
 
 	if (!plan->has_image && !from_init)
 	{
-		if (plan->n_recs > 0 || !block_unwritten_before_history(txn, ps, bkey, block->fork))
+		int			unwritten = plan->n_recs > 0 ? 0 :
+			block_unwritten_before_history(txn, ps, bkey, block->fork);
+
+		if (unwritten < 0)
+		{
+			snprintf(err, errlen, "page store %s: cannot read the history of block %u of "
+					 "relation %u/%u/%u fork %u", ps->dir, block->blkno, block->spc_oid,
+					 block->db_oid, block->rel_number, block->fork);
+			rc = AURORA_ERR_INTERNAL;
+		}
+		else if (unwritten == 0)
 		{
 			snprintf(err, errlen, "block %u of relation %u/%u/%u fork %u has no image or "
 					 "initializing record at or below LSN %llX/%llX (below the horizon)",
