@@ -40,13 +40,8 @@
 # Writes $BENCH_RESULTS/getpage.json and prints a table.
 set -euo pipefail
 
-here="$(cd "$(dirname "$0")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
 # shellcheck source=test/bench/lib.sh
-. "$here/lib.sh"
-ctl="$repo/storage_service/build/aurora-ctl"
-results="${BENCH_RESULTS:-$here/results}"
-bench_dir="${BENCH_DIR:-/var/tmp/aurora-bench}"
+. "$(dirname "$0")/lib.sh"
 updates="${GETPAGE_UPDATES:-1000}"
 requests="${GETPAGE_REQUESTS:-2000}"
 user="$(bash "$repo/src/tools/ensure-user.sh")"

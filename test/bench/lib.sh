@@ -1,7 +1,12 @@
 # shellcheck shell=bash
 # test/bench/lib.sh: what every benchmark records next to its figures, so
 # results can be compared only between runs on the same machine and code.
-# Sourced by test/bench/*.bench.sh (which set `repo`).
+# Sourced by test/bench/*.bench.sh, it also sets the paths they share:
+#
+#   here, repo                test/bench and the checkout
+#   ctl                       the built aurora-ctl
+#   results                   where the JSON goes (BENCH_RESULTS, test/bench/results)
+#   bench_dir                 the working directory (BENCH_DIR, /var/tmp/aurora-bench)
 #
 #   jstr TEXT                 TEXT as a JSON string
 #   bench_git_state           sets commit and dirty (call when the code is built)
@@ -13,11 +18,19 @@
 #                             members (no braces, trailing comma); the
 #                             filesystem is WORK's
 
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+# shellcheck disable=SC2034 # read by the benchmarks that source this file
+{
+	ctl="$repo/storage_service/build/aurora-ctl"
+	results="${BENCH_RESULTS:-$here/results}"
+	bench_dir="${BENCH_DIR:-/var/tmp/aurora-bench}"
+}
+
 jstr() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr -d '\000-\037')"; }
 
 bench_fs() { echo "$(df --output=fstype "$1" | tail -n 1 | tr -d ' ') on $(df --output=source "$1" | tail -n 1 | tr -d ' ')"; }
 
-# shellcheck disable=SC2154 # repo is set by the benchmark that sources this file
 bench_git_state() {
 	commit="$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)"
 	dirty=false

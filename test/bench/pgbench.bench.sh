@@ -84,13 +84,8 @@
 # alone.  Needs the storage service built (make storage); `make bench` does it.
 set -euo pipefail
 
-here="$(cd "$(dirname "$0")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
 # shellcheck source=test/bench/lib.sh
-. "$here/lib.sh"
-ctl="$repo/storage_service/build/aurora-ctl"
-results="${BENCH_RESULTS:-$here/results}"
-bench_dir="${BENCH_DIR:-/var/tmp/aurora-bench}"
+. "$(dirname "$0")/lib.sh"
 duration="${PGBENCH_DURATION:-60}"
 scale="${PGBENCH_SCALE:-10}"
 clients="${PGBENCH_CLIENTS:-8}"

@@ -27,13 +27,8 @@
 # storage service built (make storage); `make bench` does that.
 set -euo pipefail
 
-here="$(cd "$(dirname "$0")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
 # shellcheck source=test/bench/lib.sh
-. "$here/lib.sh"
-ctl="$repo/storage_service/build/aurora-ctl"
-results="${BENCH_RESULTS:-$here/results}"
-bench_dir="${BENCH_DIR:-/var/tmp/aurora-bench}"
+. "$(dirname "$0")/lib.sh"
 runs="${STORAGE_LOG_RUNS:-200:1 200:8 200:64 200:256 8192:1 8192:8 8192:64}"
 max_batches="${STORAGE_LOG_BATCHES:-3000}"
 max_mib="${STORAGE_LOG_MAX_MIB:-128}"
