@@ -367,13 +367,7 @@ gossip_main(void *arg)
 		struct timespec until;
 
 		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += (time_t) (wait_ms / 1000);
-		until.tv_nsec += (long) (wait_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L)
-		{
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		aurora_timespec_add_ms(&until, wait_ms);
 		pthread_mutex_lock(&g->mu);
 		while (!g->stopping &&
 			   pthread_cond_timedwait(&g->cv, &g->mu, &until) != ETIMEDOUT)

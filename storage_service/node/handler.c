@@ -15,20 +15,12 @@
 #include "pageservice.h"
 #include "segment.h"
 #include "store.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static uint64_t
-monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
-}
 
 void
 aurora_handler_init(aurora_handler *h, const char *node_id, const char *az,
@@ -41,7 +33,7 @@ aurora_handler_init(aurora_handler *h, const char *node_id, const char *az,
 	snprintf(h->az, sizeof(h->az), "%s", az);
 	h->max_body = max_body;
 	h->pid = (uint32_t) getpid();
-	h->started_ms = monotonic_ms();
+	h->started_ms = (uint64_t) aurora_monotonic_ms();
 	h->page_threads = 4;
 	atomic_init(&h->requests_total, 0);
 	atomic_init(&h->errors_total, 0);
@@ -71,7 +63,7 @@ aurora_handler_status(aurora_handler *h, aurora_status_body *s)
 	snprintf(s->az, sizeof(s->az), "%s", h->az);
 	snprintf(s->state, sizeof(s->state), "serving");
 	s->pid = h->pid;
-	s->uptime_ms = monotonic_ms() - h->started_ms;
+	s->uptime_ms = (uint64_t) aurora_monotonic_ms() - h->started_ms;
 	s->protocol_version = AURORA_PROTOCOL_VERSION;
 	s->requests_total = atomic_load(&h->requests_total);
 	s->errors_total = atomic_load(&h->errors_total);
@@ -775,7 +767,7 @@ aurora_handler_try_page(aurora_handler *h, aurora_deferred_ack *d, aurora_reply 
 	uint64_t	lsn;
 	uint32_t	wait_ms;
 	uint32_t	rc;
-	uint64_t	now = monotonic_ms();
+	uint64_t	now = (uint64_t) aurora_monotonic_ms();
 	aurora_block_ref key;		/* what it reads: a block, or a fork's size */
 	bool		whole_fork = false;
 

@@ -63,6 +63,7 @@
 #include "redo.h"
 #include "segment.h"
 #include "store.h"
+#include "util.h"
 #include "walmeta.h"
 
 /* payload bytes read per indexing batch (one LMDB commit each) */
@@ -183,26 +184,11 @@ struct aurora_pageservice
 	atomic_uint_least64_t coalesce_backlog;
 };
 
-static uint64_t
-monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
-}
-
 static void
 deadline_after(struct timespec *ts, uint32_t ms)
 {
 	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long) (ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L)
-	{
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
+	aurora_timespec_add_ms(ts, ms);
 }
 
 static void
@@ -730,14 +716,14 @@ coalesce_segment(aurora_pageservice *ps, ps_seg *s, uint64_t now)
 	}
 	s->coalesced_unlogged += (uint64_t) made;
 	if ((s->coalesced_unlogged > 0 || s->failed_unlogged > 1) &&
-		monotonic_ms() - s->last_coalesce_log_ms >= COALESCE_LOG_MS)
+		(uint64_t) aurora_monotonic_ms() - s->last_coalesce_log_ms >= COALESCE_LOG_MS)
 	{
 		aurora_log("page service: coalesced %" PRIu64 " blocks of segment %016" PRIx64
 				   "-%u into new images%s", s->coalesced_unlogged, s->volume_id, s->pg_id,
 				   s->failed_unlogged > 1 ? " (some could not be rebuilt, see above)" : "");
 		s->coalesced_unlogged = 0;
 		s->failed_unlogged = 0;
-		s->last_coalesce_log_ms = monotonic_ms();
+		s->last_coalesce_log_ms = (uint64_t) aurora_monotonic_ms();
 	}
 	return taken > 0;
 }
@@ -833,7 +819,7 @@ indexer_main(void *arg)
 		pthread_mutex_unlock(&ps->mu);
 
 		aurora_store_foreach(ps->store, collect_seg, &l);
-		now = monotonic_ms();
+		now = (uint64_t) aurora_monotonic_ms();
 		for (size_t i = 0; i < l.n; i++)
 		{
 			ps_seg	   *s = get_seg(ps, l.v[i]);
@@ -1121,11 +1107,11 @@ wait_indexed(aurora_pageservice *ps, ps_seg *s, uint64_t lsn, const aurora_block
 
 	if (wait_ms > AURORA_PAGE_WAIT_MAX_MS)
 		wait_ms = AURORA_PAGE_WAIT_MAX_MS;
-	deadline = monotonic_ms() + wait_ms;
+	deadline = (uint64_t) aurora_monotonic_ms() + wait_ms;
 	while ((rc = check_ready(s, lsn, block, whole_fork, &need_commit, res)) == AURORA_PAGE_WAIT)
 	{
 		struct timespec ts;
-		uint64_t	now = monotonic_ms();
+		uint64_t	now = (uint64_t) aurora_monotonic_ms();
 
 		if (now >= deadline)
 			return not_ready(s, lsn, res);

@@ -1713,7 +1713,7 @@ aurora_segment_needs_sync(aurora_segment *s)
 
 int
 aurora_segment_read(aurora_segment *s, uint64_t from_lsn, uint64_t to_lsn, size_t max_bytes,
-					int (*emit) (void *arg, const aurora_log_record *r), void *arg,
+					aurora_record_fn emit, void *arg,
 					bool *truncated)
 {
 	seg_entry  *sel = NULL;

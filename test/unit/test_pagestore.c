@@ -26,6 +26,7 @@
 #include "store.h"
 #include "tap.h"
 #include "testutil.h"
+#include "util.h"
 #include "walmeta.h"
 
 #define SPC 1663
@@ -46,18 +47,6 @@ blk(uint32_t rel, uint8_t fork, uint32_t blkno)
 	b.fork = fork;
 	b.blkno = blkno;
 	return b;
-}
-
-/* A WAL record of len bytes: xl_tot_len = len, the rest a pattern. */
-static void
-fake_wal(uint8_t *p, uint32_t len)
-{
-	for (uint32_t i = 0; i < len; i++)
-		p[i] = (uint8_t) (i * 7);
-	p[0] = (uint8_t) len;
-	p[1] = (uint8_t) (len >> 8);
-	p[2] = (uint8_t) (len >> 16);
-	p[3] = (uint8_t) (len >> 24);
 }
 
 /* envelope || fake WAL record into out; returns its length */
@@ -635,10 +624,10 @@ test_service(const char *tmp)
 		is_int(append(900, 1100, 0, pl, len, msg), 0, "append a record with an envelope");
 	}
 	{
-		double		t0 = now_ms();
+		double		t0 = aurora_monotonic_ms();
 
 		is_int(getpage(b0, 1100, 5000, &page, msg), 0, "GETPAGE of a seeded page once indexed");
-		ok(now_ms() - t0 < 4000, "served without waiting out the timeout");
+		ok(aurora_monotonic_ms() - t0 < 4000, "served without waiting out the timeout");
 	}
 	ok(memcmp(page.page, img, AURORA_PAGE_BYTES) == 0, "the page is the seeded image");
 	is_uint(page.page_lsn, 1000, "page_lsn is the page's pd_lsn");
