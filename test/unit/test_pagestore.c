@@ -1,8 +1,8 @@
 /*
  * test_pagestore.c - the page store (node/pagestore.c) on a real LMDB
  * environment in a temporary directory, and the page service
- * (node/pageservice.c) driven through the request handler in-process with
- * a real segment store: indexing of envelopes from the log, relation sizes,
+ * (node/pageservice.c, indexer.c, coalesce.c) driven through the request
+ * handler in-process with a real segment store: indexing of envelopes from the log, relation sizes,
  * which base and records a page is built from, the error codes, waiting
  * for the log, rebuild after the index is lost, and a malformed envelope.
  *
