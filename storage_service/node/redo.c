@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "byteorder.h"
 #include "log.h"
 #include "util.h"
 
@@ -93,27 +94,6 @@ typedef enum
 	XR_DEAD,						/* the helper exited, said EXIT, or broke the protocol */
 	XR_TIMEOUT
 } xresult;
-
-static void
-put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t) (v >> (8 * i));
-}
-
-static void
-put_u64(uint8_t *p, uint64_t v)
-{
-	put_u32(p, (uint32_t) v);
-	put_u32(p + 4, (uint32_t) (v >> 32));
-}
-
-static uint32_t
-get_u32(const uint8_t *p)
-{
-	return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 |
-		(uint32_t) p[3] << 24;
-}
 
 /* ---- helper processes ---------------------------------------------------- */
 
@@ -281,7 +261,7 @@ read_answer(redo_helper *h, uint8_t *page, int64_t deadline, char *err, size_t e
 	r = read_full(h->from_fd, hdr, sizeof(hdr), deadline, err, errlen);
 	if (r != XR_OK)
 		return r;
-	len = get_u32(hdr + 1);
+	len = aurora_get_le32(hdr + 1);
 	if (hdr[0] == MSG_PAGE && len == AURORA_PAGE_SIZE)
 	{
 		uint8_t		scratch[AURORA_PAGE_SIZE];
@@ -376,11 +356,11 @@ helper_start(aurora_redo_pool *pool, redo_helper *h, int64_t deadline, char *err
 	if (deadline < hello_deadline)
 		hello_deadline = deadline;
 	r = read_full(h->from_fd, hello, FRAME_HEADER_SIZE, hello_deadline, err, errlen);
-	if (r == XR_OK && hello[0] == MSG_EXIT && get_u32(hello + 1) <= MAX_TEXT_BODY)
+	if (r == XR_OK && hello[0] == MSG_EXIT && aurora_get_le32(hello + 1) <= MAX_TEXT_BODY)
 	{
 		/* it failed to start and says why: reread the frame as an answer */
 		char		text[1024];
-		uint32_t	len = get_u32(hello + 1);
+		uint32_t	len = aurora_get_le32(hello + 1);
 		uint8_t    *buf = malloc(len + 1);
 
 		if (buf && read_full(h->from_fd, buf, len, (int64_t) aurora_monotonic_ms() + 1000, err, errlen) == XR_OK)
@@ -407,7 +387,7 @@ helper_start(aurora_redo_pool *pool, redo_helper *h, int64_t deadline, char *err
 		aurora_seterr(err, errlen, "WAL-redo helper %s did not start (is it the patched server? "
 			   "its stderr, in the node log, says why): %s", pool->postgres, why);
 	}
-	else if (hello[0] != MSG_HELLO || get_u32(hello + 1) != HELLO_BODY_SIZE)
+	else if (hello[0] != MSG_HELLO || aurora_get_le32(hello + 1) != HELLO_BODY_SIZE)
 	{
 		aurora_seterr(err, errlen, "WAL-redo helper %s answered something that is not a hello "
 			   "(is it the patched server?)", pool->postgres);
@@ -415,10 +395,10 @@ helper_start(aurora_redo_pool *pool, redo_helper *h, int64_t deadline, char *err
 	}
 	else
 	{
-		uint32_t	version = get_u32(hello + 5);
-		uint32_t	pg_version = get_u32(hello + 9);
-		uint32_t	blcksz = get_u32(hello + 13);
-		uint32_t	magic = get_u32(hello + 17);
+		uint32_t	version = aurora_get_le32(hello + 5);
+		uint32_t	pg_version = aurora_get_le32(hello + 9);
+		uint32_t	blcksz = aurora_get_le32(hello + 13);
+		uint32_t	magic = aurora_get_le32(hello + 17);
 
 		if (version != REDO_PROTOCOL_VERSION || pg_version / 10000 != REDO_PG_MAJOR ||
 			blcksz != AURORA_PAGE_SIZE || magic != REDO_XLOG_PAGE_MAGIC)
@@ -661,17 +641,17 @@ aurora_redo_get_page(aurora_redo_pool *pool, const aurora_block_ref *block,
 		goto done;
 	}
 	begin[0] = MSG_BEGIN;
-	put_u32(begin + 1, 17);
-	put_u32(begin + 5, block->spc_oid);
-	put_u32(begin + 9, block->db_oid);
-	put_u32(begin + 13, block->rel_number);
+	aurora_put_le32(begin + 1, 17);
+	aurora_put_le32(begin + 5, block->spc_oid);
+	aurora_put_le32(begin + 9, block->db_oid);
+	aurora_put_le32(begin + 13, block->rel_number);
 	begin[17] = block->fork;
-	put_u32(begin + 18, block->blkno);
+	aurora_put_le32(begin + 18, block->blkno);
 	iov[niov++] = (struct iovec) {begin, sizeof(begin)};
 	if (base != NULL)
 	{
 		push_hdr[0] = MSG_PUSH_PAGE;
-		put_u32(push_hdr + 1, AURORA_PAGE_SIZE);
+		aurora_put_le32(push_hdr + 1, AURORA_PAGE_SIZE);
 		iov[niov++] = (struct iovec) {push_hdr, sizeof(push_hdr)};
 		iov[niov++] = (struct iovec) {(void *) base, AURORA_PAGE_SIZE};
 	}
@@ -680,14 +660,14 @@ aurora_redo_get_page(aurora_redo_pool *pool, const aurora_block_ref *block,
 		uint8_t    *ah = apply_hdrs + (size_t) i * (FRAME_HEADER_SIZE + 16);
 
 		ah[0] = MSG_APPLY;
-		put_u32(ah + 1, 16 + recs[i].wal_len);
-		put_u64(ah + 5, recs[i].start_lsn);
-		put_u64(ah + 13, recs[i].end_lsn);
+		aurora_put_le32(ah + 1, 16 + recs[i].wal_len);
+		aurora_put_le64(ah + 5, recs[i].start_lsn);
+		aurora_put_le64(ah + 13, recs[i].end_lsn);
 		iov[niov++] = (struct iovec) {ah, FRAME_HEADER_SIZE + 16};
 		iov[niov++] = (struct iovec) {(void *) recs[i].wal, recs[i].wal_len};
 	}
 	get[0] = MSG_GET_PAGE;
-	put_u32(get + 1, 0);
+	aurora_put_le32(get + 1, 0);
 	iov[niov++] = (struct iovec) {get, sizeof(get)};
 
 	rc = acquire(pool, deadline, &h, err, errlen);
@@ -720,9 +700,9 @@ aurora_redo_mask_page(aurora_redo_pool *pool, uint8_t rmid, uint32_t blkno,
 	int			rc;
 
 	hdr[0] = MSG_MASK;
-	put_u32(hdr + 1, 5 + AURORA_PAGE_SIZE);
+	aurora_put_le32(hdr + 1, 5 + AURORA_PAGE_SIZE);
 	hdr[5] = rmid;
-	put_u32(hdr + 6, blkno);
+	aurora_put_le32(hdr + 6, blkno);
 	iov[0] = (struct iovec) {hdr, sizeof(hdr)};
 	iov[1] = (struct iovec) {(void *) in, AURORA_PAGE_SIZE};
 

@@ -89,6 +89,7 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "byteorder.h"
 #include "log.h"
 
 #define META_FILE		"meta"
@@ -207,40 +208,6 @@ tail_is_zero(int fd, uint64_t from, uint64_t to, bool *zero)
 }
 
 
-static void
-put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t) (v >> (8 * i));
-}
-
-static void
-put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t) (v >> (8 * i));
-}
-
-static uint32_t
-get_u32(const uint8_t *p)
-{
-	uint32_t	v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t
-get_u64(const uint8_t *p)
-{
-	uint64_t	v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 static uint64_t
 entry_end_off(const seg_entry *e)
 {
@@ -251,10 +218,10 @@ entry_end_off(const seg_entry *e)
 static void
 encode_fields(uint8_t *p, uint64_t start, uint64_t end, uint64_t prev, uint32_t len)
 {
-	put_u64(p, start);
-	put_u64(p + 8, end);
-	put_u64(p + 16, prev);
-	put_u32(p + 24, len);
+	aurora_put_le64(p, start);
+	aurora_put_le64(p + 8, end);
+	aurora_put_le64(p + 16, prev);
+	aurora_put_le32(p + 24, len);
 }
 
 static uint32_t
@@ -707,7 +674,7 @@ encode_log_header(uint8_t *h)
 {
 	memset(h, 0, AURORA_SEG_LOG_HEADER_SIZE);
 	memcpy(h, AURORA_SEG_LOG_MAGIC_TEXT, strlen(AURORA_SEG_LOG_MAGIC_TEXT));
-	put_u32(h + 12, AURORA_SEG_LOG_VERSION);
+	aurora_put_le32(h + 12, AURORA_SEG_LOG_VERSION);
 }
 
 int
@@ -937,16 +904,16 @@ recover_scan(aurora_segment *s, uint64_t size, uint64_t *good_end, char *why, si
 		h = scan_get(&r, off, AURORA_SEG_RECORD_HEADER_SIZE);
 		if (h == NULL)
 			goto ioerr;
-		if (get_u32(h) != AURORA_SEG_RECORD_MAGIC)
+		if (aurora_get_le32(h) != AURORA_SEG_RECORD_MAGIC)
 		{
-			snprintf(why, whylen, "bad record magic 0x%08" PRIx32, get_u32(h));
+			snprintf(why, whylen, "bad record magic 0x%08" PRIx32, aurora_get_le32(h));
 			break;
 		}
-		crc = get_u32(h + 4);
-		start = get_u64(h + 8);
-		end = get_u64(h + 16);
-		prev = get_u64(h + 24);
-		len = get_u32(h + 32);
+		crc = aurora_get_le32(h + 4);
+		start = aurora_get_le64(h + 8);
+		end = aurora_get_le64(h + 16);
+		prev = aurora_get_le64(h + 24);
+		len = aurora_get_le32(h + 32);
 		memcpy(fields, h + 8, sizeof(fields));
 		if ((uint64_t) len > size - off - AURORA_SEG_RECORD_HEADER_SIZE)
 		{
@@ -1116,10 +1083,10 @@ aurora_segment_open(const char *dir, aurora_segment **out, char *err, size_t err
 		rc = AURORA_SEG_ERR_CORRUPT;
 		goto fail;
 	}
-	if (get_u32(h + 12) != AURORA_SEG_LOG_VERSION)
+	if (aurora_get_le32(h + 12) != AURORA_SEG_LOG_VERSION)
 	{
 		aurora_seterr(err, errlen, "log %s has format version %" PRIu32 ", this node reads version %d",
-			   path, get_u32(h + 12), AURORA_SEG_LOG_VERSION);
+			   path, aurora_get_le32(h + 12), AURORA_SEG_LOG_VERSION);
 		rc = AURORA_SEG_ERR_CORRUPT;
 		goto fail;
 	}
@@ -1481,8 +1448,8 @@ aurora_segment_append(aurora_segment *s, const aurora_log_record *recs, int n,
 
 			if (kind[k] != ITEM_NEW)
 				continue;
-			put_u32(buf + o, AURORA_SEG_RECORD_MAGIC);
-			put_u32(buf + o + 4, crcs[items[k].idx]);
+			aurora_put_le32(buf + o, AURORA_SEG_RECORD_MAGIC);
+			aurora_put_le32(buf + o + 4, crcs[items[k].idx]);
 			encode_fields(buf + o + 8, r->start_lsn, r->end_lsn, r->prev_lsn, r->len);
 			if (r->len > 0)
 				memcpy(buf + o + AURORA_SEG_RECORD_HEADER_SIZE, r->payload, r->len);
@@ -1805,9 +1772,9 @@ aurora_segment_read(aurora_segment *s, uint64_t from_lsn, uint64_t to_lsn, size_
 			const uint8_t *h = buf + (e->off - sel[i].off);
 			aurora_log_record r;
 
-			if (get_u32(h) != AURORA_SEG_RECORD_MAGIC || get_u32(h + 4) != e->crc ||
-				get_u64(h + 8) != e->start || get_u64(h + 16) != e->end ||
-				get_u64(h + 24) != e->prev || get_u32(h + 32) != e->len ||
+			if (aurora_get_le32(h) != AURORA_SEG_RECORD_MAGIC || aurora_get_le32(h + 4) != e->crc ||
+				aurora_get_le64(h + 8) != e->start || aurora_get_le64(h + 16) != e->end ||
+				aurora_get_le64(h + 24) != e->prev || aurora_get_le32(h + 32) != e->len ||
 				aurora_crc32c(0, h + 8, 28u + e->len) != e->crc)
 			{
 				aurora_log("segment %s: record [%" PRIu64 ",%" PRIu64 ") at offset %" PRIu64
