@@ -1195,18 +1195,369 @@ enum
 	ITEM_NEW, ITEM_DUP, ITEM_COVERED
 };
 
+/*
+ * One call's batch on its way through the steps of aurora_segment_append.
+ * items, kind and pos are in start order (item k is recs[items[k].idx]);
+ * crcs is in the caller's order.
+ */
+typedef struct append_batch
+{
+	const aurora_log_record *recs;
+	int			n;
+	batch_item *items;
+	uint32_t   *crcs;
+	uint8_t    *kind;			/* ITEM_* */
+	size_t	   *pos;			/* where item k goes in s->recs (ITEM_NEW) */
+	uint8_t    *buf;			/* the encoded new records */
+	seg_entry  *fresh;			/* their index entries */
+	size_t		nfresh;
+	size_t		total;			/* bytes of the new records */
+} append_batch;
+
+/* 1. Each record on its own (no lock needed); computes its CRC. */
+static int
+check_each_record(append_batch *b, uint32_t max_payload, char *err, size_t errlen)
+{
+	for (int i = 0; i < b->n; i++)
+	{
+		const aurora_log_record *r = &b->recs[i];
+
+		if (r->start_lsn >= r->end_lsn)
+		{
+			aurora_seterr(err, errlen, "record %d: start_lsn %" PRIu64 " is not below end_lsn %" PRIu64,
+				   i, r->start_lsn, r->end_lsn);
+			return AURORA_SEG_ERR_INVALID;
+		}
+		if (r->prev_lsn >= r->start_lsn)
+		{
+			aurora_seterr(err, errlen, "record %d (start %" PRIu64 "): prev_lsn %" PRIu64
+				   " is not below start_lsn", i, r->start_lsn, r->prev_lsn);
+			return AURORA_SEG_ERR_INVALID;
+		}
+		if (r->len > 0 && r->payload == NULL)
+		{
+			aurora_seterr(err, errlen, "record %d (start %" PRIu64 "): %" PRIu32 " bytes but no payload",
+				   i, r->start_lsn, r->len);
+			return AURORA_SEG_ERR_INVALID;
+		}
+		if (r->len > max_payload)
+		{
+			aurora_seterr(err, errlen, "record %d (start %" PRIu64 "): payload of %" PRIu32
+				   " bytes exceeds the limit of %" PRIu32, i, r->start_lsn, r->len, max_payload);
+			return AURORA_SEG_ERR_TOO_LARGE;
+		}
+		b->crcs[i] = record_crc(r);
+		b->items[i].start = r->start_lsn;
+		b->items[i].idx = i;
+	}
+	return AURORA_SEG_OK;
+}
+
+/* 2. The batch against itself: sorted by start, neighbours must not overlap. */
+static int
+check_batch_overlap(append_batch *b, char *err, size_t errlen)
+{
+	qsort(b->items, (size_t) b->n, sizeof(*b->items), cmp_item);
+	for (int k = 1; k < b->n; k++)
+	{
+		const aurora_log_record *x = &b->recs[b->items[k - 1].idx],
+				   *y = &b->recs[b->items[k].idx];
+
+		if (x->end_lsn > y->start_lsn)
+		{
+			aurora_seterr(err, errlen, "records %d [%" PRIu64 ",%" PRIu64 ") and %d [%" PRIu64 ",%" PRIu64
+				   ") of the batch overlap", b->items[k - 1].idx, x->start_lsn, x->end_lsn,
+				   b->items[k].idx, y->start_lsn, y->end_lsn);
+			return AURORA_SEG_ERR_INVALID;
+		}
+	}
+	return AURORA_SEG_OK;
+}
+
+/*
+ * 3. Against held records (durable or pending): duplicate or overlap.  Sets
+ * kind[], pos[], nfresh and total.  s->mu held.
+ */
+static int
+classify_against_held(aurora_segment *s, append_batch *b, char *err, size_t errlen)
+{
+	for (int k = 0; k < b->n; k++)
+	{
+		int			i = b->items[k].idx;
+		const aurora_log_record *r = &b->recs[i];
+		size_t		p;
+
+		if (r->start_lsn <= s->meta.base_lsn)
+		{
+			b->kind[k] = ITEM_COVERED;
+			continue;
+		}
+		p = lower_bound(s->recs, s->nrecs, r->start_lsn);
+		b->pos[k] = p;
+		if (p < s->nrecs && s->recs[p].start == r->start_lsn)
+		{
+			const seg_entry *e = &s->recs[p];
+
+			if (e->end == r->end_lsn && e->prev == r->prev_lsn && e->len == r->len &&
+				e->crc == b->crcs[i])
+			{
+				b->kind[k] = ITEM_DUP;
+				continue;
+			}
+			aurora_seterr(err, errlen, "record %d (start %" PRIu64 "): differs from the held record "
+				   "with the same start_lsn (end %" PRIu64 ", prev %" PRIu64 ", %" PRIu32 " bytes)",
+				   i, r->start_lsn, e->end, e->prev, e->len);
+			return AURORA_SEG_ERR_INCONSISTENT;
+		}
+		if ((p > 0 && s->recs[p - 1].end > r->start_lsn) ||
+			(p < s->nrecs && s->recs[p].start < r->end_lsn))
+		{
+			const seg_entry *e = (p > 0 && s->recs[p - 1].end > r->start_lsn) ?
+				&s->recs[p - 1] : &s->recs[p];
+
+			aurora_seterr(err, errlen, "record %d [%" PRIu64 ",%" PRIu64 ") overlaps the held record [%"
+				   PRIu64 ",%" PRIu64 ")", i, r->start_lsn, r->end_lsn, e->start, e->end);
+			return AURORA_SEG_ERR_INCONSISTENT;
+		}
+		b->kind[k] = ITEM_NEW;
+		b->nfresh++;
+		b->total += AURORA_SEG_RECORD_HEADER_SIZE + r->len;
+	}
+	return AURORA_SEG_OK;
+}
+
+/*
+ * 4. Backlinks of each new record against its neighbours in start order
+ * (held or new, whichever is closer; the base acts as a record that ends
+ * where it starts).  A contradiction means two histories of the PG are
+ * being mixed (e.g. a stale writer), which would otherwise only show up
+ * later as a hole that never fills.  s->mu held.
+ */
+static int
+check_backlinks(aurora_segment *s, const append_batch *b, char *err, size_t errlen)
+{
+	const aurora_log_record *recs = b->recs;
+	const batch_item *items = b->items;
+	int			last_new = -1;
+
+	for (int k = 0; k < b->n; k++)
+	{
+		const aurora_log_record *r = &recs[items[k].idx];
+		size_t		p = b->pos[k];
+		uint64_t	ls = s->meta.base_lsn,
+					le = s->meta.base_lsn;
+		int			next_new = -1;
+		bool		have_right = false;
+		uint64_t	rs = 0,
+					rp = 0;
+
+		if (b->kind[k] != ITEM_NEW)
+			continue;
+		if (p > 0)
+		{
+			ls = s->recs[p - 1].start;
+			le = s->recs[p - 1].end;
+		}
+		if (last_new >= 0 && recs[items[last_new].idx].start_lsn > ls)
+		{
+			ls = recs[items[last_new].idx].start_lsn;
+			le = recs[items[last_new].idx].end_lsn;
+		}
+		for (int j = k + 1; j < b->n; j++)
+			if (b->kind[j] == ITEM_NEW)
+			{
+				next_new = j;
+				break;
+			}
+		if (p < s->nrecs)
+		{
+			have_right = true;
+			rs = s->recs[p].start;
+			rp = s->recs[p].prev;
+		}
+		if (next_new >= 0 && (!have_right || recs[items[next_new].idx].start_lsn < rs))
+		{
+			have_right = true;
+			rs = recs[items[next_new].idx].start_lsn;
+			rp = recs[items[next_new].idx].prev_lsn;
+		}
+		if (!link_ok(ls, le, r->prev_lsn))
+		{
+			aurora_seterr(err, errlen, "record %d (start %" PRIu64 ", prev %" PRIu64
+				   "): its backlink skips or overlaps the record [%" PRIu64 ",%" PRIu64 ")",
+				   items[k].idx, r->start_lsn, r->prev_lsn, ls, le);
+			return AURORA_SEG_ERR_INCONSISTENT;
+		}
+		if (have_right && !link_ok(r->start_lsn, r->end_lsn, rp))
+		{
+			aurora_seterr(err, errlen, "record %d [%" PRIu64 ",%" PRIu64 "): the record at %" PRIu64
+				   " has backlink %" PRIu64 ", which skips or overlaps it",
+				   items[k].idx, r->start_lsn, r->end_lsn, rs, rp);
+			return AURORA_SEG_ERR_INCONSISTENT;
+		}
+		last_new = k;
+	}
+	return AURORA_SEG_OK;
+}
+
+/*
+ * 6. Encode the new records in start order and write them with one pwrite;
+ * fills fresh[] and queues the batch for the next sync.  s->mu held, the
+ * memory of step 5 reserved.
+ */
+static int
+write_new_records(aurora_segment *s, append_batch *b, char *err, size_t errlen)
+{
+	size_t		o = 0,
+				f = 0;
+	uint64_t	max_end = 0;
+
+	for (int k = 0; k < b->n; k++)
+	{
+		const aurora_log_record *r = &b->recs[b->items[k].idx];
+		uint32_t	crc = b->crcs[b->items[k].idx];
+		seg_entry  *e;
+
+		if (b->kind[k] != ITEM_NEW)
+			continue;
+		aurora_put_le32(b->buf + o, AURORA_SEG_RECORD_MAGIC);
+		aurora_put_le32(b->buf + o + 4, crc);
+		encode_fields(b->buf + o + 8, r->start_lsn, r->end_lsn, r->prev_lsn, r->len);
+		if (r->len > 0)
+			memcpy(b->buf + o + AURORA_SEG_RECORD_HEADER_SIZE, r->payload, r->len);
+		e = &b->fresh[f++];
+		e->start = r->start_lsn;
+		e->end = r->end_lsn;
+		e->prev = r->prev_lsn;
+		e->len = r->len;
+		e->crc = crc;
+		e->off = s->write_off + o;
+		if (r->end_lsn > max_end)
+			max_end = r->end_lsn;
+		o += AURORA_SEG_RECORD_HEADER_SIZE + r->len;
+	}
+	if (write_all(s->fd, b->buf, b->total, s->write_off) != 0)
+	{
+		int			saved = errno;
+
+		/*
+		 * Put the file back as it was, so that a crash cannot resurrect part
+		 * of a batch the caller was told failed.  If even that fails the
+		 * file's tail is unknown: refuse further writes.
+		 */
+		s->alloc_end = s->write_off;
+		if (ftruncate(s->fd, (off_t) s->write_off) != 0)
+		{
+			s->failed = true;
+			snprintf(s->failed_msg, sizeof(s->failed_msg),
+					 "write failed (%s) and truncating back failed (%s)",
+					 strerror(saved), strerror(errno));
+			aurora_log("segment %s: %s", s->dir, s->failed_msg);
+		}
+		aurora_seterr(err, errlen, "cannot append to %s/" LOG_FILE ": %s", s->dir, strerror(saved));
+		return AURORA_SEG_ERR_IO;
+	}
+	s->write_off += b->total;
+	if (s->write_off > s->alloc_end)
+		s->alloc_end = s->write_off;
+	s->batches[s->nbatches].end_off = s->write_off;
+	s->batches[s->nbatches].nrecs = b->nfresh;
+	s->batches[s->nbatches].max_end = max_end;
+	s->nbatches++;
+	return AURORA_SEG_OK;
+}
+
+/*
+ * 7. Merge the new (sorted) entries into the index from the back, noting
+ * where each lands (in pos[], ascending; no longer needed for step 4), and
+ * keep the count of backlink mismatches.  Cannot fail.  s->mu held.
+ */
+static void
+merge_into_index(aurora_segment *s, append_batch *b)
+{
+	size_t	   *pos = b->pos;
+	size_t		nfresh = b->nfresh;
+	size_t		i = s->nrecs,
+				j = nfresh,
+				w = s->nrecs + nfresh;
+
+	while (j > 0)
+	{
+		if (i > 0 && s->recs[i - 1].start > b->fresh[j - 1].start)
+			s->recs[--w] = s->recs[--i];
+		else
+		{
+			s->recs[--w] = b->fresh[--j];
+			pos[j] = w;
+		}
+	}
+	s->nrecs += nfresh;
+
+	/*
+	 * Backlink mismatches change only at the new entries and at each held
+	 * entry right after a run of new ones (its predecessor changed from the
+	 * held entry before the run to the run's last new entry).
+	 */
+	for (size_t f = 0; f < nfresh; f++)
+	{
+		size_t		q = pos[f];
+
+		s->mismatches += mismatch_at(s, q);
+		if ((f + 1 == nfresh || pos[f + 1] != q + 1) && q + 1 < s->nrecs)
+		{
+			size_t		run = q;
+			uint64_t	old_pred;
+
+			for (size_t g = f; g > 0 && pos[g - 1] == run - 1; g--)
+				run--;
+			old_pred = run == 0 ? s->meta.base_lsn : s->recs[run - 1].start;
+			s->mismatches -= s->recs[q + 1].prev != old_pred;
+			s->mismatches += mismatch_at(s, q + 1);
+		}
+	}
+	/* The backlink checks keep new records out of the chain; be safe anyway. */
+	if (w < s->chain_len)
+	{
+		s->chain_len = 0;
+		s->scl = s->meta.base_lsn;
+		advance_chain(s);
+	}
+}
+
+/*
+ * Lock s for an append of b: not into space that is being zero-filled
+ * (aurora_segment_preallocate), and not after a failure that left the
+ * file's tail unknown.  Returns with s->mu held either way.
+ */
+static int
+lock_for_append(aurora_segment *s, const append_batch *b, char *err, size_t errlen)
+{
+	uint64_t	most = 0;
+
+	pthread_mutex_lock(&s->mu);
+	for (int i = 0; i < b->n; i++)
+		most += AURORA_SEG_RECORD_HEADER_SIZE + b->recs[i].len;
+	while (s->extending && s->write_off + most > s->extend_from)
+		pthread_cond_wait(&s->extend_done, &s->mu);
+	if (s->failed)
+	{
+		aurora_seterr(err, errlen, "segment %s refuses writes after an earlier failure (%s); "
+			   "it must be reopened", s->dir, s->failed_msg);
+		return AURORA_SEG_ERR_IO;
+	}
+	return AURORA_SEG_OK;
+}
+
+/*
+ * Steps 1-2 check the batch alone, 3-4 against what the segment holds
+ * (nothing of a refused batch is written), 5 reserves every allocation so
+ * that nothing can fail after the write, 6 writes, 7 indexes.
+ */
 int
 aurora_segment_append(aurora_segment *s, const aurora_log_record *recs, int n,
 					  uint32_t max_payload, int *n_new, char *err, size_t errlen)
 {
-	batch_item *items = NULL;
-	uint32_t   *crcs = NULL;
-	uint8_t    *kind = NULL;
-	size_t	   *pos = NULL;
-	uint8_t    *buf = NULL;
-	seg_entry  *fresh = NULL;
-	size_t		nfresh = 0,
-				total = 0;
+	append_batch b = {.recs = recs, .n = n};
 	int			rc = AURORA_SEG_OK;
 	bool		locked = false;
 
@@ -1220,344 +1571,52 @@ aurora_segment_append(aurora_segment *s, const aurora_log_record *recs, int n,
 	if (n == 0)
 		return AURORA_SEG_OK;
 
-	items = malloc((size_t) n * sizeof(*items));
-	crcs = malloc((size_t) n * sizeof(*crcs));
-	kind = malloc((size_t) n);
-	pos = malloc((size_t) n * sizeof(*pos));
-	if (items == NULL || crcs == NULL || kind == NULL || pos == NULL)
+	b.items = malloc((size_t) n * sizeof(*b.items));
+	b.crcs = malloc((size_t) n * sizeof(*b.crcs));
+	b.kind = malloc((size_t) n);
+	b.pos = malloc((size_t) n * sizeof(*b.pos));
+	if (b.items == NULL || b.crcs == NULL || b.kind == NULL || b.pos == NULL)
 	{
 		aurora_seterr(err, errlen, "out of memory for a batch of %d records", n);
 		rc = AURORA_SEG_ERR_IO;
 		goto out;
 	}
-
-	/* 1. Each record on its own (no lock needed). */
-	for (int i = 0; i < n; i++)
-	{
-		const aurora_log_record *r = &recs[i];
-
-		if (r->start_lsn >= r->end_lsn)
-		{
-			aurora_seterr(err, errlen, "record %d: start_lsn %" PRIu64 " is not below end_lsn %" PRIu64,
-				   i, r->start_lsn, r->end_lsn);
-			rc = AURORA_SEG_ERR_INVALID;
-			goto out;
-		}
-		if (r->prev_lsn >= r->start_lsn)
-		{
-			aurora_seterr(err, errlen, "record %d (start %" PRIu64 "): prev_lsn %" PRIu64
-				   " is not below start_lsn", i, r->start_lsn, r->prev_lsn);
-			rc = AURORA_SEG_ERR_INVALID;
-			goto out;
-		}
-		if (r->len > 0 && r->payload == NULL)
-		{
-			aurora_seterr(err, errlen, "record %d (start %" PRIu64 "): %" PRIu32 " bytes but no payload",
-				   i, r->start_lsn, r->len);
-			rc = AURORA_SEG_ERR_INVALID;
-			goto out;
-		}
-		if (r->len > max_payload)
-		{
-			aurora_seterr(err, errlen, "record %d (start %" PRIu64 "): payload of %" PRIu32
-				   " bytes exceeds the limit of %" PRIu32, i, r->start_lsn, r->len, max_payload);
-			rc = AURORA_SEG_ERR_TOO_LARGE;
-			goto out;
-		}
-		crcs[i] = record_crc(r);
-		items[i].start = r->start_lsn;
-		items[i].idx = i;
-	}
-
-	/* 2. The batch against itself: sorted by start, neighbours must not overlap. */
-	qsort(items, (size_t) n, sizeof(*items), cmp_item);
-	for (int k = 1; k < n; k++)
-	{
-		const aurora_log_record *a = &recs[items[k - 1].idx],
-				   *b = &recs[items[k].idx];
-
-		if (a->end_lsn > b->start_lsn)
-		{
-			aurora_seterr(err, errlen, "records %d [%" PRIu64 ",%" PRIu64 ") and %d [%" PRIu64 ",%" PRIu64
-				   ") of the batch overlap", items[k - 1].idx, a->start_lsn, a->end_lsn,
-				   items[k].idx, b->start_lsn, b->end_lsn);
-			rc = AURORA_SEG_ERR_INVALID;
-			goto out;
-		}
-	}
-
-	pthread_mutex_lock(&s->mu);
-	locked = true;
-	{
-		/* not into space that is being zero-filled (aurora_segment_preallocate) */
-		uint64_t	most = 0;
-
-		for (int i = 0; i < n; i++)
-			most += AURORA_SEG_RECORD_HEADER_SIZE + recs[i].len;
-		while (s->extending && s->write_off + most > s->extend_from)
-			pthread_cond_wait(&s->extend_done, &s->mu);
-	}
-	if (s->failed)
-	{
-		aurora_seterr(err, errlen, "segment %s refuses writes after an earlier failure (%s); "
-			   "it must be reopened", s->dir, s->failed_msg);
-		rc = AURORA_SEG_ERR_IO;
+	if ((rc = check_each_record(&b, max_payload, err, errlen)) != AURORA_SEG_OK ||
+		(rc = check_batch_overlap(&b, err, errlen)) != AURORA_SEG_OK)
 		goto out;
-	}
 
-	/* 3. Against held records (durable or pending): duplicate or overlap. */
-	for (int k = 0; k < n; k++)
-	{
-		int			i = items[k].idx;
-		const aurora_log_record *r = &recs[i];
-		size_t		p;
-
-		if (r->start_lsn <= s->meta.base_lsn)
-		{
-			kind[k] = ITEM_COVERED;
-			continue;
-		}
-		p = lower_bound(s->recs, s->nrecs, r->start_lsn);
-		pos[k] = p;
-		if (p < s->nrecs && s->recs[p].start == r->start_lsn)
-		{
-			const seg_entry *e = &s->recs[p];
-
-			if (e->end == r->end_lsn && e->prev == r->prev_lsn && e->len == r->len &&
-				e->crc == crcs[i])
-			{
-				kind[k] = ITEM_DUP;
-				continue;
-			}
-			aurora_seterr(err, errlen, "record %d (start %" PRIu64 "): differs from the held record "
-				   "with the same start_lsn (end %" PRIu64 ", prev %" PRIu64 ", %" PRIu32 " bytes)",
-				   i, r->start_lsn, e->end, e->prev, e->len);
-			rc = AURORA_SEG_ERR_INCONSISTENT;
-			goto out;
-		}
-		if ((p > 0 && s->recs[p - 1].end > r->start_lsn) ||
-			(p < s->nrecs && s->recs[p].start < r->end_lsn))
-		{
-			const seg_entry *e = (p > 0 && s->recs[p - 1].end > r->start_lsn) ?
-				&s->recs[p - 1] : &s->recs[p];
-
-			aurora_seterr(err, errlen, "record %d [%" PRIu64 ",%" PRIu64 ") overlaps the held record [%"
-				   PRIu64 ",%" PRIu64 ")", i, r->start_lsn, r->end_lsn, e->start, e->end);
-			rc = AURORA_SEG_ERR_INCONSISTENT;
-			goto out;
-		}
-		kind[k] = ITEM_NEW;
-		nfresh++;
-		total += AURORA_SEG_RECORD_HEADER_SIZE + r->len;
-	}
-
-	/*
-	 * 4. Backlinks of each new record against its neighbours in start order
-	 * (held or new, whichever is closer; the base acts as a record that
-	 * ends where it starts).  A contradiction means two histories of the PG
-	 * are being mixed (e.g. a stale writer), which would otherwise only show
-	 * up later as a hole that never fills.
-	 */
-	{
-		int			last_new = -1;
-
-		for (int k = 0; k < n; k++)
-		{
-			const aurora_log_record *r = &recs[items[k].idx];
-			size_t		p = pos[k];
-			uint64_t	ls = s->meta.base_lsn,
-						le = s->meta.base_lsn;
-			int			next_new = -1;
-			bool		have_right = false;
-			uint64_t	rs = 0,
-						rp = 0;
-
-			if (kind[k] != ITEM_NEW)
-				continue;
-			if (p > 0)
-			{
-				ls = s->recs[p - 1].start;
-				le = s->recs[p - 1].end;
-			}
-			if (last_new >= 0 && recs[items[last_new].idx].start_lsn > ls)
-			{
-				ls = recs[items[last_new].idx].start_lsn;
-				le = recs[items[last_new].idx].end_lsn;
-			}
-			for (int j = k + 1; j < n; j++)
-				if (kind[j] == ITEM_NEW)
-				{
-					next_new = j;
-					break;
-				}
-			if (p < s->nrecs)
-			{
-				have_right = true;
-				rs = s->recs[p].start;
-				rp = s->recs[p].prev;
-			}
-			if (next_new >= 0 && (!have_right || recs[items[next_new].idx].start_lsn < rs))
-			{
-				have_right = true;
-				rs = recs[items[next_new].idx].start_lsn;
-				rp = recs[items[next_new].idx].prev_lsn;
-			}
-			if (!link_ok(ls, le, r->prev_lsn))
-			{
-				aurora_seterr(err, errlen, "record %d (start %" PRIu64 ", prev %" PRIu64
-					   "): its backlink skips or overlaps the record [%" PRIu64 ",%" PRIu64 ")",
-					   items[k].idx, r->start_lsn, r->prev_lsn, ls, le);
-				rc = AURORA_SEG_ERR_INCONSISTENT;
-				goto out;
-			}
-			if (have_right && !link_ok(r->start_lsn, r->end_lsn, rp))
-			{
-				aurora_seterr(err, errlen, "record %d [%" PRIu64 ",%" PRIu64 "): the record at %" PRIu64
-					   " has backlink %" PRIu64 ", which skips or overlaps it",
-					   items[k].idx, r->start_lsn, r->end_lsn, rs, rp);
-				rc = AURORA_SEG_ERR_INCONSISTENT;
-				goto out;
-			}
-			last_new = k;
-		}
-	}
-
-	if (nfresh == 0)
+	locked = true;
+	if ((rc = lock_for_append(s, &b, err, errlen)) != AURORA_SEG_OK ||
+		(rc = classify_against_held(s, &b, err, errlen)) != AURORA_SEG_OK ||
+		(rc = check_backlinks(s, &b, err, errlen)) != AURORA_SEG_OK)
+		goto out;
+	if (b.nfresh == 0)
 		goto out;
 
 	/* 5. Reserve memory first, so nothing can fail after the write. */
-	buf = malloc(total);
-	fresh = malloc(nfresh * sizeof(*fresh));
-	if (buf == NULL || fresh == NULL || reserve_recs(s, nfresh) != 0 || reserve_batch(s) != 0)
+	b.buf = malloc(b.total);
+	b.fresh = malloc(b.nfresh * sizeof(*b.fresh));
+	if (b.buf == NULL || b.fresh == NULL || reserve_recs(s, b.nfresh) != 0 || reserve_batch(s) != 0)
 	{
-		aurora_seterr(err, errlen, "out of memory appending %zu records", nfresh);
+		aurora_seterr(err, errlen, "out of memory appending %zu records", b.nfresh);
 		rc = AURORA_SEG_ERR_IO;
 		goto out;
 	}
-
-	/* 6. Encode in start order and write everything with one pwrite. */
-	{
-		size_t		o = 0,
-					f = 0;
-		uint64_t	max_end = 0;
-
-		for (int k = 0; k < n; k++)
-		{
-			const aurora_log_record *r = &recs[items[k].idx];
-			seg_entry  *e;
-
-			if (kind[k] != ITEM_NEW)
-				continue;
-			aurora_put_le32(buf + o, AURORA_SEG_RECORD_MAGIC);
-			aurora_put_le32(buf + o + 4, crcs[items[k].idx]);
-			encode_fields(buf + o + 8, r->start_lsn, r->end_lsn, r->prev_lsn, r->len);
-			if (r->len > 0)
-				memcpy(buf + o + AURORA_SEG_RECORD_HEADER_SIZE, r->payload, r->len);
-			e = &fresh[f++];
-			e->start = r->start_lsn;
-			e->end = r->end_lsn;
-			e->prev = r->prev_lsn;
-			e->len = r->len;
-			e->crc = crcs[items[k].idx];
-			e->off = s->write_off + o;
-			if (r->end_lsn > max_end)
-				max_end = r->end_lsn;
-			o += AURORA_SEG_RECORD_HEADER_SIZE + r->len;
-		}
-		if (write_all(s->fd, buf, total, s->write_off) != 0)
-		{
-			int			saved = errno;
-
-			/*
-			 * Put the file back as it was, so that a crash cannot resurrect
-			 * part of a batch the caller was told failed.  If even that
-			 * fails the file's tail is unknown: refuse further writes.
-			 */
-			s->alloc_end = s->write_off;
-			if (ftruncate(s->fd, (off_t) s->write_off) != 0)
-			{
-				s->failed = true;
-				snprintf(s->failed_msg, sizeof(s->failed_msg),
-						 "write failed (%s) and truncating back failed (%s)",
-						 strerror(saved), strerror(errno));
-				aurora_log("segment %s: %s", s->dir, s->failed_msg);
-			}
-			aurora_seterr(err, errlen, "cannot append to %s/" LOG_FILE ": %s", s->dir, strerror(saved));
-			rc = AURORA_SEG_ERR_IO;
-			goto out;
-		}
-		s->write_off += total;
-		if (s->write_off > s->alloc_end)
-			s->alloc_end = s->write_off;
-		s->batches[s->nbatches].end_off = s->write_off;
-		s->batches[s->nbatches].nrecs = nfresh;
-		s->batches[s->nbatches].max_end = max_end;
-		s->nbatches++;
-	}
-
-	/*
-	 * 7. Merge the new (sorted) entries into the index from the back, noting
-	 * where each lands (in pos[], ascending; no longer needed for step 4).
-	 */
-	{
-		size_t		i = s->nrecs,
-					j = nfresh,
-					w = s->nrecs + nfresh;
-
-		while (j > 0)
-		{
-			if (i > 0 && s->recs[i - 1].start > fresh[j - 1].start)
-				s->recs[--w] = s->recs[--i];
-			else
-			{
-				s->recs[--w] = fresh[--j];
-				pos[j] = w;
-			}
-		}
-		s->nrecs += nfresh;
-
-		/*
-		 * Backlink mismatches change only at the new entries and at each held
-		 * entry right after a run of new ones (its predecessor changed from
-		 * the held entry before the run to the run's last new entry).
-		 */
-		for (size_t f = 0; f < nfresh; f++)
-		{
-			size_t		q = pos[f];
-
-			s->mismatches += mismatch_at(s, q);
-			if ((f + 1 == nfresh || pos[f + 1] != q + 1) && q + 1 < s->nrecs)
-			{
-				size_t		run = q;
-				uint64_t	old_pred;
-
-				for (size_t g = f; g > 0 && pos[g - 1] == run - 1; g--)
-					run--;
-				old_pred = run == 0 ? s->meta.base_lsn : s->recs[run - 1].start;
-				s->mismatches -= s->recs[q + 1].prev != old_pred;
-				s->mismatches += mismatch_at(s, q + 1);
-			}
-		}
-		/* The backlink checks keep new records out of the chain; be safe anyway. */
-		if (w < s->chain_len)
-		{
-			s->chain_len = 0;
-			s->scl = s->meta.base_lsn;
-			advance_chain(s);
-		}
-	}
+	if ((rc = write_new_records(s, &b, err, errlen)) != AURORA_SEG_OK)
+		goto out;
+	merge_into_index(s, &b);
 	if (n_new != NULL)
-		*n_new = (int) nfresh;
+		*n_new = (int) b.nfresh;
 
 out:
 	if (locked)
 		pthread_mutex_unlock(&s->mu);
-	free(items);
-	free(crcs);
-	free(kind);
-	free(pos);
-	free(buf);
-	free(fresh);
+	free(b.items);
+	free(b.crcs);
+	free(b.kind);
+	free(b.pos);
+	free(b.buf);
+	free(b.fresh);
 	return rc;
 }
 
