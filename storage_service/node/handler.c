@@ -14,7 +14,7 @@
 #include "pagemsg.h"
 #include "pageservice.h"
 #include "segment.h"
-#include "store.h"
+#include "segment_table.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -42,7 +42,7 @@ aurora_handler_init(aurora_handler *h, const char *node_id, const char *az,
 }
 
 void
-aurora_handler_set_store(aurora_handler *h, struct aurora_store *store)
+aurora_handler_set_store(aurora_handler *h, struct aurora_segment_table *store)
 {
 	h->store = store;
 }
@@ -69,7 +69,7 @@ aurora_handler_status(aurora_handler *h, aurora_status_body *s)
 	s->errors_total = atomic_load(&h->errors_total);
 	for (i = 0; i < AURORA_ERR_COUNT; i++)
 		s->errors_by_code[i] = atomic_load(&h->errors_by_code[i]);
-	s->segments = h->store ? (uint32_t) aurora_store_count(h->store) : 0;
+	s->segments = h->store ? (uint32_t) aurora_segment_table_count(h->store) : 0;
 	if (h->pages != NULL)
 	{
 		aurora_pageservice_stats ps;
@@ -295,7 +295,7 @@ static struct aurora_segment *
 find_segment(aurora_handler *h, const aurora_header *req, aurora_reply *out)
 {
 	struct aurora_segment *seg = h->store ?
-		aurora_store_find(h->store, req->volume_id, req->pg_id) : NULL;
+		aurora_segment_table_find(h->store, req->volume_id, req->pg_id) : NULL;
 
 	if (seg == NULL)
 	{
@@ -427,10 +427,10 @@ handle_create_segment(aurora_handler *h, const aurora_header *req, const uint8_t
 	meta.blocks_per_segment = c.blocks_per_segment;
 
 	/* an existing segment is subject to the same fencing as any request */
-	seg = aurora_store_find(h->store, req->volume_id, req->pg_id);
+	seg = aurora_segment_table_find(h->store, req->volume_id, req->pg_id);
 	if (seg != NULL && !check_epochs(h, req, seg, out))
 		return;
-	rc = aurora_store_create_segment(h->store, &meta, h->node_id, &seg, err, sizeof(err));
+	rc = aurora_segment_table_create_segment(h->store, &meta, h->node_id, &seg, err, sizeof(err));
 	if (rc != AURORA_SEG_OK)
 	{
 		error_reply(h, req, wire_code(rc), err, out);
@@ -881,7 +881,7 @@ handle_segments(aurora_handler *h, const aurora_header *req, aurora_reply *out)
 	aurora_header rep;
 	uint8_t    *buf;
 	size_t		cap;
-	int			count = h->store ? aurora_store_count(h->store) : 0;
+	int			count = h->store ? aurora_segment_table_count(h->store) : 0;
 
 	if (req->body_len != 0)
 	{
@@ -901,7 +901,7 @@ handle_segments(aurora_handler *h, const aurora_header *req, aurora_reply *out)
 	sink.count = 0;
 	sink.pages = h->pages;
 	if (h->store)
-		aurora_store_foreach(h->store, segments_emit, &sink);
+		aurora_segment_table_foreach(h->store, segments_emit, &sink);
 	if (!aurora_buf_ok(&sink.b))
 	{
 		free(buf);

@@ -39,7 +39,7 @@
 
 #include "log.h"
 #include "segment.h"
-#include "store.h"
+#include "segment_table.h"
 #include "util.h"
 #include "walmeta.h"
 
@@ -359,7 +359,7 @@ ps_indexer_main(void *arg)
 		ps->kicked = ps->commit_wanted = false;
 		pthread_mutex_unlock(&ps->mu);
 
-		aurora_store_foreach(ps->store, collect_seg, &l);
+		aurora_segment_table_foreach(ps->store, collect_seg, &l);
 		now = (uint64_t) aurora_monotonic_ms();
 		for (size_t i = 0; i < l.n; i++)
 		{

@@ -42,7 +42,7 @@
 #include "pagestore.h"
 #include "redo.h"
 #include "segment.h"
-#include "store.h"
+#include "segment_table.h"
 #include "util.h"
 #include "walmeta.h"
 
@@ -115,7 +115,7 @@ ps_get_seg(aurora_pageservice *ps, struct aurora_segment *seg)
 	s->pg_id = meta.pg_id;
 	s->geom.n_pgs = meta.n_pgs;
 	s->geom.blocks_per_segment = meta.blocks_per_segment;
-	aurora_store_segment_path(ps->store, meta.volume_id, meta.pg_id, dir, sizeof(dir) - 8);
+	aurora_segment_table_segment_path(ps->store, meta.volume_id, meta.pg_id, dir, sizeof(dir) - 8);
 	strcat(dir, "/pages");
 	if (aurora_pagestore_open(dir, &s->store, &rebuilt, s->open_err, sizeof(s->open_err)) != 0)
 	{
@@ -167,7 +167,7 @@ ps_get_seg(aurora_pageservice *ps, struct aurora_segment *seg)
 }
 
 int
-aurora_pageservice_start(struct aurora_store *store, const aurora_pageservice_config *cfg,
+aurora_pageservice_start(struct aurora_segment_table *store, const aurora_pageservice_config *cfg,
 						 aurora_pageservice **out, char *err, size_t errlen)
 {
 	aurora_pageservice *ps = calloc(1, sizeof(*ps));

@@ -27,7 +27,7 @@
 #include "pagemsg.h"
 #include "wire.h"
 
-struct aurora_store;
+struct aurora_segment_table;
 struct aurora_segment;
 
 typedef struct aurora_pageservice aurora_pageservice;
@@ -45,7 +45,7 @@ typedef struct aurora_pageservice_config
 } aurora_pageservice_config;
 
 /* Start the indexer (and coalescer) thread.  Returns 0 or -1 with err. */
-int			aurora_pageservice_start(struct aurora_store *store,
+int			aurora_pageservice_start(struct aurora_segment_table *store,
 									 const aurora_pageservice_config *cfg,
 									 aurora_pageservice **out, char *err, size_t errlen);
 

@@ -82,7 +82,7 @@ typedef struct ps_seg
 
 struct aurora_pageservice
 {
-	struct aurora_store *store;
+	struct aurora_segment_table *store;
 	aurora_pageservice_config cfg;
 	aurora_redo_pool *redo;		/* NULL: no helper configured/startable */
 	aurora_redo_pool *redo_bg;	/* coalescing's, at lower priority; NULL: none */

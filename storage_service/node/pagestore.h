@@ -1,5 +1,6 @@
 /*
- * pagestore.h - one segment's page index and page images (DESIGN.md 8),
+ * pagestore.h - one segment's page index and page images
+ * (docs/architecture.md, "The storage node", "A read's path"),
  * kept in an LMDB environment in <segment dir>/pages/.
  *
  * The segment's log stays the source of truth: this store only says, for

@@ -42,7 +42,7 @@
 
 #include "link.h"
 #include "log.h"
-#include "store.h"
+#include "segment_table.h"
 #include "util.h"
 
 /* Appends collected from one connection before they are synced and acked. */

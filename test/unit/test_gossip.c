@@ -28,7 +28,7 @@
 #include "handler.h"
 #include "segment.h"
 #include "server.h"
-#include "store.h"
+#include "segment_table.h"
 #include "tap.h"
 #include "testutil.h"
 #include "util.h"
@@ -42,7 +42,7 @@ typedef struct node
 {
 	char		dir[600];
 	char		url[700];
-	aurora_store *store;
+	aurora_segment_table *store;
 	aurora_handler handler;
 	aurora_server *server;
 } node;
@@ -116,7 +116,7 @@ static aurora_segment *
 seg_of(int k, uint32_t pg)
 {
 	aurora_segment_meta m;
-	aurora_segment *seg = aurora_store_find(nodes[k].store, VOL, pg);
+	aurora_segment *seg = aurora_segment_table_find(nodes[k].store, VOL, pg);
 	char		err[256];
 
 	if (seg != NULL)
@@ -128,7 +128,7 @@ seg_of(int k, uint32_t pg)
 	m.volume_epoch = 1;
 	m.membership_epoch = 1;
 	set_members(m.members);
-	if (aurora_store_create_segment(nodes[k].store, &m, m.members[k].node_id, &seg,
+	if (aurora_segment_table_create_segment(nodes[k].store, &m, m.members[k].node_id, &seg,
 									err, sizeof(err)) != 0)
 		bail_out("create segment pg %u on n%d: %s", pg, k, err);
 	return seg;
@@ -204,7 +204,7 @@ start_nodes(void)
 		snprintf(id, sizeof(id), "n%d", k);
 		snprintf(n->dir, sizeof(n->dir), "%s/n%d", tmpdir, k);
 		snprintf(n->url, sizeof(n->url), "ipc://%s/n%d.sock", tmpdir, k);
-		if (aurora_store_open(n->dir, &n->store, err, sizeof(err)) != 0)
+		if (aurora_segment_table_open(n->dir, &n->store, err, sizeof(err)) != 0)
 			bail_out("store n%d: %s", k, err);
 		aurora_handler_init(&n->handler, id, "az", MAX_BODY);
 		aurora_handler_set_store(&n->handler, n->store);
@@ -465,7 +465,7 @@ main(void)
 	for (int k = 0; k < AURORA_PG_COPIES; k++)
 	{
 		aurora_server_stop(nodes[k].server);
-		aurora_store_close(nodes[k].store);
+		aurora_segment_table_close(nodes[k].store);
 	}
 	remove_tree(tmpdir);
 	return done_testing();

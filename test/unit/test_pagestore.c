@@ -23,7 +23,7 @@
 #include "pageservice.h"
 #include "pagestore.h"
 #include "segment.h"
-#include "store.h"
+#include "segment_table.h"
 #include "tap.h"
 #include "testutil.h"
 #include "util.h"
@@ -542,7 +542,7 @@ append(uint64_t start, uint64_t end, uint64_t prev, const uint8_t *pl, size_t le
  */
 static void
 start_node(const char *tmp, const char *dir, const aurora_pageservice_config *pcfg,
-		   aurora_store **st, aurora_segment **seg, aurora_pageservice **pages)
+		   aurora_segment_table **st, aurora_segment **seg, aurora_pageservice **pages)
 {
 	char		data[600];
 	char		err[1100];
@@ -550,10 +550,10 @@ start_node(const char *tmp, const char *dir, const aurora_pageservice_config *pc
 
 	snprintf(data, sizeof(data), "%s/%s", tmp, dir);
 	mkdir(data, 0700);
-	if (aurora_store_open(data, st, err, sizeof(err)) != 0)
+	if (aurora_segment_table_open(data, st, err, sizeof(err)) != 0)
 		bail_out("store: %s", err);
 	make_meta(&meta, 1);
-	if (aurora_store_create_segment(*st, &meta, "n0", seg, err, sizeof(err)) != 0)
+	if (aurora_segment_table_create_segment(*st, &meta, "n0", seg, err, sizeof(err)) != 0)
 		bail_out("segment: %s", err);
 	if (aurora_pageservice_start(*st, pcfg, pages, err, sizeof(err)) != 0)
 		bail_out("page service: %s", err);
@@ -566,7 +566,7 @@ start_node(const char *tmp, const char *dir, const aurora_pageservice_config *pc
 static void
 test_service(const char *tmp)
 {
-	aurora_store *st;
+	aurora_segment_table *st;
 	aurora_segment *seg;
 	aurora_pageservice *pages;
 	aurora_pageservice_config pcfg;
@@ -720,7 +720,7 @@ test_service(const char *tmp)
 
 		make_meta(&m2, 0);
 		m2.volume_id = 2;
-		if (aurora_store_create_segment(st, &m2, "n0", &s2, err, sizeof(err)) != 0)
+		if (aurora_segment_table_create_segment(st, &m2, "n0", &s2, err, sizeof(err)) != 0)
 			bail_out("segment: %s", err);
 		cur_volume = 2;
 		memset(&e, 0, sizeof(e));
@@ -728,7 +728,7 @@ test_service(const char *tmp)
 		is_str(aurora_error_name(e.code), "CONFLICT", "SEED_PAGES to a segment without geometry: CONFLICT");
 		make_meta(&m2, 4);
 		m2.volume_id = 3;
-		if (aurora_store_create_segment(st, &m2, "n0", &s2, err, sizeof(err)) != 0)
+		if (aurora_segment_table_create_segment(st, &m2, "n0", &s2, err, sizeof(err)) != 0)
 			bail_out("segment: %s", err);
 		cur_volume = 3;
 		for (uint32_t k = 0; k < 64 && other < 0; k++)
@@ -754,7 +754,7 @@ test_service(const char *tmp)
 		char		pdir[800];
 		char		seg_dir[700];
 
-		aurora_store_segment_path(st, 1, 0, seg_dir, sizeof(seg_dir));
+		aurora_segment_table_segment_path(st, 1, 0, seg_dir, sizeof(seg_dir));
 		snprintf(pdir, sizeof(pdir), "rm -rf '%s/pages'", seg_dir);
 		if (system(pdir) != 0)
 			bail_out("cannot remove the page store");
@@ -771,7 +771,7 @@ test_service(const char *tmp)
 			   "the seeded image is gone: block 0 is below the horizon");
 		aurora_pageservice_stop(pages);
 	}
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 }
 
 /*
@@ -783,7 +783,7 @@ test_service(const char *tmp)
 static void
 test_tail(const char *tmp)
 {
-	aurora_store *st;
+	aurora_segment_table *st;
 	aurora_segment *seg;
 	aurora_pageservice *pages;
 	aurora_pageservice_config pcfg;
@@ -888,7 +888,7 @@ test_tail(const char *tmp)
 		   "REL_SIZE at 1500 of the relation it extends: 4 blocks");
 	}
 	aurora_pageservice_stop(pages);
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 }
 
 int
