@@ -860,53 +860,50 @@ plan_push(aurora_page_plan *p, int *cap, uint64_t start, uint64_t end)
 	return 0;
 }
 
-int
-aurora_pagestore_plan(aurora_pagestore *ps, const aurora_block_ref *block, uint64_t lsn,
-					  aurora_page_plan *plan, char *err, size_t errlen)
+/*
+ * The fork's size at lsn rules the block out: it does not exist then, or the
+ * block lies past its end.  *known: the size at lsn is recorded at all.
+ */
+static int
+plan_check_size(MDB_txn *txn, aurora_pagestore *ps, const aurora_block_ref *block, uint64_t lsn,
+				bool *known, char *err, size_t errlen)
 {
-	MDB_txn    *txn;
-	MDB_cursor *c = NULL;
-	MDB_val		k,
-				v;
-	uint8_t		bkey[REC_KEY_LEN];
 	uint8_t		rk[REL_KEY_LEN];
-	bool		known,
-				exists,
-				from_init = false;
+	bool		exists;
 	uint32_t	nblocks;
-	int			cap = 0;
-	int			rc;
 
-	memset(plan, 0, offsetof(aurora_page_plan, image));
-	plan->n_recs = 0;
-	plan->rec_start = plan->rec_end = NULL;
-	if ((rc = mdb_txn_begin(ps->env, NULL, MDB_RDONLY, &txn)) != 0)
-		return lmdb_fail(rc, "cannot begin a read transaction", ps, err, errlen);
-	block_key(bkey, block, 0);
 	rel_key(rk, block->spc_oid, block->db_oid, block->rel_number, block->fork);
-
-	known = size_at(txn, ps->sizes, rk, lsn, &exists, &nblocks);
-	if (known && !exists)
+	*known = size_at(txn, ps->sizes, rk, lsn, &exists, &nblocks);
+	if (*known && !exists)
 	{
 		snprintf(err, errlen, "relation %u/%u/%u fork %u does not exist at LSN %llX/%llX",
 				 block->spc_oid, block->db_oid, block->rel_number, block->fork,
 				 (unsigned long long) (lsn >> 32), (unsigned long long) (lsn & 0xffffffffu));
-		rc = AURORA_ERR_NO_RELATION;
-		goto done;
+		return AURORA_ERR_NO_RELATION;
 	}
-	if (known && block->blkno >= nblocks)
+	if (*known && block->blkno >= nblocks)
 	{
 		snprintf(err, errlen, "block %u is beyond the %u blocks of relation %u/%u/%u fork %u at LSN %llX/%llX",
 				 block->blkno, nblocks, block->spc_oid, block->db_oid, block->rel_number,
 				 block->fork, (unsigned long long) (lsn >> 32),
 				 (unsigned long long) (lsn & 0xffffffffu));
-		rc = AURORA_ERR_NO_BLOCK;
-		goto done;
+		return AURORA_ERR_NO_BLOCK;
 	}
+	return 0;
+}
 
-	/* the newest image at or below lsn */
+/* The newest image of the block at or below lsn into plan, if there is one. */
+static int
+plan_newest_image(MDB_txn *txn, aurora_pagestore *ps, const uint8_t *bkey, uint64_t lsn,
+				  aurora_page_plan *plan, char *err, size_t errlen)
+{
+	MDB_cursor *c;
+	MDB_val		k,
+				v;
+	int			rc;
+
 	if ((rc = mdb_cursor_open(txn, ps->images, &c)) != 0)
-		goto lmdb_error;
+		return lmdb_fail(rc, "cannot read", ps, err, errlen);
 	if (last_at_or_below(c, bkey, BLOCK_KEY_LEN, lsn, &k, &v) && v.mv_size == AURORA_PAGE_BYTES)
 	{
 		plan->has_image = true;
@@ -914,11 +911,26 @@ aurora_pagestore_plan(aurora_pagestore *ps, const aurora_block_ref *block, uint6
 		memcpy(plan->image, v.mv_data, AURORA_PAGE_BYTES);
 	}
 	mdb_cursor_close(c);
-	c = NULL;
+	return 0;
+}
 
-	/* records after it, newest first, down to a WILL_INIT one */
+/*
+ * The block's records after plan's image up to lsn into plan, newest first,
+ * down to a WILL_INIT one (*from_init then).
+ */
+static int
+plan_records(MDB_txn *txn, aurora_pagestore *ps, const uint8_t *bkey, uint64_t lsn,
+			 aurora_page_plan *plan, bool *from_init, char *err, size_t errlen)
+{
+	MDB_cursor *c;
+	MDB_val		k,
+				v;
+	int			cap = 0;
+	int			rc = 0;
+
+	*from_init = false;
 	if ((rc = mdb_cursor_open(txn, ps->recs, &c)) != 0)
-		goto lmdb_error;
+		return lmdb_fail(rc, "cannot read", ps, err, errlen);
 	if (last_at_or_below(c, bkey, BLOCK_KEY_LEN, lsn, &k, &v))
 	{
 		for (;;)
@@ -932,18 +944,18 @@ aurora_pagestore_plan(aurora_pagestore *ps, const aurora_block_ref *block, uint6
 			{
 				snprintf(err, errlen, "page store %s: bad record entry", ps->dir);
 				rc = AURORA_ERR_CORRUPT;
-				goto done;
+				break;
 			}
 			flags = ((uint8_t *) v.mv_data)[8];
 			if (plan_push(plan, &cap, aurora_get_le64(v.mv_data), end) != 0)
 			{
 				snprintf(err, errlen, "out of memory");
 				rc = AURORA_ERR_INTERNAL;
-				goto done;
+				break;
 			}
 			if (flags & AURORA_BLOCK_WILL_INIT)
 			{
-				from_init = true;
+				*from_init = true;
 				break;
 			}
 			if (mdb_cursor_get(c, &k, &v, MDB_PREV) != 0 || k.mv_size != REC_KEY_LEN ||
@@ -952,7 +964,89 @@ aurora_pagestore_plan(aurora_pagestore *ps, const aurora_block_ref *block, uint6
 		}
 	}
 	mdb_cursor_close(c);
-	c = NULL;
+	return rc;
+}
+
+/*
+ * Why a block with neither an image nor an initializing record cannot be
+ * built (see "Pitfalls of pages from the log" in docs/architecture.md):
+ * always an error code, with the reason in err.
+ */
+static int
+plan_no_base(MDB_txn *txn, aurora_pagestore *ps, const uint8_t *bkey,
+			 const aurora_block_ref *block, uint64_t lsn, bool known,
+			 const aurora_page_plan *plan, char *err, size_t errlen)
+{
+	int			unwritten = plan->n_recs > 0 ? 0 :
+		block_unwritten_before_history(txn, ps, bkey, block->fork);
+
+	if (unwritten < 0)
+	{
+		snprintf(err, errlen, "page store %s: cannot read the history of block %u of "
+				 "relation %u/%u/%u fork %u", ps->dir, block->blkno, block->spc_oid,
+				 block->db_oid, block->rel_number, block->fork);
+		return AURORA_ERR_INTERNAL;
+	}
+	if (unwritten == 0)
+	{
+		snprintf(err, errlen, "block %u of relation %u/%u/%u fork %u has no image or "
+				 "initializing record at or below LSN %llX/%llX (below the horizon)",
+				 block->blkno, block->spc_oid, block->db_oid, block->rel_number,
+				 block->fork, (unsigned long long) (lsn >> 32),
+				 (unsigned long long) (lsn & 0xffffffffu));
+		return AURORA_ERR_BELOW_HORIZON;
+	}
+	if (!known)
+	{
+		snprintf(err, errlen, "relation %u/%u/%u fork %u is unknown at LSN %llX/%llX",
+				 block->spc_oid, block->db_oid, block->rel_number, block->fork,
+				 (unsigned long long) (lsn >> 32), (unsigned long long) (lsn & 0xffffffffu));
+		return AURORA_ERR_NO_RELATION;
+	}
+	snprintf(err, errlen, "block %u of relation %u/%u/%u fork %u was not written at or "
+			 "below LSN %llX/%llX", block->blkno, block->spc_oid, block->db_oid,
+			 block->rel_number, block->fork, (unsigned long long) (lsn >> 32),
+			 (unsigned long long) (lsn & 0xffffffffu));
+	return AURORA_ERR_NO_BLOCK;
+}
+
+/* Oldest first, the order redo applies them. */
+static void
+plan_reverse_records(aurora_page_plan *plan)
+{
+	for (int i = 0, j = plan->n_recs - 1; i < j; i++, j--)
+	{
+		uint64_t	t = plan->rec_start[i];
+
+		plan->rec_start[i] = plan->rec_start[j];
+		plan->rec_start[j] = t;
+		t = plan->rec_end[i];
+		plan->rec_end[i] = plan->rec_end[j];
+		plan->rec_end[j] = t;
+	}
+}
+
+int
+aurora_pagestore_plan(aurora_pagestore *ps, const aurora_block_ref *block, uint64_t lsn,
+					  aurora_page_plan *plan, char *err, size_t errlen)
+{
+	MDB_txn    *txn;
+	uint8_t		bkey[REC_KEY_LEN];
+	bool		known,
+				from_init = false;
+	int			rc;
+
+	memset(plan, 0, offsetof(aurora_page_plan, image));
+	plan->n_recs = 0;
+	plan->rec_start = plan->rec_end = NULL;
+	if ((rc = mdb_txn_begin(ps->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return lmdb_fail(rc, "cannot begin a read transaction", ps, err, errlen);
+	block_key(bkey, block, 0);
+
+	if ((rc = plan_check_size(txn, ps, block, lsn, &known, err, errlen)) != 0 ||
+		(rc = plan_newest_image(txn, ps, bkey, lsn, plan, err, errlen)) != 0 ||
+		(rc = plan_records(txn, ps, bkey, lsn, plan, &from_init, err, errlen)) != 0)
+		goto done;
 	if (from_init)
 		plan->has_image = false;	/* the WILL_INIT record sets the whole page */
 
@@ -972,62 +1066,11 @@ aurora_pagestore_plan(aurora_pagestore *ps, const aurora_block_ref *block, uint6
 		from_init = true;
 
 	if (!plan->has_image && !from_init)
-	{
-		int			unwritten = plan->n_recs > 0 ? 0 :
-			block_unwritten_before_history(txn, ps, bkey, block->fork);
+		rc = plan_no_base(txn, ps, bkey, block, lsn, known, plan, err, errlen);
+	else
+		plan_reverse_records(plan);
 
-		if (unwritten < 0)
-		{
-			snprintf(err, errlen, "page store %s: cannot read the history of block %u of "
-					 "relation %u/%u/%u fork %u", ps->dir, block->blkno, block->spc_oid,
-					 block->db_oid, block->rel_number, block->fork);
-			rc = AURORA_ERR_INTERNAL;
-		}
-		else if (unwritten == 0)
-		{
-			snprintf(err, errlen, "block %u of relation %u/%u/%u fork %u has no image or "
-					 "initializing record at or below LSN %llX/%llX (below the horizon)",
-					 block->blkno, block->spc_oid, block->db_oid, block->rel_number,
-					 block->fork, (unsigned long long) (lsn >> 32),
-					 (unsigned long long) (lsn & 0xffffffffu));
-			rc = AURORA_ERR_BELOW_HORIZON;
-		}
-		else if (!known)
-		{
-			snprintf(err, errlen, "relation %u/%u/%u fork %u is unknown at LSN %llX/%llX",
-					 block->spc_oid, block->db_oid, block->rel_number, block->fork,
-					 (unsigned long long) (lsn >> 32), (unsigned long long) (lsn & 0xffffffffu));
-			rc = AURORA_ERR_NO_RELATION;
-		}
-		else
-		{
-			snprintf(err, errlen, "block %u of relation %u/%u/%u fork %u was not written at or "
-					 "below LSN %llX/%llX", block->blkno, block->spc_oid, block->db_oid,
-					 block->rel_number, block->fork, (unsigned long long) (lsn >> 32),
-					 (unsigned long long) (lsn & 0xffffffffu));
-			rc = AURORA_ERR_NO_BLOCK;
-		}
-		goto done;
-	}
-	/* oldest first, the order redo applies them */
-	for (int i = 0, j = plan->n_recs - 1; i < j; i++, j--)
-	{
-		uint64_t	t = plan->rec_start[i];
-
-		plan->rec_start[i] = plan->rec_start[j];
-		plan->rec_start[j] = t;
-		t = plan->rec_end[i];
-		plan->rec_end[i] = plan->rec_end[j];
-		plan->rec_end[j] = t;
-	}
-	rc = 0;
-	goto done;
-
-lmdb_error:
-	rc = lmdb_fail(rc, "cannot read", ps, err, errlen);
 done:
-	if (c != NULL)
-		mdb_cursor_close(c);
 	mdb_txn_abort(txn);
 	if (rc != 0)
 		aurora_page_plan_free(plan);
