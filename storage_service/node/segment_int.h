@@ -1,8 +1,9 @@
 /*
  * segment_int.h - what the segment module's files share: the segment object,
  * its in-memory index entries and the helpers more than one file calls.
- * Private to node/segment.c (append, sync, read), node/segment_meta.c (the
- * meta file) and node/segment_recovery.c (create, open and recovery);
+ * Private to node/segment.c (append, read), node/segment_sync.c
+ * (preallocation, sync), node/segment_meta.c (the meta file) and
+ * node/segment_recovery.c (create, open and recovery);
  * everyone else uses segment.h.
  *
  * Locks: s->mu guards everything in the segment but dir and fd; meta_mu
