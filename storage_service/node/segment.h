@@ -13,7 +13,8 @@
  * aurora_segment_get_holes.
  *
  * Files: <segment dir>/log (the records, format at the top of segment.c) and
- * <segment dir>/meta (identity, membership, epochs).  segment_table.h owns the
+ * <segment dir>/meta (identity, membership, epochs; format at the top of
+ * segment_meta.c).  segment_table.h owns the
  * directory layout of a node and the table of its segments; this module
  * knows only one directory.
  *

@@ -1,6 +1,6 @@
 /*
  * test_segment.c - unit tests of the durable segment log and the node's
- * segment store (storage_service/node/segment.c, segment_table.c): the on-disk
+ * segment table (storage_service/node/segment*.c, segment_table.c): the on-disk
  * format and its recovery (torn tails, flipped bits, bad headers, corrupt
  * meta), SCL and holes under out-of-order arrival, durability of pending
  * records, batch validation that never writes on error, reads, epochs,
