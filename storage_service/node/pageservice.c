@@ -247,11 +247,7 @@ aurora_pageservice_stop(aurora_pageservice *ps)
 
 	if (ps == NULL)
 		return;
-	pthread_mutex_lock(&ps->mu);
-	ps->stop = true;
-	pthread_cond_broadcast(&ps->kick_cv);
-	pthread_cond_broadcast(&ps->progress_cv);
-	pthread_mutex_unlock(&ps->mu);
+	aurora_pageservice_interrupt(ps);
 	if (ps->thread_started)
 		pthread_join(ps->thread, NULL);
 	while ((s = ps->segs) != NULL)
