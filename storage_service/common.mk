@@ -1,6 +1,6 @@
 # common.mk - the storage service code that is compiled into BOTH the storage
-# daemon/CLI and the PostgreSQL extension (DESIGN.md 3: written once, no
-# PostgreSQL headers).  Included by storage_service/Makefile; the top-level
+# daemon/CLI and the PostgreSQL extension (docs/architecture.md, "Repository
+# layout": written once, no PostgreSQL headers).  Included by storage_service/Makefile; the top-level
 # Makefile (or the extension's PGXS makefile) may include it too:
 #
 #     include storage_service/common.mk

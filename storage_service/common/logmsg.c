@@ -10,18 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int
-finish_decode(aurora_buf *b)
-{
-	return (aurora_buf_ok(b) && aurora_buf_remaining(b) == 0) ? 0 : AURORA_ERR_MALFORMED;
-}
-
-static size_t
-finish_encode(aurora_buf *b)
-{
-	return aurora_buf_ok(b) ? aurora_buf_len(b) : 0;
-}
-
 /* ---- CREATE_SEGMENT ---- */
 
 size_t
@@ -42,7 +30,7 @@ aurora_create_segment_encode(const aurora_create_segment *c, uint8_t *out, size_
 	}
 	aurora_buf_put_u32(&b, c->n_pgs);
 	aurora_buf_put_u32(&b, c->blocks_per_segment);
-	return finish_encode(&b);
+	return aurora_buf_finish_write(&b);
 }
 
 int
@@ -65,7 +53,7 @@ aurora_create_segment_decode(const uint8_t *body, size_t len, aurora_create_segm
 	}
 	c->n_pgs = aurora_buf_get_u32(&b);
 	c->blocks_per_segment = aurora_buf_get_u32(&b);
-	if (finish_decode(&b) != 0 || c->replica_index >= AURORA_PG_COPIES)
+	if (aurora_buf_finish_read(&b) != 0 || c->replica_index >= AURORA_PG_COPIES)
 		return AURORA_ERR_MALFORMED;
 	return 0;
 }
@@ -84,7 +72,7 @@ aurora_segment_info_encode(const aurora_segment_info *i, uint8_t *out, size_t ou
 	aurora_buf_put_u32(&b, i->n_pgs);
 	aurora_buf_put_u32(&b, i->blocks_per_segment);
 	aurora_buf_put_u64(&b, i->seeded_lsn);
-	return finish_encode(&b);
+	return aurora_buf_finish_write(&b);
 }
 
 int
@@ -99,7 +87,7 @@ aurora_segment_info_decode(const uint8_t *body, size_t len, aurora_segment_info 
 	i->n_pgs = aurora_buf_get_u32(&b);
 	i->blocks_per_segment = aurora_buf_get_u32(&b);
 	i->seeded_lsn = aurora_buf_get_u64(&b);
-	return finish_decode(&b);
+	return aurora_buf_finish_read(&b);
 }
 
 /* ---- RECORD_BEFORE ---- */
@@ -111,7 +99,7 @@ aurora_record_before_req_encode(uint64_t lsn, uint8_t *out, size_t out_cap)
 
 	aurora_buf_init_writer(&b, out, out_cap);
 	aurora_buf_put_u64(&b, lsn);
-	return finish_encode(&b);
+	return aurora_buf_finish_write(&b);
 }
 
 int
@@ -121,7 +109,7 @@ aurora_record_before_req_decode(const uint8_t *body, size_t len, uint64_t *lsn)
 
 	aurora_buf_init_reader(&b, body, len);
 	*lsn = aurora_buf_get_u64(&b);
-	return finish_decode(&b);
+	return aurora_buf_finish_read(&b);
 }
 
 size_t
@@ -135,7 +123,7 @@ aurora_record_before_encode(const aurora_record_before *r, uint8_t *out, size_t 
 	aurora_buf_put_u64(&b, r->end_lsn);
 	aurora_buf_put_u64(&b, r->prev_lsn);
 	aurora_buf_put_u64(&b, r->scl);
-	return finish_encode(&b);
+	return aurora_buf_finish_write(&b);
 }
 
 int
@@ -153,7 +141,7 @@ aurora_record_before_decode(const uint8_t *body, size_t len, aurora_record_befor
 	if (found > 1)
 		return AURORA_ERR_MALFORMED;
 	r->found = found == 1;
-	return finish_decode(&b);
+	return aurora_buf_finish_read(&b);
 }
 
 /* ---- record lists ---- */
@@ -225,7 +213,7 @@ aurora_log_append_encode(const aurora_log_record *recs, int n, uint8_t *out, siz
 
 	aurora_buf_init_writer(&b, out, out_cap);
 	aurora_records_put(&b, recs, n);
-	return finish_encode(&b);
+	return aurora_buf_finish_write(&b);
 }
 
 int
@@ -236,7 +224,7 @@ aurora_log_append_decode(const uint8_t *body, size_t len, aurora_log_record **re
 
 	aurora_buf_init_reader(&b, body, len);
 	rc = aurora_records_get(&b, recs, n);
-	if (rc == 0 && finish_decode(&b) != 0)
+	if (rc == 0 && aurora_buf_finish_read(&b) != 0)
 	{
 		free(*recs);
 		*recs = NULL;
@@ -258,7 +246,7 @@ aurora_log_ack_encode(const aurora_log_ack *a, uint8_t *out, size_t out_cap)
 	aurora_buf_put_u64(&b, a->highest_lsn);
 	aurora_buf_put_u32(&b, a->n_new);
 	aurora_buf_put_u32(&b, a->n_duplicate);
-	return finish_encode(&b);
+	return aurora_buf_finish_write(&b);
 }
 
 int
@@ -271,7 +259,7 @@ aurora_log_ack_decode(const uint8_t *body, size_t len, aurora_log_ack *a)
 	a->highest_lsn = aurora_buf_get_u64(&b);
 	a->n_new = aurora_buf_get_u32(&b);
 	a->n_duplicate = aurora_buf_get_u32(&b);
-	return finish_decode(&b);
+	return aurora_buf_finish_read(&b);
 }
 
 /* ---- READ_LOG ---- */
@@ -285,7 +273,7 @@ aurora_read_log_encode(const aurora_read_log *r, uint8_t *out, size_t out_cap)
 	aurora_buf_put_u64(&b, r->from_lsn);
 	aurora_buf_put_u64(&b, r->to_lsn);
 	aurora_buf_put_u32(&b, r->max_bytes);
-	return finish_encode(&b);
+	return aurora_buf_finish_write(&b);
 }
 
 int
@@ -297,7 +285,7 @@ aurora_read_log_decode(const uint8_t *body, size_t len, aurora_read_log *r)
 	r->from_lsn = aurora_buf_get_u64(&b);
 	r->to_lsn = aurora_buf_get_u64(&b);
 	r->max_bytes = aurora_buf_get_u32(&b);
-	if (finish_decode(&b) != 0 || r->from_lsn > r->to_lsn)
+	if (aurora_buf_finish_read(&b) != 0 || r->from_lsn > r->to_lsn)
 		return AURORA_ERR_MALFORMED;
 	return 0;
 }
@@ -313,7 +301,7 @@ aurora_read_log_resp_decode(const uint8_t *body, size_t len, aurora_read_log_res
 	r->scl = aurora_buf_get_u64(&b);
 	r->truncated = aurora_buf_get_u8(&b) != 0;
 	rc = aurora_records_get(&b, &r->recs, &r->n);
-	if (rc == 0 && finish_decode(&b) != 0)
+	if (rc == 0 && aurora_buf_finish_read(&b) != 0)
 	{
 		free(r->recs);
 		memset(r, 0, sizeof(*r));
@@ -410,7 +398,7 @@ aurora_segments_resp_decode(const uint8_t *body, size_t len,
 		return AURORA_ERR_INTERNAL;
 	for (i = 0; i < count; i++)
 		aurora_segment_state_get(&b, &out[i]);
-	if (finish_decode(&b) != 0)
+	if (aurora_buf_finish_read(&b) != 0)
 	{
 		free(out);
 		return AURORA_ERR_MALFORMED;

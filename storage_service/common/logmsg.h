@@ -38,6 +38,14 @@ typedef struct aurora_log_record
 	const uint8_t *payload;
 } aurora_log_record;
 
+/*
+ * Who reads a segment's log back (aurora_segment_read on a node,
+ * ctl_read_log_each over READ_LOG) hands each record, in LSN order, to one
+ * of these: 0 goes on, anything else stops the read.  r->payload is valid
+ * only during the call.
+ */
+typedef int (*aurora_record_fn) (void *arg, const aurora_log_record *r);
+
 /* Bytes a record takes in LOG_APPEND / READ_LOG_RESP besides its payload. */
 #define AURORA_RECORD_OVERHEAD	28
 

@@ -8,19 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A reader that consumed its body exactly and never failed. */
-static int
-finish_read(const aurora_buf *b)
-{
-	return (aurora_buf_ok(b) && aurora_buf_remaining(b) == 0) ? 0 : AURORA_ERR_MALFORMED;
-}
-
-static size_t
-finish_write(const aurora_buf *b)
-{
-	return aurora_buf_ok(b) ? aurora_buf_len(b) : 0;
-}
-
 size_t
 aurora_getpage_req_encode(const aurora_getpage_req *r, uint8_t *out, size_t cap)
 {
@@ -30,7 +17,7 @@ aurora_getpage_req_encode(const aurora_getpage_req *r, uint8_t *out, size_t cap)
 	aurora_block_tag_put(&b, &r->block);
 	aurora_buf_put_u64(&b, r->lsn);
 	aurora_buf_put_u32(&b, r->wait_ms);
-	return finish_write(&b);
+	return aurora_buf_finish_write(&b);
 }
 
 int
@@ -43,7 +30,7 @@ aurora_getpage_req_decode(const uint8_t *body, size_t len, aurora_getpage_req *r
 	aurora_block_tag_get(&b, &r->block);
 	r->lsn = aurora_buf_get_u64(&b);
 	r->wait_ms = aurora_buf_get_u32(&b);
-	return finish_read(&b);
+	return aurora_buf_finish_read(&b);
 }
 
 size_t
@@ -55,7 +42,7 @@ aurora_page_resp_encode(const aurora_page_resp *p, uint8_t *out, size_t cap)
 	aurora_buf_put_u64(&b, p->page_lsn);
 	aurora_buf_put_u16(&b, p->checksum);
 	aurora_buf_put_bytes(&b, p->page, AURORA_PAGE_BYTES);
-	return finish_write(&b);
+	return aurora_buf_finish_write(&b);
 }
 
 int
@@ -67,7 +54,7 @@ aurora_page_resp_decode(const uint8_t *body, size_t len, aurora_page_resp *p)
 	p->page_lsn = aurora_buf_get_u64(&b);
 	p->checksum = aurora_buf_get_u16(&b);
 	aurora_buf_get_bytes(&b, p->page, AURORA_PAGE_BYTES);
-	return finish_read(&b);
+	return aurora_buf_finish_read(&b);
 }
 
 size_t
@@ -82,7 +69,7 @@ aurora_rel_size_req_encode(const aurora_rel_size_req *r, uint8_t *out, size_t ca
 	aurora_buf_put_u8(&b, r->fork);
 	aurora_buf_put_u64(&b, r->lsn);
 	aurora_buf_put_u32(&b, r->wait_ms);
-	return finish_write(&b);
+	return aurora_buf_finish_write(&b);
 }
 
 int
@@ -98,7 +85,7 @@ aurora_rel_size_req_decode(const uint8_t *body, size_t len, aurora_rel_size_req 
 	r->fork = aurora_buf_get_u8(&b);
 	r->lsn = aurora_buf_get_u64(&b);
 	r->wait_ms = aurora_buf_get_u32(&b);
-	return finish_read(&b);
+	return aurora_buf_finish_read(&b);
 }
 
 size_t
@@ -109,7 +96,7 @@ aurora_rel_size_resp_encode(const aurora_rel_size_resp *r, uint8_t *out, size_t 
 	aurora_buf_init_writer(&b, out, cap);
 	aurora_buf_put_u8(&b, r->exists ? 1 : 0);
 	aurora_buf_put_u32(&b, r->nblocks);
-	return finish_write(&b);
+	return aurora_buf_finish_write(&b);
 }
 
 int
@@ -125,7 +112,7 @@ aurora_rel_size_resp_decode(const uint8_t *body, size_t len, aurora_rel_size_res
 	if (exists > 1)
 		return AURORA_ERR_MALFORMED;
 	r->exists = exists == 1;
-	return finish_read(&b);
+	return aurora_buf_finish_read(&b);
 }
 
 size_t
@@ -151,7 +138,7 @@ aurora_seed_pages_encode(uint64_t lsn, const aurora_seed_page *pages, int n,
 		aurora_block_tag_put(&b, &pages[i].block);
 		aurora_buf_put_bytes(&b, pages[i].page, AURORA_PAGE_BYTES);
 	}
-	return finish_write(&b);
+	return aurora_buf_finish_write(&b);
 }
 
 int
@@ -183,7 +170,7 @@ aurora_seed_pages_decode(const uint8_t *body, size_t len, uint64_t *lsn,
 		/* the size check above guarantees the page is there: skip, no copy */
 		b.pos += AURORA_PAGE_BYTES;
 	}
-	if (finish_read(&b) != 0)
+	if (aurora_buf_finish_read(&b) != 0)
 	{
 		free(out);
 		return AURORA_ERR_MALFORMED;
@@ -200,7 +187,7 @@ aurora_seed_ack_encode(uint32_t stored, uint8_t *out, size_t cap)
 
 	aurora_buf_init_writer(&b, out, cap);
 	aurora_buf_put_u32(&b, stored);
-	return finish_write(&b);
+	return aurora_buf_finish_write(&b);
 }
 
 int
@@ -210,5 +197,5 @@ aurora_seed_ack_decode(const uint8_t *body, size_t len, uint32_t *stored)
 
 	aurora_buf_init_reader(&b, body, len);
 	*stored = aurora_buf_get_u32(&b);
-	return finish_read(&b);
+	return aurora_buf_finish_read(&b);
 }

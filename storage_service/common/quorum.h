@@ -1,5 +1,6 @@
 /*
- * quorum.h - the one place that knows quorum arithmetic (DESIGN.md 1, 10).
+ * quorum.h - the one place that knows quorum arithmetic (docs/architecture.md,
+ * "A write's path", "A commit's path").
  *
  * Both the compute (deciding when a write is durable) and the storage tools
  * (validating a cluster layout) ask these functions instead of repeating

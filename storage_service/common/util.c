@@ -1,5 +1,6 @@
 /*
- * util.c - monotonic milliseconds and error-buffer formatting (util.h).
+ * util.c - monotonic milliseconds, timed-wait deadlines, error-buffer
+ * formatting and latency percentiles (util.h).
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -19,6 +20,18 @@ aurora_monotonic_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double) ts.tv_sec * 1000.0 + (double) ts.tv_nsec / 1e6;
+}
+
+void
+aurora_timespec_add_ms(struct timespec *ts, uint64_t ms)
+{
+	ts->tv_sec += (time_t) (ms / 1000);
+	ts->tv_nsec += (long) (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L)
+	{
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
 }
 
 void

@@ -1,15 +1,26 @@
 /*
- * util.h - two tiny helpers every module of the storage service and its
- * client needed: a monotonic clock in milliseconds and printf into a
- * caller's error buffer.  Kept here so there is one copy of each.
+ * util.h - tiny helpers every module of the storage service and its client
+ * needed: a monotonic clock in milliseconds, the deadline a timed condition
+ * wait takes, printf into a caller's error buffer and latency percentiles.
+ * Kept here so there is one copy of each.
  */
 #ifndef AURORA_UTIL_H
 #define AURORA_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+struct timespec;
 
 /* CLOCK_MONOTONIC in milliseconds (fractional). */
 double		aurora_monotonic_ms(void);
+
+/*
+ * Move *ts (a clock_gettime reading) ms milliseconds on, normalized: the
+ * absolute deadline pthread_cond_timedwait takes.  The caller picks the
+ * clock, which must be the condition variable's.
+ */
+void		aurora_timespec_add_ms(struct timespec *ts, uint64_t ms);
 
 /* vsnprintf into err (ignored when err is NULL or errlen is 0). */
 void		aurora_seterr(char *err, size_t errlen, const char *fmt,...)

@@ -1,6 +1,7 @@
 /*
- * volume.h - volume geometry (DESIGN.md 5): which protection group a block
- * belongs to, and which six storage nodes hold each protection group.
+ * volume.h - volume geometry (docs/architecture.md, "Volume geometry"):
+ * which protection group a block belongs to, and which six storage nodes
+ * hold each protection group.
  *
  * Both are part of the storage contract, not tuning: once a volume exists,
  * every record of a block must keep going to the same PG and every PG to the
@@ -27,7 +28,7 @@
  */
 #define AURORA_COMPUTE_VOLUME_ID			1
 
-/* Fixed when the volume is created (DESIGN.md 5). */
+/* Fixed when the volume is created ("Volume geometry"). */
 typedef struct aurora_geometry
 {
 	uint32_t	n_pgs;			/* PG 0 .. n_pgs - 1 */

@@ -3,8 +3,8 @@
  * ships to a volume with geometry: which pages the record changes and what
  * it does to relation sizes (PROTOCOL.md 11).
  *
- * Why an envelope: storage must index records by page (page store, DESIGN.md
- * 8) and know relation sizes, but it has no PostgreSQL headers and must not
+ * Why an envelope: storage must index records by page (page store,
+ * docs/architecture.md "The storage node") and know relation sizes, but it has no PostgreSQL headers and must not
  * re-implement WAL decoding.  The compute already decodes every record with
  * PostgreSQL's own reader to route it, so it writes down what it learnt;
  * storage stores the envelope with the record (it is part of the payload,

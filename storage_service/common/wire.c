@@ -409,6 +409,18 @@ aurora_buf_ok(const aurora_buf *b)
 	return !b->failed;
 }
 
+int
+aurora_buf_finish_read(const aurora_buf *b)
+{
+	return (aurora_buf_ok(b) && aurora_buf_remaining(b) == 0) ? 0 : AURORA_ERR_MALFORMED;
+}
+
+size_t
+aurora_buf_finish_write(const aurora_buf *b)
+{
+	return aurora_buf_ok(b) ? aurora_buf_len(b) : 0;
+}
+
 /* ---- body codecs ---- */
 
 size_t
@@ -445,7 +457,7 @@ aurora_status_body_encode(const aurora_status_body *s, uint8_t *out, size_t out_
 	aurora_buf_put_u64(&b, s->index_errors);
 	aurora_buf_put_u64(&b, s->index_backlog_bytes);
 	aurora_buf_put_u64(&b, s->coalesce_backlog);
-	return aurora_buf_ok(&b) ? aurora_buf_len(&b) : 0;
+	return aurora_buf_finish_write(&b);
 }
 
 int
@@ -513,7 +525,7 @@ aurora_error_body_encode(const aurora_error_body *e, uint8_t *out, size_t out_ca
 	aurora_buf_init_writer(&b, out, out_cap);
 	aurora_buf_put_u32(&b, e->code);
 	aurora_buf_put_str(&b, e->message);
-	return aurora_buf_ok(&b) ? aurora_buf_len(&b) : 0;
+	return aurora_buf_finish_write(&b);
 }
 
 int

@@ -172,6 +172,14 @@ size_t		aurora_buf_remaining(const aurora_buf *b);
 size_t		aurora_buf_len(const aurora_buf *b);
 bool		aurora_buf_ok(const aurora_buf *b);
 
+/*
+ * The last step of every body codec.  A reader: 0 if nothing failed and the
+ * body was consumed exactly, else AURORA_ERR_MALFORMED.  A writer: the
+ * encoded length, 0 if anything failed (too small a buffer).
+ */
+int			aurora_buf_finish_read(const aurora_buf *b);
+size_t		aurora_buf_finish_write(const aurora_buf *b);
+
 /* STATUS_RESP body. */
 #define AURORA_NODE_ID_MAX	63
 #define AURORA_AZ_MAX		31

@@ -382,7 +382,7 @@ check_wal_record(const aurora_log_record *r, bool *is_commit, uint32_t *xid)
 int
 ctl_read_log_each(const char *url, uint64_t volume_id, uint32_t pg_id, uint64_t epoch,
 				  uint64_t from_lsn, uint64_t to_lsn, int timeout_ms, const char *prefix,
-				  int (*emit) (void *arg, const aurora_log_record *r), void *arg,
+				  aurora_record_fn emit, void *arg,
 				  uint64_t *scl)
 {
 	uint64_t	next = from_lsn;

@@ -71,7 +71,7 @@ ctl_req_result ctl_fetch_segments(aurora_conn *conn, int timeout_ms,
 int			ctl_read_log_each(const char *url, uint64_t volume_id, uint32_t pg_id,
 							  uint64_t epoch, uint64_t from_lsn, uint64_t to_lsn,
 							  int timeout_ms, const char *prefix,
-							  int (*emit) (void *arg, const aurora_log_record *r), void *arg,
+							  aurora_record_fn emit, void *arg,
 							  uint64_t *scl);
 
 /*

@@ -230,6 +230,139 @@ default_stream_opts(ctl_stream_opts *o)
 	o->window = 1;
 }
 
+/* Load the cluster directory; 0, or 2 after saying why on stderr. */
+static int
+load_cluster(const char *dir, ctl_cluster *cluster)
+{
+	char		err[1024];
+
+	if (ctl_cluster_load(dir, cluster, err, sizeof(err)) != 0)
+	{
+		fprintf(stderr, "aurora-ctl: %s\n", err);
+		return 2;
+	}
+	return 0;
+}
+
+/*
+ * The cluster commands that take options rather than node targets (stream,
+ * seed, placement).  *handled: cmd was one of them; then the exit code.
+ */
+static int
+option_command(const char *dir, const char *cmd, char **args, int n_args, int timeout_ms,
+			   bool *handled)
+{
+	ctl_cluster cluster;
+	int			rc;
+
+	*handled = true;
+	if (strcmp(cmd, "stream") == 0)
+	{
+		ctl_stream_opts o;
+		bool		have_pg = false;
+
+		default_stream_opts(&o);
+		if (log_options(args, n_args, &o, NULL, NULL, &have_pg) != 0)
+			return 2;
+		if (!have_pg)
+		{
+			fprintf(stderr, "aurora-ctl: stream needs --pg N\n");
+			return 2;
+		}
+		if (load_cluster(dir, &cluster) != 0)
+			return 2;
+		rc = ctl_stream(&cluster, &o, timeout_ms);
+	}
+	else if (strcmp(cmd, "seed") == 0)
+	{
+		if (load_cluster(dir, &cluster) != 0)
+			return 2;
+		rc = ctl_seed_command(&cluster, args, n_args, timeout_ms);
+	}
+	else if (strcmp(cmd, "placement") == 0)
+	{
+		uint64_t	volume_id = AURORA_COMPUTE_VOLUME_ID;
+		uint32_t	n_pgs = 0;
+
+		if (placement_options(args, n_args, &volume_id, &n_pgs) != 0)
+			return 2;
+		if (load_cluster(dir, &cluster) != 0)
+			return 2;
+		rc = ctl_placement_command(&cluster, volume_id, n_pgs, timeout_ms);
+	}
+	else
+	{
+		*handled = false;
+		return 0;
+	}
+	ctl_cluster_free(&cluster);
+	return rc;
+}
+
+/* status or segments (is_segments) of the selected nodes. */
+static int
+query_selected(const ctl_cluster *cluster, const bool *selected, bool is_segments,
+			   int timeout_ms)
+{
+	const char **urls = calloc((size_t) cluster->n, sizeof(*urls));
+	const char **ids = calloc((size_t) cluster->n, sizeof(*ids));
+	int			n = 0;
+	int			rc;
+
+	if (urls == NULL || ids == NULL)
+	{
+		fprintf(stderr, "aurora-ctl: out of memory\n");
+		free(urls);
+		free(ids);
+		return 1;
+	}
+	for (int i = 0; i < cluster->n; i++)
+	{
+		if (!selected[i])
+			continue;
+		urls[n] = cluster->nodes[i].dial_url;
+		ids[n] = cluster->nodes[i].cfg.node_id;
+		n++;
+	}
+	rc = is_segments ? ctl_segments(urls, n, timeout_ms) :
+		ctl_status(stdout, urls, ids, n, timeout_ms);
+	free(urls);
+	free(ids);
+	return rc;
+}
+
+/* start, stop or kill (cmd) of the selected nodes. */
+static int
+control_selected(ctl_cluster *cluster, const bool *selected, const char *cmd)
+{
+	char		err[1024];
+	char		daemon_bin[4096];
+	int			rc = 0;
+
+	if (strcmp(cmd, "start") == 0 &&
+		ctl_find_daemon(daemon_bin, sizeof(daemon_bin), err, sizeof(err)) != 0)
+	{
+		fprintf(stderr, "aurora-ctl: %s\n", err);
+		return 1;
+	}
+	for (int i = 0; i < cluster->n; i++)
+	{
+		int			one;
+
+		if (!selected[i])
+			continue;
+		if (strcmp(cmd, "start") == 0)
+			one = ctl_start_node(&cluster->nodes[i], daemon_bin);
+		else
+			one = ctl_signal_node(&cluster->nodes[i],
+								  strcmp(cmd, "kill") == 0 ? SIGKILL : SIGTERM);
+		fflush(stdout);
+		if (one != 0)
+			rc = 1;
+	}
+	return rc;
+}
+
 static int
 cluster_command(const char *dir, const char *cmd, char **targets, int n_targets,
 				int timeout_ms)
@@ -237,64 +370,15 @@ cluster_command(const char *dir, const char *cmd, char **targets, int n_targets,
 	ctl_cluster cluster;
 	bool	   *selected = NULL;
 	char		err[1024];
-	char		daemon_bin[4096];
 	int			rc = 0;
-	int			i;
-	bool		is_status = strcmp(cmd, "status") == 0;
+	bool		handled;
 	bool		is_segments = strcmp(cmd, "segments") == 0;
+	/* segments: the same node selection as status, a different request */
+	bool		is_status = is_segments || strcmp(cmd, "status") == 0;
 
-	if (strcmp(cmd, "stream") == 0)
-	{
-		ctl_stream_opts o;
-		bool		have_pg = false;
-
-		default_stream_opts(&o);
-		if (log_options(targets, n_targets, &o, NULL, NULL, &have_pg) != 0)
-			return 2;
-		if (!have_pg)
-		{
-			fprintf(stderr, "aurora-ctl: stream needs --pg N\n");
-			return 2;
-		}
-		if (ctl_cluster_load(dir, &cluster, err, sizeof(err)) != 0)
-		{
-			fprintf(stderr, "aurora-ctl: %s\n", err);
-			return 2;
-		}
-		rc = ctl_stream(&cluster, &o, timeout_ms);
-		ctl_cluster_free(&cluster);
+	rc = option_command(dir, cmd, targets, n_targets, timeout_ms, &handled);
+	if (handled)
 		return rc;
-	}
-	if (strcmp(cmd, "seed") == 0)
-	{
-		if (ctl_cluster_load(dir, &cluster, err, sizeof(err)) != 0)
-		{
-			fprintf(stderr, "aurora-ctl: %s\n", err);
-			return 2;
-		}
-		rc = ctl_seed_command(&cluster, targets, n_targets, timeout_ms);
-		ctl_cluster_free(&cluster);
-		return rc;
-	}
-	if (strcmp(cmd, "placement") == 0)
-	{
-		uint64_t	volume_id = AURORA_COMPUTE_VOLUME_ID;
-		uint32_t	n_pgs = 0;
-
-		if (placement_options(targets, n_targets, &volume_id, &n_pgs) != 0)
-			return 2;
-		if (ctl_cluster_load(dir, &cluster, err, sizeof(err)) != 0)
-		{
-			fprintf(stderr, "aurora-ctl: %s\n", err);
-			return 2;
-		}
-		rc = ctl_placement_command(&cluster, volume_id, n_pgs, timeout_ms);
-		ctl_cluster_free(&cluster);
-		return rc;
-	}
-	if (is_segments)
-		is_status = true;		/* same node selection, different request */
-
 	if (!is_status && strcmp(cmd, "start") != 0 && strcmp(cmd, "stop") != 0 &&
 		strcmp(cmd, "kill") != 0)
 	{
@@ -307,11 +391,8 @@ cluster_command(const char *dir, const char *cmd, char **targets, int n_targets,
 		fprintf(stderr, "aurora-ctl: %s needs at least one TARGET (node id, az:NAME or all)\n", cmd);
 		return 2;
 	}
-	if (ctl_cluster_load(dir, &cluster, err, sizeof(err)) != 0)
-	{
-		fprintf(stderr, "aurora-ctl: %s\n", err);
+	if (load_cluster(dir, &cluster) != 0)
 		return 2;
-	}
 	selected = calloc((size_t) cluster.n, sizeof(*selected));
 	if (selected == NULL)
 	{
@@ -321,7 +402,7 @@ cluster_command(const char *dir, const char *cmd, char **targets, int n_targets,
 	}
 	if (n_targets == 0)
 	{
-		for (i = 0; i < cluster.n; i++)
+		for (int i = 0; i < cluster.n; i++)
 			selected[i] = true;
 	}
 	else if (ctl_cluster_select(&cluster, targets, n_targets, selected, err, sizeof(err)) != 0)
@@ -330,58 +411,8 @@ cluster_command(const char *dir, const char *cmd, char **targets, int n_targets,
 		rc = 2;
 		goto out;
 	}
-
-	if (is_status)
-	{
-		const char **urls = calloc((size_t) cluster.n, sizeof(*urls));
-		const char **ids = calloc((size_t) cluster.n, sizeof(*ids));
-		int			n = 0;
-
-		if (urls == NULL || ids == NULL)
-		{
-			fprintf(stderr, "aurora-ctl: out of memory\n");
-			free(urls);
-			free(ids);
-			rc = 1;
-			goto out;
-		}
-		for (i = 0; i < cluster.n; i++)
-		{
-			if (!selected[i])
-				continue;
-			urls[n] = cluster.nodes[i].dial_url;
-			ids[n] = cluster.nodes[i].cfg.node_id;
-			n++;
-		}
-		rc = is_segments ? ctl_segments(urls, n, timeout_ms) :
-			ctl_status(stdout, urls, ids, n, timeout_ms);
-		free(urls);
-		free(ids);
-		goto out;
-	}
-
-	if (strcmp(cmd, "start") == 0 &&
-		ctl_find_daemon(daemon_bin, sizeof(daemon_bin), err, sizeof(err)) != 0)
-	{
-		fprintf(stderr, "aurora-ctl: %s\n", err);
-		rc = 1;
-		goto out;
-	}
-	for (i = 0; i < cluster.n; i++)
-	{
-		int			one;
-
-		if (!selected[i])
-			continue;
-		if (strcmp(cmd, "start") == 0)
-			one = ctl_start_node(&cluster.nodes[i], daemon_bin);
-		else
-			one = ctl_signal_node(&cluster.nodes[i],
-								  strcmp(cmd, "kill") == 0 ? SIGKILL : SIGTERM);
-		fflush(stdout);
-		if (one != 0)
-			rc = 1;
-	}
+	rc = is_status ? query_selected(&cluster, selected, is_segments, timeout_ms) :
+		control_selected(&cluster, selected, cmd);
 
 out:
 	free(selected);

@@ -1,7 +1,8 @@
 /*
  * pagecmd.h - aurora-ctl's page service commands (PROTOCOL.md 5.9):
  * seed a volume from a cleanly shut down data directory, fetch one page as
- * of an LSN, and ask a PG for a relation fork's size.
+ * of an LSN, and ask a PG for a relation fork's size.  seed is in
+ * seed_cmd.c, getpage, relsize and the shared parsers in pagecmd.c.
  */
 #ifndef AURORA_CTL_PAGECMD_H
 #define AURORA_CTL_PAGECMD_H
@@ -17,5 +18,8 @@ int			ctl_relsize_command(char **args, int n, int timeout_ms);
 
 /* "X/Y" (hex halves, as PostgreSQL prints LSNs) or a plain number. */
 int			ctl_parse_lsn(const char *s, uint64_t *out);
+
+/* A decimal (or 0x hex) number that fits in 32 bits; 0, or -1. */
+int			ctl_parse_u32(const char *s, uint32_t *out);
 
 #endif

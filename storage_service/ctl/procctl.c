@@ -31,15 +31,7 @@
 #include "client.h"
 #include "datadir.h"
 #include "pidfile.h"
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "util.h"
 
 static void
 sleep_ms(long ms)
@@ -205,7 +197,7 @@ ctl_start_node(const ctl_node *node, const char *daemon_bin)
 	char		err[1024];
 	pid_t		pid;
 	pid_t		file_pid;
-	long long	deadline;
+	double		deadline;
 
 	if (aurora_pidfile_read(node->cfg.pid_file, &pid, err, sizeof(err)) == 1 &&
 		aurora_process_is_storage(pid))
@@ -224,7 +216,7 @@ ctl_start_node(const ctl_node *node, const char *daemon_bin)
 	if (pid == 0)
 		exec_daemon(node, daemon_bin);
 
-	deadline = now_ms() + CTL_WAIT_MS;
+	deadline = aurora_monotonic_ms() + CTL_WAIT_MS;
 	for (;;)
 	{
 		aurora_status_result r;
@@ -255,7 +247,7 @@ ctl_start_node(const ctl_node *node, const char *daemon_bin)
 			printf("%s: started (pid %ld)\n", id, (long) pid);
 			return 0;
 		}
-		if (now_ms() >= deadline)
+		if (aurora_monotonic_ms() >= deadline)
 		{
 			fprintf(stderr, "%s: process %ld did not answer STATUS on %s within %d s; see %s\n",
 					id, (long) pid, url, CTL_WAIT_MS / 1000, node->cfg.log_file);
@@ -272,7 +264,7 @@ ctl_signal_node(const ctl_node *node, int sig)
 	const char *verb = sig == SIGKILL ? "killed" : "stopped";
 	char		err[1024];
 	pid_t		pid;
-	long long	deadline;
+	double		deadline;
 	int			rc;
 
 	rc = aurora_pidfile_read(node->cfg.pid_file, &pid, err, sizeof(err));
@@ -303,10 +295,10 @@ ctl_signal_node(const ctl_node *node, int sig)
 		return 1;
 	}
 
-	deadline = now_ms() + CTL_WAIT_MS;
+	deadline = aurora_monotonic_ms() + CTL_WAIT_MS;
 	while (aurora_process_alive(pid) || aurora_datadir_in_use(node->cfg.data_dir))
 	{
-		if (now_ms() >= deadline)
+		if (aurora_monotonic_ms() >= deadline)
 		{
 			fprintf(stderr, "%s: pid %ld still running %d s after %s\n", id, (long) pid,
 					CTL_WAIT_MS / 1000, sig == SIGKILL ? "SIGKILL" : "SIGTERM");

@@ -1,7 +1,8 @@
 /*
  * blockset.h - a set of block references that grows by appending and is
  * sorted lazily: the page service's list of blocks the indexer touched and
- * coalescing still has to look at (pageservice.c).
+ * coalescing still has to look at (indexer.c, coalesce.c), and the blocks
+ * the unindexed tail touches.
  *
  * Appends are cheap (a block repeated by consecutive records is kept once)
  * and the set becomes sorted and distinct only when asked.  Then only what

@@ -33,7 +33,7 @@
 #include "log.h"
 #include "logmsg.h"
 #include "segment.h"
-#include "store.h"
+#include "segment_table.h"
 #include "util.h"
 #include "wire.h"
 
@@ -62,7 +62,7 @@ typedef struct peer
 
 struct aurora_gossip
 {
-	struct aurora_store *store;
+	struct aurora_segment_table *store;
 	char		self[AURORA_NODE_ID_MAX + 1];
 	uint32_t	interval_ms;
 	uint32_t	timeout_ms;
@@ -353,7 +353,7 @@ void
 aurora_gossip_round(aurora_gossip *g)
 {
 	g->round_in_step = true;
-	aurora_store_foreach(g->store, gossip_segment, g);
+	aurora_segment_table_foreach(g->store, gossip_segment, g);
 }
 
 static void *
@@ -367,13 +367,7 @@ gossip_main(void *arg)
 		struct timespec until;
 
 		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += (time_t) (wait_ms / 1000);
-		until.tv_nsec += (long) (wait_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L)
-		{
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		aurora_timespec_add_ms(&until, wait_ms);
 		pthread_mutex_lock(&g->mu);
 		while (!g->stopping &&
 			   pthread_cond_timedwait(&g->cv, &g->mu, &until) != ETIMEDOUT)
@@ -394,7 +388,7 @@ gossip_main(void *arg)
 }
 
 int
-aurora_gossip_start(struct aurora_store *store, const aurora_gossip_config *cfg,
+aurora_gossip_start(struct aurora_segment_table *store, const aurora_gossip_config *cfg,
 					aurora_gossip **out, char *err, size_t errlen)
 {
 	aurora_gossip *g;

@@ -1,6 +1,6 @@
 /*
  * gossip.h - background gap filling between the six segments of a PG
- * (DESIGN.md 8, steps 3 and 4).
+ * (docs/architecture.md, "The storage node"; PROTOCOL.md 5.7).
  *
  * The writer sends every batch to all six segments but needs only four
  * acknowledgements, so a segment that was down, restarting or simply lost a
@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct aurora_store;
+struct aurora_segment_table;
 
 typedef struct aurora_gossip aurora_gossip;
 
@@ -40,7 +40,7 @@ typedef struct aurora_gossip_config
  * is 0, start its thread.  Returns 0, or -1 with err set if the thread
  * cannot be created.
  */
-int			aurora_gossip_start(struct aurora_store *store, const aurora_gossip_config *cfg,
+int			aurora_gossip_start(struct aurora_segment_table *store, const aurora_gossip_config *cfg,
 								aurora_gossip **out, char *err, size_t errlen);
 
 /* Stop the thread (waits for the request in progress) and free. */

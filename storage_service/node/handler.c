@@ -1,5 +1,6 @@
 /*
- * handler.c - decode, dispatch and answer one request (handler.h).
+ * handler.c - decode, dispatch and answer one request (handler.h); the page
+ * requests are in handler_page.c, what both share in handler_int.h.
  *
  * Replies echo the request's request_id, volume/membership epochs, volume
  * id and PG id whenever the decoder could read them, so a client can match
@@ -8,27 +9,20 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "handler.h"
+#include "handler_int.h"
 
 #include <stdlib.h>
 
 #include "pagemsg.h"
 #include "pageservice.h"
 #include "segment.h"
-#include "store.h"
+#include "segment_table.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static uint64_t
-monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
-}
 
 void
 aurora_handler_init(aurora_handler *h, const char *node_id, const char *az,
@@ -41,7 +35,7 @@ aurora_handler_init(aurora_handler *h, const char *node_id, const char *az,
 	snprintf(h->az, sizeof(h->az), "%s", az);
 	h->max_body = max_body;
 	h->pid = (uint32_t) getpid();
-	h->started_ms = monotonic_ms();
+	h->started_ms = (uint64_t) aurora_monotonic_ms();
 	h->page_threads = 4;
 	atomic_init(&h->requests_total, 0);
 	atomic_init(&h->errors_total, 0);
@@ -50,7 +44,7 @@ aurora_handler_init(aurora_handler *h, const char *node_id, const char *az,
 }
 
 void
-aurora_handler_set_store(aurora_handler *h, struct aurora_store *store)
+aurora_handler_set_store(aurora_handler *h, struct aurora_segment_table *store)
 {
 	h->store = store;
 }
@@ -71,13 +65,13 @@ aurora_handler_status(aurora_handler *h, aurora_status_body *s)
 	snprintf(s->az, sizeof(s->az), "%s", h->az);
 	snprintf(s->state, sizeof(s->state), "serving");
 	s->pid = h->pid;
-	s->uptime_ms = monotonic_ms() - h->started_ms;
+	s->uptime_ms = (uint64_t) aurora_monotonic_ms() - h->started_ms;
 	s->protocol_version = AURORA_PROTOCOL_VERSION;
 	s->requests_total = atomic_load(&h->requests_total);
 	s->errors_total = atomic_load(&h->errors_total);
 	for (i = 0; i < AURORA_ERR_COUNT; i++)
 		s->errors_by_code[i] = atomic_load(&h->errors_by_code[i]);
-	s->segments = h->store ? (uint32_t) aurora_store_count(h->store) : 0;
+	s->segments = h->store ? (uint32_t) aurora_segment_table_count(h->store) : 0;
 	if (h->pages != NULL)
 	{
 		aurora_pageservice_stats ps;
@@ -98,8 +92,8 @@ aurora_handler_status(aurora_handler *h, aurora_status_body *s)
 }
 
 /* Reply header: our version, the request's identifying fields, a new type. */
-static void
-reply_header(const aurora_header *req, uint16_t type, aurora_header *rep)
+void
+handler_reply_header(const aurora_header *req, uint16_t type, aurora_header *rep)
 {
 	memset(rep, 0, sizeof(*rep));
 	rep->type = type;
@@ -111,8 +105,8 @@ reply_header(const aurora_header *req, uint16_t type, aurora_header *rep)
 }
 
 /* Header + body into a fresh malloc'd reply (data NULL if out of memory). */
-static void
-make_reply(const aurora_header *rep, const void *body, size_t n, aurora_reply *out)
+void
+handler_make_reply(const aurora_header *rep, const void *body, size_t n, aurora_reply *out)
 {
 	size_t		cap = AURORA_HEADER_SIZE + n;
 
@@ -146,16 +140,16 @@ error_reply_hdr(aurora_handler *h, const aurora_header *rep_base, uint32_t code,
 	snprintf(e.message, sizeof(e.message), "%s", message);
 	n = aurora_error_body_encode(&e, body, sizeof(body));
 	rep.type = AURORA_MSG_ERROR;
-	make_reply(&rep, body, n, out);
+	handler_make_reply(&rep, body, n, out);
 }
 
-static void
-error_reply(aurora_handler *h, const aurora_header *req, uint32_t code,
+void
+handler_error_reply(aurora_handler *h, const aurora_header *req, uint32_t code,
 			const char *message, aurora_reply *out)
 {
 	aurora_header rep;
 
-	reply_header(req, AURORA_MSG_ERROR, &rep);
+	handler_reply_header(req, AURORA_MSG_ERROR, &rep);
 	error_reply_hdr(h, &rep, code, message, out);
 }
 
@@ -237,18 +231,18 @@ handle_status(aurora_handler *h, const aurora_header *req, aurora_reply *out)
 
 		snprintf(msg, sizeof(msg), "STATUS_REQ must have an empty body, got %u bytes",
 				 (unsigned) req->body_len);
-		error_reply(h, req, AURORA_ERR_MALFORMED, msg, out);
+		handler_error_reply(h, req, AURORA_ERR_MALFORMED, msg, out);
 		return;
 	}
 	aurora_handler_status(h, &s);
 	n = aurora_status_body_encode(&s, body, sizeof(body));
 	if (n == 0)
 	{
-		error_reply(h, req, AURORA_ERR_INTERNAL, "cannot encode STATUS_RESP body", out);
+		handler_error_reply(h, req, AURORA_ERR_INTERNAL, "cannot encode STATUS_RESP body", out);
 		return;
 	}
-	reply_header(req, AURORA_MSG_STATUS_RESP, &rep);
-	make_reply(&rep, body, n, out);
+	handler_reply_header(req, AURORA_MSG_STATUS_RESP, &rep);
+	handler_make_reply(&rep, body, n, out);
 }
 
 /*
@@ -257,8 +251,8 @@ handle_status(aurora_handler *h, const aurora_header *req, aurora_reply *out)
  * adopted durably before the request is served.  On refusal the ERROR reply
  * carries the segment's current epochs in its header.
  */
-static bool
-check_epochs(aurora_handler *h, const aurora_header *req, struct aurora_segment *seg,
+bool
+handler_check_epochs(aurora_handler *h, const aurora_header *req, struct aurora_segment *seg,
 			 aurora_reply *out)
 {
 	aurora_segment_meta meta;
@@ -272,7 +266,7 @@ check_epochs(aurora_handler *h, const aurora_header *req, struct aurora_segment 
 	{
 		aurora_header rep;
 
-		reply_header(req, AURORA_MSG_ERROR, &rep);
+		handler_reply_header(req, AURORA_MSG_ERROR, &rep);
 		rep.volume_epoch = meta.volume_epoch;
 		rep.membership_epoch = meta.membership_epoch;
 		snprintf(msg, sizeof(msg),
@@ -292,18 +286,18 @@ check_epochs(aurora_handler *h, const aurora_header *req, struct aurora_segment 
 									   err, sizeof(err));
 		if (rc != AURORA_SEG_OK)
 		{
-			error_reply(h, req, wire_code(rc), err, out);
+			handler_error_reply(h, req, wire_code(rc), err, out);
 			return false;
 		}
 	}
 	return true;
 }
 
-static struct aurora_segment *
-find_segment(aurora_handler *h, const aurora_header *req, aurora_reply *out)
+struct aurora_segment *
+handler_find_segment(aurora_handler *h, const aurora_header *req, aurora_reply *out)
 {
 	struct aurora_segment *seg = h->store ?
-		aurora_store_find(h->store, req->volume_id, req->pg_id) : NULL;
+		aurora_segment_table_find(h->store, req->volume_id, req->pg_id) : NULL;
 
 	if (seg == NULL)
 	{
@@ -311,7 +305,7 @@ find_segment(aurora_handler *h, const aurora_header *req, aurora_reply *out)
 
 		snprintf(msg, sizeof(msg), "this node holds no segment of volume %016llx, PG %u",
 				 (unsigned long long) req->volume_id, (unsigned) req->pg_id);
-		error_reply(h, req, AURORA_ERR_NO_SEGMENT, msg, out);
+		handler_error_reply(h, req, AURORA_ERR_NO_SEGMENT, msg, out);
 	}
 	return seg;
 }
@@ -336,10 +330,10 @@ segment_info_reply(aurora_handler *h, const aurora_header *req, struct aurora_se
 	info.blocks_per_segment = meta.blocks_per_segment;
 	info.seeded_lsn = aurora_pageservice_seeded_lsn(h->pages, seg);
 	n = aurora_segment_info_encode(&info, body, sizeof(body));
-	reply_header(req, AURORA_MSG_SEGMENT_INFO, &rep);
+	handler_reply_header(req, AURORA_MSG_SEGMENT_INFO, &rep);
 	rep.volume_epoch = st.volume_epoch;
 	rep.membership_epoch = st.membership_epoch;
-	make_reply(&rep, body, n, out);
+	handler_make_reply(&rep, body, n, out);
 }
 
 /*
@@ -355,10 +349,10 @@ handle_segment_info(aurora_handler *h, const aurora_header *req, aurora_reply *o
 
 	if (req->body_len != 0)
 	{
-		error_reply(h, req, AURORA_ERR_MALFORMED, "SEGMENT_INFO_REQ must have an empty body", out);
+		handler_error_reply(h, req, AURORA_ERR_MALFORMED, "SEGMENT_INFO_REQ must have an empty body", out);
 		return;
 	}
-	if ((seg = find_segment(h, req, out)) == NULL)
+	if ((seg = handler_find_segment(h, req, out)) == NULL)
 		return;
 	segment_info_reply(h, req, seg, out);
 }
@@ -377,13 +371,13 @@ handle_record_before(aurora_handler *h, const aurora_header *req, const uint8_t 
 	uint8_t		buf[64];
 	size_t		n;
 
-	if ((seg = find_segment(h, req, out)) == NULL)
+	if ((seg = handler_find_segment(h, req, out)) == NULL)
 		return;
-	if (!check_epochs(h, req, seg, out))
+	if (!handler_check_epochs(h, req, seg, out))
 		return;
 	if (aurora_record_before_req_decode(body, req->body_len, &lsn) != 0)
 	{
-		error_reply(h, req, AURORA_ERR_MALFORMED, "RECORD_BEFORE_REQ body does not decode", out);
+		handler_error_reply(h, req, AURORA_ERR_MALFORMED, "RECORD_BEFORE_REQ body does not decode", out);
 		return;
 	}
 	memset(&rb, 0, sizeof(rb));
@@ -397,10 +391,10 @@ handle_record_before(aurora_handler *h, const aurora_header *req, const uint8_t 
 	aurora_segment_get_stats(seg, &st);
 	rb.scl = st.scl;
 	n = aurora_record_before_encode(&rb, buf, sizeof(buf));
-	reply_header(req, AURORA_MSG_RECORD_BEFORE, &rep);
+	handler_reply_header(req, AURORA_MSG_RECORD_BEFORE, &rep);
 	rep.volume_epoch = st.volume_epoch;
 	rep.membership_epoch = st.membership_epoch;
-	make_reply(&rep, buf, n, out);
+	handler_make_reply(&rep, buf, n, out);
 }
 
 static void
@@ -415,12 +409,12 @@ handle_create_segment(aurora_handler *h, const aurora_header *req, const uint8_t
 
 	if (h->store == NULL)
 	{
-		error_reply(h, req, AURORA_ERR_INTERNAL, "this node has no segment store", out);
+		handler_error_reply(h, req, AURORA_ERR_INTERNAL, "this node has no segment store", out);
 		return;
 	}
 	if (aurora_create_segment_decode(body, req->body_len, &c) != 0)
 	{
-		error_reply(h, req, AURORA_ERR_MALFORMED, "CREATE_SEGMENT body does not decode", out);
+		handler_error_reply(h, req, AURORA_ERR_MALFORMED, "CREATE_SEGMENT body does not decode", out);
 		return;
 	}
 	memset(&meta, 0, sizeof(meta));
@@ -435,13 +429,13 @@ handle_create_segment(aurora_handler *h, const aurora_header *req, const uint8_t
 	meta.blocks_per_segment = c.blocks_per_segment;
 
 	/* an existing segment is subject to the same fencing as any request */
-	seg = aurora_store_find(h->store, req->volume_id, req->pg_id);
-	if (seg != NULL && !check_epochs(h, req, seg, out))
+	seg = aurora_segment_table_find(h->store, req->volume_id, req->pg_id);
+	if (seg != NULL && !handler_check_epochs(h, req, seg, out))
 		return;
-	rc = aurora_store_create_segment(h->store, &meta, h->node_id, &seg, err, sizeof(err));
+	rc = aurora_segment_table_create_segment(h->store, &meta, h->node_id, &seg, err, sizeof(err));
 	if (rc != AURORA_SEG_OK)
 	{
-		error_reply(h, req, wire_code(rc), err, out);
+		handler_error_reply(h, req, wire_code(rc), err, out);
 		return;
 	}
 	segment_info_reply(h, req, seg, out);
@@ -458,14 +452,14 @@ handle_log_append(aurora_handler *h, const aurora_header *req, const uint8_t *bo
 	int			rc;
 	char		err[256];
 
-	if ((seg = find_segment(h, req, out)) == NULL)
+	if ((seg = handler_find_segment(h, req, out)) == NULL)
 		return false;
-	if (!check_epochs(h, req, seg, out))
+	if (!handler_check_epochs(h, req, seg, out))
 		return false;
 	rc = aurora_log_append_decode(body, req->body_len, &recs, &n);
 	if (rc != 0)
 	{
-		error_reply(h, req, (uint32_t) rc, "LOG_APPEND body does not decode", out);
+		handler_error_reply(h, req, (uint32_t) rc, "LOG_APPEND body does not decode", out);
 		return false;
 	}
 	/*
@@ -480,7 +474,7 @@ handle_log_append(aurora_handler *h, const aurora_header *req, const uint8_t *bo
 		if (meta.n_pgs != 0 && !aurora_pageservice_check_envelopes(recs, n, err, sizeof(err)))
 		{
 			free(recs);
-			error_reply(h, req, AURORA_ERR_MALFORMED, err, out);
+			handler_error_reply(h, req, AURORA_ERR_MALFORMED, err, out);
 			return false;
 		}
 	}
@@ -488,7 +482,7 @@ handle_log_append(aurora_handler *h, const aurora_header *req, const uint8_t *bo
 	free(recs);
 	if (rc != AURORA_SEG_OK)
 	{
-		error_reply(h, req, wire_code(rc), err, out);
+		handler_error_reply(h, req, wire_code(rc), err, out);
 		return false;
 	}
 	memset(d, 0, sizeof(*d));
@@ -512,7 +506,7 @@ aurora_handler_finish_append(aurora_handler *h, const aurora_deferred_ack *d,
 
 	if (sync_error != NULL)
 	{
-		error_reply(h, &d->req, AURORA_ERR_IO, sync_error, out);
+		handler_error_reply(h, &d->req, AURORA_ERR_IO, sync_error, out);
 		return;
 	}
 	aurora_segment_get_stats(d->segment, &st);
@@ -521,10 +515,10 @@ aurora_handler_finish_append(aurora_handler *h, const aurora_deferred_ack *d,
 	ack.n_new = d->n_new;
 	ack.n_duplicate = d->n_duplicate;
 	n = aurora_log_ack_encode(&ack, body, sizeof(body));
-	reply_header(&d->req, AURORA_MSG_LOG_ACK, &rep);
+	handler_reply_header(&d->req, AURORA_MSG_LOG_ACK, &rep);
 	rep.volume_epoch = st.volume_epoch;
 	rep.membership_epoch = st.membership_epoch;
-	make_reply(&rep, body, n, out);
+	handler_make_reply(&rep, body, n, out);
 }
 
 /*
@@ -597,13 +591,13 @@ handle_read_log(aurora_handler *h, const aurora_header *req, const uint8_t *body
 	int			rc;
 	const size_t prefix = AURORA_HEADER_SIZE + 13;	/* scl, truncated, count */
 
-	if ((seg = find_segment(h, req, out)) == NULL)
+	if ((seg = handler_find_segment(h, req, out)) == NULL)
 		return;
-	if (!check_epochs(h, req, seg, out))
+	if (!handler_check_epochs(h, req, seg, out))
 		return;
 	if (aurora_read_log_decode(body, req->body_len, &rl) != 0)
 	{
-		error_reply(h, req, AURORA_ERR_MALFORMED, "READ_LOG body does not decode", out);
+		handler_error_reply(h, req, AURORA_ERR_MALFORMED, "READ_LOG body does not decode", out);
 		return;
 	}
 
@@ -614,7 +608,7 @@ handle_read_log(aurora_handler *h, const aurora_header *req, const uint8_t *body
 	sink.data = malloc(sink.cap);
 	if (sink.data == NULL)
 	{
-		error_reply(h, req, AURORA_ERR_INTERNAL, "out of memory for READ_LOG reply", out);
+		handler_error_reply(h, req, AURORA_ERR_INTERNAL, "out of memory for READ_LOG reply", out);
 		return;
 	}
 	rc = aurora_segment_read(seg, rl.from_lsn, rl.to_lsn, sink.budget, read_emit, &sink,
@@ -622,7 +616,7 @@ handle_read_log(aurora_handler *h, const aurora_header *req, const uint8_t *body
 	if (sink.oom || (rc != AURORA_SEG_OK && rc != READ_STOP))
 	{
 		free(sink.data);
-		error_reply(h, req, sink.oom ? AURORA_ERR_INTERNAL : wire_code(rc),
+		handler_error_reply(h, req, sink.oom ? AURORA_ERR_INTERNAL : wire_code(rc),
 					sink.oom ? "out of memory for READ_LOG reply" :
 					rc == AURORA_SEG_ERR_CORRUPT ? "a record in the range fails its CRC" :
 					"cannot read the log range", out);
@@ -636,7 +630,7 @@ handle_read_log(aurora_handler *h, const aurora_header *req, const uint8_t *body
 	aurora_buf_put_u64(&b, st.scl);
 	aurora_buf_put_u8(&b, truncated ? 1 : 0);
 	aurora_buf_put_u32(&b, sink.count);
-	reply_header(req, AURORA_MSG_READ_LOG_RESP, &rep);
+	handler_reply_header(req, AURORA_MSG_READ_LOG_RESP, &rep);
 	rep.volume_epoch = st.volume_epoch;
 	rep.membership_epoch = st.membership_epoch;
 	/* the header goes in front of the body already in place */
@@ -648,191 +642,6 @@ handle_read_log(aurora_handler *h, const aurora_header *req, const uint8_t *body
 		free(sink.data);
 		out->data = NULL;
 	}
-}
-
-/*
- * Page requests are checked here (segment, fencing) and then deferred to a
- * page thread with a copy of the message: they may wait and run redo.
- * SEED_PAGES writes, so it is fenced like LOG_APPEND; GETPAGE and REL_SIZE
- * change nothing and, like SEGMENT_INFO_REQ, are neither fenced nor adopt
- * epochs (the reply header carries the segment's).
- */
-static bool
-defer_page_request(aurora_handler *h, const aurora_header *req, const uint8_t *msg, size_t len,
-				   aurora_reply *out, aurora_deferred_ack *d)
-{
-	struct aurora_segment *seg;
-
-	if ((seg = find_segment(h, req, out)) == NULL)
-		return false;
-	if (h->pages == NULL)
-	{
-		error_reply(h, req, AURORA_ERR_UNAVAILABLE, "this node runs no page service", out);
-		return false;
-	}
-	if (req->type == AURORA_MSG_SEED_PAGES && !check_epochs(h, req, seg, out))
-		return false;
-	memset(d, 0, sizeof(*d));
-	d->kind = AURORA_DEFERRED_PAGE;
-	d->req = *req;
-	d->segment = seg;
-	d->request = malloc(len);
-	if (d->request == NULL)
-	{
-		error_reply(h, req, AURORA_ERR_INTERNAL, "out of memory for a page request", out);
-		return false;
-	}
-	memcpy(d->request, msg, len);
-	d->request_len = len;
-	return true;
-}
-
-/* Run a page request; no_wait: as if its wait_ms were 0 (already waited). */
-static void
-finish_page(aurora_handler *h, aurora_deferred_ack *d, bool no_wait, aurora_reply *out)
-{
-	const aurora_header *req = &d->req;
-	const uint8_t *body = d->request + AURORA_HEADER_SIZE;
-	aurora_page_result res;
-	aurora_segment_stats st;
-	aurora_header rep;
-
-	memset(&res, 0, sizeof(res));
-	if (req->type == AURORA_MSG_GETPAGE_REQ)
-	{
-		aurora_getpage_req g;
-
-		if (aurora_getpage_req_decode(body, req->body_len, &g) != 0)
-		{
-			res.code = AURORA_ERR_MALFORMED;
-			snprintf(res.message, sizeof(res.message), "GETPAGE_REQ body does not decode");
-		}
-		else
-		{
-			if (no_wait)
-				g.wait_ms = 0;
-			aurora_pageservice_getpage(h->pages, d->segment, &g, &res);
-		}
-	}
-	else if (req->type == AURORA_MSG_REL_SIZE_REQ)
-	{
-		aurora_rel_size_req r;
-
-		if (aurora_rel_size_req_decode(body, req->body_len, &r) != 0)
-		{
-			res.code = AURORA_ERR_MALFORMED;
-			snprintf(res.message, sizeof(res.message), "REL_SIZE_REQ body does not decode");
-		}
-		else
-		{
-			if (no_wait)
-				r.wait_ms = 0;
-			aurora_pageservice_rel_size(h->pages, d->segment, &r, &res);
-		}
-	}
-	else
-	{
-		aurora_seed_page *pages;
-		uint64_t	lsn;
-		int			n;
-		int			rc = aurora_seed_pages_decode(body, req->body_len, &lsn, &pages, &n);
-
-		if (rc != 0)
-		{
-			res.code = (uint32_t) rc;
-			snprintf(res.message, sizeof(res.message), "SEED_PAGES body does not decode");
-		}
-		else
-		{
-			aurora_pageservice_seed(h->pages, d->segment, lsn, pages, n, &res);
-			free(pages);
-		}
-	}
-	if (res.code != 0)
-		error_reply(h, req, res.code, res.message, out);
-	else
-	{
-		aurora_segment_get_stats(d->segment, &st);
-		reply_header(req, res.type, &rep);
-		rep.volume_epoch = st.volume_epoch;
-		rep.membership_epoch = st.membership_epoch;
-		make_reply(&rep, res.body, res.len, out);
-	}
-	free(res.body);
-	free(d->request);
-	d->request = NULL;
-}
-
-static void finish_page(aurora_handler *h, aurora_deferred_ack *d, bool no_wait,
-						aurora_reply *out);
-
-bool
-aurora_handler_try_page(aurora_handler *h, aurora_deferred_ack *d, aurora_reply *out)
-{
-	const aurora_header *req = &d->req;
-	const uint8_t *body = d->request + AURORA_HEADER_SIZE;
-	aurora_page_result res;
-	uint64_t	lsn;
-	uint32_t	wait_ms;
-	uint32_t	rc;
-	uint64_t	now = monotonic_ms();
-	aurora_block_ref key;		/* what it reads: a block, or a fork's size */
-	bool		whole_fork = false;
-
-	memset(&key, 0, sizeof(key));
-	if (req->type == AURORA_MSG_GETPAGE_REQ)
-	{
-		aurora_getpage_req g;
-
-		if (aurora_getpage_req_decode(body, req->body_len, &g) != 0)
-			goto run;
-		lsn = g.lsn;
-		wait_ms = g.wait_ms;
-		key = g.block;
-	}
-	else if (req->type == AURORA_MSG_REL_SIZE_REQ)
-	{
-		aurora_rel_size_req r;
-
-		if (aurora_rel_size_req_decode(body, req->body_len, &r) != 0)
-			goto run;
-		lsn = r.lsn;
-		wait_ms = r.wait_ms;
-		key.spc_oid = r.spc_oid;
-		key.db_oid = r.db_oid;
-		key.rel_number = r.rel_number;
-		key.fork = r.fork;
-		whole_fork = true;
-	}
-	else
-		goto run;				/* SEED_PAGES does not wait */
-	if (!d->page_started)
-	{
-		d->page_started = true;
-		d->page_deadline_ms = now + (wait_ms < AURORA_PAGE_WAIT_MAX_MS ? wait_ms : AURORA_PAGE_WAIT_MAX_MS);
-	}
-	rc = aurora_pageservice_ready(h->pages, d->segment, lsn, &key, whole_fork, &res);
-	if (rc == AURORA_PAGE_WAIT && now < d->page_deadline_ms)
-		return false;
-run:
-	/* ready, failed or out of time: the request answers at once */
-	finish_page(h, d, true, out);
-	return true;
-}
-
-void
-aurora_handler_finish_page(aurora_handler *h, aurora_deferred_ack *d, aurora_reply *out)
-{
-	finish_page(h, d, false, out);
-}
-
-void
-aurora_handler_refuse_page(aurora_handler *h, aurora_deferred_ack *d, const char *why,
-						   aurora_reply *out)
-{
-	error_reply(h, &d->req, AURORA_ERR_UNAVAILABLE, why, out);
-	free(d->request);
-	d->request = NULL;
 }
 
 typedef struct segments_sink
@@ -889,11 +698,11 @@ handle_segments(aurora_handler *h, const aurora_header *req, aurora_reply *out)
 	aurora_header rep;
 	uint8_t    *buf;
 	size_t		cap;
-	int			count = h->store ? aurora_store_count(h->store) : 0;
+	int			count = h->store ? aurora_segment_table_count(h->store) : 0;
 
 	if (req->body_len != 0)
 	{
-		error_reply(h, req, AURORA_ERR_MALFORMED, "SEGMENTS_REQ must have an empty body", out);
+		handler_error_reply(h, req, AURORA_ERR_MALFORMED, "SEGMENTS_REQ must have an empty body", out);
 		return;
 	}
 	/* each state is at most ~560 bytes; leave room for segments created meanwhile */
@@ -901,7 +710,7 @@ handle_segments(aurora_handler *h, const aurora_header *req, aurora_reply *out)
 	buf = malloc(cap);
 	if (buf == NULL)
 	{
-		error_reply(h, req, AURORA_ERR_INTERNAL, "out of memory for SEGMENTS_RESP", out);
+		handler_error_reply(h, req, AURORA_ERR_INTERNAL, "out of memory for SEGMENTS_RESP", out);
 		return;
 	}
 	aurora_buf_init_writer(&sink.b, buf, cap);
@@ -909,11 +718,11 @@ handle_segments(aurora_handler *h, const aurora_header *req, aurora_reply *out)
 	sink.count = 0;
 	sink.pages = h->pages;
 	if (h->store)
-		aurora_store_foreach(h->store, segments_emit, &sink);
+		aurora_segment_table_foreach(h->store, segments_emit, &sink);
 	if (!aurora_buf_ok(&sink.b))
 	{
 		free(buf);
-		error_reply(h, req, AURORA_ERR_INTERNAL, "SEGMENTS_RESP does not fit", out);
+		handler_error_reply(h, req, AURORA_ERR_INTERNAL, "SEGMENTS_RESP does not fit", out);
 		return;
 	}
 	{
@@ -922,8 +731,8 @@ handle_segments(aurora_handler *h, const aurora_header *req, aurora_reply *out)
 		aurora_buf_init_writer(&patch, buf, 4);
 		aurora_buf_put_u32(&patch, sink.count);
 	}
-	reply_header(req, AURORA_MSG_SEGMENTS_RESP, &rep);
-	make_reply(&rep, buf, aurora_buf_len(&sink.b), out);
+	handler_reply_header(req, AURORA_MSG_SEGMENTS_RESP, &rep);
+	handler_make_reply(&rep, buf, aurora_buf_len(&sink.b), out);
 	free(buf);
 }
 
@@ -943,7 +752,7 @@ aurora_handler_dispatch(aurora_handler *h, const uint8_t *req, size_t len,
 	if (rc != 0)
 	{
 		describe_decode_error(h, rc, &hdr, len, msg, sizeof(msg));
-		error_reply(h, &hdr, (uint32_t) rc, msg, out);
+		handler_error_reply(h, &hdr, (uint32_t) rc, msg, out);
 		return false;
 	}
 
@@ -972,7 +781,7 @@ aurora_handler_dispatch(aurora_handler *h, const uint8_t *req, size_t len,
 		case AURORA_MSG_GETPAGE_REQ:
 		case AURORA_MSG_REL_SIZE_REQ:
 		case AURORA_MSG_SEED_PAGES:
-			return defer_page_request(h, &hdr, req, len, out, deferred);
+			return handler_defer_page_request(h, &hdr, req, len, out, deferred);
 		case AURORA_MSG_ERROR:
 		case AURORA_MSG_STATUS_RESP:
 		case AURORA_MSG_SEGMENT_INFO:
@@ -990,7 +799,7 @@ aurora_handler_dispatch(aurora_handler *h, const uint8_t *req, size_t len,
 			snprintf(msg, sizeof(msg), "unknown message type %u", (unsigned) hdr.type);
 			break;
 	}
-	error_reply(h, &hdr, AURORA_ERR_UNKNOWN_TYPE, msg, out);
+	handler_error_reply(h, &hdr, AURORA_ERR_UNKNOWN_TYPE, msg, out);
 	return false;
 }
 

@@ -17,7 +17,7 @@
 #include "logmsg.h"
 #include "wire.h"
 
-struct aurora_store;
+struct aurora_segment_table;
 struct aurora_segment;
 struct aurora_pageservice;
 
@@ -35,7 +35,7 @@ typedef struct aurora_handler
 	atomic_uint_least64_t requests_total;
 	atomic_uint_least64_t errors_total;
 	atomic_uint_least64_t errors_by_code[AURORA_ERR_COUNT];
-	struct aurora_store *store; /* NULL: no segments (tests of the codec path) */
+	struct aurora_segment_table *store; /* NULL: no segments (tests of the codec path) */
 	struct aurora_pageservice *pages;	/* NULL: page requests are UNAVAILABLE */
 	int			page_threads;	/* the server's page threads (default 4) */
 } aurora_handler;
@@ -89,7 +89,7 @@ size_t		aurora_handler_handle(aurora_handler *h, const uint8_t *req, size_t len,
 								  uint8_t *out, size_t cap);
 
 /* Serve segments from store (which must outlive the handler). */
-void		aurora_handler_set_store(aurora_handler *h, struct aurora_store *store);
+void		aurora_handler_set_store(aurora_handler *h, struct aurora_segment_table *store);
 
 /* Serve page requests with pages (which must outlive the handler). */
 void		aurora_handler_set_pages(aurora_handler *h, struct aurora_pageservice *pages);

@@ -24,7 +24,7 @@
 #include "log.h"
 #include "pageservice.h"
 #include "pidfile.h"
-#include "store.h"
+#include "segment_table.h"
 #include "server.h"
 #include "version.h"
 #include "wire.h"
@@ -87,7 +87,7 @@ run(const char *config_path)
 {
 	aurora_node_config cfg;
 	aurora_handler handler;
-	aurora_store *store;
+	aurora_segment_table *store;
 	aurora_server *srv;
 	aurora_gossip *gossip;
 	aurora_gossip_config gcfg;
@@ -128,12 +128,12 @@ run(const char *config_path)
 			   (unsigned) cfg.gossip_interval_ms, (unsigned) cfg.peer_timeout_ms);
 
 	/* Recovery (cutting torn tails) happens here, before anything is served. */
-	if (aurora_store_open(cfg.data_dir, &store, err, sizeof(err)) != 0)
+	if (aurora_segment_table_open(cfg.data_dir, &store, err, sizeof(err)) != 0)
 	{
 		aurora_log("cannot start: %s", err);
 		return 1;
 	}
-	aurora_log("segment store open: %d segments", aurora_store_count(store));
+	aurora_log("segment store open: %d segments", aurora_segment_table_count(store));
 
 	memset(&pcfg, 0, sizeof(pcfg));
 	pcfg.walredo_postgres = cfg.walredo_postgres;
@@ -143,7 +143,7 @@ run(const char *config_path)
 	if (aurora_pageservice_start(store, &pcfg, &pages, err, sizeof(err)) != 0)
 	{
 		aurora_log("cannot start: %s", err);
-		aurora_store_close(store);
+		aurora_segment_table_close(store);
 		return 1;
 	}
 	aurora_log("page service: walredo_postgres %s, %u helpers, coalesce_threshold %u, "
@@ -159,7 +159,7 @@ run(const char *config_path)
 	{
 		aurora_log("cannot start: %s", err);
 		aurora_pageservice_stop(pages);
-		aurora_store_close(store);
+		aurora_segment_table_close(store);
 		return 1;
 	}
 	aurora_log("listening on %s", cfg.listen_url);
@@ -174,7 +174,7 @@ run(const char *config_path)
 		aurora_pageservice_interrupt(pages);
 		aurora_server_stop(srv);
 		aurora_pageservice_stop(pages);
-		aurora_store_close(store);
+		aurora_segment_table_close(store);
 		return 1;
 	}
 	if (cfg.gossip_interval_ms == 0)
@@ -188,7 +188,7 @@ run(const char *config_path)
 		aurora_pageservice_interrupt(pages);
 		aurora_server_stop(srv);
 		aurora_pageservice_stop(pages);
-		aurora_store_close(store);
+		aurora_segment_table_close(store);
 		return 1;
 	}
 
@@ -213,7 +213,7 @@ run(const char *config_path)
 	aurora_pageservice_interrupt(pages);
 	aurora_server_stop(srv);
 	aurora_pageservice_stop(pages);
-	aurora_store_close(store);
+	aurora_segment_table_close(store);
 	aurora_pidfile_remove_if_ours(cfg.pid_file, getpid());
 	close(lock_fd);
 	aurora_log("stopped");

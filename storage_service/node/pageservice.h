@@ -1,8 +1,10 @@
 /*
- * pageservice.h - the storage node's page service (DESIGN.md 8, 9): a
- * background indexer that feeds each segment's log into its page store,
- * background coalescing of long record chains, and the page requests
- * (GETPAGE, REL_SIZE, SEED_PAGES) that page threads run for the server.
+ * pageservice.h - the storage node's page service (docs/architecture.md,
+ * "The storage node", "A read's path"): a background indexer that feeds
+ * each segment's log into its page store (indexer.c), background coalescing
+ * of long record chains (coalesce.c), and the page requests (GETPAGE,
+ * REL_SIZE, SEED_PAGES) that page threads run for the server
+ * (pageservice.c).
  *
  * One object per node.  It finds segments through the store (segments with
  * a volume geometry only: synthetic ones carry no envelopes) and keeps one
@@ -25,7 +27,7 @@
 #include "pagemsg.h"
 #include "wire.h"
 
-struct aurora_store;
+struct aurora_segment_table;
 struct aurora_segment;
 
 typedef struct aurora_pageservice aurora_pageservice;
@@ -43,7 +45,7 @@ typedef struct aurora_pageservice_config
 } aurora_pageservice_config;
 
 /* Start the indexer (and coalescer) thread.  Returns 0 or -1 with err. */
-int			aurora_pageservice_start(struct aurora_store *store,
+int			aurora_pageservice_start(struct aurora_segment_table *store,
 									 const aurora_pageservice_config *cfg,
 									 aurora_pageservice **out, char *err, size_t errlen);
 

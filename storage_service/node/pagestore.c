@@ -1,5 +1,8 @@
 /*
- * pagestore.c - one segment's page index and images in LMDB (pagestore.h).
+ * pagestore.c - one segment's page index and images in LMDB (pagestore.h):
+ * opening, indexing records, storing images, relation sizes.  Reading a
+ * page's plan back is in pagestore_read.c; what both share is in
+ * pagestore_int.h.
  *
  * ON-DISK FORMAT (version 1): an LMDB environment in <segment dir>/pages/
  * (files data.mdb, lock.mdb) with four named databases.  Keys are
@@ -28,7 +31,7 @@
  */
 #define _DEFAULT_SOURCE
 
-#include "pagestore.h"
+#include "pagestore_int.h"
 
 #include <errno.h>
 #include <lmdb.h>
@@ -43,40 +46,10 @@
 #include "byteorder.h"
 #include "log.h"
 
-#define PAGESTORE_VERSION	1
-#define BLOCK_KEY_LEN		17
-#define REL_KEY_LEN			13
-#define REC_KEY_LEN			(BLOCK_KEY_LEN + 8)
-#define SIZE_KEY_LEN		(REL_KEY_LEN + 8)
-#define REC_VAL_LEN			9
-#define SIZE_VAL_LEN		5
-/* Address space only: the file grows with its contents. */
-#define PAGESTORE_MAP_SIZE	((size_t) 64 << 30)
-#define N_FORKS				4	/* main, fsm, vm, init */
-
-struct aurora_pagestore
-{
-	MDB_env    *env;
-	MDB_dbi		recs;
-	MDB_dbi		images;
-	MDB_dbi		sizes;
-	MDB_dbi		meta;
-	pthread_mutex_t mu;			/* pos */
-	aurora_pagestore_pos pos;
-	uint64_t	seeded_lsn;		/* mu */
-	char		dir[1024];
-};
-
-struct aurora_pagestore_txn
-{
-	aurora_pagestore *ps;
-	MDB_txn    *txn;
-};
-
 /* ---- key encoding ---- */
 
-static void
-rel_key(uint8_t *k, uint32_t spc, uint32_t db, uint32_t rel, uint8_t fork)
+void
+pagestore_rel_key(uint8_t *k, uint32_t spc, uint32_t db, uint32_t rel, uint8_t fork)
 {
 	aurora_put_be32(k, spc);
 	aurora_put_be32(k + 4, db);
@@ -84,27 +57,23 @@ rel_key(uint8_t *k, uint32_t spc, uint32_t db, uint32_t rel, uint8_t fork)
 	k[12] = fork;
 }
 
-static void
-block_key(uint8_t *k, const aurora_block_ref *b, uint64_t lsn)
+void
+pagestore_block_key(uint8_t *k, const aurora_block_ref *b, uint64_t lsn)
 {
-	rel_key(k, b->spc_oid, b->db_oid, b->rel_number, b->fork);
+	pagestore_rel_key(k, b->spc_oid, b->db_oid, b->rel_number, b->fork);
 	aurora_put_be32(k + REL_KEY_LEN, b->blkno);
 	aurora_put_be64(k + BLOCK_KEY_LEN, lsn);
 }
 
-static int
-lmdb_fail(int rc, const char *what, const aurora_pagestore *ps, char *err, size_t errlen)
+int
+pagestore_lmdb_fail(int rc, const char *what, const aurora_pagestore *ps, char *err, size_t errlen)
 {
 	snprintf(err, errlen, "page store %s: %s: %s", ps->dir, what, mdb_strerror(rc));
 	return AURORA_ERR_IO;
 }
 
-/*
- * Position cursor c on the last entry whose key starts with prefix[0..plen)
- * and whose trailing u64 LSN is <= lsn.  Returns true with key/val set.
- */
-static bool
-last_at_or_below(MDB_cursor *c, const uint8_t *prefix, size_t plen, uint64_t lsn,
+bool
+pagestore_last_at_or_below(MDB_cursor *c, const uint8_t *prefix, size_t plen, uint64_t lsn,
 				 MDB_val *key, MDB_val *val)
 {
 	uint8_t		k[REC_KEY_LEN];
@@ -148,7 +117,7 @@ open_env(aurora_pagestore *ps, char *err, size_t errlen)
 	int			rc;
 
 	if ((rc = mdb_env_create(&ps->env)) != 0)
-		return lmdb_fail(rc, "cannot create environment", ps, err, errlen);
+		return pagestore_lmdb_fail(rc, "cannot create environment", ps, err, errlen);
 	mdb_env_set_maxdbs(ps->env, 4);
 	mdb_env_set_mapsize(ps->env, PAGESTORE_MAP_SIZE);
 	/* NOTLS: read transactions are not tied to threads (page threads share) */
@@ -212,7 +181,7 @@ open_env(aurora_pagestore *ps, char *err, size_t errlen)
 fail:
 	if (txn != NULL)
 		mdb_txn_abort(txn);
-	return lmdb_fail(rc, "cannot open", ps, err, errlen);
+	return pagestore_lmdb_fail(rc, "cannot open", ps, err, errlen);
 }
 
 static void
@@ -326,9 +295,8 @@ aurora_pagestore_seeded_lsn(aurora_pagestore *ps)
 
 /* ---- sizes ---- */
 
-/* Newest size entry of a fork at or below lsn, inside txn. */
-static bool
-size_at(MDB_txn *txn, MDB_dbi dbi, const uint8_t *rkey, uint64_t lsn, bool *exists,
+bool
+pagestore_size_at(MDB_txn *txn, MDB_dbi dbi, const uint8_t *rkey, uint64_t lsn, bool *exists,
 		uint32_t *nblocks)
 {
 	MDB_cursor *c;
@@ -340,7 +308,7 @@ size_at(MDB_txn *txn, MDB_dbi dbi, const uint8_t *rkey, uint64_t lsn, bool *exis
 	*nblocks = 0;
 	if (mdb_cursor_open(txn, dbi, &c) != 0)
 		return false;
-	if (last_at_or_below(c, rkey, REL_KEY_LEN, lsn, &k, &v) && v.mv_size == SIZE_VAL_LEN)
+	if (pagestore_last_at_or_below(c, rkey, REL_KEY_LEN, lsn, &k, &v) && v.mv_size == SIZE_VAL_LEN)
 	{
 		*exists = ((uint8_t *) v.mv_data)[0] != 0;
 		*nblocks = aurora_get_le32((uint8_t *) v.mv_data + 1);
@@ -377,7 +345,7 @@ size_extend(MDB_txn *txn, MDB_dbi dbi, const uint8_t *rkey, uint64_t lsn, uint32
 	bool		exists;
 	uint32_t	nblocks;
 
-	size_at(txn, dbi, rkey, lsn, &exists, &nblocks);
+	pagestore_size_at(txn, dbi, rkey, lsn, &exists, &nblocks);
 	if (exists && nblocks >= min_blocks)
 		return 0;
 	return size_put(txn, dbi, rkey, lsn, true, nblocks > min_blocks && exists ? nblocks : min_blocks);
@@ -398,7 +366,7 @@ drop_matching(MDB_txn *txn, MDB_dbi dbi, uint32_t spc, uint32_t db, uint32_t rel
 				cap = 0;
 	int			rc;
 
-	rel_key(prefix, spc, db, rel, 0);
+	pagestore_rel_key(prefix, spc, db, rel, 0);
 	if ((rc = mdb_cursor_open(txn, dbi, &c)) != 0)
 		return rc;
 	k.mv_data = prefix;
@@ -435,7 +403,7 @@ drop_matching(MDB_txn *txn, MDB_dbi dbi, uint32_t spc, uint32_t db, uint32_t rel
 		bool		exists;
 		uint32_t	nblocks;
 
-		if (size_at(txn, dbi, found[i], lsn, &exists, &nblocks) && exists)
+		if (pagestore_size_at(txn, dbi, found[i], lsn, &exists, &nblocks) && exists)
 			rc = size_put(txn, dbi, found[i], lsn, false, 0);
 	}
 	free(found);
@@ -452,14 +420,14 @@ apply_event(MDB_txn *txn, MDB_dbi dbi, const aurora_walmeta_event *e, uint64_t l
 	switch (e->op)
 	{
 		case AURORA_REL_CREATE:
-			rel_key(rk, e->spc_oid, e->db_oid, e->rel_number, e->fork);
-			size_at(txn, dbi, rk, lsn, &exists, &nblocks);
+			pagestore_rel_key(rk, e->spc_oid, e->db_oid, e->rel_number, e->fork);
+			pagestore_size_at(txn, dbi, rk, lsn, &exists, &nblocks);
 			if (exists)
 				return 0;
 			return size_put(txn, dbi, rk, lsn, true, 0);
 		case AURORA_REL_TRUNCATE:
-			rel_key(rk, e->spc_oid, e->db_oid, e->rel_number, e->fork);
-			size_at(txn, dbi, rk, lsn, &exists, &nblocks);
+			pagestore_rel_key(rk, e->spc_oid, e->db_oid, e->rel_number, e->fork);
+			pagestore_size_at(txn, dbi, rk, lsn, &exists, &nblocks);
 			if (exists && nblocks <= e->nblocks)
 				return 0;
 			return size_put(txn, dbi, rk, lsn, true, exists && nblocks < e->nblocks ? nblocks : e->nblocks);
@@ -489,7 +457,7 @@ aurora_pagestore_begin(aurora_pagestore *ps, aurora_pagestore_txn **out, char *e
 	if ((rc = mdb_txn_begin(ps->env, NULL, 0, &t->txn)) != 0)
 	{
 		free(t);
-		return lmdb_fail(rc, "cannot begin a write transaction", ps, err, errlen);
+		return pagestore_lmdb_fail(rc, "cannot begin a write transaction", ps, err, errlen);
 	}
 	*out = t;
 	return 0;
@@ -525,7 +493,7 @@ aurora_pagestore_index_record(aurora_pagestore_txn *t, const aurora_geometry *g,
 		aurora_walmeta_block_at(m, i, &b);
 		if (aurora_block_pg(g, &b.ref) != pg_id)
 			continue;			/* a block of another PG the record also touches */
-		block_key(k, &b.ref, end);
+		pagestore_block_key(k, &b.ref, end);
 		kv.mv_data = k;
 		kv.mv_size = sizeof(k);
 		/* one record listing a block twice: it initializes it only if both do */
@@ -541,7 +509,7 @@ aurora_pagestore_index_record(aurora_pagestore_txn *t, const aurora_geometry *g,
 		{
 			uint8_t		rk[REL_KEY_LEN];
 
-			rel_key(rk, b.ref.spc_oid, b.ref.db_oid, b.ref.rel_number, b.ref.fork);
+			pagestore_rel_key(rk, b.ref.spc_oid, b.ref.db_oid, b.ref.rel_number, b.ref.fork);
 			if ((rc = size_extend(t->txn, ps->sizes, rk, end, b.ref.blkno + 1)) != 0)
 				break;
 		}
@@ -549,7 +517,7 @@ aurora_pagestore_index_record(aurora_pagestore_txn *t, const aurora_geometry *g,
 			touched[(*n_touched)++] = b.ref;
 	}
 	if (rc != 0)
-		return lmdb_fail(rc, "cannot index a record", ps, err, errlen);
+		return pagestore_lmdb_fail(rc, "cannot index a record", ps, err, errlen);
 	return 0;
 }
 
@@ -583,7 +551,7 @@ aurora_pagestore_commit(aurora_pagestore_txn *t, const aurora_pagestore_pos *pos
 		rc = mdb_txn_commit(t->txn);
 	free(t);
 	if (rc != 0)
-		return lmdb_fail(rc, "cannot commit the index", ps, err, errlen);
+		return pagestore_lmdb_fail(rc, "cannot commit the index", ps, err, errlen);
 	pthread_mutex_lock(&ps->mu);
 	ps->pos = *pos;
 	pthread_mutex_unlock(&ps->mu);
@@ -638,7 +606,7 @@ aurora_pagestore_discard_above(aurora_pagestore *ps, uint64_t lsn, const aurora_
 		(rc = discard_db(t->txn, ps->sizes, lsn)) != 0)
 	{
 		aurora_pagestore_abort(t);
-		return lmdb_fail(rc, "cannot discard entries", ps, err, errlen);
+		return pagestore_lmdb_fail(rc, "cannot discard entries", ps, err, errlen);
 	}
 	return aurora_pagestore_commit(t, pos, err, errlen);
 }
@@ -653,7 +621,7 @@ put_image_txn(MDB_txn *txn, MDB_dbi dbi, const aurora_block_ref *block, uint64_t
 	MDB_val		kv,
 				vv;
 
-	block_key(k, block, lsn);
+	pagestore_block_key(k, block, lsn);
 	kv.mv_data = k;
 	kv.mv_size = sizeof(k);
 	vv.mv_data = (void *) page;
@@ -670,13 +638,13 @@ aurora_pagestore_seed(aurora_pagestore *ps, uint64_t lsn, const aurora_seed_page
 	int			i;
 
 	if ((rc = mdb_txn_begin(ps->env, NULL, 0, &txn)) != 0)
-		return lmdb_fail(rc, "cannot begin a write transaction", ps, err, errlen);
+		return pagestore_lmdb_fail(rc, "cannot begin a write transaction", ps, err, errlen);
 	for (i = 0; i < n && rc == 0; i++)
 	{
 		uint8_t		rk[REL_KEY_LEN];
 		const aurora_block_ref *b = &pages[i].block;
 
-		rel_key(rk, b->spc_oid, b->db_oid, b->rel_number, b->fork);
+		pagestore_rel_key(rk, b->spc_oid, b->db_oid, b->rel_number, b->fork);
 		if (b->blkno == AURORA_SEED_FORK_EXISTS)
 		{
 			rc = size_extend(txn, ps->sizes, rk, lsn, 0);
@@ -702,17 +670,17 @@ aurora_pagestore_seed(aurora_pagestore *ps, uint64_t lsn, const aurora_seed_page
 	if (rc != 0)
 	{
 		mdb_txn_abort(txn);
-		return lmdb_fail(rc, "cannot store seeded pages", ps, err, errlen);
+		return pagestore_lmdb_fail(rc, "cannot store seeded pages", ps, err, errlen);
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0)
-		return lmdb_fail(rc, "cannot commit seeded pages", ps, err, errlen);
+		return pagestore_lmdb_fail(rc, "cannot commit seeded pages", ps, err, errlen);
 	pthread_mutex_lock(&ps->mu);
 	if (lsn > ps->seeded_lsn)
 		ps->seeded_lsn = lsn;
 	pthread_mutex_unlock(&ps->mu);
 	/* not rebuildable from the log: durable (meta page included) before the ack */
 	if ((rc = mdb_env_sync(ps->env, 1)) != 0)
-		return lmdb_fail(rc, "cannot sync seeded pages", ps, err, errlen);
+		return pagestore_lmdb_fail(rc, "cannot sync seeded pages", ps, err, errlen);
 	return 0;
 }
 
@@ -736,14 +704,14 @@ aurora_pagestore_put_images(aurora_pagestore *ps, const aurora_page_image *image
 	if (n == 0)
 		return 0;
 	if ((rc = mdb_txn_begin(ps->env, NULL, 0, &txn)) != 0)
-		return lmdb_fail(rc, "cannot begin a write transaction", ps, err, errlen);
+		return pagestore_lmdb_fail(rc, "cannot begin a write transaction", ps, err, errlen);
 	if ((rc = put_images_txn(txn, ps->images, images, n)) != 0)
 	{
 		mdb_txn_abort(txn);
-		return lmdb_fail(rc, "cannot store an image", ps, err, errlen);
+		return pagestore_lmdb_fail(rc, "cannot store an image", ps, err, errlen);
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0)
-		return lmdb_fail(rc, "cannot commit images", ps, err, errlen);
+		return pagestore_lmdb_fail(rc, "cannot commit images", ps, err, errlen);
 	return 0;
 }
 
@@ -753,370 +721,5 @@ aurora_pagestore_txn_put_images(aurora_pagestore_txn *t, const aurora_page_image
 {
 	int			rc = put_images_txn(t->txn, t->ps->images, images, n);
 
-	return rc == 0 ? 0 : lmdb_fail(rc, "cannot store an image", t->ps, err, errlen);
-}
-
-/* ---- reads ---- */
-
-void
-aurora_page_plan_free(aurora_page_plan *plan)
-{
-	free(plan->rec_start);
-	free(plan->rec_end);
-	plan->rec_start = plan->rec_end = NULL;
-	plan->n_recs = 0;
-}
-
-/*
- * The oldest entry of a block in dbi (images or recs): 1 with its LSN and
- * value, 0 if the block has none, -1 if the store cannot be read.
- */
-static int
-block_oldest(MDB_txn *txn, MDB_dbi dbi, const uint8_t *bkey, uint64_t *lsn, MDB_val *val)
-{
-	MDB_cursor *c;
-	MDB_val		k;
-	uint8_t		start[REC_KEY_LEN];
-	int			found = 0;
-	int			rc;
-
-	memcpy(start, bkey, BLOCK_KEY_LEN);
-	memset(start + BLOCK_KEY_LEN, 0, 8);
-	if (mdb_cursor_open(txn, dbi, &c) != 0)
-		return -1;
-	k.mv_data = start;
-	k.mv_size = REC_KEY_LEN;
-	rc = mdb_cursor_get(c, &k, val, MDB_SET_RANGE);
-	if (rc == 0 && k.mv_size == REC_KEY_LEN && memcmp(k.mv_data, bkey, BLOCK_KEY_LEN) == 0)
-	{
-		*lsn = aurora_get_be64((uint8_t *) k.mv_data + BLOCK_KEY_LEN);
-		found = 1;
-	}
-	else if (rc != 0 && rc != MDB_NOTFOUND)
-		found = -1;
-	mdb_cursor_close(c);
-	return found;
-}
-
-/*
- * For a read at an LSN below everything the store holds of a block: whether
- * the block had no content yet then (1), rather than content the store
- * cannot rebuild (0); -1 if the store cannot be read.  It had none when its
- * history begins with a record that needs no earlier page: one that
- * initializes it (WILL_INIT), or any record of a map fork, which PostgreSQL
- * extends with zero pages without WAL.  Blocks inside a relation's size that
- * no record has reached yet are ordinary: PostgreSQL extends a heap by many
- * blocks at once under contention for the extension lock
- * (RelationAddExtraBlocks) and logs each only when a tuple first lands on
- * it, with an initializing record.  A history that begins with an image
- * (seeded, or kept at a horizon) or with a record that changes an existing
- * page says the block existed before what is stored.
- */
-static int
-block_unwritten_before_history(MDB_txn *txn, aurora_pagestore *ps, const uint8_t *bkey,
-							   uint8_t fork)
-{
-	uint64_t	image_lsn = 0,
-				rec_end = 0;
-	MDB_val		image_val,
-				rec_val;
-	int			has_image = block_oldest(txn, ps->images, bkey, &image_lsn, &image_val);
-	int			has_rec = block_oldest(txn, ps->recs, bkey, &rec_end, &rec_val);
-
-	if (has_image < 0 || has_rec < 0)
-		return -1;
-	if (!has_rec)
-		return !has_image;
-	if (has_image && image_lsn <= rec_end)
-		return 0;
-	if (fork == AURORA_FORK_FSM || fork == AURORA_FORK_VM)
-		return 1;
-	/* a damaged entry proves nothing: not "unwritten" */
-	return rec_val.mv_size == REC_VAL_LEN &&
-		(((uint8_t *) rec_val.mv_data)[8] & AURORA_BLOCK_WILL_INIT) != 0;
-}
-
-/* Append a record to plan (newest first while walking; reversed later). */
-static int
-plan_push(aurora_page_plan *p, int *cap, uint64_t start, uint64_t end)
-{
-	if (p->n_recs == *cap)
-	{
-		int			ncap = *cap ? *cap * 2 : 16;
-		uint64_t   *s = realloc(p->rec_start, (size_t) ncap * sizeof(uint64_t));
-
-		if (s == NULL)
-			return -1;
-		p->rec_start = s;
-		s = realloc(p->rec_end, (size_t) ncap * sizeof(uint64_t));
-		if (s == NULL)
-			return -1;
-		p->rec_end = s;
-		*cap = ncap;
-	}
-	p->rec_start[p->n_recs] = start;
-	p->rec_end[p->n_recs] = end;
-	p->n_recs++;
-	return 0;
-}
-
-int
-aurora_pagestore_plan(aurora_pagestore *ps, const aurora_block_ref *block, uint64_t lsn,
-					  aurora_page_plan *plan, char *err, size_t errlen)
-{
-	MDB_txn    *txn;
-	MDB_cursor *c = NULL;
-	MDB_val		k,
-				v;
-	uint8_t		bkey[REC_KEY_LEN];
-	uint8_t		rk[REL_KEY_LEN];
-	bool		known,
-				exists,
-				from_init = false;
-	uint32_t	nblocks;
-	int			cap = 0;
-	int			rc;
-
-	memset(plan, 0, offsetof(aurora_page_plan, image));
-	plan->n_recs = 0;
-	plan->rec_start = plan->rec_end = NULL;
-	if ((rc = mdb_txn_begin(ps->env, NULL, MDB_RDONLY, &txn)) != 0)
-		return lmdb_fail(rc, "cannot begin a read transaction", ps, err, errlen);
-	block_key(bkey, block, 0);
-	rel_key(rk, block->spc_oid, block->db_oid, block->rel_number, block->fork);
-
-	known = size_at(txn, ps->sizes, rk, lsn, &exists, &nblocks);
-	if (known && !exists)
-	{
-		snprintf(err, errlen, "relation %u/%u/%u fork %u does not exist at LSN %llX/%llX",
-				 block->spc_oid, block->db_oid, block->rel_number, block->fork,
-				 (unsigned long long) (lsn >> 32), (unsigned long long) (lsn & 0xffffffffu));
-		rc = AURORA_ERR_NO_RELATION;
-		goto done;
-	}
-	if (known && block->blkno >= nblocks)
-	{
-		snprintf(err, errlen, "block %u is beyond the %u blocks of relation %u/%u/%u fork %u at LSN %llX/%llX",
-				 block->blkno, nblocks, block->spc_oid, block->db_oid, block->rel_number,
-				 block->fork, (unsigned long long) (lsn >> 32),
-				 (unsigned long long) (lsn & 0xffffffffu));
-		rc = AURORA_ERR_NO_BLOCK;
-		goto done;
-	}
-
-	/* the newest image at or below lsn */
-	if ((rc = mdb_cursor_open(txn, ps->images, &c)) != 0)
-		goto lmdb_error;
-	if (last_at_or_below(c, bkey, BLOCK_KEY_LEN, lsn, &k, &v) && v.mv_size == AURORA_PAGE_BYTES)
-	{
-		plan->has_image = true;
-		plan->image_lsn = aurora_get_be64((uint8_t *) k.mv_data + BLOCK_KEY_LEN);
-		memcpy(plan->image, v.mv_data, AURORA_PAGE_BYTES);
-	}
-	mdb_cursor_close(c);
-	c = NULL;
-
-	/* records after it, newest first, down to a WILL_INIT one */
-	if ((rc = mdb_cursor_open(txn, ps->recs, &c)) != 0)
-		goto lmdb_error;
-	if (last_at_or_below(c, bkey, BLOCK_KEY_LEN, lsn, &k, &v))
-	{
-		for (;;)
-		{
-			uint64_t	end = aurora_get_be64((uint8_t *) k.mv_data + BLOCK_KEY_LEN);
-			uint8_t		flags;
-
-			if (plan->has_image && end <= plan->image_lsn)
-				break;
-			if (v.mv_size != REC_VAL_LEN)
-			{
-				snprintf(err, errlen, "page store %s: bad record entry", ps->dir);
-				rc = AURORA_ERR_CORRUPT;
-				goto done;
-			}
-			flags = ((uint8_t *) v.mv_data)[8];
-			if (plan_push(plan, &cap, aurora_get_le64(v.mv_data), end) != 0)
-			{
-				snprintf(err, errlen, "out of memory");
-				rc = AURORA_ERR_INTERNAL;
-				goto done;
-			}
-			if (flags & AURORA_BLOCK_WILL_INIT)
-			{
-				from_init = true;
-				break;
-			}
-			if (mdb_cursor_get(c, &k, &v, MDB_PREV) != 0 || k.mv_size != REC_KEY_LEN ||
-				memcmp(k.mv_data, bkey, BLOCK_KEY_LEN) != 0)
-				break;
-		}
-	}
-	mdb_cursor_close(c);
-	c = NULL;
-	if (from_init)
-		plan->has_image = false;	/* the WILL_INIT record sets the whole page */
-
-	/*
-	 * A free-space-map or visibility-map page is created without WAL (the
-	 * fork is extended with zero pages), and PostgreSQL's redo reads such a
-	 * page as zeros when it is missing (RBM_ZERO_ON_ERROR).  Without
-	 * full-page images no record ever initializes it, so its chain (every
-	 * record of the block: the walk above stopped at neither an image nor a
-	 * WILL_INIT record) starts from zeros here too.  Both forks are hints
-	 * that only say less than the truth this way: a visibility-map bit is
-	 * set only by a record that set it (and later records clear it again),
-	 * so a page rebuilt from zeros never claims more than the compute's.
-	 */
-	if (!plan->has_image && !from_init && plan->n_recs > 0 &&
-		(block->fork == AURORA_FORK_FSM || block->fork == AURORA_FORK_VM))
-		from_init = true;
-
-	if (!plan->has_image && !from_init)
-	{
-		int			unwritten = plan->n_recs > 0 ? 0 :
-			block_unwritten_before_history(txn, ps, bkey, block->fork);
-
-		if (unwritten < 0)
-		{
-			snprintf(err, errlen, "page store %s: cannot read the history of block %u of "
-					 "relation %u/%u/%u fork %u", ps->dir, block->blkno, block->spc_oid,
-					 block->db_oid, block->rel_number, block->fork);
-			rc = AURORA_ERR_INTERNAL;
-		}
-		else if (unwritten == 0)
-		{
-			snprintf(err, errlen, "block %u of relation %u/%u/%u fork %u has no image or "
-					 "initializing record at or below LSN %llX/%llX (below the horizon)",
-					 block->blkno, block->spc_oid, block->db_oid, block->rel_number,
-					 block->fork, (unsigned long long) (lsn >> 32),
-					 (unsigned long long) (lsn & 0xffffffffu));
-			rc = AURORA_ERR_BELOW_HORIZON;
-		}
-		else if (!known)
-		{
-			snprintf(err, errlen, "relation %u/%u/%u fork %u is unknown at LSN %llX/%llX",
-					 block->spc_oid, block->db_oid, block->rel_number, block->fork,
-					 (unsigned long long) (lsn >> 32), (unsigned long long) (lsn & 0xffffffffu));
-			rc = AURORA_ERR_NO_RELATION;
-		}
-		else
-		{
-			snprintf(err, errlen, "block %u of relation %u/%u/%u fork %u was not written at or "
-					 "below LSN %llX/%llX", block->blkno, block->spc_oid, block->db_oid,
-					 block->rel_number, block->fork, (unsigned long long) (lsn >> 32),
-					 (unsigned long long) (lsn & 0xffffffffu));
-			rc = AURORA_ERR_NO_BLOCK;
-		}
-		goto done;
-	}
-	/* oldest first, the order redo applies them */
-	for (int i = 0, j = plan->n_recs - 1; i < j; i++, j--)
-	{
-		uint64_t	t = plan->rec_start[i];
-
-		plan->rec_start[i] = plan->rec_start[j];
-		plan->rec_start[j] = t;
-		t = plan->rec_end[i];
-		plan->rec_end[i] = plan->rec_end[j];
-		plan->rec_end[j] = t;
-	}
-	rc = 0;
-	goto done;
-
-lmdb_error:
-	rc = lmdb_fail(rc, "cannot read", ps, err, errlen);
-done:
-	if (c != NULL)
-		mdb_cursor_close(c);
-	mdb_txn_abort(txn);
-	if (rc != 0)
-		aurora_page_plan_free(plan);
-	return rc;
-}
-
-int
-aurora_pagestore_chain_length(aurora_pagestore *ps, const aurora_block_ref *block, int max,
-							  uint64_t *newest_end, bool *from_init)
-{
-	MDB_txn    *txn;
-	MDB_cursor *c;
-	MDB_val		k,
-				v;
-	uint8_t		bkey[REC_KEY_LEN];
-	uint64_t	image_lsn = 0;
-	int			n = 0;
-
-	*newest_end = 0;
-	*from_init = false;
-	if (mdb_txn_begin(ps->env, NULL, MDB_RDONLY, &txn) != 0)
-		return 0;
-	block_key(bkey, block, 0);
-	if (mdb_cursor_open(txn, ps->images, &c) == 0)
-	{
-		if (last_at_or_below(c, bkey, BLOCK_KEY_LEN, UINT64_MAX, &k, &v))
-			image_lsn = aurora_get_be64((uint8_t *) k.mv_data + BLOCK_KEY_LEN);
-		mdb_cursor_close(c);
-	}
-	if (mdb_cursor_open(txn, ps->recs, &c) == 0)
-	{
-		if (last_at_or_below(c, bkey, BLOCK_KEY_LEN, UINT64_MAX, &k, &v))
-		{
-			*newest_end = aurora_get_be64((uint8_t *) k.mv_data + BLOCK_KEY_LEN);
-			while (n <= max)
-			{
-				uint64_t	end = aurora_get_be64((uint8_t *) k.mv_data + BLOCK_KEY_LEN);
-
-				if (end <= image_lsn)
-					break;
-				n++;
-				if (v.mv_size == REC_VAL_LEN && (((uint8_t *) v.mv_data)[8] & AURORA_BLOCK_WILL_INIT))
-				{
-					*from_init = true;
-					break;
-				}
-				if (mdb_cursor_get(c, &k, &v, MDB_PREV) != 0 || k.mv_size != REC_KEY_LEN ||
-					memcmp(k.mv_data, bkey, BLOCK_KEY_LEN) != 0)
-					break;
-			}
-		}
-		mdb_cursor_close(c);
-	}
-	mdb_txn_abort(txn);
-	return n;
-}
-
-int
-aurora_pagestore_rel_size(aurora_pagestore *ps, uint32_t spc, uint32_t db, uint32_t rel,
-						  uint8_t fork, uint64_t lsn, bool *known, bool *exists,
-						  uint32_t *nblocks)
-{
-	MDB_txn    *txn;
-	uint8_t		rk[REL_KEY_LEN];
-
-	*known = *exists = false;
-	*nblocks = 0;
-	if (mdb_txn_begin(ps->env, NULL, MDB_RDONLY, &txn) != 0)
-		return AURORA_ERR_IO;
-	rel_key(rk, spc, db, rel, fork);
-	*known = size_at(txn, ps->sizes, rk, lsn, exists, nblocks);
-	mdb_txn_abort(txn);
-	return 0;
-}
-
-void
-aurora_pagestore_get_stats(aurora_pagestore *ps, aurora_pagestore_stats *out)
-{
-	MDB_txn    *txn;
-	MDB_stat	st;
-
-	memset(out, 0, sizeof(*out));
-	if (mdb_txn_begin(ps->env, NULL, MDB_RDONLY, &txn) != 0)
-		return;
-	if (mdb_stat(txn, ps->images, &st) == 0)
-		out->images = st.ms_entries;
-	if (mdb_stat(txn, ps->recs, &st) == 0)
-		out->record_entries = st.ms_entries;
-	if (mdb_stat(txn, ps->sizes, &st) == 0)
-		out->size_entries = st.ms_entries;
-	mdb_txn_abort(txn);
+	return rc == 0 ? 0 : pagestore_lmdb_fail(rc, "cannot store an image", t->ps, err, errlen);
 }

@@ -1,5 +1,6 @@
 /*
- * pagestore.h - one segment's page index and page images (DESIGN.md 8),
+ * pagestore.h - one segment's page index and page images
+ * (docs/architecture.md, "The storage node", "A read's path"),
  * kept in an LMDB environment in <segment dir>/pages/.
  *
  * The segment's log stays the source of truth: this store only says, for
@@ -13,7 +14,8 @@
  *
  * The on-disk layout is described at the top of pagestore.c and in
  * PROTOCOL.md 9.  No knowledge of the segment module, the indexer's
- * scheduling or redo: node/pageservice.c drives it.
+ * scheduling or redo: the page service (node/indexer.c, coalesce.c,
+ * pageservice.c) drives it.
  *
  * Thread safety: any number of threads may read (plan, rel_size, stats)
  * while one writes; writers are serialized by LMDB.

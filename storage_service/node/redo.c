@@ -27,7 +27,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +37,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "byteorder.h"
 #include "log.h"
+#include "util.h"
 
 extern char **environ;
 
@@ -94,52 +95,6 @@ typedef enum
 	XR_TIMEOUT
 } xresult;
 
-static void
-seterr(char *err, size_t errlen, const char *fmt,...)
-__attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt,...)
-{
-	va_list		ap;
-
-	if (errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t) (v >> (8 * i));
-}
-
-static void
-put_u64(uint8_t *p, uint64_t v)
-{
-	put_u32(p, (uint32_t) v);
-	put_u32(p + 4, (uint32_t) (v >> 32));
-}
-
-static uint32_t
-get_u32(const uint8_t *p)
-{
-	return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 |
-		(uint32_t) p[3] << 24;
-}
-
 /* ---- helper processes ---------------------------------------------------- */
 
 /* Kill (unless already reaped) and reap the helper of slot h; close its pipes. */
@@ -179,7 +134,7 @@ read_full(int fd, uint8_t *buf, size_t len, int64_t deadline, char *err, size_t 
 
 	while (got < len)
 	{
-		int64_t		left = deadline - now_ms();
+		int64_t		left = deadline - (int64_t) aurora_monotonic_ms();
 		struct pollfd pfd = {.fd = fd,.events = POLLIN};
 		ssize_t		n;
 		int			rc;
@@ -191,7 +146,7 @@ read_full(int fd, uint8_t *buf, size_t len, int64_t deadline, char *err, size_t 
 			continue;
 		if (rc < 0)
 		{
-			seterr(err, errlen, "poll on the WAL-redo helper's pipe: %s", strerror(errno));
+			aurora_seterr(err, errlen, "poll on the WAL-redo helper's pipe: %s", strerror(errno));
 			return XR_DEAD;
 		}
 		if (rc == 0)
@@ -201,12 +156,12 @@ read_full(int fd, uint8_t *buf, size_t len, int64_t deadline, char *err, size_t 
 			continue;
 		if (n < 0)
 		{
-			seterr(err, errlen, "reading from the WAL-redo helper: %s", strerror(errno));
+			aurora_seterr(err, errlen, "reading from the WAL-redo helper: %s", strerror(errno));
 			return XR_DEAD;
 		}
 		if (n == 0)
 		{
-			seterr(err, errlen, "the WAL-redo helper exited%s",
+			aurora_seterr(err, errlen, "the WAL-redo helper exited%s",
 				   got > 0 ? " in the middle of an answer" : "");
 			return XR_DEAD;
 		}
@@ -249,7 +204,7 @@ write_full(int fd, struct iovec *iov, int n, int64_t deadline, char *err, size_t
 			continue;
 		if (w < 0 && errno == EAGAIN)
 		{
-			int64_t		left = deadline - now_ms();
+			int64_t		left = deadline - (int64_t) aurora_monotonic_ms();
 			struct pollfd pfd = {.fd = fd,.events = POLLOUT};
 
 			if (left <= 0)
@@ -262,7 +217,7 @@ write_full(int fd, struct iovec *iov, int n, int64_t deadline, char *err, size_t
 		}
 		if (w < 0)
 		{
-			seterr(err, errlen, "writing to the WAL-redo helper: %s", strerror(errno));
+			aurora_seterr(err, errlen, "writing to the WAL-redo helper: %s", strerror(errno));
 			res = XR_DEAD;
 			break;
 		}
@@ -306,7 +261,7 @@ read_answer(redo_helper *h, uint8_t *page, int64_t deadline, char *err, size_t e
 	r = read_full(h->from_fd, hdr, sizeof(hdr), deadline, err, errlen);
 	if (r != XR_OK)
 		return r;
-	len = get_u32(hdr + 1);
+	len = aurora_get_le32(hdr + 1);
 	if (hdr[0] == MSG_PAGE && len == AURORA_PAGE_SIZE)
 	{
 		uint8_t		scratch[AURORA_PAGE_SIZE];
@@ -319,7 +274,7 @@ read_answer(redo_helper *h, uint8_t *page, int64_t deadline, char *err, size_t e
 
 		if (text == NULL)
 		{
-			seterr(err, errlen, "out of memory reading the WAL-redo helper's answer");
+			aurora_seterr(err, errlen, "out of memory reading the WAL-redo helper's answer");
 			return XR_DEAD;
 		}
 		r = read_full(h->from_fd, (uint8_t *) text, len, deadline, err, errlen);
@@ -329,13 +284,13 @@ read_answer(redo_helper *h, uint8_t *page, int64_t deadline, char *err, size_t e
 			for (uint32_t i = 0; i < len; i++)
 				if (text[i] == '\0' || text[i] == '\n')
 					text[i] = ' ';
-			seterr(err, errlen, "%s", text);
+			aurora_seterr(err, errlen, "%s", text);
 			r = hdr[0] == MSG_ERROR ? XR_ERROR : XR_DEAD;
 		}
 		free(text);
 		return r;
 	}
-	seterr(err, errlen, "the WAL-redo helper broke the protocol: answer type 0x%02X with a %u-byte body",
+	aurora_seterr(err, errlen, "the WAL-redo helper broke the protocol: answer type 0x%02X with a %u-byte body",
 		   hdr[0], len);
 	return XR_DEAD;
 }
@@ -347,7 +302,7 @@ read_answer(redo_helper *h, uint8_t *page, int64_t deadline, char *err, size_t e
 static int
 helper_start(aurora_redo_pool *pool, redo_helper *h, int64_t deadline, char *err, size_t errlen)
 {
-	int64_t		hello_deadline = now_ms() + HELLO_TIMEOUT_MS;
+	int64_t		hello_deadline = (int64_t) aurora_monotonic_ms() + HELLO_TIMEOUT_MS;
 	int			in_pipe[2];		/* node -> helper stdin */
 	int			out_pipe[2];	/* helper stdout -> node */
 	posix_spawn_file_actions_t fa;
@@ -359,12 +314,12 @@ helper_start(aurora_redo_pool *pool, redo_helper *h, int64_t deadline, char *err
 
 	if (pipe2(in_pipe, O_CLOEXEC) != 0)
 	{
-		seterr(err, errlen, "pipe: %s", strerror(errno));
+		aurora_seterr(err, errlen, "pipe: %s", strerror(errno));
 		return -1;
 	}
 	if (pipe2(out_pipe, O_CLOEXEC) != 0)
 	{
-		seterr(err, errlen, "pipe: %s", strerror(errno));
+		aurora_seterr(err, errlen, "pipe: %s", strerror(errno));
 		close(in_pipe[0]);
 		close(in_pipe[1]);
 		return -1;
@@ -380,7 +335,7 @@ helper_start(aurora_redo_pool *pool, redo_helper *h, int64_t deadline, char *err
 	close(out_pipe[1]);
 	if (rc != 0)
 	{
-		seterr(err, errlen, "could not start WAL-redo helper %s: %s", pool->postgres, strerror(rc));
+		aurora_seterr(err, errlen, "could not start WAL-redo helper %s: %s", pool->postgres, strerror(rc));
 		close(in_pipe[1]);
 		close(out_pipe[0]);
 		return -1;
@@ -401,18 +356,18 @@ helper_start(aurora_redo_pool *pool, redo_helper *h, int64_t deadline, char *err
 	if (deadline < hello_deadline)
 		hello_deadline = deadline;
 	r = read_full(h->from_fd, hello, FRAME_HEADER_SIZE, hello_deadline, err, errlen);
-	if (r == XR_OK && hello[0] == MSG_EXIT && get_u32(hello + 1) <= MAX_TEXT_BODY)
+	if (r == XR_OK && hello[0] == MSG_EXIT && aurora_get_le32(hello + 1) <= MAX_TEXT_BODY)
 	{
 		/* it failed to start and says why: reread the frame as an answer */
 		char		text[1024];
-		uint32_t	len = get_u32(hello + 1);
+		uint32_t	len = aurora_get_le32(hello + 1);
 		uint8_t    *buf = malloc(len + 1);
 
-		if (buf && read_full(h->from_fd, buf, len, now_ms() + 1000, err, errlen) == XR_OK)
+		if (buf && read_full(h->from_fd, buf, len, (int64_t) aurora_monotonic_ms() + 1000, err, errlen) == XR_OK)
 		{
 			buf[len] = '\0';
 			snprintf(text, sizeof(text), "%s", (char *) buf);
-			seterr(err, errlen, "WAL-redo helper %s failed to start: %s", pool->postgres, text);
+			aurora_seterr(err, errlen, "WAL-redo helper %s failed to start: %s", pool->postgres, text);
 		}
 		free(buf);
 		helper_stop(pool, h, false);
@@ -422,33 +377,33 @@ helper_start(aurora_redo_pool *pool, redo_helper *h, int64_t deadline, char *err
 		r = read_full(h->from_fd, hello + FRAME_HEADER_SIZE, HELLO_BODY_SIZE,
 					  hello_deadline, err, errlen);
 	if (r == XR_TIMEOUT)
-		seterr(err, errlen, "WAL-redo helper %s did not say hello in time",
+		aurora_seterr(err, errlen, "WAL-redo helper %s did not say hello in time",
 			   pool->postgres);
 	else if (r == XR_DEAD)
 	{
 		char		why[256];
 
 		snprintf(why, sizeof(why), "%s", err);
-		seterr(err, errlen, "WAL-redo helper %s did not start (is it the patched server? "
+		aurora_seterr(err, errlen, "WAL-redo helper %s did not start (is it the patched server? "
 			   "its stderr, in the node log, says why): %s", pool->postgres, why);
 	}
-	else if (hello[0] != MSG_HELLO || get_u32(hello + 1) != HELLO_BODY_SIZE)
+	else if (hello[0] != MSG_HELLO || aurora_get_le32(hello + 1) != HELLO_BODY_SIZE)
 	{
-		seterr(err, errlen, "WAL-redo helper %s answered something that is not a hello "
+		aurora_seterr(err, errlen, "WAL-redo helper %s answered something that is not a hello "
 			   "(is it the patched server?)", pool->postgres);
 		r = XR_DEAD;
 	}
 	else
 	{
-		uint32_t	version = get_u32(hello + 5);
-		uint32_t	pg_version = get_u32(hello + 9);
-		uint32_t	blcksz = get_u32(hello + 13);
-		uint32_t	magic = get_u32(hello + 17);
+		uint32_t	version = aurora_get_le32(hello + 5);
+		uint32_t	pg_version = aurora_get_le32(hello + 9);
+		uint32_t	blcksz = aurora_get_le32(hello + 13);
+		uint32_t	magic = aurora_get_le32(hello + 17);
 
 		if (version != REDO_PROTOCOL_VERSION || pg_version / 10000 != REDO_PG_MAJOR ||
 			blcksz != AURORA_PAGE_SIZE || magic != REDO_XLOG_PAGE_MAGIC)
 		{
-			seterr(err, errlen, "WAL-redo helper %s does not match: protocol %u, PostgreSQL %u, "
+			aurora_seterr(err, errlen, "WAL-redo helper %s does not match: protocol %u, PostgreSQL %u, "
 				   "page size %u, WAL magic 0x%04X (want protocol %d, PostgreSQL %d, "
 				   "page size %d, WAL magic 0x%04X)",
 				   pool->postgres, version, pg_version, blcksz, magic,
@@ -476,22 +431,22 @@ aurora_redo_pool_create(const aurora_redo_config *cfg, aurora_redo_pool **out,
 	*out = NULL;
 	if (cfg->postgres == NULL || cfg->postgres[0] == '\0')
 	{
-		seterr(err, errlen, "no postgres binary configured for WAL redo");
+		aurora_seterr(err, errlen, "no postgres binary configured for WAL redo");
 		return -1;
 	}
 	if (cfg->helpers < 1 || cfg->helpers > 1024)
 	{
-		seterr(err, errlen, "WAL-redo helpers must be between 1 and 1024, not %d", cfg->helpers);
+		aurora_seterr(err, errlen, "WAL-redo helpers must be between 1 and 1024, not %d", cfg->helpers);
 		return -1;
 	}
 	if (cfg->timeout_ms < 1)
 	{
-		seterr(err, errlen, "WAL-redo timeout must be positive, not %d ms", cfg->timeout_ms);
+		aurora_seterr(err, errlen, "WAL-redo timeout must be positive, not %d ms", cfg->timeout_ms);
 		return -1;
 	}
 	if (access(cfg->postgres, X_OK) != 0)
 	{
-		seterr(err, errlen, "WAL-redo helper binary %s: %s", cfg->postgres, strerror(errno));
+		aurora_seterr(err, errlen, "WAL-redo helper binary %s: %s", cfg->postgres, strerror(errno));
 		return -1;
 	}
 	pool = calloc(1, sizeof(*pool));
@@ -501,7 +456,7 @@ aurora_redo_pool_create(const aurora_redo_config *cfg, aurora_redo_pool **out,
 		if (pool)
 			free(pool->postgres);
 		free(pool);
-		seterr(err, errlen, "out of memory");
+		aurora_seterr(err, errlen, "out of memory");
 		return -1;
 	}
 	pool->n_helpers = cfg->helpers;
@@ -544,19 +499,13 @@ take_helper(aurora_redo_pool *pool, int64_t deadline)
 			break;
 		}
 		{
-			int64_t		left = deadline - now_ms();
+			int64_t		left = deadline - (int64_t) aurora_monotonic_ms();
 			struct timespec ts;
 
 			if (left <= 0)
 				break;
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += left / 1000;
-			ts.tv_nsec += (left % 1000) * 1000000;
-			if (ts.tv_nsec >= 1000000000)
-			{
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
+			aurora_timespec_add_ms(&ts, (uint64_t) left);
 			pthread_cond_timedwait(&pool->free_cv, &pool->mu, &ts);
 		}
 	}
@@ -592,17 +541,17 @@ exchange(aurora_redo_pool *pool, redo_helper *h, struct iovec *iov, int n, uint8
 		xresult		ar;
 
 		snprintf(write_err, sizeof(write_err), "%s", r == XR_DEAD ? err : "");
-		ar = read_answer(h, page, r == XR_OK ? deadline : now_ms() + 1000, err, errlen);
+		ar = read_answer(h, page, r == XR_OK ? deadline : (int64_t) aurora_monotonic_ms() + 1000, err, errlen);
 		if (r == XR_DEAD && ar != XR_DEAD)
 		{
 			/* it died but answered nothing useful: report the write error */
-			seterr(err, errlen, "%s", write_err);
+			aurora_seterr(err, errlen, "%s", write_err);
 			ar = XR_DEAD;
 		}
 		r = ar;
 	}
 	if (r == XR_TIMEOUT)
-		seterr(err, errlen, "the WAL-redo helper did not answer within %d ms; killed it",
+		aurora_seterr(err, errlen, "the WAL-redo helper did not answer within %d ms; killed it",
 			   pool->timeout_ms);
 	if (r == XR_DEAD || r == XR_TIMEOUT)
 		helper_stop(pool, h, false);
@@ -634,7 +583,7 @@ acquire(aurora_redo_pool *pool, int64_t deadline, redo_helper **out, char *err, 
 	*out = NULL;
 	if (h == NULL)
 	{
-		seterr(err, errlen, "all %d WAL-redo helpers stayed busy for %d ms",
+		aurora_seterr(err, errlen, "all %d WAL-redo helpers stayed busy for %d ms",
 			   pool->n_helpers, pool->timeout_ms);
 		return AURORA_REDO_TIMEOUT;
 	}
@@ -655,7 +604,7 @@ aurora_redo_get_page(aurora_redo_pool *pool, const aurora_block_ref *block,
 					 const uint8_t *base, const aurora_redo_record *recs, int n,
 					 uint8_t *page, char *err, size_t errlen)
 {
-	int64_t		deadline = now_ms() + pool->timeout_ms;
+	int64_t		deadline = (int64_t) aurora_monotonic_ms() + pool->timeout_ms;
 	redo_helper *h;
 	uint8_t		begin[FRAME_HEADER_SIZE + 17];
 	uint8_t		push_hdr[FRAME_HEADER_SIZE];
@@ -675,7 +624,7 @@ aurora_redo_get_page(aurora_redo_pool *pool, const aurora_block_ref *block,
 		if (recs[i].wal_len == 0 || recs[i].wal == NULL ||
 			(uint64_t) recs[i].wal_len + 16 > UINT32_MAX)
 		{
-			seterr(err, errlen, "record %d (at %llX) has no WAL bytes or too many", i,
+			aurora_seterr(err, errlen, "record %d (at %llX) has no WAL bytes or too many", i,
 				   (unsigned long long) recs[i].start_lsn);
 			rc = AURORA_REDO_FAILED;
 			goto done;
@@ -687,22 +636,22 @@ aurora_redo_get_page(aurora_redo_pool *pool, const aurora_block_ref *block,
 	iov = malloc(((size_t) n * 2 + 4) * sizeof(struct iovec));
 	if (apply_hdrs == NULL || iov == NULL)
 	{
-		seterr(err, errlen, "out of memory");
+		aurora_seterr(err, errlen, "out of memory");
 		rc = AURORA_REDO_UNAVAILABLE;
 		goto done;
 	}
 	begin[0] = MSG_BEGIN;
-	put_u32(begin + 1, 17);
-	put_u32(begin + 5, block->spc_oid);
-	put_u32(begin + 9, block->db_oid);
-	put_u32(begin + 13, block->rel_number);
+	aurora_put_le32(begin + 1, 17);
+	aurora_put_le32(begin + 5, block->spc_oid);
+	aurora_put_le32(begin + 9, block->db_oid);
+	aurora_put_le32(begin + 13, block->rel_number);
 	begin[17] = block->fork;
-	put_u32(begin + 18, block->blkno);
+	aurora_put_le32(begin + 18, block->blkno);
 	iov[niov++] = (struct iovec) {begin, sizeof(begin)};
 	if (base != NULL)
 	{
 		push_hdr[0] = MSG_PUSH_PAGE;
-		put_u32(push_hdr + 1, AURORA_PAGE_SIZE);
+		aurora_put_le32(push_hdr + 1, AURORA_PAGE_SIZE);
 		iov[niov++] = (struct iovec) {push_hdr, sizeof(push_hdr)};
 		iov[niov++] = (struct iovec) {(void *) base, AURORA_PAGE_SIZE};
 	}
@@ -711,14 +660,14 @@ aurora_redo_get_page(aurora_redo_pool *pool, const aurora_block_ref *block,
 		uint8_t    *ah = apply_hdrs + (size_t) i * (FRAME_HEADER_SIZE + 16);
 
 		ah[0] = MSG_APPLY;
-		put_u32(ah + 1, 16 + recs[i].wal_len);
-		put_u64(ah + 5, recs[i].start_lsn);
-		put_u64(ah + 13, recs[i].end_lsn);
+		aurora_put_le32(ah + 1, 16 + recs[i].wal_len);
+		aurora_put_le64(ah + 5, recs[i].start_lsn);
+		aurora_put_le64(ah + 13, recs[i].end_lsn);
 		iov[niov++] = (struct iovec) {ah, FRAME_HEADER_SIZE + 16};
 		iov[niov++] = (struct iovec) {(void *) recs[i].wal, recs[i].wal_len};
 	}
 	get[0] = MSG_GET_PAGE;
-	put_u32(get + 1, 0);
+	aurora_put_le32(get + 1, 0);
 	iov[niov++] = (struct iovec) {get, sizeof(get)};
 
 	rc = acquire(pool, deadline, &h, err, errlen);
@@ -744,16 +693,16 @@ int
 aurora_redo_mask_page(aurora_redo_pool *pool, uint8_t rmid, uint32_t blkno,
 					  const uint8_t *in, uint8_t *out, char *err, size_t errlen)
 {
-	int64_t		deadline = now_ms() + pool->timeout_ms;
+	int64_t		deadline = (int64_t) aurora_monotonic_ms() + pool->timeout_ms;
 	redo_helper *h;
 	uint8_t		hdr[FRAME_HEADER_SIZE + 5];
 	struct iovec iov[2];
 	int			rc;
 
 	hdr[0] = MSG_MASK;
-	put_u32(hdr + 1, 5 + AURORA_PAGE_SIZE);
+	aurora_put_le32(hdr + 1, 5 + AURORA_PAGE_SIZE);
 	hdr[5] = rmid;
-	put_u32(hdr + 6, blkno);
+	aurora_put_le32(hdr + 6, blkno);
 	iov[0] = (struct iovec) {hdr, sizeof(hdr)};
 	iov[1] = (struct iovec) {(void *) in, AURORA_PAGE_SIZE};
 

@@ -1,18 +1,20 @@
 /*
  * segment.h - one segment: this node's durable copy of the log of one
- * protection group (PG) of one volume (DESIGN.md 5-8).
+ * protection group (PG) of one volume (docs/architecture.md, "The storage
+ * node").
  *
  * A segment is the unit the foreground write path works on: a batch of log
  * records is validated and appended to the segment's log file
  * (aurora_segment_append), made durable by a group-commit fdatasync
  * (aurora_segment_sync), and acknowledged with the segment's SCL, the point up
- * to which its backlink chain is unbroken and durable (DESIGN.md 7).  Later
+ * to which its backlink chain is unbroken and durable ("Watermarks").  Later
  * background work (gossip, page materialization, scrubbing) reads records
  * back with aurora_segment_read and finds what to fetch from peers with
  * aurora_segment_get_holes.
  *
  * Files: <segment dir>/log (the records, format at the top of segment.c) and
- * <segment dir>/meta (identity, membership, epochs).  store.h owns the
+ * <segment dir>/meta (identity, membership, epochs; format at the top of
+ * segment_meta.c).  segment_table.h owns the
  * directory layout of a node and the table of its segments; this module
  * knows only one directory.
  *
@@ -31,7 +33,7 @@
  * aurora_member, aurora_log_record and AURORA_PG_COPIES (quorum.h) are the
  * wire's types (logmsg.h), so a record is described one way everywhere.  A
  * record's prev_lsn is the start_lsn of the PG's previous record (the
- * backlink, DESIGN.md 6); its payload belongs to whoever built the struct.
+ * backlink, "A write's path"); its payload belongs to whoever built the struct.
  */
 #include "logmsg.h"
 
@@ -102,7 +104,7 @@ typedef struct aurora_segment_stats
  * directory dir and make them durable (files and dir fsynced).  The store
  * calls this on a temporary directory and renames it into place, so a
  * segment directory is either complete or absent.  meta is not validated
- * beyond what the meta file format needs (see aurora_store_validate_meta).
+ * beyond what the meta file format needs (see aurora_segment_table_validate_meta).
  */
 int			aurora_segment_format(const char *dir, const aurora_segment_meta *meta,
 								  char *err, size_t errlen);
@@ -173,7 +175,7 @@ bool		aurora_segment_needs_sync(aurora_segment *s);
  */
 int			aurora_segment_read(aurora_segment *s, uint64_t from_lsn, uint64_t to_lsn,
 								size_t max_bytes,
-								int (*emit) (void *arg, const aurora_log_record *r),
+								aurora_record_fn emit,
 								void *arg, bool *truncated);
 
 /*

@@ -42,7 +42,8 @@
 
 #include "link.h"
 #include "log.h"
-#include "store.h"
+#include "segment_table.h"
+#include "util.h"
 
 /* Appends collected from one connection before they are synced and acked. */
 #define APPEND_BATCH_MAX	64
@@ -163,15 +164,6 @@ park_page(aurora_server *srv, conn *c, const aurora_deferred_ack *d)
 	pthread_mutex_unlock(&srv->mtx);
 }
 
-static uint64_t
-monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
-}
-
 /*
  * Try one page request: answer it, or put it on the waiting list (it needs
  * log records or indexing that are not there yet) without holding a thread.
@@ -185,7 +177,7 @@ page_try(aurora_server *srv, page_req *p)
 	{
 		pthread_mutex_lock(&srv->mtx);
 		if (srv->page_waiting == NULL)
-			srv->page_recheck_ms = monotonic_ms() + AURORA_SERVER_PAGE_RECHECK_MS;
+			srv->page_recheck_ms = (uint64_t) aurora_monotonic_ms() + AURORA_SERVER_PAGE_RECHECK_MS;
 		p->next = srv->page_waiting;
 		srv->page_waiting = p;
 		pthread_mutex_unlock(&srv->mtx);
@@ -230,7 +222,7 @@ page_thread_main(void *arg)
 				pthread_cond_wait(&srv->page_cv, &srv->mtx);
 				continue;
 			}
-			now = monotonic_ms();
+			now = (uint64_t) aurora_monotonic_ms();
 			if (now >= srv->page_recheck_ms)
 			{
 				/* this thread looks at every waiting request once */
@@ -243,9 +235,7 @@ page_thread_main(void *arg)
 				uint64_t	ms = srv->page_recheck_ms - now;
 
 				clock_gettime(CLOCK_REALTIME, &ts);
-				ts.tv_nsec += (long) (ms * 1000000u);
-				ts.tv_sec += ts.tv_nsec / 1000000000L;
-				ts.tv_nsec %= 1000000000L;
+				aurora_timespec_add_ms(&ts, ms);
 				pthread_cond_timedwait(&srv->page_cv, &srv->mtx, &ts);
 			}
 		}

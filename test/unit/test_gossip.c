@@ -28,9 +28,10 @@
 #include "handler.h"
 #include "segment.h"
 #include "server.h"
-#include "store.h"
+#include "segment_table.h"
 #include "tap.h"
 #include "testutil.h"
+#include "util.h"
 
 #define VOL			0x0000000000000042ULL
 #define MAX_BODY	(1u << 20)
@@ -41,7 +42,7 @@ typedef struct node
 {
 	char		dir[600];
 	char		url[700];
-	aurora_store *store;
+	aurora_segment_table *store;
 	aurora_handler handler;
 	aurora_server *server;
 } node;
@@ -115,7 +116,7 @@ static aurora_segment *
 seg_of(int k, uint32_t pg)
 {
 	aurora_segment_meta m;
-	aurora_segment *seg = aurora_store_find(nodes[k].store, VOL, pg);
+	aurora_segment *seg = aurora_segment_table_find(nodes[k].store, VOL, pg);
 	char		err[256];
 
 	if (seg != NULL)
@@ -127,7 +128,7 @@ seg_of(int k, uint32_t pg)
 	m.volume_epoch = 1;
 	m.membership_epoch = 1;
 	set_members(m.members);
-	if (aurora_store_create_segment(nodes[k].store, &m, m.members[k].node_id, &seg,
+	if (aurora_segment_table_create_segment(nodes[k].store, &m, m.members[k].node_id, &seg,
 									err, sizeof(err)) != 0)
 		bail_out("create segment pg %u on n%d: %s", pg, k, err);
 	return seg;
@@ -203,7 +204,7 @@ start_nodes(void)
 		snprintf(id, sizeof(id), "n%d", k);
 		snprintf(n->dir, sizeof(n->dir), "%s/n%d", tmpdir, k);
 		snprintf(n->url, sizeof(n->url), "ipc://%s/n%d.sock", tmpdir, k);
-		if (aurora_store_open(n->dir, &n->store, err, sizeof(err)) != 0)
+		if (aurora_segment_table_open(n->dir, &n->store, err, sizeof(err)) != 0)
 			bail_out("store n%d: %s", k, err);
 		aurora_handler_init(&n->handler, id, "az", MAX_BODY);
 		aurora_handler_set_store(&n->handler, n->store);
@@ -424,12 +425,12 @@ main(void)
 			if (aurora_server_start(nodes[5].url, &nodes[5].handler, &nodes[5].server,
 									err, sizeof(err)) != 0)
 				bail_out("restart n5: %s", err);
-			t0 = now_ms();
+			t0 = aurora_monotonic_ms();
 			do
 			{
 				nanosleep(&nap, NULL);
 				aurora_pgwriter_view_get(w, &v);
-			} while (v.seg[5].scl != rec_end(19) && now_ms() - t0 < 1800);
+			} while (v.seg[5].scl != rec_end(19) && aurora_monotonic_ms() - t0 < 1800);
 			is_uint(v.seg[5].scl, rec_end(19),
 					"back within the timeout, it gets the batch sent while it was down");
 			is_uint(v.seg[5].errors, 0, "and nothing counts as an error");
@@ -449,11 +450,11 @@ main(void)
 	aurora_gossip_stop(g);
 	g = gossip_on_node0(200);
 	{
-		double		t0 = now_ms();
+		double		t0 = aurora_monotonic_ms();
 
 		aurora_gossip_round(g);
 		aurora_gossip_round(g);
-		diag("two rounds with four dead peers took %.0f ms", now_ms() - t0);
+		diag("two rounds with four dead peers took %.0f ms", aurora_monotonic_ms() - t0);
 	}
 	st = stats_of(0, 4);
 	is_uint(st.scl, rec_end(29), "caught up from the one live peer");
@@ -464,7 +465,7 @@ main(void)
 	for (int k = 0; k < AURORA_PG_COPIES; k++)
 	{
 		aurora_server_stop(nodes[k].server);
-		aurora_store_close(nodes[k].store);
+		aurora_segment_table_close(nodes[k].store);
 	}
 	remove_tree(tmpdir);
 	return done_testing();

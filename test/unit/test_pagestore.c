@@ -1,8 +1,8 @@
 /*
  * test_pagestore.c - the page store (node/pagestore.c) on a real LMDB
  * environment in a temporary directory, and the page service
- * (node/pageservice.c) driven through the request handler in-process with
- * a real segment store: indexing of envelopes from the log, relation sizes,
+ * (node/pageservice.c, indexer.c, coalesce.c) driven through the request
+ * handler in-process with a real segment store: indexing of envelopes from the log, relation sizes,
  * which base and records a page is built from, the error codes, waiting
  * for the log, rebuild after the index is lost, and a malformed envelope.
  *
@@ -23,9 +23,10 @@
 #include "pageservice.h"
 #include "pagestore.h"
 #include "segment.h"
-#include "store.h"
+#include "segment_table.h"
 #include "tap.h"
 #include "testutil.h"
+#include "util.h"
 #include "walmeta.h"
 
 #define SPC 1663
@@ -46,18 +47,6 @@ blk(uint32_t rel, uint8_t fork, uint32_t blkno)
 	b.fork = fork;
 	b.blkno = blkno;
 	return b;
-}
-
-/* A WAL record of len bytes: xl_tot_len = len, the rest a pattern. */
-static void
-fake_wal(uint8_t *p, uint32_t len)
-{
-	for (uint32_t i = 0; i < len; i++)
-		p[i] = (uint8_t) (i * 7);
-	p[0] = (uint8_t) len;
-	p[1] = (uint8_t) (len >> 8);
-	p[2] = (uint8_t) (len >> 16);
-	p[3] = (uint8_t) (len >> 24);
 }
 
 /* envelope || fake WAL record into out; returns its length */
@@ -553,7 +542,7 @@ append(uint64_t start, uint64_t end, uint64_t prev, const uint8_t *pl, size_t le
  */
 static void
 start_node(const char *tmp, const char *dir, const aurora_pageservice_config *pcfg,
-		   aurora_store **st, aurora_segment **seg, aurora_pageservice **pages)
+		   aurora_segment_table **st, aurora_segment **seg, aurora_pageservice **pages)
 {
 	char		data[600];
 	char		err[1100];
@@ -561,10 +550,10 @@ start_node(const char *tmp, const char *dir, const aurora_pageservice_config *pc
 
 	snprintf(data, sizeof(data), "%s/%s", tmp, dir);
 	mkdir(data, 0700);
-	if (aurora_store_open(data, st, err, sizeof(err)) != 0)
+	if (aurora_segment_table_open(data, st, err, sizeof(err)) != 0)
 		bail_out("store: %s", err);
 	make_meta(&meta, 1);
-	if (aurora_store_create_segment(*st, &meta, "n0", seg, err, sizeof(err)) != 0)
+	if (aurora_segment_table_create_segment(*st, &meta, "n0", seg, err, sizeof(err)) != 0)
 		bail_out("segment: %s", err);
 	if (aurora_pageservice_start(*st, pcfg, pages, err, sizeof(err)) != 0)
 		bail_out("page service: %s", err);
@@ -577,7 +566,7 @@ start_node(const char *tmp, const char *dir, const aurora_pageservice_config *pc
 static void
 test_service(const char *tmp)
 {
-	aurora_store *st;
+	aurora_segment_table *st;
 	aurora_segment *seg;
 	aurora_pageservice *pages;
 	aurora_pageservice_config pcfg;
@@ -635,10 +624,10 @@ test_service(const char *tmp)
 		is_int(append(900, 1100, 0, pl, len, msg), 0, "append a record with an envelope");
 	}
 	{
-		double		t0 = now_ms();
+		double		t0 = aurora_monotonic_ms();
 
 		is_int(getpage(b0, 1100, 5000, &page, msg), 0, "GETPAGE of a seeded page once indexed");
-		ok(now_ms() - t0 < 4000, "served without waiting out the timeout");
+		ok(aurora_monotonic_ms() - t0 < 4000, "served without waiting out the timeout");
 	}
 	ok(memcmp(page.page, img, AURORA_PAGE_BYTES) == 0, "the page is the seeded image");
 	is_uint(page.page_lsn, 1000, "page_lsn is the page's pd_lsn");
@@ -731,7 +720,7 @@ test_service(const char *tmp)
 
 		make_meta(&m2, 0);
 		m2.volume_id = 2;
-		if (aurora_store_create_segment(st, &m2, "n0", &s2, err, sizeof(err)) != 0)
+		if (aurora_segment_table_create_segment(st, &m2, "n0", &s2, err, sizeof(err)) != 0)
 			bail_out("segment: %s", err);
 		cur_volume = 2;
 		memset(&e, 0, sizeof(e));
@@ -739,7 +728,7 @@ test_service(const char *tmp)
 		is_str(aurora_error_name(e.code), "CONFLICT", "SEED_PAGES to a segment without geometry: CONFLICT");
 		make_meta(&m2, 4);
 		m2.volume_id = 3;
-		if (aurora_store_create_segment(st, &m2, "n0", &s2, err, sizeof(err)) != 0)
+		if (aurora_segment_table_create_segment(st, &m2, "n0", &s2, err, sizeof(err)) != 0)
 			bail_out("segment: %s", err);
 		cur_volume = 3;
 		for (uint32_t k = 0; k < 64 && other < 0; k++)
@@ -765,7 +754,7 @@ test_service(const char *tmp)
 		char		pdir[800];
 		char		seg_dir[700];
 
-		aurora_store_segment_path(st, 1, 0, seg_dir, sizeof(seg_dir));
+		aurora_segment_table_segment_path(st, 1, 0, seg_dir, sizeof(seg_dir));
 		snprintf(pdir, sizeof(pdir), "rm -rf '%s/pages'", seg_dir);
 		if (system(pdir) != 0)
 			bail_out("cannot remove the page store");
@@ -782,7 +771,7 @@ test_service(const char *tmp)
 			   "the seeded image is gone: block 0 is below the horizon");
 		aurora_pageservice_stop(pages);
 	}
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 }
 
 /*
@@ -794,7 +783,7 @@ test_service(const char *tmp)
 static void
 test_tail(const char *tmp)
 {
-	aurora_store *st;
+	aurora_segment_table *st;
 	aurora_segment *seg;
 	aurora_pageservice *pages;
 	aurora_pageservice_config pcfg;
@@ -899,7 +888,7 @@ test_tail(const char *tmp)
 		   "REL_SIZE at 1500 of the relation it extends: 4 blocks");
 	}
 	aurora_pageservice_stop(pages);
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 }
 
 int

@@ -26,7 +26,7 @@
 #include "pgwriter.h"
 #include "placement.h"
 #include "server.h"
-#include "store.h"
+#include "segment_table.h"
 #include "tap.h"
 #include "testutil.h"
 #include "volume.h"
@@ -40,7 +40,7 @@ typedef struct node
 	const char *id;
 	const char *az;
 	char		url[700];
-	aurora_store *store;
+	aurora_segment_table *store;
 	aurora_handler handler;
 	aurora_server *server;
 } node;
@@ -91,7 +91,7 @@ start_nodes(void)
 
 		snprintf(dir, sizeof(dir), "%s/%s", tmpdir, n->id);
 		snprintf(n->url, sizeof(n->url), "ipc://%s/%s.sock", tmpdir, n->id);
-		if (aurora_store_open(dir, &n->store, err, sizeof(err)) != 0)
+		if (aurora_segment_table_open(dir, &n->store, err, sizeof(err)) != 0)
 			bail_out("store %s: %s", n->id, err);
 		aurora_handler_init(&n->handler, n->id, n->az, MAX_BODY);
 		aurora_handler_set_store(&n->handler, n->store);
@@ -509,7 +509,7 @@ main(void)
 	for (int k = 0; k < N_NODES; k++)
 	{
 		stop_server(k);
-		aurora_store_close(nodes[k].store);
+		aurora_segment_table_close(nodes[k].store);
 	}
 	ctl_cluster_free(&cluster);
 	remove_tree(tmpdir);

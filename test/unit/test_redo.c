@@ -31,6 +31,7 @@
 #include "redo.h"
 #include "tap.h"
 #include "testutil.h"
+#include "util.h"
 
 #define PAGE	AURORA_PAGE_SIZE
 
@@ -356,10 +357,10 @@ test_bad_helpers(void)
 	write_script(path, "printf 'H\\020\\000\\000\\000\\001\\000\\000\\000\\002\\112\\002\\000"
 				 "\\000\\040\\000\\000\\020\\321\\000\\000'; exec sleep 30");
 	pool = make_pool(path, 1, 500);
-	t0 = (int64_t) now_ms();
+	t0 = (int64_t) aurora_monotonic_ms();
 	rc = one_fpi(pool, &target, 0x1000000, page, err, sizeof(err));
 	is_int(rc, AURORA_REDO_TIMEOUT, "a helper that hangs: timeout");
-	ok((int64_t) now_ms() - t0 < 3000, "after about the request timeout");
+	ok((int64_t) aurora_monotonic_ms() - t0 < 3000, "after about the request timeout");
 	like(err, "killed", "and it was killed");
 	{
 		aurora_redo_stats st;

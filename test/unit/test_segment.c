@@ -1,6 +1,6 @@
 /*
  * test_segment.c - unit tests of the durable segment log and the node's
- * segment store (storage_service/node/segment.c, store.c): the on-disk
+ * segment table (storage_service/node/segment*.c, segment_table.c): the on-disk
  * format and its recovery (torn tails, flipped bits, bad headers, corrupt
  * meta), SCL and holes under out-of-order arrival, durability of pending
  * records, batch validation that never writes on error, reads, epochs,
@@ -22,7 +22,7 @@
 
 #include "crc32c.h"
 #include "segment.h"
-#include "store.h"
+#include "segment_table.h"
 #include "tap.h"
 #include "testutil.h"
 
@@ -66,23 +66,23 @@ self_of(uint32_t idx)
 	return id;
 }
 
-static aurora_store *
+static aurora_segment_table *
 open_store(const char *dir)
 {
-	aurora_store *st;
+	aurora_segment_table *st;
 	char		err[512] = "";
 	int			rc;
 
 	log_capture_begin(default_log);
-	rc = aurora_store_open(dir, &st, err, sizeof(err));
+	rc = aurora_segment_table_open(dir, &st, err, sizeof(err));
 	log_capture_end();
 	if (rc != AURORA_SEG_OK)
-		bail_out("aurora_store_open(%s): %s", dir, err);
+		bail_out("aurora_segment_table_open(%s): %s", dir, err);
 	return st;
 }
 
 static aurora_segment *
-create_seg(aurora_store *st, uint32_t pg_id, uint64_t base_lsn)
+create_seg(aurora_segment_table *st, uint32_t pg_id, uint64_t base_lsn)
 {
 	aurora_segment_meta m;
 	aurora_segment *seg;
@@ -92,7 +92,7 @@ create_seg(aurora_store *st, uint32_t pg_id, uint64_t base_lsn)
 
 	make_meta(&m, VOL, pg_id, 2, base_lsn);
 	log_capture_begin(default_log);
-	rc = aurora_store_create_segment(st, &m, "n2", &seg, err, sizeof(err));
+	rc = aurora_segment_table_create_segment(st, &m, "n2", &seg, err, sizeof(err));
 	log_capture_end();
 	if (rc != AURORA_SEG_OK)
 		bail_out("create_segment pg %u: %s", pg_id, err);
@@ -306,7 +306,7 @@ test_format_roundtrip(void)
 	char		dir[256],
 				path[512],
 				err[512] = "";
-	aurora_store *st;
+	aurora_segment_table *st;
 	aurora_segment *s;
 	trec		t[5];
 	uint8_t    *bigbuf;
@@ -360,10 +360,10 @@ test_format_roundtrip(void)
 	ok(hdr[48] == 10 && hdr[49] == 0, "len is little-endian at record offset 32");
 
 	is_int(read_range(s, 0, UINT64_MAX, SIZE_MAX, c, NULL), AURORA_SEG_OK, "read everything back");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 
 	st = open_store(dir);
-	s = aurora_store_find(st, VOL, 7);
+	s = aurora_segment_table_find(st, VOL, 7);
 	ok(s != NULL, "reopened store finds the segment");
 	if (s == NULL)
 		bail_out("segment missing after reopen");
@@ -389,7 +389,7 @@ test_format_roundtrip(void)
 			want += (uint8_t) (i * 13);
 		is_uint(c2->sum[5], want, "large payload bytes kept");
 	}
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 	free(bigbuf);
 	free(c);
 	free(c2);
@@ -404,7 +404,7 @@ test_torn_tail(void)
 				logpath[512],
 				text[4096],
 				err[512] = "";
-	aurora_store *st;
+	aurora_segment_table *st;
 	aurora_segment *s;
 	aurora_segment_stats ss;
 	trec		t[3];
@@ -417,7 +417,7 @@ test_torn_tail(void)
 	chain(t, 3);
 	append_many(s, t, 3, NULL, err, sizeof(err));
 	must_sync(s);
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 
 	seg_path(dir, 1, "log", path, sizeof(path));
 	/* cut the last record in the middle of its payload */
@@ -425,7 +425,7 @@ test_torn_tail(void)
 	log_capture_begin(logpath);
 	st = open_store(dir);
 	log_capture_end();
-	s = aurora_store_find(st, VOL, 1);
+	s = aurora_segment_table_find(st, VOL, 1);
 	ok(s != NULL, "segment with a torn tail opens");
 	if (s == NULL)
 		bail_out("segment missing");
@@ -444,25 +444,25 @@ test_torn_tail(void)
 	is_int(append1(s, &t[2], err, sizeof(err)), AURORA_SEG_OK, "torn record can be re-appended");
 	must_sync(s);
 	is_uint(stats(s).scl, 1260, "SCL back to the end of the chain");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 
 	/* cut inside a record header */
 	truncate_to(path, chain_bytes(2) + 10);
 	log_capture_begin(logpath);
 	st = open_store(dir);
 	log_capture_end();
-	s = aurora_store_find(st, VOL, 1);
+	s = aurora_segment_table_find(st, VOL, 1);
 	ss = stats(s);
 	like(ss.recovery_note, "torn record header", "a header cut short is torn too");
 	is_uint(ss.recovered_truncated_bytes, 10, "10 header bytes cut");
 	is_uint(ss.scl, 1160, "SCL after a torn header");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 
 	/* a clean reopen after recovery reports nothing */
 	st = open_store(dir);
-	s = aurora_store_find(st, VOL, 1);
+	s = aurora_segment_table_find(st, VOL, 1);
 	is_str(stats(s).recovery_note, "", "next open finds a clean log");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 	free(c);
 	remove_tree(dir);
 }
@@ -473,7 +473,7 @@ test_preallocation(void)
 	char		dir[256],
 				path[512],
 				err[512] = "";
-	aurora_store *st;
+	aurora_segment_table *st;
 	aurora_segment *s;
 	aurora_segment_stats ss;
 	trec		t[4];
@@ -496,10 +496,10 @@ test_preallocation(void)
 	must_sync(s);
 	is_int(file_size(path), size, "the file does not grow");
 	is_uint(stats(s).bytes_on_disk, (uint64_t) chain_bytes(3), "bytes_on_disk counts records only");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 
 	st = open_store(dir);
-	s = aurora_store_find(st, VOL, 1);
+	s = aurora_segment_table_find(st, VOL, 1);
 	ss = stats(s);
 	is_uint(ss.records, 3, "reopen: all 3 records");
 	is_uint(ss.scl, 1260, "reopen: SCL at the third");
@@ -508,7 +508,7 @@ test_preallocation(void)
 	is_int(file_size(path), size, "the zeros stay");
 	is_int(append1(s, &t[3], err, sizeof(err)), AURORA_SEG_OK, "append after reopen");
 	must_sync(s);
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 
 	/* a torn record inside the preallocated space is still cut */
 	fd = open(path, O_WRONLY);
@@ -518,12 +518,12 @@ test_preallocation(void)
 	log_capture_begin(default_log);
 	st = open_store(dir);
 	log_capture_end();
-	s = aurora_store_find(st, VOL, 1);
+	s = aurora_segment_table_find(st, VOL, 1);
 	ss = stats(s);
 	is_uint(ss.records, 4, "torn bytes after the records: the 4 records kept");
 	ok(ss.recovery_note[0] != '\0', "and the cut is reported (%s)", ss.recovery_note);
 	is_int(file_size(path), chain_bytes(4), "cut back to the last record");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 	remove_tree(dir);
 }
 
@@ -534,7 +534,7 @@ test_bit_flip(void)
 				path[512],
 				logpath[512],
 				err[512] = "";
-	aurora_store *st;
+	aurora_segment_table *st;
 	aurora_segment *s;
 	aurora_segment_stats ss;
 	trec		t[5];
@@ -548,14 +548,14 @@ test_bit_flip(void)
 	chain(t, 5);
 	append_many(s, t, 5, NULL, err, sizeof(err));
 	must_sync(s);
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 
 	seg_path(dir, 2, "log", path, sizeof(path));
 	flip_byte(path, off3 + AURORA_SEG_RECORD_HEADER_SIZE + 3, 0x10);
 	log_capture_begin(logpath);
 	st = open_store(dir);
 	log_capture_end();
-	s = aurora_store_find(st, VOL, 2);
+	s = aurora_segment_table_find(st, VOL, 2);
 	ok(s != NULL, "segment with a flipped bit opens");
 	if (s == NULL)
 		bail_out("segment missing");
@@ -571,17 +571,17 @@ test_bit_flip(void)
 	is_int(n_new, 3, "3 records refilled");
 	must_sync(s);
 	is_uint(stats(s).scl, 1460, "SCL complete again after refill");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 
 	/* a damaged magic is caught the same way */
 	flip_byte(path, chain_bytes(1), 0x01);
 	log_capture_begin(logpath);
 	st = open_store(dir);
 	log_capture_end();
-	s = aurora_store_find(st, VOL, 2);
+	s = aurora_segment_table_find(st, VOL, 2);
 	like(stats(s).recovery_note, "bad record magic", "bad record magic detected");
 	is_uint(stats(s).records, 1, "only the record before it survives");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 	remove_tree(dir);
 }
 
@@ -593,7 +593,7 @@ test_bad_header(void)
 				path[512],
 				logpath[512],
 				err[512] = "";
-	aurora_store *st;
+	aurora_segment_table *st;
 	aurora_segment *s;
 	trec		t[2];
 	long long	size;
@@ -607,7 +607,7 @@ test_bad_header(void)
 	append_many(s, t, 2, NULL, err, sizeof(err));
 	must_sync(s);
 	create_seg(st, 4, 0);
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 
 	seg_path(dir, 3, "", segdir, sizeof(segdir));
 	seg_path(dir, 3, "log", path, sizeof(path));
@@ -622,10 +622,10 @@ test_bad_header(void)
 	log_capture_begin(logpath);
 	st = open_store(dir);
 	log_capture_end();
-	is_int(aurora_store_count(st), 1, "store opens the healthy segment");
-	is_int(aurora_store_broken_count(st), 1, "and counts the broken one");
-	ok(aurora_store_find(st, VOL, 3) == NULL, "the broken segment is not served");
-	aurora_store_close(st);
+	is_int(aurora_segment_table_count(st), 1, "store opens the healthy segment");
+	is_int(aurora_segment_table_broken_count(st), 1, "and counts the broken one");
+	ok(aurora_segment_table_find(st, VOL, 3) == NULL, "the broken segment is not served");
+	aurora_segment_table_close(st);
 
 	flip_byte(path, 2, 0x20);	/* repair the magic, break the version */
 	flip_byte(path, 12, 0x03);	/* version 1 -> 2 */
@@ -655,7 +655,7 @@ test_scl_holes(void)
 {
 	char		dir[256],
 				err[512] = "";
-	aurora_store *st;
+	aurora_segment_table *st;
 	aurora_segment *s;
 	aurora_segment_stats ss;
 	aurora_hole holes[8];
@@ -695,12 +695,12 @@ test_scl_holes(void)
 	ss = stats(s);
 	is_uint(ss.scl, 450, "SCL = end of 400 once 200 is durable");
 	is_uint(ss.n_holes, 0, "no holes");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 
 	st = open_store(dir);
-	s = aurora_store_find(st, VOL, 5);
+	s = aurora_segment_table_find(st, VOL, 5);
 	is_uint(stats(s).scl, 450, "SCL recomputed after restart from out-of-order file");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 
 	/* the first record missing: SCL stays at the base */
 	st = open_store(dir);
@@ -714,7 +714,7 @@ test_scl_holes(void)
 	ok(holes[0].from_lsn == 0 && holes[0].to_lsn == 200, "first hole [0,200)");
 	n = aurora_segment_get_holes(s, holes, 8);
 	ok(holes[1].from_lsn == 250 && holes[1].to_lsn == 400, "second hole [250,400)");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 
 	/* a segment whose chain starts at a base */
 	st = open_store(dir);
@@ -733,7 +733,7 @@ test_scl_holes(void)
 	append1(s, &r300, err, sizeof(err));
 	must_sync(s);
 	is_uint(stats(s).scl, 350, "the chain starts at the record whose prev_lsn is the base");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 	remove_tree(dir);
 }
 
@@ -742,7 +742,7 @@ test_pending(void)
 {
 	char		dir[256],
 				err[512] = "";
-	aurora_store *st;
+	aurora_segment_table *st;
 	aurora_segment *s;
 	aurora_segment_stats ss;
 	trec		t[3];
@@ -776,7 +776,7 @@ test_pending(void)
 	is_uint(stats(s).pending_records, 2, "two batches pending");
 	must_sync(s);
 	is_uint(stats(s).scl, 1360, "one sync made both batches durable");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 	free(c);
 	remove_tree(dir);
 }
@@ -787,7 +787,7 @@ test_duplicates(void)
 	char		dir[256],
 				path[512],
 				err[512] = "";
-	aurora_store *st;
+	aurora_segment_table *st;
 	aurora_segment *s;
 	trec		t[4];
 	int			n_new = -1;
@@ -820,7 +820,7 @@ test_duplicates(void)
 		is_int(append_many(s, &t5, 1, &n_new, err, sizeof(err)), AURORA_SEG_OK, "retry of a pending record");
 		is_int(n_new, 0, "is a duplicate");
 	}
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 	remove_tree(dir);
 }
 
@@ -830,7 +830,7 @@ test_rejections(void)
 	char		dir[256],
 				path[512],
 				err[512] = "";
-	aurora_store *st;
+	aurora_segment_table *st;
 	aurora_segment *s;
 	aurora_segment_stats before;
 	trec		t[3],
@@ -913,7 +913,7 @@ test_rejections(void)
 	is_uint(stats(s).scl, before.scl, "SCL unchanged");
 	is_uint(stats(s).records + stats(s).pending_records, 2, "still exactly 2 records");
 	is_int(append_many(s, t + 2, 1, &n_new, err, sizeof(err)), AURORA_SEG_OK, "a good record still appends");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 	remove_tree(dir);
 }
 
@@ -922,7 +922,7 @@ test_geometry(void)
 {
 	char		dir[256],
 				err[512] = "";
-	aurora_store *st;
+	aurora_segment_table *st;
 	aurora_segment *s;
 	aurora_segment_meta m,
 				got;
@@ -933,21 +933,21 @@ test_geometry(void)
 	m.n_pgs = 16;
 	m.blocks_per_segment = 1024;
 	log_capture_begin(default_log);
-	is_int(aurora_store_create_segment(st, &m, "n2", &s, err, sizeof(err)), AURORA_SEG_OK,
+	is_int(aurora_segment_table_create_segment(st, &m, "n2", &s, err, sizeof(err)), AURORA_SEG_OK,
 		   "a segment is created with the volume's geometry");
-	is_int(aurora_store_create_segment(st, &m, "n2", &s, err, sizeof(err)), AURORA_SEG_OK,
+	is_int(aurora_segment_table_create_segment(st, &m, "n2", &s, err, sizeof(err)), AURORA_SEG_OK,
 		   "creating it again with the same geometry is an idempotent retry");
 	m.n_pgs = 8;
-	is_int(aurora_store_create_segment(st, &m, "n2", &s, err, sizeof(err)), AURORA_SEG_ERR_CONFLICT,
+	is_int(aurora_segment_table_create_segment(st, &m, "n2", &s, err, sizeof(err)), AURORA_SEG_ERR_CONFLICT,
 		   "a different number of protection groups is a conflict");
 	log_capture_end();
 	like(err, "16 protection groups of 1024-block chunks; this request declares 8 of 1024",
 		 "which says both geometries");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 	st = open_store(dir);
-	aurora_segment_get_meta(aurora_store_find(st, VOL, 3), &got);
+	aurora_segment_get_meta(aurora_segment_table_find(st, VOL, 3), &got);
 	ok(got.n_pgs == 16 && got.blocks_per_segment == 1024, "the geometry survives a restart (meta file)");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 	remove_tree(dir);
 }
 
@@ -956,7 +956,7 @@ test_record_before(void)
 {
 	char		dir[256],
 				err[512] = "";
-	aurora_store *st;
+	aurora_segment_table *st;
 	aurora_segment *s;
 	aurora_log_record r;
 	trec		t[6];
@@ -988,7 +988,7 @@ test_record_before(void)
 	must_sync(s);
 	ok(aurora_segment_record_before(s, UINT64_MAX, &r) && r.start_lsn == 1500,
 	   "once synced it is");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 	remove_tree(dir);
 }
 
@@ -999,7 +999,7 @@ test_read(void)
 				path[512],
 				logpath[512],
 				err[512] = "";
-	aurora_store *st;
+	aurora_segment_table *st;
 	aurora_segment *s;
 	trec		t[10];
 	collected  *c = calloc(1, sizeof(*c));
@@ -1072,7 +1072,7 @@ test_read(void)
 	is_int(c->n, 4, "records before it were emitted, the bad one was not");
 	rc = read_range(s, 1000, 1400, SIZE_MAX, c, &trunc);
 	ok(rc == AURORA_SEG_OK && c->n == 4, "ranges that avoid it still read");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 	free(c);
 	remove_tree(dir);
 }
@@ -1084,7 +1084,7 @@ test_epochs(void)
 				path[512],
 				text[4096],
 				err[512] = "";
-	aurora_store *st;
+	aurora_segment_table *st;
 	aurora_segment *s;
 	aurora_segment_meta m;
 
@@ -1101,7 +1101,7 @@ test_epochs(void)
 	aurora_segment_get_meta(s, &m);
 	ok(m.volume_epoch == 5 && m.membership_epoch == 7, "nothing lowered");
 	is_uint(stats(s).volume_epoch, 5, "stats show the volume epoch");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 
 	seg_path(dir, 1, "meta", path, sizeof(path));
 	read_text_file(path, text, sizeof(text));
@@ -1109,12 +1109,12 @@ test_epochs(void)
 	seg_path(dir, 1, "meta.tmp", path, sizeof(path));
 	ok(access(path, F_OK) != 0, "no meta.tmp left behind");
 	st = open_store(dir);
-	s = aurora_store_find(st, VOL, 1);
+	s = aurora_segment_table_find(st, VOL, 1);
 	aurora_segment_get_meta(s, &m);
 	ok(m.volume_epoch == 5 && m.membership_epoch == 7, "epochs survive reopen");
 	ok(m.volume_id == VOL && m.pg_id == 1 && m.replica_index == 2, "identity survives reopen");
 	is_str(m.members[4].url, "tcp://127.0.0.1:7104", "member urls survive reopen");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 	remove_tree(dir);
 }
 
@@ -1125,7 +1125,7 @@ test_store_create(void)
 				logpath[512],
 				path[512],
 				err[512] = "";
-	aurora_store *st;
+	aurora_segment_table *st;
 	aurora_segment *s,
 			   *s2;
 	aurora_segment_meta m,
@@ -1135,69 +1135,69 @@ test_store_create(void)
 	make_tmpdir("segment", dir, sizeof(dir));
 	snprintf(logpath, sizeof(logpath), "%s/node.log", dir);
 	st = open_store(dir);
-	is_int(aurora_store_count(st), 0, "empty store");
+	is_int(aurora_segment_table_count(st), 0, "empty store");
 	make_meta(&m, VOL, 9, 3, 0);
 	log_capture_begin(logpath);
-	rc = aurora_store_create_segment(st, &m, self_of(3), &s, err, sizeof(err));
+	rc = aurora_segment_table_create_segment(st, &m, self_of(3), &s, err, sizeof(err));
 	log_capture_end();
 	is_int(rc, AURORA_SEG_OK, "create segment");
-	ok(aurora_store_find(st, VOL, 9) == s, "find returns it");
-	ok(aurora_store_find(st, VOL, 10) == NULL, "find of another PG returns NULL");
-	ok(aurora_store_find(st, VOL + 1, 9) == NULL, "find of another volume returns NULL");
+	ok(aurora_segment_table_find(st, VOL, 9) == s, "find returns it");
+	ok(aurora_segment_table_find(st, VOL, 10) == NULL, "find of another PG returns NULL");
+	ok(aurora_segment_table_find(st, VOL + 1, 9) == NULL, "find of another volume returns NULL");
 
 	m2 = m;
 	m2.volume_epoch = 4;
-	rc = aurora_store_create_segment(st, &m2, self_of(3), &s2, err, sizeof(err));
+	rc = aurora_segment_table_create_segment(st, &m2, self_of(3), &s2, err, sizeof(err));
 	is_int(rc, AURORA_SEG_OK, "identical create is idempotent");
 	ok(s2 == s, "and returns the same segment");
 	is_uint(stats(s).volume_epoch, 4, "a retried create may raise the epoch");
-	is_int(aurora_store_count(st), 1, "still one segment");
+	is_int(aurora_segment_table_count(st), 1, "still one segment");
 
 	make_meta(&m2, VOL, 9, 4, 0);
-	rc = aurora_store_create_segment(st, &m2, self_of(4), NULL, err, sizeof(err));
+	rc = aurora_segment_table_create_segment(st, &m2, self_of(4), NULL, err, sizeof(err));
 	is_int(rc, AURORA_SEG_ERR_CONFLICT, "same PG with another replica index conflicts");
 	like(err, "different replica index", "message says so");
 	m2 = m;
 	snprintf(m2.members[0].node_id, sizeof(m2.members[0].node_id), "other");
-	rc = aurora_store_create_segment(st, &m2, self_of(3), NULL, err, sizeof(err));
+	rc = aurora_segment_table_create_segment(st, &m2, self_of(3), NULL, err, sizeof(err));
 	is_int(rc, AURORA_SEG_ERR_CONFLICT, "same PG with other members conflicts");
 	like(err, "different membership", "message says so");
 
 	make_meta(&m2, VOL, 11, 3, 0);
 	snprintf(m2.members[5].node_id, sizeof(m2.members[5].node_id), "n3");
-	rc = aurora_store_create_segment(st, &m2, self_of(3), NULL, err, sizeof(err));
+	rc = aurora_segment_table_create_segment(st, &m2, self_of(3), NULL, err, sizeof(err));
 	is_int(rc, AURORA_SEG_ERR_CONFLICT, "two replicas of one PG on this node rejected");
 	like(err, "a node may not hold two replicas of one PG", "message says why");
 	make_meta(&m2, VOL, 11, 3, 0);
 	snprintf(m2.members[0].node_id, sizeof(m2.members[0].node_id), "n1");
-	rc = aurora_store_create_segment(st, &m2, self_of(3), NULL, err, sizeof(err));
+	rc = aurora_segment_table_create_segment(st, &m2, self_of(3), NULL, err, sizeof(err));
 	is_int(rc, AURORA_SEG_ERR_CONFLICT, "duplicate member node rejected");
 	make_meta(&m2, VOL, 11, 3, 0);
-	rc = aurora_store_create_segment(st, &m2, "n5", NULL, err, sizeof(err));
+	rc = aurora_segment_table_create_segment(st, &m2, "n5", NULL, err, sizeof(err));
 	is_int(rc, AURORA_SEG_ERR_CONFLICT, "members[replica_index] must be this node");
 	like(err, "not this node n5", "message says so");
 	make_meta(&m2, VOL, 11, 3, 0);
 	snprintf(m2.members[2].az, sizeof(m2.members[2].az), "az1");
-	rc = aurora_store_create_segment(st, &m2, self_of(3), NULL, err, sizeof(err));
+	rc = aurora_segment_table_create_segment(st, &m2, self_of(3), NULL, err, sizeof(err));
 	is_int(rc, AURORA_SEG_ERR_CONFLICT, "three members in one AZ rejected");
 	like(err, "2 per AZ across 3 AZs", "message names the rule");
 	make_meta(&m2, VOL, 11, 3, 0);
 	snprintf(m2.members[0].az, sizeof(m2.members[0].az), "az4");
 	snprintf(m2.members[1].az, sizeof(m2.members[1].az), "az5");
-	rc = aurora_store_create_segment(st, &m2, self_of(3), NULL, err, sizeof(err));
+	rc = aurora_segment_table_create_segment(st, &m2, self_of(3), NULL, err, sizeof(err));
 	is_int(rc, AURORA_SEG_ERR_CONFLICT, "four AZs rejected");
 	make_meta(&m2, VOL, 11, 6, 0);
-	rc = aurora_store_create_segment(st, &m2, self_of(3), NULL, err, sizeof(err));
+	rc = aurora_segment_table_create_segment(st, &m2, self_of(3), NULL, err, sizeof(err));
 	is_int(rc, AURORA_SEG_ERR_INVALID, "replica_index 6 is invalid");
 	make_meta(&m2, VOL, 11, 3, 0);
 	snprintf(m2.members[1].url, sizeof(m2.members[1].url), "http://x:1");
-	rc = aurora_store_create_segment(st, &m2, self_of(3), NULL, err, sizeof(err));
+	rc = aurora_segment_table_create_segment(st, &m2, self_of(3), NULL, err, sizeof(err));
 	is_int(rc, AURORA_SEG_ERR_INVALID, "bad member url is invalid");
 	make_meta(&m2, VOL, 11, 3, 0);
 	snprintf(m2.members[1].node_id, sizeof(m2.members[1].node_id), "a b");
-	rc = aurora_store_create_segment(st, &m2, self_of(3), NULL, err, sizeof(err));
+	rc = aurora_segment_table_create_segment(st, &m2, self_of(3), NULL, err, sizeof(err));
 	is_int(rc, AURORA_SEG_ERR_INVALID, "node id with a space is invalid");
-	is_int(aurora_store_count(st), 1, "no rejected create added a segment");
+	is_int(aurora_segment_table_count(st), 1, "no rejected create added a segment");
 
 	/* an interrupted creation left a temp dir behind; it does not block */
 	{
@@ -1211,18 +1211,18 @@ test_store_create(void)
 	}
 	make_meta(&m2, VOL, 12, 3, 0);
 	log_capture_begin(logpath);
-	rc = aurora_store_create_segment(st, &m2, self_of(3), NULL, err, sizeof(err));
+	rc = aurora_segment_table_create_segment(st, &m2, self_of(3), NULL, err, sizeof(err));
 	log_capture_end();
 	is_int(rc, AURORA_SEG_OK, "create succeeds over a leftover of an interrupted creation");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 
 	log_capture_begin(logpath);
 	st = open_store(dir);
 	log_capture_end();
-	is_int(aurora_store_count(st), 2, "reopen finds both segments");
-	ok(aurora_store_find(st, VOL, 9) != NULL && aurora_store_find(st, VOL, 12) != NULL,
+	is_int(aurora_segment_table_count(st), 2, "reopen finds both segments");
+	ok(aurora_segment_table_find(st, VOL, 9) != NULL && aurora_segment_table_find(st, VOL, 12) != NULL,
 	   "by volume and PG");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 	remove_tree(dir);
 }
 
@@ -1246,7 +1246,7 @@ test_corrupt_meta(void)
 				text[4096],
 				before[4096],
 				err[512] = "";
-	aurora_store *st;
+	aurora_segment_table *st;
 	aurora_segment_meta m;
 	uint32_t	acc[2] = {0, 0};
 	int			rc;
@@ -1258,9 +1258,9 @@ test_corrupt_meta(void)
 	create_seg(st, 2, 0);
 	create_seg(st, 3, 0);
 	create_seg(st, 4, 0);
-	is_int(aurora_store_foreach(st, count_cb, acc), 0, "foreach visits");
+	is_int(aurora_segment_table_foreach(st, count_cb, acc), 0, "foreach visits");
 	ok(acc[0] == 4 && acc[1] == 10, "every segment once");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 
 	seg_path(dir, 2, "meta", path, sizeof(path));
 	read_text_file(path, before, sizeof(before));
@@ -1286,9 +1286,9 @@ test_corrupt_meta(void)
 	log_capture_begin(logpath);
 	st = open_store(dir);
 	log_capture_end();
-	is_int(aurora_store_count(st), 1, "only the healthy segment opens");
-	is_int(aurora_store_broken_count(st), 3, "three broken segments counted");
-	ok(aurora_store_find(st, VOL, 2) == NULL, "corrupt-meta segment not served");
+	is_int(aurora_segment_table_count(st), 1, "only the healthy segment opens");
+	is_int(aurora_segment_table_broken_count(st), 3, "three broken segments counted");
+	ok(aurora_segment_table_find(st, VOL, 2) == NULL, "corrupt-meta segment not served");
 	read_text_file(logpath, text, sizeof(text));
 	like(text, "checksum mismatch", "node log says the meta checksum failed");
 	like(text, "last line is not 'crc32c", "node log says a meta has no checksum line");
@@ -1300,10 +1300,10 @@ test_corrupt_meta(void)
 	ok(access(path, F_OK) == 0, "its log is left in place");
 
 	make_meta(&m, VOL, 2, 2, 0);
-	rc = aurora_store_create_segment(st, &m, "n2", NULL, err, sizeof(err));
+	rc = aurora_segment_table_create_segment(st, &m, "n2", NULL, err, sizeof(err));
 	is_int(rc, AURORA_SEG_ERR_CONFLICT, "creating over a broken segment directory is refused");
 	like(err, "did not open at start-up", "message explains");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 	remove_tree(dir);
 }
 
@@ -1325,7 +1325,7 @@ test_random_order(void)
 {
 	char		dir[256],
 				err[512] = "";
-	aurora_store *st;
+	aurora_segment_table *st;
 	aurora_segment *s;
 	static trec t[RAND_RECS];
 	int			order[RAND_RECS];
@@ -1425,12 +1425,12 @@ test_random_order(void)
 	is_int(bad_scl, 0, "SCL matched the model after every step");
 	is_int(bad_holes, 0, "holes matched the model after every step");
 	is_uint(stats(s).scl, t[RAND_RECS - 1].r.end_lsn, "complete chain at the end");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 	st = open_store(dir);
-	s = aurora_store_find(st, VOL, 30);
+	s = aurora_segment_table_find(st, VOL, 30);
 	is_uint(stats(s).scl, t[RAND_RECS - 1].r.end_lsn, "and after reopen");
 	is_uint(stats(s).n_holes, 0, "no holes after reopen");
-	aurora_store_close(st);
+	aurora_segment_table_close(st);
 	remove_tree(dir);
 }
 
@@ -1442,7 +1442,7 @@ test_random_order(void)
 
 typedef struct conc
 {
-	aurora_store *st;
+	aurora_segment_table *st;
 	aurora_segment *seg[2];
 	atomic_int	writers_left;
 	atomic_int	errors;
@@ -1515,7 +1515,7 @@ conc_syncer(void *arg)
 
 	while (c->writers_left > 0)
 	{
-		if (aurora_store_sync_all(c->st, err, sizeof(err)) != 0)
+		if (aurora_segment_table_sync_all(c->st, err, sizeof(err)) != 0)
 		{
 			diag("sync_all: %s", err);
 			c->errors++;
@@ -1564,7 +1564,7 @@ test_concurrent(void)
 	pthread_join(sy, NULL);
 	is_int(c.errors, 0, "no append, sync or read failed");
 	is_int(c.scl_regressions, 0, "SCL never went backwards or beyond highest_lsn");
-	is_int(aurora_store_sync_all(c.st, err, sizeof(err)), AURORA_SEG_OK, "final sync_all");
+	is_int(aurora_segment_table_sync_all(c.st, err, sizeof(err)), AURORA_SEG_OK, "final sync_all");
 	for (int k = 0; k < 2; k++)
 	{
 		aurora_segment_stats ss = stats(c.seg[k]);
@@ -1575,12 +1575,12 @@ test_concurrent(void)
 		read_range(c.seg[k], 0, UINT64_MAX, SIZE_MAX, col, NULL);
 		ok(col->n == CONC_RECS && col->payload_ok, "segment %d: every record reads back intact", k);
 	}
-	aurora_store_close(c.st);
+	aurora_segment_table_close(c.st);
 	c.st = open_store(dir);
-	c.seg[0] = aurora_store_find(c.st, VOL, 20);
+	c.seg[0] = aurora_segment_table_find(c.st, VOL, 20);
 	is_uint(stats(c.seg[0]).scl, last_end, "SCL the same after reopen");
 	is_uint(stats(c.seg[0]).records, CONC_RECS, "records the same after reopen");
-	aurora_store_close(c.st);
+	aurora_segment_table_close(c.st);
 	free(col);
 	remove_tree(dir);
 }

@@ -8,19 +8,8 @@
 #include <string.h>
 
 #include "tap.h"
+#include "testutil.h"
 #include "walmeta.h"
-
-/* A WAL record of len bytes: xl_tot_len = len, the rest a pattern. */
-static void
-fake_wal(uint8_t *p, uint32_t len)
-{
-	for (uint32_t i = 0; i < len; i++)
-		p[i] = (uint8_t) (i * 7);
-	p[0] = (uint8_t) len;
-	p[1] = (uint8_t) (len >> 8);
-	p[2] = (uint8_t) (len >> 16);
-	p[3] = (uint8_t) (len >> 24);
-}
 
 static size_t
 build(uint8_t *out, size_t cap, const aurora_walmeta_block *blocks, int nb,

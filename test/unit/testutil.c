@@ -20,6 +20,7 @@
 
 #include "client.h"
 #include "tap.h"
+#include "util.h"
 
 #ifndef AURORA_TEST_BUILD_DIR
 #define AURORA_TEST_BUILD_DIR "build"
@@ -167,21 +168,21 @@ pause_ms(int ms)
 bool
 wait_child(pid_t pid, int timeout_ms, int *status)
 {
-	double		deadline = now_ms() + timeout_ms;
+	double		deadline = aurora_monotonic_ms() + timeout_ms;
 
 	do
 	{
 		if (waitpid(pid, status, WNOHANG) == pid)
 			return true;
 		pause_ms(10);
-	} while (now_ms() < deadline);
+	} while (aurora_monotonic_ms() < deadline);
 	return false;
 }
 
 bool
 wait_for_status(const char *url, pid_t child, int timeout_ms)
 {
-	double		deadline = now_ms() + timeout_ms;
+	double		deadline = aurora_monotonic_ms() + timeout_ms;
 	const char *const urls[1] = {url};
 
 	do
@@ -196,7 +197,7 @@ wait_for_status(const char *url, pid_t child, int timeout_ms)
 			(child <= 0 || (pid_t) r.status.pid == child))
 			return true;
 		pause_ms(20);
-	} while (now_ms() < deadline);
+	} while (aurora_monotonic_ms() < deadline);
 	return false;
 }
 
@@ -248,4 +249,15 @@ run_capture(char *const argv[], char *out, size_t cap)
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void
+fake_wal(uint8_t *p, uint32_t len)
+{
+	for (uint32_t i = 0; i < len; i++)
+		p[i] = (uint8_t) (i * 7);
+	p[0] = (uint8_t) len;
+	p[1] = (uint8_t) (len >> 8);
+	p[2] = (uint8_t) (len >> 16);
+	p[3] = (uint8_t) (len >> 24);
 }

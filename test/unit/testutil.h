@@ -1,12 +1,14 @@
 /*
- * testutil.h - process and filesystem helpers shared by the unit tests that
- * run the real binaries (the daemon and aurora-ctl).
+ * testutil.h - helpers shared by the unit tests: processes and files for the
+ * tests that run the real binaries (the daemon and aurora-ctl), and the fake
+ * WAL records the page store and envelope tests index.
  */
 #ifndef AURORA_TESTUTIL_H
 #define AURORA_TESTUTIL_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Path of a built binary: $ENV_NAME if set, else the build directory's. */
@@ -36,6 +38,10 @@ bool		wait_for_status(const char *url, pid_t child, int timeout_ms);
 /* Run argv to completion, capturing stdout+stderr in out; returns exit code. */
 int			run_capture(char *const argv[], char *out, size_t cap);
 
-double		now_ms(void);
+/*
+ * A WAL record of len bytes in p, as the page service reads one: xl_tot_len
+ * (its first four bytes, little-endian) = len, the rest a pattern.
+ */
+void		fake_wal(uint8_t *p, uint32_t len);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * store.c - the node's table of segments and their directories (store.h).
+ * segment_table.c - the node's table of segments and their directories
+ * (segment_table.h).
  *
  * Two mutexes: mu guards the table and is held only for lookups and
  * inserts, so the server's hot path (find, then work on the segment under
@@ -9,7 +10,7 @@
  */
 #define _DEFAULT_SOURCE
 
-#include "store.h"
+#include "segment_table.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -38,7 +39,7 @@ typedef struct store_slot
 	aurora_segment *seg;
 } store_slot;
 
-struct aurora_store
+struct aurora_segment_table
 {
 	pthread_mutex_t mu;			/* slots, nslots, cap */
 	pthread_mutex_t create_mu;	/* one creation at a time */
@@ -78,7 +79,7 @@ key_cmp(uint64_t va, uint32_t pa, uint64_t vb, uint32_t pb)
 
 /* First slot whose key is >= (volume_id, pg_id); caller holds mu. */
 static size_t
-slot_lower_bound(aurora_store *st, uint64_t volume_id, uint32_t pg_id)
+slot_lower_bound(aurora_segment_table *st, uint64_t volume_id, uint32_t pg_id)
 {
 	size_t		lo = 0,
 				hi = st->nslots;
@@ -96,7 +97,7 @@ slot_lower_bound(aurora_store *st, uint64_t volume_id, uint32_t pg_id)
 }
 
 static aurora_segment *
-find_locked(aurora_store *st, uint64_t volume_id, uint32_t pg_id)
+find_locked(aurora_segment_table *st, uint64_t volume_id, uint32_t pg_id)
 {
 	size_t		p = slot_lower_bound(st, volume_id, pg_id);
 
@@ -106,7 +107,7 @@ find_locked(aurora_store *st, uint64_t volume_id, uint32_t pg_id)
 }
 
 static int
-insert_locked(aurora_store *st, uint64_t volume_id, uint32_t pg_id, aurora_segment *seg)
+insert_locked(aurora_segment_table *st, uint64_t volume_id, uint32_t pg_id, aurora_segment *seg)
 {
 	size_t		p;
 
@@ -176,7 +177,7 @@ cmp_names(const void *a, const void *b)
 
 /* Open one segment directory found at start-up; false if it is broken. */
 static bool
-open_found(aurora_store *st, const char *name, uint64_t volume_id, uint32_t pg_id)
+open_found(aurora_segment_table *st, const char *name, uint64_t volume_id, uint32_t pg_id)
 {
 	char		path[4200];
 	char		err[512];
@@ -207,9 +208,9 @@ open_found(aurora_store *st, const char *name, uint64_t volume_id, uint32_t pg_i
 }
 
 int
-aurora_store_open(const char *data_dir, aurora_store **out, char *err, size_t errlen)
+aurora_segment_table_open(const char *data_dir, aurora_segment_table **out, char *err, size_t errlen)
 {
-	aurora_store *st;
+	aurora_segment_table *st;
 	size_t		plen = strlen(data_dir) + sizeof("/" SEGMENTS_DIR);
 	DIR		   *d;
 	struct dirent *de;
@@ -234,7 +235,7 @@ aurora_store_open(const char *data_dir, aurora_store **out, char *err, size_t er
 	if (aurora_mkdirs(st->seg_dir, 0700, err, errlen) != 0 ||
 		fsync_path(data_dir, err, errlen) != 0)
 	{
-		aurora_store_close(st);
+		aurora_segment_table_close(st);
 		return AURORA_SEG_ERR_IO;
 	}
 
@@ -242,7 +243,7 @@ aurora_store_open(const char *data_dir, aurora_store **out, char *err, size_t er
 	if (d == NULL)
 	{
 		aurora_seterr(err, errlen, "cannot list %s: %s", st->seg_dir, strerror(errno));
-		aurora_store_close(st);
+		aurora_segment_table_close(st);
 		return AURORA_SEG_ERR_IO;
 	}
 	/* Collect then sort, so start-up opens and logs in a stable order. */
@@ -297,7 +298,7 @@ aurora_store_open(const char *data_dir, aurora_store **out, char *err, size_t er
 	free(names);
 	if (rc != AURORA_SEG_OK)
 	{
-		aurora_store_close(st);
+		aurora_segment_table_close(st);
 		return rc;
 	}
 	if (st->nslots > 0 || st->broken > 0)
@@ -308,7 +309,7 @@ aurora_store_open(const char *data_dir, aurora_store **out, char *err, size_t er
 }
 
 void
-aurora_store_close(aurora_store *st)
+aurora_segment_table_close(aurora_segment_table *st)
 {
 	if (st == NULL)
 		return;
@@ -322,7 +323,7 @@ aurora_store_close(aurora_store *st)
 }
 
 int
-aurora_store_validate_meta(const aurora_segment_meta *m, const char *self_node_id,
+aurora_segment_table_validate_meta(const aurora_segment_meta *m, const char *self_node_id,
 						   char *err, size_t errlen)
 {
 	const aurora_member *mb = m->members;
@@ -462,7 +463,7 @@ clear_creating(const char *tmp, char *err, size_t errlen)
 }
 
 int
-aurora_store_create_segment(aurora_store *st, const aurora_segment_meta *meta,
+aurora_segment_table_create_segment(aurora_segment_table *st, const aurora_segment_meta *meta,
 							const char *self_node_id, aurora_segment **out,
 							char *err, size_t errlen)
 {
@@ -475,13 +476,13 @@ aurora_store_create_segment(aurora_store *st, const aurora_segment_meta *meta,
 
 	if (out != NULL)
 		*out = NULL;
-	rc = aurora_store_validate_meta(meta, self_node_id, err, errlen);
+	rc = aurora_segment_table_validate_meta(meta, self_node_id, err, errlen);
 	if (rc != AURORA_SEG_OK)
 		return rc;
 	aurora_segment_dir_name(meta->volume_id, meta->pg_id, name, sizeof(name));
 
 	pthread_mutex_lock(&st->create_mu);
-	seg = aurora_store_find(st, meta->volume_id, meta->pg_id);
+	seg = aurora_segment_table_find(st, meta->volume_id, meta->pg_id);
 	if (seg != NULL)
 	{
 		aurora_segment_meta cur;
@@ -565,7 +566,7 @@ done:
 }
 
 aurora_segment *
-aurora_store_find(aurora_store *st, uint64_t volume_id, uint32_t pg_id)
+aurora_segment_table_find(aurora_segment_table *st, uint64_t volume_id, uint32_t pg_id)
 {
 	aurora_segment *seg;
 
@@ -576,7 +577,7 @@ aurora_store_find(aurora_store *st, uint64_t volume_id, uint32_t pg_id)
 }
 
 void
-aurora_store_segment_path(aurora_store *st, uint64_t volume_id, uint32_t pg_id,
+aurora_segment_table_segment_path(aurora_segment_table *st, uint64_t volume_id, uint32_t pg_id,
 						  char *buf, size_t len)
 {
 	char		name[64];
@@ -586,7 +587,7 @@ aurora_store_segment_path(aurora_store *st, uint64_t volume_id, uint32_t pg_id,
 }
 
 int
-aurora_store_count(aurora_store *st)
+aurora_segment_table_count(aurora_segment_table *st)
 {
 	int			n;
 
@@ -597,14 +598,14 @@ aurora_store_count(aurora_store *st)
 }
 
 int
-aurora_store_broken_count(aurora_store *st)
+aurora_segment_table_broken_count(aurora_segment_table *st)
 {
 	return st->broken;
 }
 
 /* Copy of the segment pointers, so callbacks run without the table lock. */
 static aurora_segment **
-snapshot(aurora_store *st, size_t *n)
+snapshot(aurora_segment_table *st, size_t *n)
 {
 	aurora_segment **v;
 
@@ -619,7 +620,7 @@ snapshot(aurora_store *st, size_t *n)
 }
 
 int
-aurora_store_foreach(aurora_store *st, int (*fn) (void *arg, aurora_segment *s), void *arg)
+aurora_segment_table_foreach(aurora_segment_table *st, int (*fn) (void *arg, aurora_segment *s), void *arg)
 {
 	size_t		n;
 	aurora_segment **v = snapshot(st, &n);
@@ -634,7 +635,7 @@ aurora_store_foreach(aurora_store *st, int (*fn) (void *arg, aurora_segment *s),
 }
 
 int
-aurora_store_sync_all(aurora_store *st, char *err, size_t errlen)
+aurora_segment_table_sync_all(aurora_segment_table *st, char *err, size_t errlen)
 {
 	size_t		n;
 	aurora_segment **v = snapshot(st, &n);
