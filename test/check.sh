@@ -130,8 +130,8 @@ stage_lint() {
 	mapfile -t scripts < <(shell_scripts | grep -vx src/postgres/build.sh)
 	echo "== shellcheck -x over ${#scripts[@]} scripts"
 	shellcheck -x "${scripts[@]}"
-	# build.sh is hashed into the PostgreSQL cache key: any edit to it, a
-	# shellcheck directive too, rebuilds PostgreSQL on every machine.  Its one
+	# build.sh is hashed into the PostgreSQL cache key: any edit to it (an
+	# inline directive too) rebuilds PostgreSQL on every machine.  Its one
 	# finding (SC2012, ls for the single .dsc apt-get fetched) waits for the
 	# next change to it that needs a rebuild anyway.
 	shellcheck -x -e SC2012 src/postgres/build.sh
