@@ -6,6 +6,9 @@
 #                   local cluster (six storage nodes, one compute) in .run/ ;
 #                   `make stop` stops it
 #   make check      every test suite (what CI runs)
+#   make lint       shellcheck over the shell scripts
+#   make check-sanitize   the storage service's unit tests under ASan+UBSan,
+#                   the threaded ones under TSan
 #   make FLAVOUR=release   the same against the optimized server build
 #   make soak       long runs kept out of make check: the page oracle
 #                   SOAK_RUNS times (10) beside SOAK_LOAD CPU-bound loops (2)
@@ -31,7 +34,7 @@ RUN_FLAVOUR    ?= release
 PG_BUILD = bash src/postgres/build.sh
 
 .PHONY: all deps postgres storage extension run stop status \
-	check check-unit check-sql check-cluster check-postgres soak fuzz bench clean
+	check check-unit check-sql check-cluster check-postgres check-sanitize lint soak fuzz bench clean
 
 all: extension
 
@@ -84,6 +87,12 @@ check-sql:
 check-cluster:
 	@$(MAKE) -s all FLAVOUR=debug
 	@bash test/check.sh cluster
+
+check-sanitize: storage
+	@bash test/check.sh sanitize
+
+lint: deps
+	@bash test/check.sh lint
 
 check-postgres: deps
 	@bash test/check.sh postgres

@@ -2,13 +2,16 @@
 # The test driver behind `make check`: runs every suite, in order, against the
 # patched (assert-enabled) PostgreSQL and real storage node processes.
 #
-#   test/check.sh [unit|sql|cluster|postgres|shipping|fuzz|soak]...
+#   test/check.sh [setup|lint|unit|sanitize|sql|cluster|postgres|shipping|fuzz|soak]...
 #   (default: all of them but soak)
 #
 #   setup     a clone under a mode-0700 directory: make run, a query, make
 #             stop, the unit stage there
+#   lint      shellcheck over every shell script
 #   unit      C unit tests of the storage service (codec, config, quorum,
 #             daemon end to end), through prove
+#   sanitize  the unit tests under AddressSanitizer + UndefinedBehaviorSanitizer,
+#             the threaded ones under ThreadSanitizer
 #   sql       a local cluster (six nodes + compute) started from scratch, then
 #             pg_regress (sql/, expected/) and pgTAP (test/pgtap/, pg_prove)
 #   cluster   Perl TAP cluster and fault tests (test/cluster/), through prove
@@ -38,7 +41,7 @@ fi
 prefix="$(bash src/postgres/build.sh debug)"
 pg_build="$(dirname "$prefix")/build"
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(setup unit sql cluster postgres shipping fuzz)
+[ ${#stages[@]} -gt 0 ] || stages=(setup lint unit sanitize sql cluster postgres shipping fuzz)
 
 as_user() {
 	if [ "$(id -u)" -eq 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi
@@ -106,11 +109,52 @@ stage_setup() {
 	more_clusters=()
 }
 
+# The shell scripts: *.sh and any file that starts with a shell's #! line
+# (.ci/run); the files git tracks, or in a copy of the tree (no .git) every
+# file but build products.
+shell_scripts() {
+	local f
+	{ git ls-files 2>/dev/null ||
+		find . -path ./.git -prune -o -path ./storage_service/build -prune -o -type f -print | sed 's|^\./||'; } |
+		while read -r f; do
+			case "$f" in
+			*.sh) echo "$f" ;;
+			*) head -n 1 "$f" 2>/dev/null | grep -qE '^#!.*[/ ](ba|da)?sh( |$)' && echo "$f" ;;
+			esac
+		done
+}
+
+stage_lint() {
+	command -v shellcheck >/dev/null || { echo "lint: shellcheck is missing (make deps installs it)" >&2; return 1; }
+	local scripts=()
+	mapfile -t scripts < <(shell_scripts | grep -vx src/postgres/build.sh)
+	echo "== shellcheck -x over ${#scripts[@]} scripts"
+	shellcheck -x "${scripts[@]}"
+	# build.sh is hashed into the PostgreSQL cache key: any edit to it (an
+	# inline directive too) rebuilds PostgreSQL on every machine.  Its one
+	# finding (SC2012, ls for the single .dsc apt-get fetched) waits for the
+	# next change to it that needs a rebuild anyway.
+	shellcheck -x -e SC2012 src/postgres/build.sh
+}
+
+# The unit tests through storage_service/Makefile's target $1 (check,
+# check-asan or check-tsan), then redo.t again: the WAL-redo helper tests
+# start the patched server, which refuses to run as root, so they run as the
+# server user, with the server, where they cannot skip.
+unit_tests_and_redo() {
+	local target="$1" as=()
+	[ "$(id -u)" -ne 0 ] || as=(runuser -u "$user" --)
+	make -s -C storage_service "$target"
+	make -s -C storage_service "$target" TESTS=redo PROVE_AS="${as[*]} env AURORA_PG_PREFIX=$prefix"
+}
+
 stage_unit() {
-	make -s -C storage_service check
-	# The WAL-redo helper tests start the patched server, which refuses to
-	# run as root: run them again as the server user, where they cannot skip.
-	(cd "$tmp" && as_user env AURORA_PG_PREFIX="$prefix" prove "$repo/storage_service/build/tests/redo.t")
+	unit_tests_and_redo check
+}
+
+stage_sanitize() {
+	unit_tests_and_redo check-asan
+	unit_tests_and_redo check-tsan
 }
 
 stage_sql() {
@@ -122,13 +166,17 @@ stage_sql() {
 	. "$c/env"
 
 	echo "== pg_regress (sql/, expected/)"
-	local tests
-	tests=$(cd sql && ls -- *.sql | grep -v -- '--' | sed 's/\.sql$//' | sort)
+	# sql/NAME.sql but the extension's scripts (aurora--1.0.sql ...), in order
+	local tests=() f
+	for f in sql/*.sql; do
+		f="${f#sql/}"
+		[[ $f == *--* ]] || tests+=("${f%.sql}")
+	done
 	mkdir -p "$tmp/regress"
 	"$prefix/lib/postgresql/pgxs/src/test/regress/pg_regress" \
 		--inputdir="$repo" --outputdir="$tmp/regress" --bindir="$prefix/bin" \
 		--host=127.0.0.1 --port="$PGPORT" --user="$PGUSER" --dbname=contrib_regression \
-		$tests || { cat "$tmp/regress/regression.diffs" >&2 || true; return 1; }
+		"${tests[@]}" || { cat "$tmp/regress/regression.diffs" >&2 || true; return 1; }
 
 	echo "== pgTAP (test/pgtap/)"
 	psql -X -q -c "CREATE DATABASE aurora_pgtap" >/dev/null

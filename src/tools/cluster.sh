@@ -99,7 +99,10 @@ seed_volume() {
 
 cmd="${1:-}"
 dir="${2:-}"
-[ -n "$cmd" ] && [ -n "$dir" ] || { sed -n '2,21p' "$0" >&2; exit 2; }
+if [ -z "$cmd" ] || [ -z "$dir" ]; then
+	sed -n '2,21p' "$0" >&2
+	exit 2
+fi
 [ "$cmd" = init ] && mkdir -p "$dir"
 [ "$cmd" = stop ] && [ ! -d "$dir" ] && exit 0
 [ -d "$dir" ] || { echo "cluster: no cluster in $dir" >&2; exit 1; }

@@ -10,6 +10,7 @@ packages=(
 	postgresql-15-pgtap pgtap
 	clang libclang-rt-14-dev
 	iproute2 procps
+	shellcheck
 )
 
 missing=()

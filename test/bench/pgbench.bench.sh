@@ -545,12 +545,15 @@ shipper_pid() { # CLUSTER_DIR
 	ps -o pid=,args= --ppid "$pm" | awk '/aurora WAL shipper/ { print $1; exit }'
 }
 run_aurora() { # CONFIG PROTECTION_GROUPS
-	local cfg="$1" pgs="$2" d="$work/$1" base id p n
+	local cfg="$1" pgs="$2" d="$work/$1" base id p n init_opts=()
 	base="$(free_ports)"
 	aurora_port=$((base + 6)) aurora_cfg="$cfg"
+	case "$cfg" in
+	aurora-local) init_opts=(--local-pages) ;;
+	aurora-nocache) init_opts=(--page-cache 0) ;;
+	esac
 	bash "$repo/src/tools/cluster.sh" init "$d" "$prefix" "$base" "$aurora_port" \
-		$([ "$cfg" = aurora-local ] && echo --local-pages) \
-		$([ "$cfg" = aurora-nocache ] && echo --page-cache 0) 2>"$work/$cfg-init.log" ||
+		"${init_opts[@]}" 2>"$work/$cfg-init.log" ||
 		{ cat "$work/$cfg-init.log" >&2; die "$cfg: cluster.sh init failed"; }
 	write_settings "$d/pgdata/postgresql.conf" "$aurora_port"
 	case "$cfg" in
