@@ -430,7 +430,7 @@ main(void)
 			{
 				nanosleep(&nap, NULL);
 				aurora_pgwriter_view_get(w, &v);
-			} while (v.seg[5].scl != rec_end(19) && aurora_monotonic_ms() - t0 < 1800);
+			} while (v.seg[5].scl != rec_end(19) && aurora_monotonic_ms() - t0 < test_ms(1800));
 			is_uint(v.seg[5].scl, rec_end(19),
 					"back within the timeout, it gets the batch sent while it was down");
 			is_uint(v.seg[5].errors, 0, "and nothing counts as an error");

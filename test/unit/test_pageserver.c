@@ -310,7 +310,7 @@ main(void)
 		usleep(300 * 1000);
 		t0 = aurora_monotonic_ms();
 		aurora_status_many(urls, 1, 2000, &sr);
-		ok(sr.reachable && aurora_monotonic_ms() - t0 < 1000,
+		ok(sr.reachable && aurora_monotonic_ms() - t0 < test_ms(1000),
 		   "STATUS is answered while more GETPAGEs wait than there are page threads");
 		/* block 1 of another relation: moves SCL to 800 without touching block 0 */
 		is_int(append(600, 800, 0, blk(16385, 0)), AURORA_MSG_LOG_ACK, "a record ending at 800 arrives");
@@ -333,16 +333,16 @@ main(void)
 		for (int i = 0; i < N; i++)
 		{
 			w[i].lsn = 5000;	/* beyond the log: each waits out its wait_ms */
-			w[i].wait_ms = 1500;
+			w[i].wait_ms = test_ms(1500);
 			pthread_create(&th[i], NULL, wait_thread, &w[i]);
 		}
-		usleep(500 * 1000);
+		usleep(test_ms(500) * 1000);
 		is_int(append(800, 850, 600, blk(16386, 0)), AURORA_MSG_LOG_ACK,
 			   "an append is acknowledged while page requests fill the queue");
 		for (int i = 0; i < N; i++)
 		{
 			pthread_join(th[i], NULL);
-			if (w[i].code == AURORA_ERR_UNAVAILABLE && w[i].took_ms < 1000)
+			if (w[i].code == AURORA_ERR_UNAVAILABLE && w[i].took_ms < test_ms(1000))
 				busy++;
 			else if (w[i].code == AURORA_ERR_NOT_READY)
 				waited++;

@@ -227,10 +227,12 @@ print_to(const ctl_placement *p, char *buf, size_t cap)
 static int
 ctl_placement_run(const char *a, const char *b, const char *c, const char *d)
 {
-	char	   *argv[] = {(char *) ctl_bin, (char *) "--timeout", (char *) "400",
+	char		timeout[16];
+	char	   *argv[] = {(char *) ctl_bin, (char *) "--timeout", timeout,
 		(char *) "--cluster", cluster_dir, (char *) "placement",
 	(char *) a, (char *) b, (char *) c, (char *) d, NULL};
 
+	snprintf(timeout, sizeof(timeout), "%d", test_ms(400));
 	return run_capture(argv, out, sizeof(out));
 }
 

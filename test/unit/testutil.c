@@ -44,6 +44,15 @@ test_binary(const char *env_name, const char *file_name)
 }
 
 int
+test_ms(int ms)
+{
+	const char *env = getenv("AURORA_TEST_TIME_SCALE");
+	int			scale = env != NULL ? atoi(env) : 1;
+
+	return ms * (scale >= 1 ? scale : 1);
+}
+
+int
 free_tcp_port(void)
 {
 	struct sockaddr_in sa;

@@ -14,6 +14,14 @@
 /* Path of a built binary: $ENV_NAME if set, else the build directory's. */
 const char *test_binary(const char *env_name, const char *file_name);
 
+/*
+ * ms stretched by $AURORA_TEST_TIME_SCALE (a whole number, default 1), for the
+ * few tests that assert how soon something happens: the sanitizer runs slow
+ * the code down several times (check-tsan sets 5, check-asan 2), and a bound
+ * that holds on a plain build would fail there without a bug.
+ */
+int			test_ms(int ms);
+
 /* A loopback TCP port that was free a moment ago. */
 int			free_tcp_port(void);
 
