@@ -37,6 +37,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access/visibilitymap.h"
 #include "access/xlog.h"
 #include "access/xloginsert.h"
 #include "access/xlogrecovery.h"
@@ -62,12 +63,14 @@
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 
-#include "aurora.h"
+#include "commit_wait.h"
+#include "compute_volume.h"
+#include "local_pages.h"
+#include "page_reader.h"
 #include "smgr.h"
+#include "watermarks.h"
 
 bool		aurora_storage_manager = false;
-int			aurora_local_store_blocks = 16384;
-int			aurora_local_page_cache_blocks = 0;
 int			aurora_relsize_cache_entries = 16384;
 int			aurora_lwlsn_cache_entries = 65536;
 int			aurora_eviction_wait_ms = 100;
@@ -563,7 +566,7 @@ may_log_here(void)
 static bool
 vdl_covers(XLogRecPtr lsn, bool no_wait)
 {
-	XLogRecPtr	vdl = aurora_commit_wait_vdl();
+	XLogRecPtr	vdl = aurora_released_vdl();
 
 	if (vdl >= lsn)
 		return true;
@@ -572,7 +575,7 @@ vdl_covers(XLogRecPtr lsn, bool no_wait)
 	if (no_wait || lsn - vdl > EVICTION_WAIT_MAX_LAG)
 		return false;
 	pg_atomic_fetch_add_u64(&ss->eviction_waits, 1);
-	return aurora_wait_for_vdl(lsn, aurora_eviction_wait_ms);
+	return aurora_wake_shipper_and_wait_vdl_covers(lsn, aurora_eviction_wait_ms);
 }
 
 /*
@@ -666,13 +669,13 @@ write_page(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *bu
 	while (!aurora_local_pages_write(&tag, buffer, lsn, flags, sync))
 	{
 		/* full: let go of what storage holds by now, or wait for storage */
-		aurora_local_pages_reap(aurora_commit_wait_vdl());
+		aurora_local_pages_reap(aurora_released_vdl());
 		if (aurora_local_pages_write(&tag, buffer, lsn, flags, sync))
 			break;
 		/* a sequence dropped to storage only jumps ahead */
 		flags &= ~AURORA_LP_SEQUENCE;
 		if ((flags & ~AURORA_LP_AWAIT) == 0 && !recovery &&
-			(flags == 0 || aurora_wait_for_vdl(lsn, FULL_STORE_WAIT_MS)))
+			(flags == 0 || aurora_wake_shipper_and_wait_vdl_covers(lsn, FULL_STORE_WAIT_MS)))
 		{
 			flags = 0;
 			break;
@@ -754,7 +757,7 @@ aur_truncate(SMgrRelation reln, ForkNumber forknum, BlockNumber old_blocks, Bloc
 	 * record the caller has flushed.
 	 */
 	if (!RecoveryInProgress() &&
-		!aurora_wait_for_vdl(GetFlushRecPtr(NULL), TRUNCATE_WAIT_MS))
+		!aurora_wake_shipper_and_wait_vdl_covers(GetFlushRecPtr(NULL), TRUNCATE_WAIT_MS))
 		ereport(WARNING,
 				(errmsg("aurora: storage did not confirm the truncation of relation %u/%u/%u within %d ms",
 						reln->smgr_rnode.node.spcNode, reln->smgr_rnode.node.dbNode,
@@ -858,7 +861,7 @@ void
 aurora_smgr_janitor(void)
 {
 	if (aurora_storage_manager && ss != NULL)
-		aurora_local_pages_reap(aurora_commit_wait_vdl());
+		aurora_local_pages_reap(aurora_released_vdl());
 }
 
 void
@@ -874,24 +877,7 @@ aurora_smgr_define_gucs(void)
 							 PGC_POSTMASTER,
 							 0,
 							 NULL, NULL, NULL);
-	DefineCustomIntVariable("aurora.local_store_size",
-							"Pages the compute can keep locally because storage cannot rebuild them yet.",
-							"Never-logged pages of index builds, pages whose WAL is not durable yet, "
-							"heap pages of running transactions.",
-							&aurora_local_store_blocks,
-							16384, 64, INT_MAX / 2,
-							PGC_POSTMASTER,
-							GUC_UNIT_BLOCKS,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("aurora.local_page_cache",
-							"Size of the local page cache: clean copies of pages read from or evicted to storage.",
-							"0 disables it.  Saves storage reads for pages that fall out of shared_buffers; "
-							"kept in the same file as the local page store, and emptied at every start.",
-							&aurora_local_page_cache_blocks,
-							0, 0, INT_MAX / 2,
-							PGC_POSTMASTER,
-							GUC_UNIT_BLOCKS,
-							NULL, NULL, NULL);
+	aurora_local_pages_define_gucs();
 	DefineCustomIntVariable("aurora.relsize_cache_size",
 							"Relation fork sizes the compute keeps in shared memory.",
 							NULL,
@@ -918,10 +904,27 @@ aurora_smgr_define_gucs(void)
 							NULL, NULL, NULL);
 }
 
+/*
+ * With aurora.storage_manager on: install the storage manager, its shared
+ * memory and the utility hook (from _PG_init, after the settings are
+ * final).
+ */
 void
-aurora_smgr_register(void)
+aurora_smgr_init(void)
 {
+	if (!aurora_storage_manager)
+		return;
+	/* pages are dropped once VDL covers them: that needs the shipper */
+	if (!aurora_shipping)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("aurora.storage_manager needs aurora.shipping"),
+				 errdetail("Storage can only serve pages whose WAL the compute ships to it."),
+				 errhint("Turn aurora.shipping on, or aurora.storage_manager off.")));
+	/* the heap page's LSN must cover XLOG_HEAP2_VISIBLE (core patch 0005) */
+	heap_visible_sets_page_lsn = true;
 	smgr_hook = choose_smgr;
+	aurora_page_reader_count_reads(aurora_smgr_count_read);
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = smgr_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
