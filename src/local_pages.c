@@ -2,7 +2,8 @@
  * local_pages.c
  *	  The compute's local page store: pages that storage cannot rebuild (yet)
  *	  and that the storage manager (smgr.c) must therefore keep when
- *	  PostgreSQL evicts them (DESIGN.md 9 and 14).
+ *	  PostgreSQL evicts them (docs/architecture.md "Pitfalls of pages from
+ *	  the log").
  *
  *	  Why a page is here (flags, more than one may hold):
  *	    UNLOGGED  never WAL-logged (page LSN below 2): GIN, GiST and SP-GiST

@@ -1,8 +1,9 @@
 /*
  * smgr.c
- *	  The aurora storage manager (aurora.storage_manager; DESIGN.md 4, 9 and
- *	  14): permanent relations live in the storage service, not in the
- *	  compute's data directory.  Installed through smgr_hook (core patch
+ *	  The aurora storage manager (aurora.storage_manager; docs/architecture.md
+ *	  "A read's path" and "Pitfalls of pages from the log"): permanent
+ *	  relations live in the storage service, not in the compute's data
+ *	  directory.  Installed through smgr_hook (core patch
  *	  0001); temporary and unlogged relations stay with md.c.
  *
  *	  Read: a page missing from shared buffers (and from the local page
@@ -559,12 +560,12 @@ may_log_here(void)
 }
 
 /*
- * Whether VDL covers lsn, after waiting for it up to aurora.eviction_wait
- * (no_wait: not at all).  The WAL up to lsn is flushed first: the shipper
- * ships only flushed WAL.
+ * Whether VDL covers lsn.  If not yet, flushes the WAL up to lsn (the
+ * shipper ships only flushed WAL) and waits for VDL up to
+ * aurora.eviction_wait (no_wait: not at all).
  */
 static bool
-vdl_covers(XLogRecPtr lsn, bool no_wait)
+flush_and_wait_vdl_covers(XLogRecPtr lsn, bool no_wait)
 {
 	XLogRecPtr	vdl = aurora_released_vdl();
 
@@ -618,7 +619,7 @@ write_page(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *bu
 		 * VDL passes the covering LSN.
 		 */
 		lsn = recovery ? GetXLogReplayRecPtr(NULL) : GetXLogInsertRecPtr();
-		if (recovery || !vdl_covers(lsn, false))
+		if (recovery || !flush_and_wait_vdl_covers(lsn, false))
 			flags |= AURORA_LP_MAP;
 		/* no record of the page's PG need end there: read at its read point */
 		read_at = InvalidXLogRecPtr;
@@ -643,7 +644,7 @@ write_page(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *bu
 			flags |= AURORA_LP_XACT;
 		if (forknum == MAIN_FORKNUM && is_sequence_page(page))
 			flags |= AURORA_LP_SEQUENCE;
-		if (recovery || !vdl_covers(lsn, sync_later))
+		if (recovery || !flush_and_wait_vdl_covers(lsn, sync_later))
 			flags |= AURORA_LP_AWAIT;
 		read_at = lsn;
 	}

@@ -3,7 +3,8 @@
  * walredo.c - the WAL-redo helper: `postgres --wal-redo`.
  *
  * A storage node rebuilds a page from the log by running PostgreSQL's own
- * redo routines on it, in this helper process (DESIGN.md 8, 14).  Core patch
+ * redo routines on it, in this helper process (docs/architecture.md "The
+ * storage node").  Core patch
  * 0003 only adds the --wal-redo switch, which loads this library and calls
  * aurora_walredo_main(); everything else is here:
  *
