@@ -14,6 +14,7 @@ OBJS = \
 	src/aurora.o \
 	src/commit_wait.o \
 	src/compute_volume.o \
+	src/copy_guard.o \
 	src/local_pages.o \
 	src/node_list.o \
 	src/page_reader.o \
@@ -25,6 +26,7 @@ OBJS = \
 	src/volume_session.o \
 	src/wal_routing.o \
 	src/walredo.o \
+	src/walredo_pipe.o \
 	src/watermarks.o \
 	$(AURORA_COMMON_SRCS:.c=.o)
 

@@ -143,8 +143,8 @@ publish(bool running)
 		TimestampTz now = GetCurrentTimestamp();
 		bool		heartbeat = TimestampDifferenceExceeds(last_heartbeat, now, 1000);
 
-		aurora_publish_shipping_status(heartbeat);
-		if (heartbeat)
+		/* the heartbeat rides on a status publication, as often as that */
+		if (aurora_publish_shipping_status(heartbeat) && heartbeat)
 		{
 			aurora_probe_all_pgs(true);
 			aurora_smgr_janitor();

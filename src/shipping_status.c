@@ -157,16 +157,17 @@ publish_node_latency(void)
 }
 
 /*
- * Copy every PG's writer view into shared memory (at most every 100 ms);
- * at a heartbeat (once a second) also the latency percentiles, which sort.
+ * Copy every PG's writer view into shared memory (at most every 100 ms:
+ * returns whether it did); at a heartbeat also the latency percentiles,
+ * which sort.
  */
-void
+bool
 aurora_publish_shipping_status(bool heartbeat)
 {
 	TimestampTz now = GetCurrentTimestamp();
 
 	if (!TimestampDifferenceExceeds(shared->pgs_published_at, now, 100) || aurora_ship_pgs == NULL)
-		return;
+		return false;
 	for (int p = 0; p < aurora_ship_n_pgs && p < shared->n_pgs; p++)
 	{
 		aurora_pgwriter_view v;
@@ -217,6 +218,7 @@ aurora_publish_shipping_status(bool heartbeat)
 	shared->pgs_published_at = now;
 	if (heartbeat)
 		publish_node_latency();
+	return true;
 }
 
 /*

@@ -54,7 +54,7 @@ typedef struct PGStatus
 extern void aurora_shipping_status_init(void);
 
 /* the shipper */
-extern void aurora_publish_shipping_status(bool heartbeat);
+extern bool aurora_publish_shipping_status(bool heartbeat);
 
 /* any backend */
 extern PGStatus *aurora_shipping_status_snapshot(int *n);

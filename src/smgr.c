@@ -66,6 +66,7 @@
 
 #include "commit_wait.h"
 #include "compute_volume.h"
+#include "copy_guard.h"
 #include "local_pages.h"
 #include "page_reader.h"
 #include "smgr.h"
@@ -128,7 +129,6 @@ static SmgrShared *ss = NULL;
 static HTAB *relsize = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 
 static const f_smgr aurora_smgr;
 
@@ -806,57 +806,6 @@ choose_smgr(BackendId backend, RelFileNode rnode)
 	return unlogged ? smgr_standard(backend, rnode) : &aurora_smgr;
 }
 
-/* ---- what the storage manager cannot do ---- */
-
-static bool
-option_is(List *options, const char *name, const char *value)
-{
-	ListCell   *lc;
-
-	foreach(lc, options)
-	{
-		DefElem    *d = lfirst_node(DefElem, lc);
-
-		if (strcmp(d->defname, name) == 0 &&
-			(value == NULL || pg_strcasecmp(defGetString(d), value) == 0))
-			return true;
-	}
-	return false;
-}
-
-/*
- * CREATE DATABASE ... STRATEGY FILE_COPY and ALTER DATABASE ... SET
- * TABLESPACE copy relation files directly, which the compute does not have.
- */
-static void
-refuse_file_copies(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
-				   ProcessUtilityContext context, ParamListInfo params,
-				   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
-{
-	Node	   *parsetree = pstmt->utilityStmt;
-
-	if (IsA(parsetree, CreatedbStmt) &&
-		option_is(((CreatedbStmt *) parsetree)->options, "strategy", "file_copy"))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("CREATE DATABASE with STRATEGY FILE_COPY is not supported with aurora.storage_manager"),
-				 errdetail("FILE_COPY copies relation files, and the compute keeps none: relation pages live in storage."),
-				 errhint("Use STRATEGY WAL_LOG (the default).")));
-	if (IsA(parsetree, AlterDatabaseStmt) &&
-		option_is(((AlterDatabaseStmt *) parsetree)->options, "tablespace", NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("ALTER DATABASE SET TABLESPACE is not supported with aurora.storage_manager"),
-				 errdetail("It copies relation files, and the compute keeps none: relation pages live in storage."),
-				 errhint("Move the tables one by one with ALTER TABLE ... SET TABLESPACE.")));
-	if (prev_process_utility_hook)
-		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context, params,
-								  queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
-								queryEnv, dest, qc);
-}
-
 /* The shipper, about once a second: local pages that storage now holds. */
 void
 aurora_smgr_janitor(void)
@@ -930,8 +879,7 @@ aurora_smgr_init(void)
 	shmem_request_hook = smgr_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = smgr_shmem_startup;
-	prev_process_utility_hook = ProcessUtility_hook;
-	ProcessUtility_hook = refuse_file_copies;
+	aurora_copy_guard_init();
 }
 
 PG_FUNCTION_INFO_V1(aurora_storage_manager_stats);

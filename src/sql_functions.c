@@ -39,6 +39,16 @@
 #include "version.h"
 #include "watermarks.h"
 
+/* An interval of ms milliseconds, as the views report ages. */
+static Datum
+interval_from_ms(double ms)
+{
+	Interval   *iv = palloc0(sizeof(Interval));
+
+	iv->time = (TimeOffset) (ms * 1000.0);
+	return IntervalPGetDatum(iv);
+}
+
 PG_FUNCTION_INFO_V1(aurora_version);
 
 Datum
@@ -159,7 +169,7 @@ aurora_segment_status(PG_FUNCTION_ARGS)
 	{
 		for (int i = 0; i < AURORA_PG_COPIES; i++)
 		{
-			SegmentStatus  *sg = &snap[p].seg[i];
+			SegmentStatus *sg = &snap[p].seg[i];
 			Datum		values[10];
 			bool		nulls[10] = {false};
 
@@ -172,12 +182,7 @@ aurora_segment_status(PG_FUNCTION_ARGS)
 									  (int64) (snap[p].sent_end - sg->scl) : 0);
 			values[6] = CStringGetTextDatum(segment_state(sg, snap[p].pgcl));
 			if (sg->last_ack_ms > 0)
-			{
-				Interval   *age = palloc0(sizeof(Interval));
-
-				age->time = (TimeOffset) ((now_ms - sg->last_ack_ms) * 1000.0);
-				values[7] = IntervalPGetDatum(age);
-			}
+				values[7] = interval_from_ms(now_ms - sg->last_ack_ms);
 			else
 				nulls[7] = true;
 			values[8] = Int64GetDatum((int64) sg->acks);
@@ -233,7 +238,7 @@ aurora_shipping_stats(PG_FUNCTION_ARGS)
 		for (int p = 0; p < n; p++)
 			for (int i = 0; i < AURORA_PG_COPIES; i++)
 			{
-				SegmentStatus  *sg = &snap[p].seg[i];
+				SegmentStatus *sg = &snap[p].seg[i];
 
 				if (strcmp(sg->node_id, nodes->nodes[k].id) != 0)
 					continue;
@@ -262,15 +267,6 @@ aurora_shipping_stats(PG_FUNCTION_ARGS)
 }
 
 #define STORAGE_NODE_STATUS_COLS 10
-
-static Datum
-interval_from_ms(double ms)
-{
-	Interval   *iv = palloc0(sizeof(Interval));
-
-	iv->time = (TimeOffset) (ms * 1000.0);
-	return IntervalPGetDatum(iv);
-}
 
 PG_FUNCTION_INFO_V1(aurora_storage_node_status);
 
