@@ -1,16 +1,17 @@
 /*
  * commit_wait.c
- *	  The commit rule (DESIGN.md 7): no commit is acknowledged, or seen by
- *	  another session, before VDL covers its commit record.
+ *	  The commit rule (docs/architecture.md "A commit's path"): no commit is
+ *	  acknowledged, or seen by another session, before VDL covers its commit
+ *	  record.
  *
  *	  Core patch 0002 calls syncrep_wait_hook from SyncRepWaitForLSN(), where
  *	  a committing backend has flushed its commit record and is still in the
  *	  proc array.  There the backend writes the LSN it needs into its slot of
  *	  a shared array (one per PGPROC), sets the shipper's latch so that the
  *	  WAL goes out now rather than at the shipper's next poll, and sleeps on
- *	  its own latch until the published VDL reaches the LSN.  The shipper
- *	  (shipper.c) publishes each new VDL here and sets the latch of every
- *	  backend whose slot it covers: one hop each way, no walsender and no
+ *	  its own latch until the released VDL (watermarks.c, its one owner)
+ *	  reaches the LSN.  The shipper releases each new VDL there and then,
+ *	  here, sets the latch of every backend whose slot it covers: one hop each way, no walsender and no
  *	  synchronous_standby_names.
  *
  *	  Ordering: a backend writes its slot before it reads VDL, the shipper
@@ -43,11 +44,11 @@
 #include "utils/ps_status.h"
 #include "utils/timestamp.h"
 
-#include "aurora.h"
+#include "commit_wait.h"
+#include "watermarks.h"
 
 typedef struct CommitWaitShared
 {
-	pg_atomic_uint64 vdl;		/* highest VDL the shipper published */
 	slock_t		mutex;			/* protects shipper_latch */
 	Latch	   *shipper_latch;	/* NULL while no shipper runs */
 	int			n_slots;
@@ -91,7 +92,6 @@ commit_wait_shmem_startup(void)
 	cw = ShmemInitStruct("aurora commit wait", commit_wait_shmem_size(), &found);
 	if (!found)
 	{
-		pg_atomic_init_u64(&cw->vdl, 0);
 		SpinLockInit(&cw->mutex);
 		cw->shipper_latch = NULL;
 		cw->n_slots = slot_count();
@@ -146,7 +146,7 @@ wait_for_vdl(XLogRecPtr lsn, bool commit)
 	if (cw == NULL || synchronous_commit <= SYNCHRONOUS_COMMIT_LOCAL_FLUSH ||
 		MyProc == NULL || MyProc->pgprocno >= cw->n_slots)
 		return;
-	if (pg_atomic_read_u64(&cw->vdl) >= lsn)
+	if (aurora_released_vdl() >= lsn)
 		return;
 
 	slot = &cw->waiting[MyProc->pgprocno];
@@ -169,7 +169,7 @@ wait_for_vdl(XLogRecPtr lsn, bool commit)
 		int			rc;
 
 		ResetLatch(MyLatch);
-		if (pg_atomic_read_u64(&cw->vdl) >= lsn)
+		if (aurora_released_vdl() >= lsn)
 			break;
 		if ((ProcDiePending || QueryCancelPending) && !warned)
 		{
@@ -209,7 +209,7 @@ wait_for_vdl(XLogRecPtr lsn, bool commit)
  * whether VDL reached lsn.
  */
 bool
-aurora_wait_for_vdl(XLogRecPtr lsn, int timeout_ms)
+aurora_wake_shipper_and_wait_vdl_covers(XLogRecPtr lsn, int timeout_ms)
 {
 	pg_atomic_uint64 *slot;
 	TimestampTz deadline;
@@ -217,7 +217,7 @@ aurora_wait_for_vdl(XLogRecPtr lsn, int timeout_ms)
 
 	if (cw == NULL)
 		return false;
-	if (pg_atomic_read_u64(&cw->vdl) >= lsn)
+	if (aurora_released_vdl() >= lsn)
 		return true;
 	if (MyProc == NULL || MyProc->pgprocno >= cw->n_slots || timeout_ms <= 0)
 		return false;
@@ -240,7 +240,7 @@ aurora_wait_for_vdl(XLogRecPtr lsn, int timeout_ms)
 		int			rc;
 
 		ResetLatch(MyLatch);
-		if ((reached = pg_atomic_read_u64(&cw->vdl) >= lsn))
+		if ((reached = aurora_released_vdl() >= lsn))
 			break;
 		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 		if (left <= 0)
@@ -257,7 +257,7 @@ aurora_wait_for_vdl(XLogRecPtr lsn, int timeout_ms)
 }
 
 void
-aurora_commit_wait_register(void)
+aurora_commit_wait_init(void)
 {
 	syncrep_wait_hook = wait_for_vdl;
 	prev_shmem_request_hook = shmem_request_hook;
@@ -275,16 +275,14 @@ aurora_commit_wait_set_shipper(Latch *latch)
 	SpinLockRelease(&cw->mutex);
 }
 
-/* Publish a VDL (never backwards) and wake the commits it covers. */
+/*
+ * Release vdl (watermarks.c keeps it, never backwards) and wake the commits
+ * it covers.
+ */
 void
 aurora_commit_wait_release(XLogRecPtr vdl)
 {
-	XLogRecPtr	cur = pg_atomic_read_u64(&cw->vdl);
-
-	while (vdl > cur && !pg_atomic_compare_exchange_u64(&cw->vdl, &cur, vdl))
-		;
-	pg_memory_barrier();
-	vdl = pg_atomic_read_u64(&cw->vdl);
+	vdl = aurora_release_vdl(vdl);
 	for (int i = 0; i < cw->n_slots; i++)
 	{
 		XLogRecPtr	want = pg_atomic_read_u64(&cw->waiting[i]);
@@ -292,13 +290,6 @@ aurora_commit_wait_release(XLogRecPtr vdl)
 		if (want != 0 && want <= vdl)
 			SetLatch(&ProcGlobal->allProcs[i].procLatch);
 	}
-}
-
-/* The highest VDL published since the server started (0: none yet). */
-XLogRecPtr
-aurora_commit_wait_vdl(void)
-{
-	return cw == NULL ? InvalidXLogRecPtr : pg_atomic_read_u64(&cw->vdl);
 }
 
 /* Whether any backend waits for VDL now. */

@@ -13,14 +13,21 @@ include storage_service/common.mk
 OBJS = \
 	src/aurora.o \
 	src/commit_wait.o \
+	src/compute_volume.o \
+	src/copy_guard.o \
 	src/local_pages.o \
 	src/node_list.o \
 	src/page_reader.o \
 	src/record_meta.o \
 	src/shipper.o \
+	src/shipping_status.o \
 	src/smgr.o \
-	src/storage_nodes.o \
+	src/sql_functions.o \
+	src/volume_session.o \
+	src/wal_routing.o \
 	src/walredo.o \
+	src/walredo_pipe.o \
+	src/watermarks.o \
 	$(AURORA_COMMON_SRCS:.c=.o)
 
 EXTENSION = aurora

@@ -2,7 +2,8 @@
  * local_pages.c
  *	  The compute's local page store: pages that storage cannot rebuild (yet)
  *	  and that the storage manager (smgr.c) must therefore keep when
- *	  PostgreSQL evicts them (DESIGN.md 9 and 14).
+ *	  PostgreSQL evicts them (docs/architecture.md "Pitfalls of pages from
+ *	  the log").
  *
  *	  Why a page is here (flags, more than one may hold):
  *	    UNLOGGED  never WAL-logged (page LSN below 2): GIN, GiST and SP-GiST
@@ -58,10 +59,37 @@
 #include "storage/lwlock.h"
 #include "storage/procarray.h"
 #include "storage/shmem.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 
-#include "aurora.h"
-#include "smgr.h"
+#include "local_pages.h"
+
+int			aurora_local_store_blocks = 16384;
+int			aurora_local_page_cache_blocks = 0;
+
+/* Define the local store's settings (from the storage manager's). */
+void
+aurora_local_pages_define_gucs(void)
+{
+	DefineCustomIntVariable("aurora.local_store_size",
+							"Pages the compute can keep locally because storage cannot rebuild them yet.",
+							"Never-logged pages of index builds, pages whose WAL is not durable yet, "
+							"heap pages of running transactions.",
+							&aurora_local_store_blocks,
+							16384, 64, INT_MAX / 2,
+							PGC_POSTMASTER,
+							GUC_UNIT_BLOCKS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("aurora.local_page_cache",
+							"Size of the local page cache: clean copies of pages read from or evicted to storage.",
+							"0 disables it.  Saves storage reads for pages that fall out of shared_buffers; "
+							"kept in the same file as the local page store, and emptied at every start.",
+							&aurora_local_page_cache_blocks,
+							0, 0, INT_MAX / 2,
+							PGC_POSTMASTER,
+							GUC_UNIT_BLOCKS,
+							NULL, NULL, NULL);
+}
 
 #define LOCAL_PAGES_FILE	"aurora_local_pages"
 #define SLOT_MAGIC			0x414c5047	/* "ALPG" */
@@ -261,8 +289,8 @@ aurora_local_pages_shmem_startup(void)
 		lp->lock = &locks[0].lock;
 		lp->sync_lock = &locks[1].lock;
 		lp->nslots = total_slots();
-		if (aurora_storage_manager)
-			load_store_file();
+		/* (only the storage manager, when on, sets up this store) */
+		load_store_file();
 		lp->free_head = -1;
 		for (int i = lp->nslots - 1; i >= 0; i--)
 			if (lp->slots[i].flags == 0)

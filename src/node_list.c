@@ -18,12 +18,12 @@
 
 #include "utils/guc.h"
 
-#include "aurora.h"
-#include "volume.h"
+#include "node_list.h"
 
 #define AURORA_MIN_AZS			3
 #define AURORA_MIN_NODES_PER_AZ	2
 
+static char *storage_nodes_string = NULL;
 static const AuroraNodeList *configured_nodes = NULL;
 
 static bool
@@ -48,8 +48,150 @@ valid_url(const char *url)
 }
 
 /*
- * Parse a node list.  The result is malloc'd (GUC "extra" data must be), or
- * NULL with a message in error.
+ * Copy the next comma-separated entry of *p into entry (at most entry_size
+ * bytes), trimmed, and move *p past it.  Returns false with a message when
+ * the entry is too long.
+ */
+static bool
+next_entry(const char **p, char *entry, size_t entry_size, int number,
+		   char *error, size_t errlen)
+{
+	const char *end = strchr(*p, ',');
+	size_t		len;
+	char	   *e,
+			   *ee;
+
+	if (end == NULL)
+		end = *p + strlen(*p);
+	len = end - *p;
+	if (len >= entry_size)
+	{
+		snprintf(error, errlen, "entry %d is too long", number);
+		return false;
+	}
+	e = entry;
+	memcpy(e, *p, len);
+	e[len] = '\0';
+	*p = *end ? end + 1 : end;
+
+	while (isspace((unsigned char) *e))
+		e++;
+	ee = e + strlen(e);
+	while (ee > e && isspace((unsigned char) ee[-1]))
+		*--ee = '\0';
+	memmove(entry, e, strlen(e) + 1);
+	return true;
+}
+
+/* Parse one non-empty "id:az:url" entry into node. */
+static bool
+parse_entry(const char *e, AuroraNode *node, char *error, size_t errlen)
+{
+	const char *c1 = strchr(e, ':');
+	const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+
+	/* "tcp://..." alone: the first colon is the URL's, not ours */
+	if (c1 == NULL || c2 == NULL || strncmp(c1, "://", 3) == 0)
+	{
+		snprintf(error, errlen, "entry \"%s\" is not of the form id:az:url", e);
+		return false;
+	}
+	if (!valid_name(e, c1 - e, sizeof(node->id) - 1))
+	{
+		snprintf(error, errlen,
+				 "entry \"%s\": node id must be 1 to %d letters, digits, '_' or '-'",
+				 e, (int) sizeof(node->id) - 1);
+		return false;
+	}
+	if (!valid_name(c1 + 1, c2 - c1 - 1, sizeof(node->az) - 1))
+	{
+		snprintf(error, errlen,
+				 "entry \"%s\": availability zone must be 1 to %d letters, digits, '_' or '-'",
+				 e, (int) sizeof(node->az) - 1);
+		return false;
+	}
+	if (!valid_url(c2 + 1) || strlen(c2 + 1) >= sizeof(node->url))
+	{
+		snprintf(error, errlen,
+				 "entry \"%s\": URL must start with tcp://, tls+tcp:// or ipc:// and be shorter than %d bytes",
+				 e, (int) sizeof(node->url));
+		return false;
+	}
+	memcpy(node->id, e, c1 - e);
+	node->id[c1 - e] = '\0';
+	memcpy(node->az, c1 + 1, c2 - c1 - 1);
+	node->az[c2 - c1 - 1] = '\0';
+	strcpy(node->url, c2 + 1);
+	return true;
+}
+
+/* The node just parsed (list->nodes[list->count]) repeats no id or URL. */
+static bool
+node_is_new(const AuroraNodeList *list, char *error, size_t errlen)
+{
+	const AuroraNode *node = &list->nodes[list->count];
+
+	for (int i = 0; i < list->count; i++)
+	{
+		if (strcmp(list->nodes[i].id, node->id) == 0)
+		{
+			snprintf(error, errlen, "node id \"%s\" appears twice", node->id);
+			return false;
+		}
+		if (strcmp(list->nodes[i].url, node->url) == 0)
+		{
+			snprintf(error, errlen, "URL \"%s\" appears twice", node->url);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Placement needs two nodes in each of at least three AZs. */
+static bool
+placement_possible(const AuroraNodeList *list, char *error, size_t errlen)
+{
+	int			azs = 0;
+	char		az_names[64][32];
+	int			az_counts[64];
+	int			usable = 0;
+
+	for (int i = 0; i < list->count; i++)
+	{
+		int			a;
+
+		for (a = 0; a < azs; a++)
+			if (strcmp(az_names[a], list->nodes[i].az) == 0)
+				break;
+		if (a == azs)
+		{
+			if (azs == lengthof(az_names))
+			{
+				snprintf(error, errlen, "more than %d availability zones", azs);
+				return false;
+			}
+			strcpy(az_names[azs], list->nodes[i].az);
+			az_counts[azs++] = 0;
+		}
+		az_counts[a]++;
+	}
+	for (int a = 0; a < azs; a++)
+		if (az_counts[a] >= AURORA_MIN_NODES_PER_AZ)
+			usable++;
+	if (usable < AURORA_MIN_AZS)
+	{
+		snprintf(error, errlen,
+				 "a protection group needs %d nodes in each of %d availability zones, but only %d of the %d zones listed have %d nodes",
+				 AURORA_MIN_NODES_PER_AZ, AURORA_MIN_AZS, usable, azs,
+				 AURORA_MIN_NODES_PER_AZ);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Parse and validate a value of aurora.storage_nodes (see the top of the
+ * file).  Returns a malloc'd list (GUC extra), or NULL with a message.
  */
 AuroraNodeList *
 aurora_parse_node_list(const char *value, char *error, size_t errlen)
@@ -57,9 +199,6 @@ aurora_parse_node_list(const char *value, char *error, size_t errlen)
 	AuroraNodeList *list;
 	int			capacity = 1;
 	const char *p;
-	int			azs = 0;
-	char		az_names[64][32];
-	int			az_counts[64];
 
 	for (p = value; *p; p++)
 		if (*p == ',')
@@ -75,132 +214,25 @@ aurora_parse_node_list(const char *value, char *error, size_t errlen)
 	p = value;
 	while (*p)
 	{
-		const char *end = strchr(p, ',');
-		const char *c1,
-				   *c2;
-		size_t		len;
 		char		entry[512];
-		char	   *e,
-				   *ee;
-		AuroraNode *node;
 
-		if (end == NULL)
-			end = p + strlen(p);
-		len = end - p;
-		if (len >= sizeof(entry))
-		{
-			snprintf(error, errlen, "entry %d is too long", list->count + 1);
+		if (!next_entry(&p, entry, sizeof(entry), list->count + 1, error, errlen))
 			goto fail;
-		}
-		memcpy(entry, p, len);
-		entry[len] = '\0';
-		p = *end ? end + 1 : end;
-
-		/* trim */
-		e = entry;
-		while (isspace((unsigned char) *e))
-			e++;
-		ee = e + strlen(e);
-		while (ee > e && isspace((unsigned char) ee[-1]))
-			*--ee = '\0';
-		if (*e == '\0')
+		if (entry[0] == '\0')
 		{
-			if (*p == '\0' && list->count > 0 && end[0] == '\0')
+			/* no comma after this entry: the value ended with one */
+			if (*p == '\0' && list->count > 0 && p[-1] != ',')
 				break;			/* tolerate a trailing comma */
 			snprintf(error, errlen, "entry %d is empty", list->count + 1);
 			goto fail;
 		}
-
-		c1 = strchr(e, ':');
-		c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-		/* "tcp://..." alone: the first colon is the URL's, not ours */
-		if (c1 == NULL || c2 == NULL || strncmp(c1, "://", 3) == 0)
-		{
-			snprintf(error, errlen, "entry \"%s\" is not of the form id:az:url", e);
+		if (!parse_entry(entry, &list->nodes[list->count], error, errlen) ||
+			!node_is_new(list, error, errlen))
 			goto fail;
-		}
-		node = &list->nodes[list->count];
-		if (!valid_name(e, c1 - e, sizeof(node->id) - 1))
-		{
-			snprintf(error, errlen,
-					 "entry \"%s\": node id must be 1 to %d letters, digits, '_' or '-'",
-					 e, (int) sizeof(node->id) - 1);
-			goto fail;
-		}
-		if (!valid_name(c1 + 1, c2 - c1 - 1, sizeof(node->az) - 1))
-		{
-			snprintf(error, errlen,
-					 "entry \"%s\": availability zone must be 1 to %d letters, digits, '_' or '-'",
-					 e, (int) sizeof(node->az) - 1);
-			goto fail;
-		}
-		if (!valid_url(c2 + 1) || strlen(c2 + 1) >= sizeof(node->url))
-		{
-			snprintf(error, errlen,
-					 "entry \"%s\": URL must start with tcp://, tls+tcp:// or ipc:// and be shorter than %d bytes",
-					 e, (int) sizeof(node->url));
-			goto fail;
-		}
-		memcpy(node->id, e, c1 - e);
-		node->id[c1 - e] = '\0';
-		memcpy(node->az, c1 + 1, c2 - c1 - 1);
-		node->az[c2 - c1 - 1] = '\0';
-		strcpy(node->url, c2 + 1);
-
-		for (int i = 0; i < list->count; i++)
-		{
-			if (strcmp(list->nodes[i].id, node->id) == 0)
-			{
-				snprintf(error, errlen, "node id \"%s\" appears twice", node->id);
-				goto fail;
-			}
-			if (strcmp(list->nodes[i].url, node->url) == 0)
-			{
-				snprintf(error, errlen, "URL \"%s\" appears twice", node->url);
-				goto fail;
-			}
-		}
 		list->count++;
 	}
-
-	if (list->count == 0)
-		return list;
-
-	/* Placement needs two nodes in each of at least three AZs. */
-	for (int i = 0; i < list->count; i++)
-	{
-		int			a;
-
-		for (a = 0; a < azs; a++)
-			if (strcmp(az_names[a], list->nodes[i].az) == 0)
-				break;
-		if (a == azs)
-		{
-			if (azs == lengthof(az_names))
-			{
-				snprintf(error, errlen, "more than %d availability zones", azs);
-				goto fail;
-			}
-			strcpy(az_names[azs], list->nodes[i].az);
-			az_counts[azs++] = 0;
-		}
-		az_counts[a]++;
-	}
-	{
-		int			usable = 0;
-
-		for (int a = 0; a < azs; a++)
-			if (az_counts[a] >= AURORA_MIN_NODES_PER_AZ)
-				usable++;
-		if (usable < AURORA_MIN_AZS)
-		{
-			snprintf(error, errlen,
-					 "a protection group needs %d nodes in each of %d availability zones, but only %d of the %d zones listed have %d nodes",
-					 AURORA_MIN_NODES_PER_AZ, AURORA_MIN_AZS, usable, azs,
-					 AURORA_MIN_NODES_PER_AZ);
-			goto fail;
-		}
-	}
+	if (list->count > 0 && !placement_possible(list, error, errlen))
+		goto fail;
 	return list;
 
 fail:
@@ -208,8 +240,8 @@ fail:
 	return NULL;
 }
 
-bool
-aurora_check_storage_nodes(char **newval, void **extra, GucSource source)
+static bool
+check_storage_nodes(char **newval, void **extra, GucSource source)
 {
 	char		error[512];
 	AuroraNodeList *list;
@@ -224,8 +256,8 @@ aurora_check_storage_nodes(char **newval, void **extra, GucSource source)
 	return true;
 }
 
-void
-aurora_assign_storage_nodes(const char *newval, void *extra)
+static void
+assign_storage_nodes(const char *newval, void *extra)
 {
 	configured_nodes = (const AuroraNodeList *) extra;
 }
@@ -239,26 +271,19 @@ aurora_configured_nodes(void)
 	return configured_nodes ? configured_nodes : &empty;
 }
 
-/*
- * The six members of protection group pg among the configured nodes (the
- * storage contract's placement, common/volume.c); ERROR if there is none.
- */
+/* Define aurora.storage_nodes (from _PG_init). */
 void
-aurora_place_configured_pg(int pg, struct aurora_member *members)
+aurora_node_list_define_gucs(void)
 {
-	const AuroraNodeList *nodes = aurora_configured_nodes();
-	aurora_member *all = palloc0(sizeof(aurora_member) * Max(nodes->count, 1));
-	char		err[256];
-
-	for (int i = 0; i < nodes->count; i++)
-	{
-		strlcpy(all[i].node_id, nodes->nodes[i].id, sizeof(all[i].node_id));
-		strlcpy(all[i].az, nodes->nodes[i].az, sizeof(all[i].az));
-		strlcpy(all[i].url, nodes->nodes[i].url, sizeof(all[i].url));
-	}
-	if (aurora_place_pg(all, nodes->count, (uint32) pg, members, err, sizeof(err)) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("aurora: cannot place protection group %d: %s", pg, err)));
-	pfree(all);
+	DefineCustomStringVariable("aurora.storage_nodes",
+							   "Storage nodes of the volume, as comma-separated id:az:url entries.",
+							   "At least three availability zones with two nodes each, e.g. "
+							   "'a1:a:tcp://127.0.0.1:7101, a2:a:tcp://127.0.0.1:7102, ...'.",
+							   &storage_nodes_string,
+							   "",
+							   PGC_POSTMASTER,
+							   0,
+							   check_storage_nodes,
+							   assign_storage_nodes,
+							   NULL);
 }

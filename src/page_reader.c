@@ -1,21 +1,21 @@
 /*
  * page_reader.c
- *	  How the compute reads from the storage service (DESIGN.md 9): the
- *	  storage manager (smgr.c) asks for one page or one fork's size, this
- *	  module picks a segment of the right protection group and retries on
- *	  another when one fails.
+ *	  How the compute reads from the storage service (docs/architecture.md
+ *	  "A read's path"): the storage manager (smgr.c) asks for one page or one
+ *	  fork's size, this module picks a segment of the right protection group
+ *	  and retries on another when one fails.
  *
  *	  Read point.  A page is asked for at an LSN at which the segment can
  *	  serve it and which is at least the page's last change.  While the
  *	  shipper streams, a PG's read point is the PGCL it published with VDL
- *	  (shipper.c): every record of the PG that VDL covers ends at or below
+ *	  (watermarks.c): every record of the PG that VDL covers ends at or below
  *	  it, and the compute evicts a page only once VDL covers it.  During
  *	  crash recovery no shipper runs and nothing new reaches storage, so the
  *	  read point is the highest SCL that a read quorum of the PG's segments
- *	  reports, asked once per process (DESIGN.md 10): it covers every record
- *	  that a write quorum acknowledged, and storage never holds WAL that the
- *	  compute has not flushed, so redo sees pages no newer than stock crash
- *	  recovery would find on disk.  Any other process waits until the
+ *	  reports, asked once per process (docs/architecture.md "Epochs and
+ *	  recovery"): it covers every record that a write quorum acknowledged,
+ *	  and storage never holds WAL that the compute has not flushed, so redo
+ *	  sees pages no newer than stock crash recovery would find on disk.  Any other process waits until the
  *	  shipper has made the recovered WAL durable.
  *
  *	  Segment choice: those whose SCL (as last acknowledged) covers the LSN
@@ -42,12 +42,15 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "aurora.h"
 #include "client.h"
+#include "compute_volume.h"
+#include "node_list.h"
+#include "page_reader.h"
 #include "pagemsg.h"
-#include "smgr.h"
+#include "shipping_status.h"
 #include "util.h"
 #include "volume.h"
+#include "watermarks.h"
 
 /* how long a node that did not answer goes to the end of the line */
 #define NODE_PENALTY_MS		5000
@@ -65,7 +68,7 @@ typedef struct ReaderPG
 static ReaderPG *reader_pgs = NULL;
 static aurora_conn **conns = NULL;
 static TimestampTz *node_failed_at = NULL;
-static aurora_geometry geometry;
+static aurora_read_counter count_read = NULL;
 
 
 static void
@@ -75,25 +78,16 @@ reader_init(void)
 
 	if (reader_pgs != NULL)
 		return;
-	geometry.n_pgs = (uint32) aurora_protection_groups;
-	geometry.blocks_per_segment = (uint32) aurora_blocks_per_segment;
 	reader_pgs = MemoryContextAllocZero(TopMemoryContext, sizeof(ReaderPG) * aurora_protection_groups);
 	conns = MemoryContextAllocZero(TopMemoryContext, sizeof(aurora_conn *) * Max(n, 1));
 	node_failed_at = MemoryContextAllocZero(TopMemoryContext, sizeof(TimestampTz) * Max(n, 1));
 }
 
-int
-aurora_tag_pg(const BufferTag *tag)
+/* Where each read's time and retries are counted (the storage manager's view). */
+void
+aurora_page_reader_count_reads(aurora_read_counter counter)
 {
-	aurora_block_ref b;
-
-	reader_init();
-	b.spc_oid = tag->rnode.spcNode;
-	b.db_oid = tag->rnode.dbNode;
-	b.rel_number = tag->rnode.relNode;
-	b.fork = (uint8) tag->forkNum;
-	b.blkno = tag->blockNum;
-	return (int) aurora_block_pg(&geometry, &b);
+	count_read = counter;
 }
 
 static ReaderPG *
@@ -223,8 +217,8 @@ aurora_read_point(int pg)
 
 	for (;;)
 	{
-		if (aurora_shipper_ready())
-			return Max(aurora_shipper_read_point(pg), 1);
+		if (aurora_watermarks_ready())
+			return Max(aurora_published_read_point(pg), 1);
 		if (RecoveryInProgress())
 		{
 			if (r->recovery_read_point == InvalidXLogRecPtr)
@@ -268,7 +262,7 @@ segment_order(ReaderPG *r, int pg, XLogRecPtr lsn, uint32 spread, int *order)
 	int			n_near = 0;
 	TimestampTz now = GetCurrentTimestamp();
 
-	if (!aurora_shipper_segments(pg, scl, up, lat))
+	if (!aurora_shipping_segments(pg, scl, up, lat))
 	{
 		for (int i = 0; i < AURORA_PG_COPIES; i++)
 		{
@@ -431,7 +425,8 @@ aurora_fetch_page(const BufferTag *tag, XLogRecPtr lsn, char *page)
 				 errdetail("%s", failures)));
 	INSTR_TIME_SET_CURRENT(elapsed);
 	INSTR_TIME_SUBTRACT(elapsed, start);
-	aurora_smgr_count_read(INSTR_TIME_GET_MICROSEC(elapsed), tries);
+	if (count_read != NULL)
+		count_read(INSTR_TIME_GET_MICROSEC(elapsed), tries);
 	if (res == ASK_ANSWERED)
 		memcpy(page, resp->page, BLCKSZ);
 	pfree(resp);
@@ -491,7 +486,7 @@ aurora_fetch_rel_size(RelFileNode rnode, ForkNumber fork, BlockNumber *nblocks)
 
 	reader_init();
 	*nblocks = 0;
-	for (int pg = 0; pg < (int) geometry.n_pgs; pg++)
+	for (int pg = 0; pg < aurora_protection_groups; pg++)
 	{
 		bool		exists = false;
 		BlockNumber n = 0;

@@ -1,8 +1,9 @@
 /*
  * smgr.c
- *	  The aurora storage manager (aurora.storage_manager; DESIGN.md 4, 9 and
- *	  14): permanent relations live in the storage service, not in the
- *	  compute's data directory.  Installed through smgr_hook (core patch
+ *	  The aurora storage manager (aurora.storage_manager; docs/architecture.md
+ *	  "A read's path" and "Pitfalls of pages from the log"): permanent
+ *	  relations live in the storage service, not in the compute's data
+ *	  directory.  Installed through smgr_hook (core patch
  *	  0001); temporary and unlogged relations stay with md.c.
  *
  *	  Read: a page missing from shared buffers (and from the local page
@@ -37,6 +38,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access/visibilitymap.h"
 #include "access/xlog.h"
 #include "access/xloginsert.h"
 #include "access/xlogrecovery.h"
@@ -62,12 +64,15 @@
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 
-#include "aurora.h"
+#include "commit_wait.h"
+#include "compute_volume.h"
+#include "copy_guard.h"
+#include "local_pages.h"
+#include "page_reader.h"
 #include "smgr.h"
+#include "watermarks.h"
 
 bool		aurora_storage_manager = false;
-int			aurora_local_store_blocks = 16384;
-int			aurora_local_page_cache_blocks = 0;
 int			aurora_relsize_cache_entries = 16384;
 int			aurora_lwlsn_cache_entries = 65536;
 int			aurora_eviction_wait_ms = 100;
@@ -124,7 +129,6 @@ static SmgrShared *ss = NULL;
 static HTAB *relsize = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 
 static const f_smgr aurora_smgr;
 
@@ -556,14 +560,14 @@ may_log_here(void)
 }
 
 /*
- * Whether VDL covers lsn, after waiting for it up to aurora.eviction_wait
- * (no_wait: not at all).  The WAL up to lsn is flushed first: the shipper
- * ships only flushed WAL.
+ * Whether VDL covers lsn.  If not yet, flushes the WAL up to lsn (the
+ * shipper ships only flushed WAL) and waits for VDL up to
+ * aurora.eviction_wait (no_wait: not at all).
  */
 static bool
-vdl_covers(XLogRecPtr lsn, bool no_wait)
+flush_and_wait_vdl_covers(XLogRecPtr lsn, bool no_wait)
 {
-	XLogRecPtr	vdl = aurora_commit_wait_vdl();
+	XLogRecPtr	vdl = aurora_released_vdl();
 
 	if (vdl >= lsn)
 		return true;
@@ -572,7 +576,7 @@ vdl_covers(XLogRecPtr lsn, bool no_wait)
 	if (no_wait || lsn - vdl > EVICTION_WAIT_MAX_LAG)
 		return false;
 	pg_atomic_fetch_add_u64(&ss->eviction_waits, 1);
-	return aurora_wait_for_vdl(lsn, aurora_eviction_wait_ms);
+	return aurora_wake_shipper_and_wait_vdl_covers(lsn, aurora_eviction_wait_ms);
 }
 
 /*
@@ -615,7 +619,7 @@ write_page(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *bu
 		 * VDL passes the covering LSN.
 		 */
 		lsn = recovery ? GetXLogReplayRecPtr(NULL) : GetXLogInsertRecPtr();
-		if (recovery || !vdl_covers(lsn, false))
+		if (recovery || !flush_and_wait_vdl_covers(lsn, false))
 			flags |= AURORA_LP_MAP;
 		/* no record of the page's PG need end there: read at its read point */
 		read_at = InvalidXLogRecPtr;
@@ -640,7 +644,7 @@ write_page(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *bu
 			flags |= AURORA_LP_XACT;
 		if (forknum == MAIN_FORKNUM && is_sequence_page(page))
 			flags |= AURORA_LP_SEQUENCE;
-		if (recovery || !vdl_covers(lsn, sync_later))
+		if (recovery || !flush_and_wait_vdl_covers(lsn, sync_later))
 			flags |= AURORA_LP_AWAIT;
 		read_at = lsn;
 	}
@@ -666,13 +670,13 @@ write_page(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *bu
 	while (!aurora_local_pages_write(&tag, buffer, lsn, flags, sync))
 	{
 		/* full: let go of what storage holds by now, or wait for storage */
-		aurora_local_pages_reap(aurora_commit_wait_vdl());
+		aurora_local_pages_reap(aurora_released_vdl());
 		if (aurora_local_pages_write(&tag, buffer, lsn, flags, sync))
 			break;
 		/* a sequence dropped to storage only jumps ahead */
 		flags &= ~AURORA_LP_SEQUENCE;
 		if ((flags & ~AURORA_LP_AWAIT) == 0 && !recovery &&
-			(flags == 0 || aurora_wait_for_vdl(lsn, FULL_STORE_WAIT_MS)))
+			(flags == 0 || aurora_wake_shipper_and_wait_vdl_covers(lsn, FULL_STORE_WAIT_MS)))
 		{
 			flags = 0;
 			break;
@@ -754,7 +758,7 @@ aur_truncate(SMgrRelation reln, ForkNumber forknum, BlockNumber old_blocks, Bloc
 	 * record the caller has flushed.
 	 */
 	if (!RecoveryInProgress() &&
-		!aurora_wait_for_vdl(GetFlushRecPtr(NULL), TRUNCATE_WAIT_MS))
+		!aurora_wake_shipper_and_wait_vdl_covers(GetFlushRecPtr(NULL), TRUNCATE_WAIT_MS))
 		ereport(WARNING,
 				(errmsg("aurora: storage did not confirm the truncation of relation %u/%u/%u within %d ms",
 						reln->smgr_rnode.node.spcNode, reln->smgr_rnode.node.dbNode,
@@ -802,63 +806,12 @@ choose_smgr(BackendId backend, RelFileNode rnode)
 	return unlogged ? smgr_standard(backend, rnode) : &aurora_smgr;
 }
 
-/* ---- what the storage manager cannot do ---- */
-
-static bool
-option_is(List *options, const char *name, const char *value)
-{
-	ListCell   *lc;
-
-	foreach(lc, options)
-	{
-		DefElem    *d = lfirst_node(DefElem, lc);
-
-		if (strcmp(d->defname, name) == 0 &&
-			(value == NULL || pg_strcasecmp(defGetString(d), value) == 0))
-			return true;
-	}
-	return false;
-}
-
-/*
- * CREATE DATABASE ... STRATEGY FILE_COPY and ALTER DATABASE ... SET
- * TABLESPACE copy relation files directly, which the compute does not have.
- */
-static void
-refuse_file_copies(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
-				   ProcessUtilityContext context, ParamListInfo params,
-				   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
-{
-	Node	   *parsetree = pstmt->utilityStmt;
-
-	if (IsA(parsetree, CreatedbStmt) &&
-		option_is(((CreatedbStmt *) parsetree)->options, "strategy", "file_copy"))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("CREATE DATABASE with STRATEGY FILE_COPY is not supported with aurora.storage_manager"),
-				 errdetail("FILE_COPY copies relation files, and the compute keeps none: relation pages live in storage."),
-				 errhint("Use STRATEGY WAL_LOG (the default).")));
-	if (IsA(parsetree, AlterDatabaseStmt) &&
-		option_is(((AlterDatabaseStmt *) parsetree)->options, "tablespace", NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("ALTER DATABASE SET TABLESPACE is not supported with aurora.storage_manager"),
-				 errdetail("It copies relation files, and the compute keeps none: relation pages live in storage."),
-				 errhint("Move the tables one by one with ALTER TABLE ... SET TABLESPACE.")));
-	if (prev_process_utility_hook)
-		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context, params,
-								  queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
-								queryEnv, dest, qc);
-}
-
 /* The shipper, about once a second: local pages that storage now holds. */
 void
 aurora_smgr_janitor(void)
 {
 	if (aurora_storage_manager && ss != NULL)
-		aurora_local_pages_reap(aurora_commit_wait_vdl());
+		aurora_local_pages_reap(aurora_released_vdl());
 }
 
 void
@@ -874,24 +827,7 @@ aurora_smgr_define_gucs(void)
 							 PGC_POSTMASTER,
 							 0,
 							 NULL, NULL, NULL);
-	DefineCustomIntVariable("aurora.local_store_size",
-							"Pages the compute can keep locally because storage cannot rebuild them yet.",
-							"Never-logged pages of index builds, pages whose WAL is not durable yet, "
-							"heap pages of running transactions.",
-							&aurora_local_store_blocks,
-							16384, 64, INT_MAX / 2,
-							PGC_POSTMASTER,
-							GUC_UNIT_BLOCKS,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("aurora.local_page_cache",
-							"Size of the local page cache: clean copies of pages read from or evicted to storage.",
-							"0 disables it.  Saves storage reads for pages that fall out of shared_buffers; "
-							"kept in the same file as the local page store, and emptied at every start.",
-							&aurora_local_page_cache_blocks,
-							0, 0, INT_MAX / 2,
-							PGC_POSTMASTER,
-							GUC_UNIT_BLOCKS,
-							NULL, NULL, NULL);
+	aurora_local_pages_define_gucs();
 	DefineCustomIntVariable("aurora.relsize_cache_size",
 							"Relation fork sizes the compute keeps in shared memory.",
 							NULL,
@@ -918,16 +854,32 @@ aurora_smgr_define_gucs(void)
 							NULL, NULL, NULL);
 }
 
+/*
+ * With aurora.storage_manager on: install the storage manager, its shared
+ * memory and the utility hook (from _PG_init, after the settings are
+ * final).
+ */
 void
-aurora_smgr_register(void)
+aurora_smgr_init(void)
 {
+	if (!aurora_storage_manager)
+		return;
+	/* pages are dropped once VDL covers them: that needs the shipper */
+	if (!aurora_shipping)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("aurora.storage_manager needs aurora.shipping"),
+				 errdetail("Storage can only serve pages whose WAL the compute ships to it."),
+				 errhint("Turn aurora.shipping on, or aurora.storage_manager off.")));
+	/* the heap page's LSN must cover XLOG_HEAP2_VISIBLE (core patch 0005) */
+	heap_visible_sets_page_lsn = true;
 	smgr_hook = choose_smgr;
+	aurora_page_reader_count_reads(aurora_smgr_count_read);
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = smgr_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = smgr_shmem_startup;
-	prev_process_utility_hook = ProcessUtility_hook;
-	ProcessUtility_hook = refuse_file_copies;
+	aurora_copy_guard_init();
 }
 
 PG_FUNCTION_INFO_V1(aurora_storage_manager_stats);

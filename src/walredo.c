@@ -3,7 +3,8 @@
  * walredo.c - the WAL-redo helper: `postgres --wal-redo`.
  *
  * A storage node rebuilds a page from the log by running PostgreSQL's own
- * redo routines on it, in this helper process (DESIGN.md 8, 14).  Core patch
+ * redo routines on it, in this helper process (docs/architecture.md "The
+ * storage node").  Core patch
  * 0003 only adds the --wal-redo switch, which loads this library and calls
  * aurora_walredo_main(); everything else is here:
  *
@@ -17,7 +18,7 @@
  *	- the redo read-buffer filter (core hook in XLogReadBufferForRedoExtended)
  *	  so that a record touching several blocks changes only the target;
  *	- a loop reading framed requests on stdin and answering on stdout
- *	  (storage_service/PROTOCOL.md 12): begin a block, push its base page,
+ *	  (the framing is walredo_pipe.c; storage_service/PROTOCOL.md): begin a block, push its base page,
  *	  apply records, get the page (checksum stamped), or mask a page the way
  *	  wal_consistency_checking does.
  *
@@ -89,29 +90,7 @@
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
-/* Pipe protocol (PROTOCOL.md 12); keep in step with storage_service/node/redo.c */
-#define WALREDO_PROTOCOL_VERSION	1
-
-#define MSG_BEGIN		'B'		/* node -> helper */
-#define MSG_PUSH_PAGE	'P'
-#define MSG_APPLY		'A'
-#define MSG_GET_PAGE	'G'
-#define MSG_MASK		'M'
-#define MSG_HELLO		'H'		/* helper -> node */
-#define MSG_PAGE		'p'
-#define MSG_ERROR		'E'
-#define MSG_EXIT		'X'
-
-#define FRAME_HEADER_SIZE	5	/* u8 type, u32 body length */
-#define BEGIN_BODY_SIZE		17	/* u32 spc, u32 db, u32 rel, u8 fork, u32 blkno */
-#define APPLY_HEADER_SIZE	16	/* u64 start_lsn, u64 end_lsn */
-#define MASK_HEADER_SIZE	5	/* u8 rmid, u32 blkno */
-/* XLogRecordMaxSize of xloginsert.c (not exported in 15) */
-#define WAL_RECORD_MAX_SIZE	(1020 * 1024 * 1024)
-#define MAX_BODY_SIZE		(APPLY_HEADER_SIZE + WAL_RECORD_MAX_SIZE)
-
-/* Longest error text sent to the node. */
-#define MAX_ERROR_TEXT		2000
+#include "walredo_pipe.h"
 
 /* Buffers of the helper: a request pins a handful at a time. */
 #define WALREDO_SHARED_BUFFERS	"64"
@@ -168,117 +147,7 @@ static int	n_opened_rels;
 static int	max_opened_rels;
 
 static emit_log_hook_type prev_emit_log_hook;
-static bool in_emit_log;
 
-
-/* ---------------------------------------------------------------------
- * Pipe I/O
- * ---------------------------------------------------------------------
- */
-
-static void
-put_u32(char *p, uint32 v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (char) ((v >> (8 * i)) & 0xff);
-}
-
-static uint32
-get_u32(const char *p)
-{
-	uint32		v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | (uint8) p[i];
-	return v;
-}
-
-static uint64
-get_u64(const char *p)
-{
-	return (uint64) get_u32(p) | ((uint64) get_u32(p + 4) << 32);
-}
-
-/*
- * Write all of buf to stdout.  A node that went away makes this fail (or
- * SIGPIPE end us, which is as good): there is nobody left to serve.
- */
-static void
-write_all(const char *buf, size_t len)
-{
-	while (len > 0)
-	{
-		ssize_t		n = write(STDOUT_FILENO, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-		{
-			/* in the log hook the process is on its way out already */
-			if (in_emit_log)
-				return;
-			proc_exit(1);
-		}
-		buf += n;
-		len -= n;
-	}
-}
-
-static void
-send_frame(char type, const char *body1, uint32 len1, const char *body2, uint32 len2)
-{
-	char		hdr[FRAME_HEADER_SIZE];
-
-	hdr[0] = type;
-	put_u32(hdr + 1, len1 + len2);
-	write_all(hdr, sizeof(hdr));
-	if (len1 > 0)
-		write_all(body1, len1);
-	if (len2 > 0)
-		write_all(body2, len2);
-}
-
-static void
-send_text(char type, const char *text)
-{
-	size_t		len = strlen(text);
-
-	if (len > MAX_ERROR_TEXT)
-		len = MAX_ERROR_TEXT;
-	send_frame(type, text, (uint32) len, NULL, 0);
-}
-
-/*
- * Read exactly len bytes from stdin.  Returns false on end of file before
- * the first byte when eof_ok; any other short read is a protocol error.
- */
-static bool
-read_all(char *buf, size_t len, bool eof_ok)
-{
-	size_t		got = 0;
-
-	while (got < len)
-	{
-		ssize_t		n = read(STDIN_FILENO, buf + got, len - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			ereport(FATAL,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("could not read from the WAL-redo pipe: %m")));
-		if (n == 0)
-		{
-			if (got == 0 && eof_ok)
-				return false;
-			ereport(FATAL,
-					(errcode(ERRCODE_PROTOCOL_VIOLATION),
-					 errmsg("WAL-redo pipe closed in the middle of a message")));
-		}
-		got += n;
-	}
-	return true;
-}
 
 /*
  * FATAL and PANIC end the process: tell the node why before it only sees the
@@ -304,9 +173,9 @@ walredo_emit_log(ErrorData *edata)
 			snprintf(text, sizeof(text), "%s: %s",
 					 edata->elevel >= PANIC ? "PANIC" : "FATAL",
 					 edata->message ? edata->message : "(no message)");
-		in_emit_log = true;
-		send_text(MSG_EXIT, text);
-		in_emit_log = false;
+		walredo_pipe_in_log_hook = true;
+		walredo_send_text(MSG_EXIT, text);
+		walredo_pipe_in_log_hook = false;
 	}
 }
 
@@ -565,11 +434,11 @@ send_hello(void)
 {
 	char		body[16];
 
-	put_u32(body, WALREDO_PROTOCOL_VERSION);
-	put_u32(body + 4, PG_VERSION_NUM);
-	put_u32(body + 8, BLCKSZ);
-	put_u32(body + 12, XLOG_PAGE_MAGIC);
-	send_frame(MSG_HELLO, body, sizeof(body), NULL, 0);
+	walredo_put_u32(body, WALREDO_PROTOCOL_VERSION);
+	walredo_put_u32(body + 4, PG_VERSION_NUM);
+	walredo_put_u32(body + 8, BLCKSZ);
+	walredo_put_u32(body + 12, XLOG_PAGE_MAGIC);
+	walredo_send_frame(MSG_HELLO, body, sizeof(body), NULL, 0);
 }
 
 
@@ -613,11 +482,11 @@ handle_begin(const char *body, uint32 len)
 	req_state = REQ_IDLE;		/* the storage manager forgets the old target */
 	reset_buffers();
 
-	target_rnode.spcNode = get_u32(body);
-	target_rnode.dbNode = get_u32(body + 4);
-	target_rnode.relNode = get_u32(body + 8);
+	target_rnode.spcNode = walredo_get_u32(body);
+	target_rnode.dbNode = walredo_get_u32(body + 4);
+	target_rnode.relNode = walredo_get_u32(body + 8);
 	target_fork = (ForkNumber) fork;
-	target_blkno = get_u32(body + 13);
+	target_blkno = walredo_get_u32(body + 13);
 	if (target_blkno == InvalidBlockNumber)
 		ereport(FATAL,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
@@ -713,8 +582,8 @@ handle_apply(char *body, uint32 len)
 	if (pending_error)
 		return;					/* the request failed already */
 
-	start_lsn = get_u64(body);
-	end_lsn = get_u64(body + 8);
+	start_lsn = walredo_get_u64(body);
+	end_lsn = walredo_get_u64(body + 8);
 	rec_len = len - APPLY_HEADER_SIZE;
 	/* the record must be aligned for DecodeXLogRecord: copy it */
 	rec = (XLogRecord *) palloc(rec_len);
@@ -814,14 +683,14 @@ handle_get_page(uint32 len)
 	req_state = REQ_IDLE;
 	if (pending_error)
 	{
-		send_text(MSG_ERROR, pending_error);
+		walredo_send_text(MSG_ERROR, pending_error);
 		pfree(pending_error);
 		pending_error = NULL;
 		return;
 	}
 	if (!PageIsNew((Page) page.data))
 		((PageHeader) page.data)->pd_checksum = pg_checksum_page(page.data, target_blkno);
-	send_frame(MSG_PAGE, page.data, BLCKSZ, NULL, 0);
+	walredo_send_frame(MSG_PAGE, page.data, BLCKSZ, NULL, 0);
 }
 
 static void
@@ -836,18 +705,18 @@ handle_mask(const char *body, uint32 len)
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
 				 errmsg("MASK body is %u bytes, expected %d", len, MASK_HEADER_SIZE + BLCKSZ)));
 	rmid = (uint8) body[0];
-	blkno = get_u32(body + 1);
+	blkno = walredo_get_u32(body + 1);
 	if (!RmgrIdExists(rmid) || GetRmgr(rmid).rm_mask == NULL)
 	{
 		char		text[100];
 
 		snprintf(text, sizeof(text), "resource manager %u has no masking function", rmid);
-		send_text(MSG_ERROR, text);
+		walredo_send_text(MSG_ERROR, text);
 		return;
 	}
 	memcpy(page.data, body + MASK_HEADER_SIZE, BLCKSZ);
 	GetRmgr(rmid).rm_mask(page.data, blkno);
-	send_frame(MSG_PAGE, page.data, BLCKSZ, NULL, 0);
+	walredo_send_frame(MSG_PAGE, page.data, BLCKSZ, NULL, 0);
 }
 
 /*
@@ -967,12 +836,12 @@ aurora_walredo_main(int argc, char *argv[])
 		char	   *text = recover_from_error();
 
 		if (msg_type == MSG_MASK)
-			send_text(MSG_ERROR, text);
+			walredo_send_text(MSG_ERROR, text);
 		else if (msg_type == MSG_GET_PAGE)
 		{
 			/* reading the page failed: the request ends with the error */
 			req_state = REQ_IDLE;
-			send_text(MSG_ERROR, text);
+			walredo_send_text(MSG_ERROR, text);
 		}
 		else if (pending_error == NULL && req_state != REQ_IDLE)
 		{
@@ -1000,9 +869,9 @@ aurora_walredo_main(int argc, char *argv[])
 		MemoryContextReset(request_context);
 		msg_type = 0;
 
-		if (!read_all(hdr, sizeof(hdr), true))
+		if (!walredo_read_all(hdr, sizeof(hdr), true))
 			proc_exit(0);		/* the node closed the pipe */
-		len = get_u32(hdr + 1);
+		len = walredo_get_u32(hdr + 1);
 		if (len > MAX_BODY_SIZE)
 			ereport(FATAL,
 					(errcode(ERRCODE_PROTOCOL_VIOLATION),
@@ -1010,7 +879,7 @@ aurora_walredo_main(int argc, char *argv[])
 							(uint8) hdr[0], len)));
 		body = len > 0 ? palloc(len) : NULL;
 		if (len > 0)
-			read_all(body, len, false);
+			walredo_read_all(body, len, false);
 		msg_type = hdr[0];
 
 		switch (msg_type)
