@@ -39,6 +39,7 @@
 #include "pgstat.h"
 #include "common/hashfn.h"
 #include "storage/buf_internals.h"
+#include "storage/latch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -234,7 +235,10 @@ aurora_read_point(int pg)
 					 errdetail("No page can be read from storage before then."),
 					 errhint("Check that a write quorum of storage nodes is reachable.")));
 		CHECK_FOR_INTERRUPTS();
-		pg_usleep(10000L);
+		/* a latch wait, so that a backend left behind by a crashed postmaster exits */
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
 	}
 }
 

@@ -27,7 +27,9 @@
 #include "replication/slot.h"
 #include "replication/syncrep.h"
 #include "storage/ipc.h"
+#include "storage/latch.h"
 #include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 #include "client.h"
 #include "compute_volume.h"
@@ -78,7 +80,10 @@ session_gate(Port *port, int status)
 					 errdetail("The WAL shipper has not started shipping yet."),
 					 errhint("Check that a write quorum of storage nodes is reachable (SELECT * FROM aurora.storage_nodes from a session that got in earlier, or aurora-ctl status).")));
 		CHECK_FOR_INTERRUPTS();
-		pg_usleep(10000L);
+		/* a latch wait, so that a backend left behind by a crashed postmaster exits */
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
 	}
 }
 
