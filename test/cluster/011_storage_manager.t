@@ -187,7 +187,10 @@ my %served = map { $_ => $after{$_} - ($before{$_} // 0) } keys %after;
 my $all = 0;
 $all += $_ for values %served;
 my ($busiest) = sort { $served{$b} <=> $served{$a} } keys %served;
-ok(keys(%served) == 6 && $all > 1000 && (grep { $_ > 0 } values %served) >= 3 && $served{$busiest} <= 0.6 * $all,
+# Which segments count as near-fastest follows their nodes' acknowledgement
+# p50 (within twice the lowest plus 0.5 ms): on a loaded machine some nodes
+# fall out of that band, so the test asks for at least two, none above 60 %.
+ok(keys(%served) == 6 && $all > 1000 && (grep { $_ > 0 } values %served) >= 2 && $served{$busiest} <= 0.6 * $all,
 	'its page reads were spread over the nodes (' . join(', ', map { "$_ $served{$_}" } sort keys %served) . ')');
 
 # a client that records each insert the server acknowledged
