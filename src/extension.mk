@@ -15,10 +15,12 @@ OBJS = \
 	src/commit_wait.o \
 	src/compute_volume.o \
 	src/copy_guard.o \
+	src/last_written_lsn.o \
 	src/local_pages.o \
 	src/node_list.o \
 	src/page_reader.o \
 	src/record_meta.o \
+	src/relsize_cache.o \
 	src/shipper.o \
 	src/shipping_status.o \
 	src/smgr.o \

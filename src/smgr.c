@@ -9,10 +9,10 @@
  *	  Read: a page missing from shared buffers (and from the local page
  *	  store, local_pages.c) is asked from a segment of its protection group
  *	  (page_reader.c) at its last-written LSN, which a bounded shared cache
- *	  keeps per block; a block whose entry was dropped falls back to its
- *	  PG's read point, a higher LSN that is always safe.  A block storage
- *	  does not hold (never WAL-logged: a hole, an extension not yet used)
- *	  reads as zeros, as md.c reads a hole.
+ *	  keeps per block (last_written_lsn.c); a block whose entry was dropped
+ *	  falls back to its PG's read point, a higher LSN that is always safe.
+ *	  A block storage does not hold (never WAL-logged: a hole, an extension
+ *	  not yet used) reads as zeros, as md.c reads a hole.
  *
  *	  Write (eviction): nothing goes over the network.  The shipper already
  *	  has the WAL, so the page can be dropped once VDL covers its LSN; the
@@ -23,10 +23,10 @@
  *	  full-page image first.
  *
  *	  Sizes: storage derives every fork's size from the log (REL_SIZE, the
- *	  largest answer of all PGs).  A shared cache holds the sizes the
- *	  compute has asked for or changed; an entry the compute changed
- *	  (create, extend, truncate) is never evicted, so a relation extended
- *	  but not yet WAL-logged cannot shrink.
+ *	  largest answer of all PGs).  A shared cache (relsize_cache.c) holds
+ *	  the sizes the compute has asked for or changed; an entry the compute
+ *	  changed (create, extend, truncate) is never evicted, so a relation
+ *	  extended but not yet WAL-logged cannot shrink.
  *
  *	  Unlogged relations: smgropen cannot know a relation's persistence, so
  *	  an unlogged relation is recognized by its init fork on local disk; the
@@ -42,12 +42,9 @@
 #include "access/xlog.h"
 #include "access/xloginsert.h"
 #include "access/xlogrecovery.h"
-#include "common/hashfn.h"
 #include "catalog/catalog.h"
 #include "commands/defrem.h"
 #include "common/relpath.h"
-#include "fmgr.h"
-#include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "pgstat.h"
@@ -60,21 +57,19 @@
 #include "storage/shmem.h"
 #include "storage/smgr.h"
 #include "tcop/utility.h"
-#include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/hsearch.h"
 
 #include "commit_wait.h"
 #include "compute_volume.h"
 #include "copy_guard.h"
+#include "last_written_lsn.h"
 #include "local_pages.h"
 #include "page_reader.h"
+#include "relsize_cache.h"
 #include "smgr.h"
 #include "watermarks.h"
 
 bool		aurora_storage_manager = false;
-int			aurora_relsize_cache_entries = 16384;
-int			aurora_lwlsn_cache_entries = 65536;
 int			aurora_eviction_wait_ms = 100;
 
 /* how long a truncation waits for storage to hold it (then it warns) */
@@ -88,30 +83,8 @@ int			aurora_eviction_wait_ms = 100;
 /* how long an eviction waits when the local page store is full */
 #define FULL_STORE_WAIT_MS	60000
 
-typedef struct RelSizeKey
-{
-	RelFileNode rnode;
-	ForkNumber	fork;
-} RelSizeKey;
-
-typedef struct RelSizeEntry
-{
-	RelSizeKey	key;
-	bool		exists;
-	BlockNumber nblocks;
-	bool		changed;		/* set by the compute: never evicted */
-} RelSizeEntry;
-
-typedef struct LwlsnEntry
-{
-	BufferTag	tag;
-	XLogRecPtr	lsn;			/* 0 = empty */
-} LwlsnEntry;
-
 typedef struct SmgrShared
 {
-	LWLock	   *relsize_lock;
-	LWLock	   *lwlsn_lock;
 	pg_atomic_uint64 reads;		/* pages read from storage */
 	pg_atomic_uint64 read_us;	/* their total latency */
 	pg_atomic_uint64 read_retries;	/* segments tried after the first */
@@ -122,11 +95,9 @@ typedef struct SmgrShared
 	pg_atomic_uint64 eviction_waits;	/* evictions that waited for VDL */
 	pg_atomic_uint64 map_images;	/* FSM/VM pages logged as images */
 	pg_atomic_uint64 size_requests; /* fork sizes asked from storage */
-	LwlsnEntry	lwlsn[FLEXIBLE_ARRAY_MEMBER];
 } SmgrShared;
 
 static SmgrShared *ss = NULL;
-static HTAB *relsize = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -134,21 +105,12 @@ static const f_smgr aurora_smgr;
 
 /* ---- shared memory ---- */
 
-static Size
-smgr_shmem_size(void)
-{
-	return add_size(offsetof(SmgrShared, lwlsn),
-					mul_size(aurora_lwlsn_cache_entries, sizeof(LwlsnEntry)));
-}
-
 static void
 smgr_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(smgr_shmem_size());
-	RequestAddinShmemSpace(hash_estimate_size(aurora_relsize_cache_entries, sizeof(RelSizeEntry)));
-	RequestNamedLWLockTranche("aurora_smgr", 2);
+	RequestAddinShmemSpace(sizeof(SmgrShared));
 	aurora_local_pages_shmem_request();
 }
 
@@ -156,19 +118,14 @@ static void
 smgr_shmem_startup(void)
 {
 	bool		found;
-	HASHCTL		info;
 
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	ss = ShmemInitStruct("aurora smgr", smgr_shmem_size(), &found);
+	ss = ShmemInitStruct("aurora smgr", sizeof(SmgrShared), &found);
 	if (!found)
 	{
-		LWLockPadded *locks = GetNamedLWLockTranche("aurora_smgr");
-
-		memset(ss, 0, smgr_shmem_size());
-		ss->relsize_lock = &locks[0].lock;
-		ss->lwlsn_lock = &locks[1].lock;
+		memset(ss, 0, sizeof(SmgrShared));
 		pg_atomic_init_u64(&ss->reads, 0);
 		pg_atomic_init_u64(&ss->read_us, 0);
 		pg_atomic_init_u64(&ss->read_retries, 0);
@@ -180,11 +137,6 @@ smgr_shmem_startup(void)
 		pg_atomic_init_u64(&ss->map_images, 0);
 		pg_atomic_init_u64(&ss->size_requests, 0);
 	}
-	memset(&info, 0, sizeof(info));
-	info.keysize = sizeof(RelSizeKey);
-	info.entrysize = sizeof(RelSizeEntry);
-	relsize = ShmemInitHash("aurora relation sizes", aurora_relsize_cache_entries,
-							aurora_relsize_cache_entries, &info, HASH_ELEM | HASH_BLOBS);
 	aurora_local_pages_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -197,27 +149,6 @@ aurora_smgr_count_read(uint64 us, int retries)
 	pg_atomic_fetch_add_u64(&ss->read_retries, (uint64) retries);
 }
 
-/* ---- last-written LSN per block (direct-mapped: a collision drops) ---- */
-
-static LwlsnEntry *
-lwlsn_slot(const BufferTag *tag)
-{
-	uint32		h = DatumGetUInt32(hash_any((const unsigned char *) tag, sizeof(BufferTag)));
-
-	return &ss->lwlsn[h % (uint32) aurora_lwlsn_cache_entries];
-}
-
-static void
-lwlsn_set(const BufferTag *tag, XLogRecPtr lsn)
-{
-	LwlsnEntry *e = lwlsn_slot(tag);
-
-	LWLockAcquire(ss->lwlsn_lock, LW_EXCLUSIVE);
-	e->tag = *tag;
-	e->lsn = lsn;
-	LWLockRelease(ss->lwlsn_lock);
-}
-
 /*
  * The LSN to read a block at: its last write, or its PG's read point (also
  * when the entry says InvalidXLogRecPtr: a map page evicted at a covering
@@ -226,13 +157,8 @@ lwlsn_set(const BufferTag *tag, XLogRecPtr lsn)
 static XLogRecPtr
 read_lsn(const BufferTag *tag)
 {
-	LwlsnEntry *e = lwlsn_slot(tag);
-	XLogRecPtr	lsn = InvalidXLogRecPtr;
+	XLogRecPtr	lsn = aurora_lwlsn_get(tag);
 
-	LWLockAcquire(ss->lwlsn_lock, LW_SHARED);
-	if (e->lsn != InvalidXLogRecPtr && BUFFERTAGS_EQUAL(e->tag, *tag))
-		lsn = e->lsn;
-	LWLockRelease(ss->lwlsn_lock);
 	if (lsn == InvalidXLogRecPtr || RecoveryInProgress())
 		lsn = aurora_read_point(aurora_tag_pg(tag));
 	return lsn;
@@ -240,117 +166,18 @@ read_lsn(const BufferTag *tag)
 
 /* ---- relation sizes ---- */
 
-static void
-relsize_key(RelSizeKey *key, RelFileNode rnode, ForkNumber fork)
-{
-	memset(key, 0, sizeof(*key));
-	key->rnode = rnode;
-	key->fork = fork;
-}
-
-/* Caller holds relsize_lock exclusively; makes room if the table is full. */
-static RelSizeEntry *
-relsize_enter(const RelSizeKey *key, bool *found)
-{
-	RelSizeEntry *e = hash_search(relsize, key, HASH_ENTER_NULL, found);
-
-	if (e == NULL)
-	{
-		HASH_SEQ_STATUS seq;
-		RelSizeEntry *victim = NULL;
-		RelSizeEntry *cur;
-
-		hash_seq_init(&seq, relsize);
-		while ((cur = hash_seq_search(&seq)) != NULL)
-			if (!cur->changed)
-			{
-				victim = cur;
-				hash_seq_term(&seq);
-				break;
-			}
-		if (victim == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("aurora relation size cache is full of sizes storage may not know yet"),
-					 errhint("Raise aurora.relsize_cache_size (now %d).", aurora_relsize_cache_entries)));
-		hash_search(relsize, &victim->key, HASH_REMOVE, NULL);
-		e = hash_search(relsize, key, HASH_ENTER, found);
-	}
-	return e;
-}
-
+/* A fork's size: from the cache, else from storage (then cached). */
 static void
 relsize_lookup(RelFileNode rnode, ForkNumber fork, bool *exists, BlockNumber *nblocks)
 {
-	RelSizeKey	key;
-	RelSizeEntry *e;
-	bool		found;
 	bool		s_exists;
 	BlockNumber s_nblocks;
 
-	relsize_key(&key, rnode, fork);
-	LWLockAcquire(ss->relsize_lock, LW_SHARED);
-	e = hash_search(relsize, &key, HASH_FIND, NULL);
-	if (e != NULL)
-	{
-		*exists = e->exists;
-		*nblocks = e->nblocks;
-		LWLockRelease(ss->relsize_lock);
+	if (aurora_relsize_cache_find(rnode, fork, exists, nblocks))
 		return;
-	}
-	LWLockRelease(ss->relsize_lock);
-
 	pg_atomic_fetch_add_u64(&ss->size_requests, 1);
 	s_exists = aurora_fetch_rel_size(rnode, fork, &s_nblocks);
-
-	LWLockAcquire(ss->relsize_lock, LW_EXCLUSIVE);
-	e = relsize_enter(&key, &found);
-	if (!found)
-	{
-		e->exists = s_exists;
-		e->nblocks = s_nblocks;
-		e->changed = false;
-	}
-	*exists = e->exists;
-	*nblocks = e->nblocks;
-	LWLockRelease(ss->relsize_lock);
-}
-
-/*
- * Record a size the compute set.  grow_only: an extension (never shrinks
- * what is known); otherwise the size is set (create, truncate).
- */
-static void
-relsize_set(RelFileNode rnode, ForkNumber fork, BlockNumber nblocks, bool grow_only)
-{
-	RelSizeKey	key;
-	RelSizeEntry *e;
-	bool		found;
-
-	relsize_key(&key, rnode, fork);
-	LWLockAcquire(ss->relsize_lock, LW_EXCLUSIVE);
-	e = relsize_enter(&key, &found);
-	if (!found || !grow_only || !e->exists || nblocks > e->nblocks)
-		e->nblocks = nblocks;
-	e->exists = true;
-	e->changed = true;
-	LWLockRelease(ss->relsize_lock);
-}
-
-static void
-relsize_forget(RelFileNode rnode, ForkNumber fork)
-{
-	RelSizeKey	key;
-
-	LWLockAcquire(ss->relsize_lock, LW_EXCLUSIVE);
-	for (int f = 0; f <= MAX_FORKNUM; f++)
-	{
-		if (fork != InvalidForkNumber && f != fork)
-			continue;
-		relsize_key(&key, rnode, (ForkNumber) f);
-		hash_search(relsize, &key, HASH_REMOVE, NULL);
-	}
-	LWLockRelease(ss->relsize_lock);
+	aurora_relsize_cache_learn(rnode, fork, s_exists, s_nblocks, exists, nblocks);
 }
 
 /* ---- the storage manager ---- */
@@ -416,20 +243,15 @@ move_to_md(SMgrRelation reln, bool isRedo)
 
 	for (int f = 0; f <= MAX_FORKNUM; f++)
 	{
-		RelSizeKey	key;
-		RelSizeEntry *e;
+		BlockNumber nblocks;
 
 		if (f == INIT_FORKNUM)
 			continue;
-		relsize_key(&key, reln->smgr_rnode.node, (ForkNumber) f);
-		LWLockAcquire(ss->relsize_lock, LW_SHARED);
-		e = hash_search(relsize, &key, HASH_FIND, NULL);
-		if (e != NULL && e->exists && e->changed)
+		if (aurora_relsize_cache_changed(reln->smgr_rnode.node, (ForkNumber) f, &nblocks))
 		{
 			forks = lappend_int(forks, f);
-			sizes = lappend_int(sizes, (int) e->nblocks);
+			sizes = lappend_int(sizes, (int) nblocks);
 		}
-		LWLockRelease(ss->relsize_lock);
 	}
 	reln->smgr = md;
 	md->smgr_open(reln);
@@ -447,15 +269,16 @@ move_to_md(SMgrRelation reln, bool isRedo)
 			md->smgr_extend(reln, f, b, page.data, false);
 		}
 	}
-	relsize_forget(reln->smgr_rnode.node, InvalidForkNumber);
+	aurora_relsize_cache_forget(reln->smgr_rnode.node, InvalidForkNumber);
 	aurora_local_pages_forget_rel(reln->smgr_rnode.node, InvalidForkNumber, 0);
 }
 
 static void
 aur_create(SMgrRelation reln, ForkNumber forknum, bool isRedo)
 {
-	RelSizeKey	key;
 	bool		cached;
+	bool		cached_exists;
+	BlockNumber cached_nblocks;
 
 	if (forknum == INIT_FORKNUM)
 	{
@@ -463,10 +286,8 @@ aur_create(SMgrRelation reln, ForkNumber forknum, bool isRedo)
 		reln->smgr->smgr_create(reln, forknum, isRedo);
 		return;
 	}
-	relsize_key(&key, reln->smgr_rnode.node, forknum);
-	LWLockAcquire(ss->relsize_lock, LW_SHARED);
-	cached = hash_search(relsize, &key, HASH_FIND, NULL) != NULL;
-	LWLockRelease(ss->relsize_lock);
+	cached = aurora_relsize_cache_find(reln->smgr_rnode.node, forknum,
+									   &cached_exists, &cached_nblocks);
 
 	/*
 	 * Redo creates forks that may well exist, with pages in storage: learn
@@ -481,16 +302,16 @@ aur_create(SMgrRelation reln, ForkNumber forknum, bool isRedo)
 		BlockNumber nblocks;
 
 		relsize_lookup(reln->smgr_rnode.node, forknum, &exists, &nblocks);
-		relsize_set(reln->smgr_rnode.node, forknum, nblocks, true);
+		aurora_relsize_cache_set(reln->smgr_rnode.node, forknum, nblocks, true);
 	}
 	else
-		relsize_set(reln->smgr_rnode.node, forknum, 0, true);
+		aurora_relsize_cache_set(reln->smgr_rnode.node, forknum, 0, true);
 }
 
 static void
 aur_unlink(RelFileNodeBackend rnode, ForkNumber forknum, bool isRedo)
 {
-	relsize_forget(rnode.node, forknum);
+	aurora_relsize_cache_forget(rnode.node, forknum);
 	aurora_local_pages_forget_rel(rnode.node, forknum, 0);
 	/* the empty main-fork file, removed as md.c removes its files */
 	smgr_standard(rnode.backend, rnode.node)->smgr_unlink(rnode, forknum, isRedo);
@@ -605,7 +426,7 @@ write_page(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *bu
 		(lsn < 2 && PageIsEmpty(page) && PageGetSpecialSize(page) == 0))
 	{
 		aurora_local_pages_forget(&tag);
-		lwlsn_set(&tag, InvalidXLogRecPtr);
+		aurora_lwlsn_set(&tag, InvalidXLogRecPtr);
 		pg_atomic_fetch_add_u64(&ss->evicted_to_storage, 1);
 		return;
 	}
@@ -650,7 +471,7 @@ write_page(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *bu
 	}
 	if (flags == 0)
 	{
-		lwlsn_set(&tag, read_at);
+		aurora_lwlsn_set(&tag, read_at);
 		aurora_local_pages_forget(&tag);
 		/* the newest version: what a read would fetch next */
 		aurora_local_pages_cache_put(&tag, buffer, lsn);
@@ -689,7 +510,7 @@ write_page(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *bu
 						   (int) forknum),
 				 errhint("Raise aurora.local_store_size, or check that storage is reachable.")));
 	}
-	lwlsn_set(&tag, read_at);
+	aurora_lwlsn_set(&tag, read_at);
 	if (flags == 0)
 	{
 		aurora_local_pages_forget(&tag);
@@ -717,7 +538,7 @@ aur_extend(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, char *bu
 
 	/* the known size first: the cache may have let go of it */
 	relsize_lookup(reln->smgr_rnode.node, forknum, &exists, &nblocks);
-	relsize_set(reln->smgr_rnode.node, forknum, blocknum + 1, true);
+	aurora_relsize_cache_set(reln->smgr_rnode.node, forknum, blocknum + 1, true);
 	write_page(reln, forknum, blocknum, buffer, skipFsync);
 }
 
@@ -728,28 +549,12 @@ aur_writeback(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum, Block
 	aurora_local_pages_sync();
 }
 
-/* Forget the last-written LSNs of a fork's blocks from "from" on. */
-static void
-lwlsn_forget_from(RelFileNode rnode, ForkNumber fork, BlockNumber from)
-{
-	LWLockAcquire(ss->lwlsn_lock, LW_EXCLUSIVE);
-	for (int i = 0; i < aurora_lwlsn_cache_entries; i++)
-	{
-		LwlsnEntry *e = &ss->lwlsn[i];
-
-		if (e->lsn != InvalidXLogRecPtr && RelFileNodeEquals(e->tag.rnode, rnode) &&
-			e->tag.forkNum == fork && e->tag.blockNum >= from)
-			e->lsn = InvalidXLogRecPtr;
-	}
-	LWLockRelease(ss->lwlsn_lock);
-}
-
 static void
 aur_truncate(SMgrRelation reln, ForkNumber forknum, BlockNumber old_blocks, BlockNumber nblocks)
 {
-	relsize_set(reln->smgr_rnode.node, forknum, nblocks, false);
+	aurora_relsize_cache_set(reln->smgr_rnode.node, forknum, nblocks, false);
 	/* a block past the end, extended again, must not be read at its old LSN */
-	lwlsn_forget_from(reln->smgr_rnode.node, forknum, nblocks);
+	aurora_lwlsn_forget_from(reln->smgr_rnode.node, forknum, nblocks);
 	aurora_local_pages_forget_rel(reln->smgr_rnode.node, forknum, nblocks);
 
 	/*
@@ -828,22 +633,8 @@ aurora_smgr_define_gucs(void)
 							 0,
 							 NULL, NULL, NULL);
 	aurora_local_pages_define_gucs();
-	DefineCustomIntVariable("aurora.relsize_cache_size",
-							"Relation fork sizes the compute keeps in shared memory.",
-							NULL,
-							&aurora_relsize_cache_entries,
-							16384, 128, INT_MAX / 2,
-							PGC_POSTMASTER,
-							0,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("aurora.lwlsn_cache_size",
-							"Blocks whose last-written LSN the compute remembers.",
-							"A block not remembered is read at its protection group's read point.",
-							&aurora_lwlsn_cache_entries,
-							65536, 1024, INT_MAX / 2,
-							PGC_POSTMASTER,
-							0,
-							NULL, NULL, NULL);
+	aurora_relsize_cache_define_gucs();
+	aurora_lwlsn_define_gucs();
 	DefineCustomIntVariable("aurora.eviction_wait",
 							"How long evicting a page waits for VDL to cover it before keeping it locally.",
 							NULL,
@@ -879,54 +670,30 @@ aurora_smgr_init(void)
 	shmem_request_hook = smgr_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = smgr_shmem_startup;
+	aurora_relsize_cache_init();
+	aurora_lwlsn_init();
 	aurora_copy_guard_init();
 }
 
-PG_FUNCTION_INFO_V1(aurora_storage_manager_stats);
-
 /*
- * aurora.storage_manager_stats(): what the storage manager did since the
- * server started (enabled false and all zero when it is off).
+ * What the storage manager did since the server started, for
+ * aurora.storage_manager_stats(); false (and all zero) when it is off.
  */
-Datum
-aurora_storage_manager_stats(PG_FUNCTION_ARGS)
+bool
+aurora_smgr_stats(AuroraSmgrStats *st)
 {
-	TupleDesc	tupdesc;
-	Datum		values[17];
-	bool		nulls[17] = {false};
-	AuroraLocalPagesStats lst;
-	uint64		reads;
-	int			i = 0;
-
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	memset(&lst, 0, sizeof(lst));
-	if (ss != NULL)
-		aurora_local_pages_stats(&lst);
-	reads = ss ? pg_atomic_read_u64(&ss->reads) : 0;
-#define COUNTER(field) Int64GetDatum(ss ? (int64) pg_atomic_read_u64(&ss->field) : 0)
-	values[i++] = BoolGetDatum(ss != NULL);
-	values[i++] = Int64GetDatum((int64) reads);
-	if (reads > 0)
-		values[i] = Float8GetDatum((double) pg_atomic_read_u64(&ss->read_us) / reads / 1000.0);
-	else
-		nulls[i] = true;
-	i++;
-	values[i++] = COUNTER(read_retries);
-	values[i++] = COUNTER(size_requests);
-	values[i++] = COUNTER(evictions);
-	values[i++] = COUNTER(evicted_to_storage);
-	values[i++] = COUNTER(evicted_locally);
-	values[i++] = COUNTER(eviction_waits);
-	values[i++] = COUNTER(map_images);
-	values[i++] = Int64GetDatum(lst.reads);
-	values[i++] = Int64GetDatum(lst.pinned);
-	values[i++] = Int64GetDatum(lst.pinned_capacity);
-	values[i++] = Int64GetDatum(lst.reaped);
-	values[i++] = Int64GetDatum(lst.cache_reads);
-	values[i++] = Int64GetDatum(lst.cached);
-	values[i++] = Int64GetDatum(lst.cache_capacity);
-#undef COUNTER
-	Assert(i == lengthof(values));
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	memset(st, 0, sizeof(*st));
+	if (ss == NULL)
+		return false;
+	st->reads = pg_atomic_read_u64(&ss->reads);
+	st->read_us = pg_atomic_read_u64(&ss->read_us);
+	st->read_retries = pg_atomic_read_u64(&ss->read_retries);
+	st->size_requests = pg_atomic_read_u64(&ss->size_requests);
+	st->evictions = pg_atomic_read_u64(&ss->evictions);
+	st->evicted_to_storage = pg_atomic_read_u64(&ss->evicted_to_storage);
+	st->evicted_locally = pg_atomic_read_u64(&ss->evicted_locally);
+	st->eviction_waits = pg_atomic_read_u64(&ss->eviction_waits);
+	st->map_images = pg_atomic_read_u64(&ss->map_images);
+	aurora_local_pages_stats(&st->local);
+	return true;
 }

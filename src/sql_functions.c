@@ -4,8 +4,8 @@
  *	  ones behind the monitoring views included: aurora.version(),
  *	  aurora.watermarks(), the protection group, segment and shipping views
  *	  (what the shipper published: watermarks.c, shipping_status.c), and
- *	  aurora.storage_node_status(), behind aurora.storage_nodes.  The storage
- *	  manager's counters stay with it (smgr.c).
+ *	  aurora.storage_node_status(), behind aurora.storage_nodes, and
+ *	  aurora.storage_manager_stats() (the counters smgr.c keeps).
  *
  *	  aurora.storage_node_status() makes one STATUS round trip over NNG to
  *	  every configured storage node, all nodes at once, so the view costs one
@@ -35,6 +35,7 @@
 #include "compute_volume.h"
 #include "node_list.h"
 #include "shipping_status.h"
+#include "smgr.h"
 #include "util.h"
 #include "version.h"
 #include "watermarks.h"
@@ -347,4 +348,46 @@ aurora_storage_node_status(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(aurora_storage_manager_stats);
+
+/*
+ * aurora.storage_manager_stats(): what the storage manager did since the
+ * server started (enabled false and all zero when it is off).
+ */
+Datum
+aurora_storage_manager_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[17];
+	bool		nulls[17] = {false};
+	AuroraSmgrStats st;
+	int			i = 0;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[i++] = BoolGetDatum(aurora_smgr_stats(&st));
+	values[i++] = Int64GetDatum((int64) st.reads);
+	if (st.reads > 0)
+		values[i] = Float8GetDatum((double) st.read_us / st.reads / 1000.0);
+	else
+		nulls[i] = true;
+	i++;
+	values[i++] = Int64GetDatum((int64) st.read_retries);
+	values[i++] = Int64GetDatum((int64) st.size_requests);
+	values[i++] = Int64GetDatum((int64) st.evictions);
+	values[i++] = Int64GetDatum((int64) st.evicted_to_storage);
+	values[i++] = Int64GetDatum((int64) st.evicted_locally);
+	values[i++] = Int64GetDatum((int64) st.eviction_waits);
+	values[i++] = Int64GetDatum((int64) st.map_images);
+	values[i++] = Int64GetDatum(st.local.reads);
+	values[i++] = Int64GetDatum(st.local.pinned);
+	values[i++] = Int64GetDatum(st.local.pinned_capacity);
+	values[i++] = Int64GetDatum(st.local.reaped);
+	values[i++] = Int64GetDatum(st.local.cache_reads);
+	values[i++] = Int64GetDatum(st.local.cached);
+	values[i++] = Int64GetDatum(st.local.cache_capacity);
+	Assert(i == lengthof(values));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
