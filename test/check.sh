@@ -15,6 +15,7 @@
 #   sql       a local cluster (six nodes + compute) started from scratch, then
 #             pg_regress (sql/, expected/) and pgTAP (test/pgtap/, pg_prove)
 #   cluster   Perl TAP cluster and fault tests (test/cluster/), through prove
+#             (CLUSTER_TESTS="012 019": only the files whose names begin so)
 #   postgres  PostgreSQL's own regression suite on the patched server, hook unset
 #   shipping  the same suite against a compute that ships its WAL to six storage
 #             nodes, every commit waiting for VDL; then storage must agree
@@ -201,9 +202,16 @@ run_tap() {
 		prove "$@")
 }
 
+# CLUSTER_TESTS="012 019" runs only the files whose names begin so
 stage_cluster() {
+	local files=() p
+	if [ -n "${CLUSTER_TESTS:-}" ]; then
+		for p in $CLUSTER_TESTS; do files+=("$repo"/test/cluster/"$p"*.t); done
+	else
+		files=("$repo"/test/cluster/*.t)
+	fi
 	echo "== cluster tests (test/cluster/)"
-	run_tap -v "$repo"/test/cluster/*.t
+	run_tap -v "${files[@]}"
 }
 
 # Not in the default list (`make soak`): the page oracle, SOAK_RUNS times in

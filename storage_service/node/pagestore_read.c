@@ -89,7 +89,12 @@ block_unwritten_before_history(MDB_txn *txn, aurora_pagestore *ps, const uint8_t
 		return -1;
 	if (!has_rec)
 		return !has_image;
-	if (has_image && image_lsn <= rec_end)
+	/*
+	 * An image at the first record's own LSN was built from that record
+	 * (coalescing stores a page its record sets whole at once): the record
+	 * still decides.
+	 */
+	if (has_image && image_lsn < rec_end)
 		return 0;
 	if (fork == AURORA_FORK_FSM || fork == AURORA_FORK_VM)
 		return 1;

@@ -386,6 +386,7 @@ test_unwritten_history(const char *tmp)
 		aurora_walmeta_block plain4 = {blk(rel, 0, 4), 0};
 		aurora_walmeta_block vm1 = {blk(rel, 2, 1), 0};
 		aurora_walmeta_block vm0 = {blk(rel, 2, 0), 0};
+		aurora_walmeta_block init6 = {blk(rel, 0, 6), AURORA_BLOCK_WILL_INIT};
 
 		index_one(ps, &one_pg, 0, 10, 20, NULL, 0, &create, 1);
 		index_one(ps, &one_pg, 0, 20, 30, &used, 1, NULL, 0);
@@ -394,6 +395,7 @@ test_unwritten_history(const char *tmp)
 		index_one(ps, &one_pg, 0, 60, 70, &plain4, 1, NULL, 0);
 		index_one(ps, &one_pg, 0, 70, 80, &vm1, 1, NULL, 0);
 		index_one(ps, &one_pg, 0, 80, 95, &vm0, 1, NULL, 0);
+		index_one(ps, &one_pg, 0, 95, 100, &init6, 1, NULL, 0);
 	}
 	{
 		aurora_page_image *im = calloc(1, sizeof(*im));
@@ -401,6 +403,12 @@ test_unwritten_history(const char *tmp)
 		im->block = blk(rel, 0, 5);
 		im->lsn = 90;
 		page_of(im->page, 0x55, 90);
+		if (aurora_pagestore_put_images(ps, im, 1, err, sizeof(err)) != 0)
+			bail_out("image: %s", err);
+		/* what coalescing stores at once for a page set whole by its record */
+		im->block = blk(rel, 0, 6);
+		im->lsn = 100;
+		page_of(im->page, 0x66, 100);
 		if (aurora_pagestore_put_images(ps, im, 1, err, sizeof(err)) != 0)
 			bail_out("image: %s", err);
 		free(im);
@@ -422,6 +430,11 @@ test_unwritten_history(const char *tmp)
 		   "a block whose history begins with a change to an existing page: BELOW_HORIZON below it");
 	is_int(plan_rc(ps, blk(rel, 0, 5), 30, &plan), AURORA_ERR_BELOW_HORIZON,
 		   "a block whose history begins with an image: BELOW_HORIZON below it");
+	is_int(plan_rc(ps, blk(rel, 0, 6), 30, &plan), AURORA_ERR_NO_BLOCK,
+		   "a block whose initializing record was coalesced into an image at its LSN: still NO_BLOCK below it");
+	is_int(plan_rc(ps, blk(rel, 0, 6), 100, &plan), 0, "... and that image at the record's LSN");
+	ok(plan.has_image && plan.image_lsn == 100 && plan.n_recs == 0, "... with no record to apply");
+	aurora_page_plan_free(&plan);
 	is_int(plan_rc(ps, blk(rel, 2, 0), 80, &plan), AURORA_ERR_NO_BLOCK,
 		   "a visibility-map block inside the fork before its first record: NO_BLOCK");
 	is_int(plan_rc(ps, blk(rel, 2, 0), 95, &plan), 0, "... and from zeros with that record after it");
