@@ -33,6 +33,21 @@ log() { echo "aurora/postgres: $*" >&2; }
 mkdir -p "$cache"
 chmod 755 "$cache"
 
+# A finished build is used without the lock, so that a clone whose build
+# is cached never waits for another clone building a different key.
+cached_prefix() {
+	local dsc version hash name
+	dsc="$(ls "$cache"/source/*.dsc 2>/dev/null | head -n1)"
+	[ -n "$dsc" ] || return 1
+	version="$(sed -n 's/^Version: //p' "$dsc" | head -n1)"
+	hash="$(cat "$here"/*.patch "$here/build.sh" | sha256sum | cut -c1-12)"
+	name="pg-${version%%-*}-$flavour-$hash"
+	[ -f "$cache/$name/.complete" ] && echo "$cache/$name/install"
+}
+if cached_prefix; then
+	exit 0
+fi
+
 # Serialize builds: two clones building at once must not share a half-built tree.
 exec 9>"$cache/.lock"
 flock 9
