@@ -81,5 +81,17 @@ ALTER EXTENSION aurora UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'aurora';
 SELECT enabled, local_capacity > 0 AS has_local_store FROM aurora.storage_manager_stats();
 DROP EXTENSION aurora;
+
+-- 0.5: aurora.recovery_stats() and aurora.lsn_allocation_limit(); an
+-- installation at 0.4 gets them by ALTER EXTENSION UPDATE
+CREATE EXTENSION aurora VERSION '0.4';
+SELECT count(*) AS recovery_functions_at_0_4 FROM pg_proc
+ WHERE pronamespace = 'aurora'::regnamespace AND proname IN ('recovery_stats', 'lsn_allocation_limit');
+ALTER EXTENSION aurora UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'aurora';
+-- this compute ships: the limit is set (32 MB by default) and nobody waited
+SELECT limit_bytes, waits, wal_ahead_bytes >= 0 AS ahead_known FROM aurora.lsn_allocation_limit();
+SELECT records_replayed >= 0 AND records_skipped >= 0 AS counted FROM aurora.recovery_stats();
+DROP EXTENSION aurora;
 CREATE EXTENSION aurora;
 SELECT extversion FROM pg_extension WHERE extname = 'aurora';

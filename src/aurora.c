@@ -18,7 +18,9 @@
 #include "utils/guc.h"
 
 #include "compute_volume.h"
+#include "lsn_allocation_limit.h"
 #include "node_list.h"
+#include "redo_filter.h"
 #include "shipper.h"
 #include "smgr.h"
 
@@ -40,6 +42,7 @@ static const char *const aurora_guc_names[] = {
 	"aurora.relsize_cache_size",
 	"aurora.lwlsn_cache_size",
 	"aurora.eviction_wait",
+	"aurora.lsn_allocation_limit",
 };
 
 /*
@@ -91,10 +94,14 @@ _PG_init(void)
 	aurora_node_list_define_gucs();
 	aurora_compute_volume_define_gucs();
 	aurora_smgr_define_gucs();
+	aurora_lsn_allocation_limit_define_gucs();
 	MarkGUCPrefixReserved("aurora");
 	recheck_placeholders(raw);
 
 	aurora_compute_volume_check();
 	aurora_shipper_init();
 	aurora_smgr_init();
+	aurora_redo_filter_init();
+	if (aurora_shipping)
+		aurora_lsn_allocation_limit_init();
 }

@@ -17,9 +17,11 @@ OBJS = \
 	src/copy_guard.o \
 	src/last_written_lsn.o \
 	src/local_pages.o \
+	src/lsn_allocation_limit.o \
 	src/node_list.o \
 	src/page_reader.o \
 	src/record_meta.o \
+	src/redo_filter.o \
 	src/relsize_cache.o \
 	src/shipper.o \
 	src/shipping_status.o \
@@ -34,7 +36,7 @@ OBJS = \
 
 EXTENSION = aurora
 DATA = sql/aurora--0.1.sql sql/aurora--0.1--0.2.sql sql/aurora--0.2--0.3.sql \
-	sql/aurora--0.3--0.4.sql
+	sql/aurora--0.3--0.4.sql sql/aurora--0.4--0.5.sql
 PGFILEDESC = "aurora - Aurora-style disaggregated storage"
 
 PG_CFLAGS = -Werror

@@ -95,6 +95,7 @@ typedef struct SmgrShared
 	pg_atomic_uint64 eviction_waits;	/* evictions that waited for VDL */
 	pg_atomic_uint64 map_images;	/* FSM/VM pages logged as images */
 	pg_atomic_uint64 size_requests; /* fork sizes asked from storage */
+	pg_atomic_uint64 recovery_reads;	/* pages the startup process read */
 } SmgrShared;
 
 static SmgrShared *ss = NULL;
@@ -136,6 +137,7 @@ smgr_shmem_startup(void)
 		pg_atomic_init_u64(&ss->eviction_waits, 0);
 		pg_atomic_init_u64(&ss->map_images, 0);
 		pg_atomic_init_u64(&ss->size_requests, 0);
+		pg_atomic_init_u64(&ss->recovery_reads, 0);
 	}
 	aurora_local_pages_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
@@ -147,6 +149,8 @@ aurora_smgr_count_read(uint64 us, int retries)
 	pg_atomic_fetch_add_u64(&ss->reads, 1);
 	pg_atomic_fetch_add_u64(&ss->read_us, us);
 	pg_atomic_fetch_add_u64(&ss->read_retries, (uint64) retries);
+	if (AmStartupProcess())
+		pg_atomic_fetch_add_u64(&ss->recovery_reads, 1);
 }
 
 /*
@@ -694,6 +698,7 @@ aurora_smgr_stats(AuroraSmgrStats *st)
 	st->evicted_locally = pg_atomic_read_u64(&ss->evicted_locally);
 	st->eviction_waits = pg_atomic_read_u64(&ss->eviction_waits);
 	st->map_images = pg_atomic_read_u64(&ss->map_images);
+	st->recovery_reads = pg_atomic_read_u64(&ss->recovery_reads);
 	aurora_local_pages_stats(&st->local);
 	return true;
 }

@@ -30,6 +30,7 @@ typedef struct AuroraSmgrStats
 	uint64		evicted_locally;	/* kept in the local page store */
 	uint64		eviction_waits; /* evictions that waited for VDL */
 	uint64		map_images;		/* FSM/VM pages logged as images */
+	uint64		recovery_reads; /* pages read by the startup process */
 	AuroraLocalPagesStats local;
 } AuroraSmgrStats;
 

@@ -33,7 +33,9 @@
 
 #include "client.h"
 #include "compute_volume.h"
+#include "lsn_allocation_limit.h"
 #include "node_list.h"
+#include "redo_filter.h"
 #include "shipping_status.h"
 #include "smgr.h"
 #include "util.h"
@@ -389,5 +391,69 @@ aurora_storage_manager_stats(PG_FUNCTION_ARGS)
 	values[i++] = Int64GetDatum(st.local.cached);
 	values[i++] = Int64GetDatum(st.local.cache_capacity);
 	Assert(i == lengthof(values));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+PG_FUNCTION_INFO_V1(aurora_recovery_stats);
+
+/*
+ * aurora.recovery_stats(): how the last start's recovery went: records
+ * PostgreSQL replayed, records skipped because storage holds their pages
+ * (redo_filter.c), their bytes, and relation pages the startup process read.
+ */
+Datum
+aurora_recovery_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[4];
+	bool		nulls[4] = {false};
+	uint64		replayed,
+				skipped,
+				bytes_skipped;
+	AuroraSmgrStats st;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	aurora_redo_filter_stats(&replayed, &skipped, &bytes_skipped);
+	(void) aurora_smgr_stats(&st);
+	values[0] = Int64GetDatum((int64) replayed);
+	values[1] = Int64GetDatum((int64) skipped);
+	values[2] = Int64GetDatum((int64) bytes_skipped);
+	values[3] = Int64GetDatum((int64) st.recovery_reads);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+PG_FUNCTION_INFO_V1(aurora_lsn_allocation_limit);
+
+/*
+ * aurora.lsn_allocation_limit(): the limit (bytes; NULL when off), how far
+ * the WAL inserted runs beyond VDL now (NULL without VDL), and how often and
+ * how long backends waited at the limit since the server started.
+ */
+Datum
+aurora_lsn_allocation_limit(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[4];
+	bool		nulls[4] = {false};
+	uint64		waits,
+				wait_us;
+	int			limit_mb;
+	XLogRecPtr	vdl = aurora_released_vdl();
+	XLogRecPtr	insert = RecoveryInProgress() ? InvalidXLogRecPtr : GetXLogInsertRecPtr();
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	aurora_lsn_allocation_limit_stats(&waits, &wait_us, &limit_mb);
+	if (limit_mb > 0 && aurora_shipping)
+		values[0] = Int64GetDatum((int64) limit_mb * 1024 * 1024);
+	else
+		nulls[0] = true;
+	if (vdl != InvalidXLogRecPtr && insert != InvalidXLogRecPtr)
+		values[1] = Int64GetDatum(insert > vdl ? (int64) (insert - vdl) : 0);
+	else
+		nulls[1] = true;
+	values[2] = Int64GetDatum((int64) waits);
+	values[3] = Float8GetDatum((double) wait_us / 1000.0);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
