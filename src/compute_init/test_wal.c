@@ -428,7 +428,9 @@ test_layout(void)
 	ok(page_ok(&f, REDO - REDO % XLOG_BLCKSZ, true,
 			   (uint32) (REDO % XLOG_BLCKSZ) - SizeOfXLogShortPHD),
 	   "R's page says its bytes before R are a continuation, so a reader scanning it lands on R");
-	ok(zeros(&f, UINT64CONST(2) * SEG, REDO - REDO % XLOG_BLCKSZ) &&
+	ok(page_ok(&f, UINT64CONST(2) * SEG, false, 0),
+	   "R's segment has its long header on its first page, which readers check first");
+	ok(zeros(&f, UINT64CONST(2) * SEG + SizeOfXLogLongPHD, REDO - REDO % XLOG_BLCKSZ) &&
 	   zeros(&f, REDO - REDO % XLOG_BLCKSZ + SizeOfXLogShortPHD, REDO),
 	   "nothing before R is made up");
 	for (int i = 0; i < s.n; i++)

@@ -137,6 +137,14 @@ wal_build_segment(const WalTarget *t, XLogSegNo segno, XLogRecPtr redo,
 	XLogSegNoOffsetToRecPtr(segno, 0, t->seg_size, s.start);
 	s.image = image;
 	seg_end = s.start + t->seg_size;
+
+	/*
+	 * PostgreSQL's reader checks the long header of a segment's first page
+	 * before it reads any other page of the segment (ReadPageInternal()), so
+	 * redo's segment gets one even when redo lies further in.
+	 */
+	if (n > 0 && in_segment(&s, redo) && redo - redo % XLOG_BLCKSZ != s.start)
+		put_page_header(&s, s.start, false, 0);
 	for (int i = first_ending_above(recs, n, s.start); i < n && recs[i].start_lsn < seg_end; i++)
 		put_record(&s, &recs[i], recs[i].start_lsn == redo && i == 0);
 }

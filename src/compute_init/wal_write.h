@@ -30,7 +30,9 @@ typedef struct WalTarget
  * stays zero, and so does everything after the last record.  The page
  * holding redo says that what precedes redo on it is continuation data, so
  * readers that scan the page from its start (pg_waldump) land on redo; its
- * bytes before redo are zeros.  Every page is marked XLP_BKP_REMOVABLE, as
+ * bytes before redo are zeros, but for the long header of redo's segment's
+ * first page, which PostgreSQL's reader checks before any other page of the
+ * segment.  Every page is marked XLP_BKP_REMOVABLE, as
  * PostgreSQL marks it outside an online backup.
  */
 extern void wal_build_segment(const WalTarget *t, XLogSegNo segno, XLogRecPtr redo,
