@@ -146,11 +146,14 @@ like($err, qr/exists already/, 'because it never overwrites a segment file');
 run("$prefix/bin/pg_ctl", '-D', $pgdata, '-m', 'immediate', '-w', 'stop');
 ($rc, $res) = compute_init_wal('--from', $redo, '--dry-run');
 is($rc, 0, 'a dry run with the compute gone');
-is($res->{vdl}, $vdl, 'finds the same VDL');
+# a background record (a running-transactions snapshot) may have become
+# durable between the watermark read and the stop
+my $vdl6 = $res->{vdl} // '0/0';
+cmp_ok(lsn($vdl6), '>=', lsn($vdl), "finds VDL $vdl6, at least the compute's last");
 $c->ctl('stop', 'a1', 'a2', 'b1');
 ($rc, $res, $out, $err) = compute_init_wal('--from', $redo, '--dry-run', '--timeout-ms', '500');
 is($rc, 0, 'with AZ a and b1 down (3 of 6 up) the walk still works') or diag($err);
-is($res->{vdl}, $vdl, 'from a read quorum, the same VDL');
+is($res->{vdl}, $vdl6, 'from a read quorum, the same VDL as from all six');
 $c->ctl('stop', 'b2');
 ($rc, $res, $out, $err) = compute_init_wal('--from', $redo, '--dry-run', '--timeout-ms', '500');
 is($rc, 1, 'with a fourth node down it fails');
