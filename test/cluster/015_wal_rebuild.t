@@ -7,6 +7,7 @@
 #   - every byte of the rebuilt segments from R to VDL equals the compute's
 #     own pg_wal, and pg_waldump lists the same records over both;
 #   - an existing segment file is not overwritten;
+#   - a member whose log is damaged is skipped for the next best;
 #   - with the nodes of one AZ and one more down (3 of 6 up) the walk finds
 #     the same VDL from a read quorum; with a fourth down it fails clearly.
 use strict;
@@ -150,6 +151,41 @@ is($rc, 0, 'a dry run with the compute gone');
 # durable between the watermark read and the stop
 my $vdl6 = $res->{vdl} // '0/0';
 cmp_ok(lsn($vdl6), '>=', lsn($vdl), "finds VDL $vdl6, at least the compute's last");
+# A member whose log is damaged (READ_LOG answers CORRUPT) is skipped for the
+# next best: PG 0's log is damaged on every node but c2, in its first record
+# at or above R (segment log format: PROTOCOL.md 9).
+sub damage_first_record_from
+{
+	my ($path, $from) = @_;
+	open(my $fh, '+<:raw', $path) or die "$path: $!";
+	my $data = do { local $/; <$fh> };
+	my $off = 16;
+	while ($off + 36 <= length($data))
+	{
+		my ($magic, $crc, $slo, $shi, $elo, $ehi, $plo, $phi, $len) = unpack('V9', substr($data, $off, 36));
+		last unless $magic == 0x474F4C41;
+		if ($shi * 2**32 + $slo >= $from)
+		{
+			my $at = $off + 36 + $len - 1;
+			seek($fh, $at, 0) or die "seek: $!";
+			print $fh chr(ord(substr($data, $at, 1)) ^ 0x5A);
+			close($fh) or die "$path: $!";
+			return 1;
+		}
+		$off += 36 + $len;
+	}
+	close($fh);
+	return 0;
+}
+my $damaged = 0;
+$damaged += damage_first_record_from($c->dir . "/nodes/$_/segments/0000000000000001-0/log", $r)
+  for qw(a1 a2 b1 b2 c1);
+is($damaged, 5, 'PG 0\'s log damaged on five of its six nodes');
+($rc, $res, $out, $err) = compute_init_wal('--from', $redo, '--dry-run');
+is($rc, 0, 'the walk still works') or diag($err);
+like($err, qr/PG 0: reading a1 failed .*trying the next member/, 'falling back from a damaged member to the next best');
+is($res->{vdl}, $vdl6, 'to the same VDL, read from c2');
+
 $c->ctl('stop', 'a1', 'a2', 'b1');
 ($rc, $res, $out, $err) = compute_init_wal('--from', $redo, '--dry-run', '--timeout-ms', '500');
 is($rc, 0, 'with AZ a and b1 down (3 of 6 up) the walk still works') or diag($err);
