@@ -615,9 +615,29 @@ test_first_record(void)
 	synth_free(&s);
 }
 
+static void
+test_log_order(void)
+{
+	WalPgLog	log;
+	uint8		payload[64] = {0};
+	aurora_log_record r = {REDO + 64, REDO + 128, 0, sizeof(payload), payload};
+	char		err[256] = "";
+
+	memset(&log, 0, sizeof(log));
+	is_int(wal_pg_log_add(&log, &r, err, sizeof(err)), 0, "a PG log takes a record");
+	ok(log.n == 1 && log.recs[0].payload != payload && memcmp(log.recs[0].payload, payload, 64) == 0,
+	   "as a copy");
+	r.start_lsn = REDO;
+	is_int(wal_pg_log_add(&log, &r, err, sizeof(err)), -1, "a record out of order is refused");
+	like(err, "comes after", "saying so");
+	wal_pg_log_reset(&log);
+	ok(log.n == 0 && log.recs == NULL, "reset empties it");
+}
+
 int
 main(void)
 {
+	test_log_order();
 	test_layout_arithmetic();
 	test_layout();
 	test_gap();

@@ -164,7 +164,19 @@ read_member(Conns *c, uint32 pg, const MemberState *m, XLogRecPtr to, WalPgLog *
 		}
 		for (int i = 0; i < resp.n; i++)
 		{
-			if (wal_pg_log_add(log, &resp.recs[i], err, errlen) != 0)
+			const aurora_log_record *r = &resp.recs[i];
+
+			/* what was asked for, nothing else: a node's reply is input */
+			if (r->start_lsn < next || r->start_lsn >= to || r->end_lsn <= r->start_lsn)
+			{
+				snprintf(err, errlen, "READ_LOG [%X/%X, %X/%X) answered a record [%X/%X, %X/%X)",
+						 LSN_FORMAT_ARGS(next), LSN_FORMAT_ARGS(to),
+						 LSN_FORMAT_ARGS(r->start_lsn), LSN_FORMAT_ARGS(r->end_lsn));
+				free(resp.recs);
+				free(reply);
+				return false;
+			}
+			if (wal_pg_log_add(log, r, err, errlen) != 0)
 			{
 				free(resp.recs);
 				free(reply);
