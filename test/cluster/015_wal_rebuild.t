@@ -43,8 +43,19 @@ sub compute_init_wal
 	return ($rc, \%r, $out, $err);
 }
 
+# ---- bad usage: a clear error, nothing done ---------------------------------
+my ($rc, $out, $err);
+($rc, my $bad, undef, my $why) = compute_init_wal('--from', 'zz', '--dry-run');
+ok($rc == 1 && $why =~ /"zz" is not an LSN/, 'a bad LSN is refused');
+($rc, $bad, undef, $why) = compute_init_wal('--from', '0/2000028');
+ok($rc == 1 && $why =~ /needs .*--pgwal/, 'writing needs --pgwal');
+($rc, undef, $why) = run('aurora-compute-init', 'wal', '--storage-nodes', 'a1:a:tcp://x:1',
+	'--from', '0/2000028', '--dry-run');
+ok($rc == 1 && $why =~ /--storage-nodes: a protection group needs 2 nodes in each of 3/,
+	'a node list placement cannot use is refused as the compute refuses it');
+
 # ---- a workload, then R ------------------------------------------------------
-my ($rc, $out, $err) = run("$prefix/bin/pgbench", '-i', '-q', '-s', '1', @conn);
+($rc, $out, $err) = run("$prefix/bin/pgbench", '-i', '-q', '-s', '1', @conn);
 is($rc, 0, 'pgbench -i') or diag($err);
 $c->safe_psql('CHECKPOINT');
 ($rc, $out, $err) = run("$prefix/bin/pgbench", '-n', '-c', '2', '-j', '2', '-T', '4', @conn);
