@@ -13,10 +13,11 @@
 #include <stddef.h>
 
 #include "logmsg.h"				/* aurora_member */
+#include "quorum.h"				/* AURORA_PG_AZS, AURORA_PG_COPIES */
 
-/* Placement needs two nodes in each of at least three AZs. */
-#define AURORA_NODELIST_MIN_AZS			3
-#define AURORA_NODELIST_MIN_NODES_PER_AZ	2
+/* Placement needs two nodes in each of at least three AZs (quorum.h). */
+#define AURORA_NODELIST_MIN_AZS			AURORA_PG_AZS
+#define AURORA_NODELIST_MIN_NODES_PER_AZ	(AURORA_PG_COPIES / AURORA_PG_AZS)
 
 /*
  * Parse value: comma-separated "id:az:url" entries (blanks around entries
