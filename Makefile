@@ -1,7 +1,8 @@
 # aurora: the one entry point.
 #
-#   make            build the patched PostgreSQL (cached), the storage service
-#                   and the extension (installed into the patched server)
+#   make            build the patched PostgreSQL (cached), the storage service,
+#                   the extension and aurora-compute-init (installed into the
+#                   patched server)
 #   make run        build against the optimized (release) server, then start a
 #                   local cluster (six storage nodes, one compute) in .run/ ;
 #                   `make stop` stops it
@@ -49,7 +50,8 @@ storage: deps
 
 extension: postgres storage
 	@prefix=$$($(PG_BUILD) $(FLAVOUR)) && \
-	$(MAKE) -s -f src/extension.mk PG_CONFIG=$$prefix/bin/pg_config all install >/dev/null
+	$(MAKE) -s -f src/extension.mk PG_CONFIG=$$prefix/bin/pg_config all install >/dev/null && \
+	$(MAKE) -s -f src/compute_init/Makefile PG_CONFIG=$$prefix/bin/pg_config all install >/dev/null
 
 # make run serves the optimized server; a clone the server user cannot reach
 # runs from a copy it can (src/tools/server-tree.sh).
@@ -112,5 +114,6 @@ bench: storage
 clean:
 	@$(MAKE) -s -C storage_service clean
 	@rm -f src/*.o src/*.bc storage_service/common/*.o storage_service/common/*.bc aurora.so
+	@rm -f src/compute_init/*.o src/compute_init/*.t src/compute_init/aurora-compute-init test/unit/tap.o
 	@rm -f test/modules/*/*.o test/modules/*/*.so test/modules/*/*.bc
 	@rm -rf results regression.diffs regression.out

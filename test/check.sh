@@ -9,7 +9,7 @@
 #             stop, the unit stage there
 #   lint      shellcheck over every shell script
 #   unit      C unit tests of the storage service (codec, config, quorum,
-#             daemon end to end), through prove
+#             daemon end to end) and of aurora-compute-init, through prove
 #   sanitize  the unit tests under AddressSanitizer + UndefinedBehaviorSanitizer,
 #             the threaded ones under ThreadSanitizer
 #   sql       a local cluster (six nodes + compute) started from scratch, then
@@ -151,6 +151,8 @@ unit_tests_and_redo() {
 
 stage_unit() {
 	unit_tests_and_redo check
+	# aurora-compute-init's walk and WAL layout (PostgreSQL frontend code)
+	make -s -f src/compute_init/Makefile PG_CONFIG="$prefix/bin/pg_config" check-unit
 }
 
 stage_sanitize() {

@@ -161,3 +161,29 @@ aurora_walmeta_wal(const uint8_t *payload, size_t len, uint32_t *wal_len)
 	*wal_len = m.wal_len;
 	return m.wal;
 }
+
+int
+aurora_walmeta_pgs(const aurora_walmeta *m, const aurora_geometry *g,
+				   uint32_t pgs[AURORA_WALMETA_MAX_BLOCKS])
+{
+	int			n = 0;
+
+	if (m->n_events > 0)
+		return AURORA_WALMETA_EVERY_PG;
+	for (int i = 0; i < m->n_blocks; i++)
+	{
+		aurora_walmeta_block k;
+		uint32_t	p;
+		bool		seen = false;
+
+		aurora_walmeta_block_at(m, i, &k);
+		p = aurora_block_pg(g, &k.ref);
+		for (int j = 0; j < n && !seen; j++)
+			seen = pgs[j] == p;
+		if (!seen)
+			pgs[n++] = p;
+	}
+	if (n == 0)
+		pgs[n++] = 0;
+	return n;
+}

@@ -113,6 +113,17 @@ int			aurora_walmeta_decode(const uint8_t *payload, size_t len, aurora_walmeta *
 void		aurora_walmeta_block_at(const aurora_walmeta *m, int i, aurora_walmeta_block *out);
 void		aurora_walmeta_event_at(const aurora_walmeta *m, int i, aurora_walmeta_event *out);
 
+/*
+ * The PGs a decoded record belongs to (PROTOCOL.md 10 and 11): returns
+ * AURORA_WALMETA_EVERY_PG when it has relation events (pgs untouched), else
+ * the number of distinct PGs of its blocks written to pgs (PG 0 alone when it
+ * lists none).  Readers of a volume (aurora-compute-init) use it to know in
+ * which PGs a record must be found.
+ */
+#define AURORA_WALMETA_EVERY_PG	(-1)
+int			aurora_walmeta_pgs(const aurora_walmeta *m, const aurora_geometry *g,
+							   uint32_t pgs[AURORA_WALMETA_MAX_BLOCKS]);
+
 /* The WAL record inside a payload, or NULL (with *len 0) if malformed. */
 const uint8_t *aurora_walmeta_wal(const uint8_t *payload, size_t len, uint32_t *wal_len);
 

@@ -133,9 +133,46 @@ test_malformed(void)
 	   "aurora_walmeta_wal returns NULL for it");
 }
 
+/* aurora_walmeta_pgs: where a record must be found (PROTOCOL.md 10, 11). */
+static void
+test_pgs(void)
+{
+	aurora_geometry g = {16, 131072};
+	aurora_walmeta_block blocks[3] = {
+		{{1663, 5, 16384, 0, 0}, 0},
+		{{1663, 5, 16384, 0, 1}, 0},	/* same chunk: same PG */
+		{{1663, 5, 16390, 0, 0}, 0},
+	};
+	aurora_walmeta_event ev = {AURORA_REL_CREATE, 1663, 5, 16384, 0, 0};
+	uint8_t		buf[512];
+	uint32_t	pgs[AURORA_WALMETA_MAX_BLOCKS];
+	aurora_walmeta m;
+	size_t		n;
+	int			np;
+	uint32_t	p0 = aurora_block_pg(&g, &blocks[0].ref);
+	uint32_t	p2 = aurora_block_pg(&g, &blocks[2].ref);
+
+	n = build(buf, sizeof(buf), NULL, 0, NULL, 0, 24);
+	aurora_walmeta_decode(buf, n, &m, NULL, 0);
+	np = aurora_walmeta_pgs(&m, &g, pgs);
+	ok(np == 1 && pgs[0] == 0, "a record without blocks goes to PG 0");
+
+	n = build(buf, sizeof(buf), blocks, 3, NULL, 0, 24);
+	aurora_walmeta_decode(buf, n, &m, NULL, 0);
+	np = aurora_walmeta_pgs(&m, &g, pgs);
+	is_int(np, p0 == p2 ? 1 : 2, "one PG per distinct chunk");
+	ok(pgs[0] == p0 && (np == 1 || pgs[1] == p2), "the PGs of its blocks, in order");
+
+	n = build(buf, sizeof(buf), blocks, 1, &ev, 1, 24);
+	aurora_walmeta_decode(buf, n, &m, NULL, 0);
+	is_int(aurora_walmeta_pgs(&m, &g, pgs), AURORA_WALMETA_EVERY_PG,
+		   "a record with relation events goes to every PG");
+}
+
 int
 main(void)
 {
+	test_pgs();
 	test_layout();
 	test_round_trip();
 	test_malformed();
