@@ -89,6 +89,7 @@ handler_start_state_get(aurora_handler *h, const aurora_header *req, const uint8
 	aurora_start_state_get g;
 	aurora_start_state_resp r;
 	aurora_header rep;
+	uint8_t    *data;
 	uint8_t    *buf;
 	size_t		n;
 	char		err[512];
@@ -102,7 +103,8 @@ handler_start_state_get(aurora_handler *h, const aurora_header *req, const uint8
 		return;
 	}
 	rc = aurora_start_states_get(h->start_states, seg, &g,
-								 h->max_body - AURORA_START_STATE_RESP_FIXED, &r, err, sizeof(err));
+								 h->max_body - AURORA_START_STATE_RESP_FIXED, &r, &data, err,
+								 sizeof(err));
 	if (rc != 0)
 	{
 		handler_error_reply(h, req, (uint32_t) rc, err, out);
@@ -111,12 +113,12 @@ handler_start_state_get(aurora_handler *h, const aurora_header *req, const uint8
 	n = AURORA_START_STATE_RESP_FIXED + r.len;
 	if ((buf = malloc(n)) == NULL)
 	{
-		free((void *) r.data);
+		free(data);
 		handler_error_reply(h, req, AURORA_ERR_INTERNAL, "out of memory for a START_STATE reply", out);
 		return;
 	}
 	n = aurora_start_state_resp_encode(&r, buf, n);
-	free((void *) r.data);
+	free(data);
 	segment_reply_header(req, seg, AURORA_MSG_START_STATE, &rep);
 	handler_make_reply(&rep, buf, n, out);
 	free(buf);

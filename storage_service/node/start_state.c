@@ -466,7 +466,7 @@ aurora_start_states_put(aurora_start_states *ss, aurora_segment *seg,
 
 static int
 get_locked(aurora_start_states *ss, aurora_segment *seg, const aurora_start_state_get *g,
-		   uint32_t cap, aurora_start_state_resp *r, char *err, size_t errlen)
+		   uint32_t cap, aurora_start_state_resp *r, uint8_t **out, char *err, size_t errlen)
 {
 	char		dir[4200],
 				path[4300];
@@ -481,6 +481,7 @@ get_locked(aurora_start_states *ss, aurora_segment *seg, const aurora_start_stat
 	int			pick = -1;
 
 	memset(r, 0, sizeof(*r));
+	*out = NULL;
 	states_dir(ss, seg, dir, sizeof(dir));
 	if (list_dir(dir, &v, &nc, &np) != 0)
 	{
@@ -546,18 +547,19 @@ get_locked(aurora_start_states *ss, aurora_segment *seg, const aurora_start_stat
 	close(fd);
 	r->len = (uint32_t) want;
 	r->data = data;
+	*out = data;
 	return 0;
 }
 
 int
 aurora_start_states_get(aurora_start_states *ss, aurora_segment *seg,
 						const aurora_start_state_get *g, uint32_t cap,
-						aurora_start_state_resp *r, char *err, size_t errlen)
+						aurora_start_state_resp *r, uint8_t **data, char *err, size_t errlen)
 {
 	int			rc;
 
 	pthread_mutex_lock(&ss->mu);
-	rc = get_locked(ss, seg, g, cap, r, err, errlen);
+	rc = get_locked(ss, seg, g, cap, r, data, err, errlen);
 	pthread_mutex_unlock(&ss->mu);
 	return rc;
 }

@@ -62,14 +62,15 @@ int			aurora_start_states_put(aurora_start_states *ss, struct aurora_segment *se
 
 /*
  * The newest complete start state of seg with consistent_lsn <= g->max_lsn:
- * up to min(g->max_bytes, cap) of its bytes from g->offset into a malloc'd
- * r->data (free() it; NULL when none).  r->found 0 when there is none.
- * Returns 0, or an AURORA_ERR_* code with err (MALFORMED: offset beyond
- * the bundle; IO).
+ * up to min(g->max_bytes, cap) of its bytes from g->offset into *data
+ * (malloc'd, free() it; NULL when none), which r->data points at.
+ * r->found 0 when there is none.  Returns 0, or an AURORA_ERR_* code with
+ * err (MALFORMED: offset beyond the bundle; IO).
  */
 int			aurora_start_states_get(aurora_start_states *ss, struct aurora_segment *seg,
 									const aurora_start_state_get *g, uint32_t cap,
-									aurora_start_state_resp *r, char *err, size_t errlen);
+									aurora_start_state_resp *r, uint8_t **data,
+									char *err, size_t errlen);
 
 /* The LSNs of seg's complete start states, newest first (up to max); returns the count. */
 int			aurora_start_states_list(aurora_start_states *ss, struct aurora_segment *seg,
