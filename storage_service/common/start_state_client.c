@@ -118,8 +118,10 @@ put_main(void *arg)
 		if (aurora_conn_call(conn, c->timeout_ms, &h, body, blen, AURORA_MSG_START_STATE_ACK, &rh,
 							 &reply, &rbody, NULL, c->error, sizeof(c->error)) != AURORA_CALL_OK)
 			break;
+		/* a member that already holds it answers the first piece "complete" */
 		if (aurora_start_state_ack_decode(rbody, rh.body_len, &ack) != 0 ||
-			ack.consistent_lsn != c->lsn || ack.received != off + n)
+			ack.consistent_lsn != c->lsn ||
+			(ack.received != off + n && !(ack.complete && ack.received == c->len)))
 		{
 			snprintf(c->error, sizeof(c->error), "bad START_STATE_ACK");
 			free(reply);

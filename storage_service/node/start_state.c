@@ -358,7 +358,17 @@ put_locked(aurora_start_states *ss, aurora_segment *seg, const aurora_start_stat
 		return AURORA_ERR_MALFORMED;
 	}
 	states_dir(ss, seg, dir, sizeof(dir));
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+	if (mkdir(dir, 0700) == 0)
+	{
+		/* the new directory's entry must be durable before anything in it is */
+		char		segdir[4200];
+
+		snprintf(segdir, sizeof(segdir), "%s", dir);
+		*strrchr(segdir, '/') = '\0';
+		if (fsync_dir(segdir, err, errlen) != 0)
+			return AURORA_ERR_IO;
+	}
+	else if (errno != EEXIST)
 	{
 		aurora_seterr(err, errlen, "cannot create %.300s: %s", dir, strerror(errno));
 		return AURORA_ERR_IO;

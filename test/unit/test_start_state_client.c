@@ -178,6 +178,9 @@ main(void)
 								   &got, &len, &lsn, err, sizeof(err));
 	ok(rc == 1 && lsn == 0x100 && len == l1 && memcmp(got, b1, l1) == 0, "get gives it back byte for byte");
 	free(got);
+	rc = aurora_start_state_put_pg(&target, AURORA_DEFAULT_WRITE_QUORUM, b1, l1, 0x100, PIECE, 2000,
+								   &res, err, sizeof(err));
+	ok(rc == 0 && res.complete == 6, "putting it again succeeds at once (members answer complete) %s", err);
 
 	/* two members down: still a write quorum; the newest wins in a read quorum */
 	stop_node(0);
