@@ -394,14 +394,35 @@ put_locked(aurora_start_states *ss, aurora_segment *seg, const aurora_start_stat
 			ack->complete = 1;
 			return 0;
 		}
-	/* one put at a time: any other partial file goes */
+	snprintf(partial, sizeof(partial), "%s/%016" PRIx64 "-%016" PRIx64 ".partial", dir,
+			 p->consistent_lsn, p->total_len);
+	for (int i = nc; i < nc + np; i++)
+		if (v[i].lsn == p->consistent_lsn && v[i].total == p->total_len)
+			have_partial = true;
+	/* a later piece must continue the put in progress exactly; else nothing changes */
+	if (p->offset > 0)
+	{
+		if (have_partial && stat(partial, &st) != 0)
+		{
+			aurora_seterr(err, errlen, "cannot stat %.300s: %s", partial, strerror(errno));
+			free(v);
+			return AURORA_ERR_IO;
+		}
+		received = have_partial ? (uint64_t) st.st_size : 0;
+		if (p->offset != received)
+		{
+			aurora_seterr(err, errlen, "start state %016" PRIx64 ": piece at offset %" PRIu64
+						  " out of order; the node has %" PRIu64 " bytes of it", p->consistent_lsn,
+						  p->offset, received);
+			free(v);
+			return AURORA_ERR_INCONSISTENT;
+		}
+	}
+	/* accepted: one put at a time, any other partial file goes (a first piece restarts its own) */
 	for (int i = nc; i < nc + np; i++)
 	{
-		if (v[i].lsn == p->consistent_lsn && v[i].total == p->total_len && p->offset > 0)
-		{
-			have_partial = true;
+		if (p->offset > 0 && v[i].lsn == p->consistent_lsn && v[i].total == p->total_len)
 			continue;
-		}
 		if (remove_entry(dir, &v[i], err, errlen) != 0)
 		{
 			free(v);
@@ -409,24 +430,6 @@ put_locked(aurora_start_states *ss, aurora_segment *seg, const aurora_start_stat
 		}
 	}
 	free(v);
-	snprintf(partial, sizeof(partial), "%s/%016" PRIx64 "-%016" PRIx64 ".partial", dir,
-			 p->consistent_lsn, p->total_len);
-	if (have_partial)
-	{
-		if (stat(partial, &st) != 0)
-		{
-			aurora_seterr(err, errlen, "cannot stat %.300s: %s", partial, strerror(errno));
-			return AURORA_ERR_IO;
-		}
-		received = (uint64_t) st.st_size;
-	}
-	if (p->offset != received)
-	{
-		aurora_seterr(err, errlen, "start state %016" PRIx64 ": piece at offset %" PRIu64
-					  " out of order; the node has %" PRIu64 " bytes of it", p->consistent_lsn,
-					  p->offset, received);
-		return AURORA_ERR_INCONSISTENT;
-	}
 	fd = open(partial, O_RDWR | O_CREAT | (p->offset == 0 ? O_TRUNC : 0), 0600);
 	if (fd < 0)
 	{

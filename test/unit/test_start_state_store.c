@@ -288,8 +288,10 @@ main(void)
 	is_int(put_piece(0x1000028, b1, len1, piece * 2, 1000, 1, &ack, msg, sizeof(msg)),
 		   AURORA_ERR_INCONSISTENT, "a piece out of order is refused");
 	like(msg, "out of order", "saying so");
+	is_int(put_piece(0x9000028, b1, len1, piece, 1000, 1, &ack, msg, sizeof(msg)),
+		   AURORA_ERR_INCONSISTENT, "a later piece of another put is refused");
 	is_int(put_from(0x1000028, b1, len1, piece, piece, 1, &pieces, &complete, msg, sizeof(msg)), 0,
-		   "the next pieces in order still complete it");
+		   "the refused pieces changed nothing: the next pieces in order complete it");
 	ok(complete, "ack: complete");
 
 	got = get_all(UINT64_MAX, 40000, 1, &lsn, &len, &pieces, &rep_epoch);
