@@ -203,6 +203,14 @@ aurora_msg_type_name(uint32_t type)
 			return "SEED_PAGES";
 		case AURORA_MSG_SEED_ACK:
 			return "SEED_ACK";
+		case AURORA_MSG_START_STATE_PUT:
+			return "START_STATE_PUT";
+		case AURORA_MSG_START_STATE_ACK:
+			return "START_STATE_ACK";
+		case AURORA_MSG_START_STATE_GET:
+			return "START_STATE_GET";
+		case AURORA_MSG_START_STATE:
+			return "START_STATE";
 	}
 	return "UNKNOWN";
 }

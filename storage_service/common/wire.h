@@ -66,6 +66,11 @@
 #define AURORA_MSG_REL_SIZE			18
 #define AURORA_MSG_SEED_PAGES		19
 #define AURORA_MSG_SEED_ACK			20
+/* Start states: the compute's non-relation files (bodies in start_state_msg.h). */
+#define AURORA_MSG_START_STATE_PUT	25
+#define AURORA_MSG_START_STATE_ACK	26
+#define AURORA_MSG_START_STATE_GET	27
+#define AURORA_MSG_START_STATE		28
 
 /* Error codes carried in an ERROR body (and returned by aurora_decode). */
 #define AURORA_ERR_MALFORMED	1

@@ -22,6 +22,7 @@
 #include "pagecmd.h"
 #include "procctl.h"
 #include "redo_cmd.h"
+#include "start_state_cmd.h"
 #include "status.h"
 #include "version.h"
 #include "wire.h"
@@ -46,6 +47,12 @@ usage(FILE *out)
 			"       aurora-ctl redo --postgres PATH --mask-rmgr ID --block SPC/DB/REL/FORK/BLKNO -i FILE -o FILE\n"
 			"       aurora-ctl [--timeout MS] --cluster DIR seed --datadir D (--postgres-bin DIR | --lsn LSN)\n"
 			"                  [--pgs N] [--blocks-per-segment B] [--volume ID] [--batch PAGES]\n"
+			"       aurora-ctl [--timeout MS] --cluster DIR start-state list [--volume ID]\n"
+			"       aurora-ctl [--timeout MS] --cluster DIR start-state get [--max-lsn L] --out FILE [--volume ID]\n"
+			"       aurora-ctl [--timeout MS] --cluster DIR start-state restore [--max-lsn L] --datadir DIR\n"
+			"                  [--keep-config] [--replace] [--volume ID]\n"
+			"       aurora-ctl [--timeout MS] --cluster DIR start-state put --datadir DIR --lsn L --checkpoint C\n"
+			"                  --redo R [--epoch E] [--piece BYTES] [--volume ID]\n"
 			"       aurora-ctl getpage --node URL --pg N --block SPC/DB/REL/FORK/BLKNO --lsn LSN\n"
 			"                  [--volume ID] [--wait-ms MS] -o FILE\n"
 			"       aurora-ctl getpage --node URL --batch LIST [--pgs N --blocks-per-segment B]\n"
@@ -85,7 +92,14 @@ usage(FILE *out)
 			"        its checkpoint LSN (from DIR/pg_controldata; --lsn: given, unchecked) in\n"
 			"        the segments of its PG (created like the compute does: epoch 1; geometry\n"
 			"        --pgs/--blocks-per-segment, default the compute's 4/131072); a write\n"
-			"        quorum must store each batch\n"
+			"        quorum must store each batch; then it stores the data directory's start\n"
+			"        state on PG 0 at that LSN (its redo point from pg_controldata)\n"
+			"start-state  the start states of PG 0 (a compute's non-relation files): list what\n"
+			"        each member holds; get the newest at or below --max-lsn (default: newest;\n"
+			"        a read quorum must answer) into FILE; restore it as a data directory (an\n"
+			"        empty or new DIR; --replace: an existing one's start state files only;\n"
+			"        --keep-config: keep DIR's configuration); put one built from DIR at LSN L\n"
+			"        naming checkpoint C with redo point R (a write quorum must store it)\n"
 			"getpage  GETPAGE from one node: write the page as of LSN (X/Y or a number) to FILE\n"
 			"         (--batch: one request per line \"PG SPC/DB/REL/FORK/BLKNO LSN\" of LIST on one\n"
 			"         connection, pages back to back in FILE, one \"ok|error ... us N\" line each;\n"
@@ -246,7 +260,7 @@ load_cluster(const char *dir, ctl_cluster *cluster)
 
 /*
  * The cluster commands that take options rather than node targets (stream,
- * seed, placement).  *handled: cmd was one of them; then the exit code.
+ * seed, start-state, placement).  *handled: cmd was one of them; then the exit code.
  */
 static int
 option_command(const char *dir, const char *cmd, char **args, int n_args, int timeout_ms,
@@ -278,6 +292,12 @@ option_command(const char *dir, const char *cmd, char **args, int n_args, int ti
 		if (load_cluster(dir, &cluster) != 0)
 			return 2;
 		rc = ctl_seed_command(&cluster, args, n_args, timeout_ms);
+	}
+	else if (strcmp(cmd, "start-state") == 0)
+	{
+		if (load_cluster(dir, &cluster) != 0)
+			return 2;
+		rc = ctl_start_state_command(&cluster, args, n_args, timeout_ms);
 	}
 	else if (strcmp(cmd, "placement") == 0)
 	{

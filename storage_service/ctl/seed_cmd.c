@@ -10,7 +10,9 @@
  * CREATE_SEGMENT later is an idempotent retry.  Each batch needs a write
  * quorum of acknowledgements.  The data directory must have been shut down
  * cleanly (pg_controldata says so), or its files could be older than the
- * LSN they are seeded at.
+ * LSN they are seeded at.  Last, it stores the volume's first start state
+ * (start_state_cmd.h): the directory's non-relation files at the seed LSN,
+ * on PG 0.
  */
 #define _DEFAULT_SOURCE
 
@@ -31,6 +33,7 @@
 #include "pagemsg.h"
 #include "pgwriter.h"
 #include "quorum.h"
+#include "start_state_cmd.h"
 #include "util.h"
 #include "volume.h"
 #include "wire.h"
@@ -447,17 +450,19 @@ seed_tablespaces(seed_state *st, const char *datadir)
 }
 
 /*
- * The checkpoint LSN of a cleanly shut down data directory, from
- * pg_controldata.  Returns 0, or -1 with err.
+ * The checkpoint LSN of a cleanly shut down data directory and its redo
+ * point, from pg_controldata.  Returns 0, or -1 with err.
  */
 static int
-controldata_lsn(const char *bindir, const char *datadir, uint64_t *lsn, char *err, size_t errlen)
+controldata_lsn(const char *bindir, const char *datadir, uint64_t *lsn, uint64_t *redo,
+				char *err, size_t errlen)
 {
 	char		cmd[8600];
 	char		line[512];
 	FILE	   *f;
 	bool		clean = false,
-				have_lsn = false;
+				have_lsn = false,
+				have_redo = false;
 	char		state[128] = "";
 
 	if (strchr(bindir, '\'') != NULL || strchr(datadir, '\'') != NULL)
@@ -488,10 +493,13 @@ controldata_lsn(const char *bindir, const char *datadir, uint64_t *lsn, char *er
 		}
 		else if (strcmp(line, "Latest checkpoint location") == 0)
 			have_lsn = ctl_parse_lsn(v, lsn) == 0;
+		else if (strcmp(line, "Latest checkpoint's REDO location") == 0)
+			have_redo = ctl_parse_lsn(v, redo) == 0;
 	}
-	if (pclose(f) != 0 || !have_lsn)
+	if (pclose(f) != 0 || !have_lsn || !have_redo)
 	{
-		snprintf(err, errlen, "pg_controldata %s failed or printed no checkpoint location", datadir);
+		snprintf(err, errlen, "pg_controldata %s failed or printed no checkpoint or redo location",
+				 datadir);
 		return -1;
 	}
 	if (!clean)
@@ -503,6 +511,26 @@ controldata_lsn(const char *bindir, const char *datadir, uint64_t *lsn, char *er
 	return 0;
 }
 
+/*
+ * The volume's first start state: the data directory's non-relation files
+ * at the seed LSN, on PG 0 (the segments the pages went to, epoch 1).  The
+ * directory was shut down cleanly, so its checkpoint is the seed LSN and
+ * its files are consistent there.
+ */
+static int
+seed_start_state(const seed_state *st, const char *datadir, uint64_t redo)
+{
+	aurora_pg_target t;
+
+	memset(&t, 0, sizeof(t));
+	t.volume_id = st->volume_id;
+	t.pg_id = 0;
+	t.volume_epoch = 1;
+	t.membership_epoch = 1;
+	memcpy(t.members, st->pgs[0].members, sizeof(t.members));
+	return ctl_start_state_store(&t, datadir, st->lsn, st->lsn, redo, 0, st->timeout_ms, "seed");
+}
+
 int
 ctl_seed_command(const ctl_cluster *c, char **args, int n, int timeout_ms)
 {
@@ -510,6 +538,7 @@ ctl_seed_command(const ctl_cluster *c, char **args, int n, int timeout_ms)
 	const char *bindir = NULL;
 	seed_state	st;
 	bool		have_lsn = false;
+	uint64_t	redo = 0;
 	aurora_member *all;
 	char		dir[4200];
 	int			rc = 0;
@@ -563,14 +592,18 @@ ctl_seed_command(const ctl_cluster *c, char **args, int n, int timeout_ms)
 	{
 		uint64_t	ckpt;
 
-		if (controldata_lsn(bindir, datadir, &ckpt, st.err, sizeof(st.err)) != 0)
+		if (controldata_lsn(bindir, datadir, &ckpt, &redo, st.err, sizeof(st.err)) != 0)
 		{
 			fprintf(stderr, "aurora-ctl: seed: %s\n", st.err);
 			return 1;
 		}
 		if (!have_lsn)
 			st.lsn = ckpt;
+		else
+			redo = st.lsn;
 	}
+	else
+		redo = st.lsn;
 
 	/* placement as the compute computes it */
 	all = calloc((size_t) (c->n > 0 ? c->n : 1), sizeof(*all));
@@ -603,6 +636,9 @@ ctl_seed_command(const ctl_cluster *c, char **args, int n, int timeout_ms)
 		rc = seed_tablespaces(&st, datadir);
 	for (uint32_t pg = 0; pg < st.geom.n_pgs && rc == 0; pg++)
 		rc = flush_pg(&st, pg);
+	/* PG 0 keeps the start states; its segments exist now unless it got no page */
+	if (rc == 0 && !st.pgs[0].created)
+		rc = create_pg(&st, 0);
 	if (rc == 0)
 	{
 		printf("seeded %" PRIu64 " pages of %" PRIu64 " files at LSN %X/%X into volume %" PRIu64
@@ -610,6 +646,8 @@ ctl_seed_command(const ctl_cluster *c, char **args, int n, int timeout_ms)
 			   st.volume_id, st.geom.n_pgs);
 		for (uint32_t pg = 0; pg < st.geom.n_pgs; pg++)
 			printf("  PG %u: %" PRIu64 " pages\n", pg, st.pgs[pg].seeded);
+		fflush(stdout);
+		rc = seed_start_state(&st, datadir, redo);
 	}
 	else
 		fprintf(stderr, "aurora-ctl: seed: %s\n", st.err);

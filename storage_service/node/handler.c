@@ -782,6 +782,12 @@ aurora_handler_dispatch(aurora_handler *h, const uint8_t *req, size_t len,
 		case AURORA_MSG_REL_SIZE_REQ:
 		case AURORA_MSG_SEED_PAGES:
 			return handler_defer_page_request(h, &hdr, req, len, out, deferred);
+		case AURORA_MSG_START_STATE_PUT:
+			handler_start_state_put(h, &hdr, body, out);
+			return false;
+		case AURORA_MSG_START_STATE_GET:
+			handler_start_state_get(h, &hdr, body, out);
+			return false;
 		case AURORA_MSG_ERROR:
 		case AURORA_MSG_STATUS_RESP:
 		case AURORA_MSG_SEGMENT_INFO:
@@ -792,6 +798,8 @@ aurora_handler_dispatch(aurora_handler *h, const uint8_t *req, size_t len,
 		case AURORA_MSG_PAGE:
 		case AURORA_MSG_REL_SIZE:
 		case AURORA_MSG_SEED_ACK:
+		case AURORA_MSG_START_STATE_ACK:
+		case AURORA_MSG_START_STATE:
 			snprintf(msg, sizeof(msg), "message type %s (%u) is a reply, not a request",
 					 aurora_msg_type_name(hdr.type), (unsigned) hdr.type);
 			break;

@@ -20,6 +20,7 @@
 struct aurora_segment_table;
 struct aurora_segment;
 struct aurora_pageservice;
+struct aurora_start_states;
 
 /* Every reply the handler produces fits in this many bytes. */
 #define AURORA_HANDLER_REPLY_MAX	(AURORA_HEADER_SIZE + AURORA_ERROR_BODY_MAX)
@@ -38,6 +39,7 @@ typedef struct aurora_handler
 	struct aurora_segment_table *store; /* NULL: no segments (tests of the codec path) */
 	struct aurora_pageservice *pages;	/* NULL: page requests are UNAVAILABLE */
 	int			page_threads;	/* the server's page threads (default 4) */
+	struct aurora_start_states *start_states;	/* NULL: start state requests are UNAVAILABLE */
 } aurora_handler;
 
 /* A reply of any size, malloc'd by the handler; the server frees it. */
@@ -93,6 +95,9 @@ void		aurora_handler_set_store(aurora_handler *h, struct aurora_segment_table *s
 
 /* Serve page requests with pages (which must outlive the handler). */
 void		aurora_handler_set_pages(aurora_handler *h, struct aurora_pageservice *pages);
+
+/* Serve start state requests from ss (which must outlive the handler). */
+void		aurora_handler_set_start_states(aurora_handler *h, struct aurora_start_states *ss);
 
 /*
  * Handle one request.  Returns false with *reply set (possibly an ERROR),

@@ -39,4 +39,10 @@ bool		handler_defer_page_request(aurora_handler *h, const aurora_header *req,
 									   const uint8_t *msg, size_t len, aurora_reply *out,
 									   aurora_deferred_ack *d);
 
+/* handler_start_state.c: START_STATE_PUT and START_STATE_GET. */
+void		handler_start_state_put(aurora_handler *h, const aurora_header *req,
+									const uint8_t *body, aurora_reply *out);
+void		handler_start_state_get(aurora_handler *h, const aurora_header *req,
+									const uint8_t *body, aurora_reply *out);
+
 #endif

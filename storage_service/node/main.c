@@ -23,6 +23,7 @@
 #include "handler.h"
 #include "log.h"
 #include "pageservice.h"
+#include "start_state.h"
 #include "pidfile.h"
 #include "segment_table.h"
 #include "server.h"
@@ -93,6 +94,7 @@ run(const char *config_path)
 	aurora_gossip_config gcfg;
 	aurora_pageservice *pages;
 	aurora_pageservice_config pcfg;
+	aurora_start_states *start_states;
 	sigset_t	sigs;
 	char		err[1024];
 	int			lock_fd;
@@ -134,6 +136,13 @@ run(const char *config_path)
 		return 1;
 	}
 	aurora_log("segment store open: %d segments", aurora_segment_table_count(store));
+	/* discards puts a previous run left unfinished */
+	if (aurora_start_states_open(store, &start_states, err, sizeof(err)) != 0)
+	{
+		aurora_log("cannot start: %s", err);
+		aurora_segment_table_close(store);
+		return 1;
+	}
 
 	memset(&pcfg, 0, sizeof(pcfg));
 	pcfg.walredo_postgres = cfg.walredo_postgres;
@@ -143,6 +152,7 @@ run(const char *config_path)
 	if (aurora_pageservice_start(store, &pcfg, &pages, err, sizeof(err)) != 0)
 	{
 		aurora_log("cannot start: %s", err);
+		aurora_start_states_close(start_states);
 		aurora_segment_table_close(store);
 		return 1;
 	}
@@ -154,11 +164,13 @@ run(const char *config_path)
 	aurora_handler_init(&handler, cfg.node_id, cfg.az, cfg.max_message_bytes);
 	aurora_handler_set_store(&handler, store);
 	aurora_handler_set_pages(&handler, pages);
+	aurora_handler_set_start_states(&handler, start_states);
 	handler.page_threads = (int) cfg.page_threads;
 	if (aurora_server_start(cfg.listen_url, &handler, &srv, err, sizeof(err)) != 0)
 	{
 		aurora_log("cannot start: %s", err);
 		aurora_pageservice_stop(pages);
+		aurora_start_states_close(start_states);
 		aurora_segment_table_close(store);
 		return 1;
 	}
@@ -174,6 +186,7 @@ run(const char *config_path)
 		aurora_pageservice_interrupt(pages);
 		aurora_server_stop(srv);
 		aurora_pageservice_stop(pages);
+		aurora_start_states_close(start_states);
 		aurora_segment_table_close(store);
 		return 1;
 	}
@@ -188,6 +201,7 @@ run(const char *config_path)
 		aurora_pageservice_interrupt(pages);
 		aurora_server_stop(srv);
 		aurora_pageservice_stop(pages);
+		aurora_start_states_close(start_states);
 		aurora_segment_table_close(store);
 		return 1;
 	}
@@ -213,6 +227,7 @@ run(const char *config_path)
 	aurora_pageservice_interrupt(pages);
 	aurora_server_stop(srv);
 	aurora_pageservice_stop(pages);
+	aurora_start_states_close(start_states);
 	aurora_segment_table_close(store);
 	aurora_pidfile_remove_if_ours(cfg.pid_file, getpid());
 	close(lock_fd);

@@ -1,15 +1,17 @@
 /*
  * make_seeds.c - writes a few valid encoded messages (STATUS_REQ,
  * STATUS_RESP, ERROR, page requests, a LOG_APPEND of an enveloped record,
- * with and without bodies) into the fuzz corpus
+ * with and without bodies, a small start state bundle) into the fuzz corpus
  * directory given as argv[1], so libFuzzer starts from inputs that pass the
  * CRC check and reaches the body decoders quickly.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "logmsg.h"
 #include "pagemsg.h"
+#include "start_state.h"
 #include "walmeta.h"
 #include "wire.h"
 
@@ -123,6 +125,21 @@ main(int argc, char **argv)
 		rc |= write_seed(argv[1], "log-append-body", body, n);
 		n = aurora_encode(&h, body, n, msg, sizeof(msg));
 		rc |= write_seed(argv[1], "log-append", msg, n);
+	}
+	{
+		aurora_start_state_file f[2] = {
+			{(char *) "global/pg_control", 0600, 4, (uint8_t *) "ctl!"},
+			{(char *) "pg_xact/0000", 0600, 2, (uint8_t *) "\x55\x01"}
+		};
+		aurora_start_state s = {0x1000028, 0x1000028, 0x1000000, 2, f};
+		uint8_t    *bundle;
+		size_t		blen;
+
+		if (aurora_start_state_encode(&s, &bundle, &blen, NULL, 0) == 0)
+		{
+			rc |= write_seed(argv[1], "start-state-bundle", bundle, blen);
+			free(bundle);
+		}
 	}
 	return rc;
 }
