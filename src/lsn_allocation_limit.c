@@ -45,7 +45,7 @@ static bool in_wait = false;
 
 typedef struct LalShared
 {
-	pg_atomic_uint64 waits;		/* times a backend waited */
+	pg_atomic_uint64 waits;		/* waits begun (counted when they begin) */
 	pg_atomic_uint64 wait_us;	/* and for how long in all */
 } LalShared;
 
@@ -130,6 +130,8 @@ lal_process_interrupts(void)
 	over_limit_end = InvalidXLogRecPtr;
 	started = GetCurrentTimestamp();
 	in_wait = true;
+	if (shared != NULL)
+		pg_atomic_fetch_add_u64(&shared->waits, 1);
 	PG_TRY();
 	{
 		while (lsn_allocation_limit_mb > 0 && beyond_limit(end))
@@ -150,7 +152,6 @@ lal_process_interrupts(void)
 			int			us;
 
 			TimestampDifference(started, GetCurrentTimestamp(), &secs, &us);
-			pg_atomic_fetch_add_u64(&shared->waits, 1);
 			pg_atomic_fetch_add_u64(&shared->wait_us, (uint64) secs * 1000000 + us);
 		}
 	}
