@@ -14,7 +14,8 @@
  *	  CHECK_FOR_INTERRUPTS, where no lightweight lock is held and a cancel or
  *	  termination is still served.
  *
- *	  Only client backends and autovacuum workers wait.  The processes
+ *	  Only client backends and autovacuum workers wait, and only once they
+ *	  wrote LAL_GRACE_BYTES of WAL since their last wait.  The processes
  *	  storage's progress depends on (the shipper, the WAL writer, the
  *	  checkpointer) and recovery never do.  Without a shipper streaming
  *	  there is no VDL to compare with, and nothing waits.
@@ -22,6 +23,7 @@
 #include "postgres.h"
 
 #include "access/xloginsert.h"
+#include "executor/instrument.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/atomics.h"
@@ -38,6 +40,17 @@
 
 /* MB of WAL a backend may run ahead of VDL; 0 turns the limit off */
 static int	lsn_allocation_limit_mb = 32;
+
+/*
+ * A process waits only once it has written this much WAL since its last
+ * wait: a session that prunes a page or sets a hint while others load data
+ * (monitoring, a read-only query) is not held up for their WAL, and the WAL
+ * beyond VDL stays within the limit plus this much per backend.
+ */
+#define LAL_GRACE_BYTES		(1024 * 1024)
+
+/* this process's WAL bytes (pgWalUsage) when it last waited */
+static uint64 wal_bytes_at_last_wait = 0;
 
 /* the end of the record that went over the limit, 0 when none */
 static XLogRecPtr over_limit_end = InvalidXLogRecPtr;
@@ -110,7 +123,7 @@ lal_xlog_inserted(XLogRecPtr end)
 	if (lsn_allocation_limit_mb == 0 || in_wait || !subject_to_limit())
 		return;
 	/* cheap test first: the atomic read, the spinlock only when over */
-	if (beyond_limit(end))
+	if (beyond_limit(end) && pgWalUsage.wal_bytes - wal_bytes_at_last_wait >= LAL_GRACE_BYTES)
 	{
 		over_limit_end = end;
 		InterruptPending = true;
@@ -146,6 +159,7 @@ lal_process_interrupts(void)
 	PG_FINALLY();
 	{
 		in_wait = false;
+		wal_bytes_at_last_wait = pgWalUsage.wal_bytes;
 		if (shared != NULL)
 		{
 			long		secs;

@@ -4,8 +4,10 @@
 # the WAL a restart would discard stays bounded.
 #
 # Three nodes down (one per AZ): no PG has a write quorum and VDL stands
-# still.  A bulk load then stops at the limit (its WAL stays within the limit
-# plus one record of VDL; it waits, wait event class Extension), can be
+# still.  A bulk load then stops at the limit (the WAL stays within the
+# limit, plus up to 1 MB per other writing session, of VDL; it waits, wait
+# event class Extension), while sessions that write little (this test's
+# monitoring queries) are not held up; it can be
 # cancelled while it waits, and a second one completes once the nodes are
 # back.
 use strict;
@@ -36,6 +38,14 @@ sub start_bulk
 	return ($h, \$out, \$err);
 }
 
+# the psql running the load has exited (pumping notices the closed pipes)
+sub finished
+{
+	my ($h) = @_;
+	eval { $h->pump_nb };
+	return !$h->pumpable;
+}
+
 # the bulk load's backend waits at the limit: a wait began (the counter
 # counts waits when they begin) and the backend waits in class Extension
 my $waits_seen = 0;
@@ -57,14 +67,14 @@ my $ahead1 = $c->safe_psql('SELECT wal_ahead_bytes FROM aurora.lsn_allocation_li
 sleep 2;
 my $ahead2 = $c->safe_psql('SELECT wal_ahead_bytes FROM aurora.lsn_allocation_limit()');
 is($ahead2, $ahead1, "and writes no more WAL while it waits ($ahead2 bytes beyond VDL)");
-cmp_ok($ahead2, '<=', ($limit_mb + 1) * 1024 * 1024, 'the WAL beyond VDL stays within the limit (plus a record)');
+cmp_ok($ahead2, '<=', ($limit_mb + 2) * 1024 * 1024, 'the WAL beyond VDL stays within the limit (plus what others may write)');
 cmp_ok($ahead2, '>=', $limit_mb * 1024 * 1024, '... having reached it');
 cmp_ok($c->safe_psql('SELECT wait_time_ms FROM aurora.lsn_allocation_limit()'), '==', 0,
 	'its time is added when it ends');
 
 # a waiting backend can be cancelled
 $c->safe_psql(q{SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE 'INSERT INTO bulk%'});
-ok($c->poll_until(sub { !$h->pumpable }, 30), 'a cancel ends the wait');
+ok($c->poll_until(sub { finished($h) }, 30), 'a cancel ends the wait');
 $h->finish;
 like($$berr, qr/canceling statement due to user request/, '... with the usual message');
 
@@ -73,7 +83,7 @@ like($$berr, qr/canceling statement due to user request/, '... with the usual me
 ok($c->poll_until(\&waiting_at_limit, 60), 'a second bulk load waits at the limit');
 ($rc, $out) = $c->ctl('start', 'a1', 'b1', 'c1');
 is($rc, 0, 'the nodes come back') or diag($out);
-ok($c->poll_until(sub { !$h->pumpable }, 120), 'the load goes on and completes');
+ok($c->poll_until(sub { finished($h) }, 120), 'the load goes on and completes');
 $h->finish;
 is($$berr, '', '... without an error');
 is($c->safe_psql('SELECT count(*) FROM bulk'), '150000', 'its rows are there');
