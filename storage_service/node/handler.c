@@ -504,7 +504,6 @@ handle_create_segment(aurora_handler *h, const aurora_header *req, const uint8_t
 	meta.blocks_per_segment = c.blocks_per_segment;
 
 	/* an existing segment is subject to the same fencing as any request */
-	meta.truncated_epoch = req->volume_epoch;	/* a new segment is open at its epoch */
 	seg = aurora_segment_table_find(h->store, req->volume_id, req->pg_id);
 	if (seg != NULL && !handler_check_epochs(h, req, seg, false, out))
 		return;

@@ -81,6 +81,7 @@ aurora_segment_format(const char *dir, const aurora_segment_meta *meta,
 {
 	char		path[4200];
 	uint8_t		h[AURORA_SEG_LOG_HEADER_SIZE];
+	aurora_segment_meta fresh;
 	int			fd;
 
 	if (seg_meta_check_format(meta, err, errlen) != 0)
@@ -104,8 +105,17 @@ aurora_segment_format(const char *dir, const aurora_segment_meta *meta,
 		aurora_seterr(err, errlen, "cannot write %s: %s", path, strerror(errno));
 		return AURORA_SEG_ERR_IO;
 	}
-	/* meta_write fsyncs dir, which also makes the log's directory entry durable. */
-	if (seg_meta_write(dir, meta, NULL, 0, err, errlen) != 0)
+	/*
+	 * A new segment is open at the epoch it is created in: truncated there,
+	 * with an empty history (PROTOCOL.md 5.3).  meta_write fsyncs dir, which
+	 * also makes the log's directory entry durable.
+	 */
+	fresh = *meta;
+	fresh.truncated_epoch = meta->volume_epoch;
+	fresh.records_dropped = 0;
+	fresh.cut_pending = false;
+	fresh.cut_lsn = 0;
+	if (seg_meta_write(dir, &fresh, NULL, 0, err, errlen) != 0)
 		return AURORA_SEG_ERR_IO;
 	return AURORA_SEG_OK;
 }
