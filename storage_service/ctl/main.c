@@ -50,7 +50,7 @@ usage(FILE *out)
 			"       aurora-ctl [--timeout MS] --cluster DIR seed --datadir D (--postgres-bin DIR | --lsn LSN)\n"
 			"                  [--pgs N] [--blocks-per-segment B] [--volume ID] [--batch PAGES]\n"
 			"       aurora-ctl getpage --node URL --pg N --block SPC/DB/REL/FORK/BLKNO --lsn LSN\n"
-			"                  [--volume ID] [--wait-ms MS] -o FILE\n"
+			"                  [--volume ID] [--wait-ms MS] [--epoch E] -o FILE\n"
 			"       aurora-ctl getpage --node URL --batch LIST [--pgs N --blocks-per-segment B]\n"
 			"                  [--volume ID] [--wait-ms MS] -o FILE\n"
 			"       aurora-ctl relsize --node URL --pg N --rel SPC/DB/REL/FORK --lsn LSN [--volume ID] [--wait-ms MS]\n"
