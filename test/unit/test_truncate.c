@@ -732,6 +732,11 @@ test_codecs(void)
 	size_t		n;
 	uint64_t	cut = 0;
 
+	is_str(aurora_msg_type_name(21), "FENCE_REQ", "type 21");
+	is_str(aurora_msg_type_name(22), "FENCE_ACK", "type 22");
+	is_str(aurora_msg_type_name(23), "TRUNCATE_REQ", "type 23");
+	is_str(aurora_msg_type_name(24), "TRUNCATE_ACK", "type 24");
+	is_str(aurora_error_name(20), "EPOCH_NOT_OPEN", "error 20");
 	ok(aurora_trunc_history_check(h, 3, NULL, 0), "1@100, 2@100, 5@300 is a valid history");
 	ok(aurora_trunc_cut_lsn(h, 3, 1, &cut) && cut == 100, "a segment truncated at 1 cuts at 100 (2@100)");
 	ok(aurora_trunc_cut_lsn(h, 3, 2, &cut) && cut == 300, "one truncated at 2 cuts at 300");
