@@ -765,15 +765,13 @@ segments_emit(void *arg, struct aurora_segment *seg)
 	s.truncated_epoch = meta.truncated_epoch;
 	s.records_dropped = meta.records_dropped;
 	{
-		aurora_trunc_entry *hist = malloc(AURORA_TRUNC_HISTORY_MAX * sizeof(*hist));
-		int			nh = hist ? aurora_segment_get_history(seg, hist, AURORA_TRUNC_HISTORY_MAX) : 0;
+		aurora_trunc_entry last;
 
-		if (nh > 0)
+		if (aurora_segment_last_truncation(seg, &last))
 		{
-			s.last_trunc_epoch = hist[nh - 1].epoch;
-			s.last_trunc_lsn = hist[nh - 1].lsn;
+			s.last_trunc_epoch = last.epoch;
+			s.last_trunc_lsn = last.lsn;
 		}
-		free(hist);
 	}
 	aurora_segment_state_put(&sink->b, &s);
 	sink->count++;

@@ -86,8 +86,9 @@ ps_set_error(aurora_page_result *res, uint32_t code, const char *fmt,...)
  * the position (and the unindexed tail) back there, so the indexer indexes
  * again whatever the log holds from there on.  Images coalescing made and
  * not yet committed are dropped with them (the log rebuilds them).  Caller
- * holds ps->mu (attach) or ps->work_mu (truncation), so the indexer is not
- * using s.
+ * holds ps->mu while attaching s (not yet in the list: nobody else can hold
+ * its tail_mu, so taking it there breaks no lock order) or ps->work_mu (a
+ * truncation), so the indexer is not using s.
  */
 void
 ps_discard_beyond_log(ps_seg *s, uint64_t scl)

@@ -253,6 +253,8 @@ int			aurora_segment_truncate_done(aurora_segment *s, char *err, size_t errlen);
  * Only an open segment takes records or serves pages.
  */
 bool		aurora_segment_is_open(aurora_segment *s);
+/* The history's last entry into *out; false if the history is empty. */
+bool		aurora_segment_last_truncation(aurora_segment *s, aurora_trunc_entry *out);
 /* Copy up to max history entries into out (may be NULL); returns how many there are. */
 int			aurora_segment_get_history(aurora_segment *s, aurora_trunc_entry *out, int max);
 

@@ -85,7 +85,7 @@ struct aurora_segment
 
 	/*
 	 * The truncation history (meta file; guarded by mu, changed only with
-	 * meta_mu held too): room for AURORA_TRUNC_HISTORY_MAX entries.
+	 * meta_mu held too): n_hist entries, malloc'd to that size.
 	 */
 	aurora_trunc_entry *hist;
 	size_t		n_hist;
@@ -133,7 +133,7 @@ int			seg_meta_write(const char *dir, const aurora_segment_meta *m,
 						   size_t errlen);
 /*
  * Read and check dir/meta: AURORA_SEG_OK, _IO or _CORRUPT with err.  *hist
- * is malloc'd (room for AURORA_TRUNC_HISTORY_MAX entries, *n_hist used).
+ * is malloc'd (*n_hist entries; room for one at least).
  */
 int			seg_meta_read(const char *dir, aurora_segment_meta *m, aurora_trunc_entry **hist,
 						  size_t *n_hist, char *err, size_t errlen);

@@ -478,6 +478,14 @@ out:
 		*hist = NULL;
 		*n_hist = 0;
 	}
+	else
+	{
+		/* keep only what the history uses: a node hosts many segments */
+		aurora_trunc_entry *fit = realloc(*hist, (*n_hist > 0 ? *n_hist : 1) * sizeof(**hist));
+
+		if (fit != NULL)
+			*hist = fit;
+	}
 	return rc;
 }
 

@@ -167,6 +167,19 @@ aurora_segment_get_history(aurora_segment *s, aurora_trunc_entry *out, int max)
 	return n;
 }
 
+bool
+aurora_segment_last_truncation(aurora_segment *s, aurora_trunc_entry *out)
+{
+	bool		any;
+
+	pthread_mutex_lock(&s->mu);
+	any = s->n_hist > 0;
+	if (any)
+		*out = s->hist[s->n_hist - 1];
+	pthread_mutex_unlock(&s->mu);
+	return any;
+}
+
 int
 aurora_segment_fence(aurora_segment *s, uint64_t epoch, char *err, size_t errlen)
 {
@@ -233,6 +246,7 @@ aurora_segment_truncate(aurora_segment *s, const aurora_trunc_entry *hist, int n
 {
 	aurora_segment_meta m;
 	aurora_trunc_entry last;
+	aurora_trunc_entry *copy = NULL;
 	uint64_t	cut;
 	int			rc;
 
@@ -279,6 +293,14 @@ aurora_segment_truncate(aurora_segment *s, const aurora_trunc_entry *hist, int n
 	if (m.cut_pending && m.cut_lsn < cut)
 		cut = m.cut_lsn;		/* an unfinished earlier cut reached lower */
 
+	if ((copy = malloc((size_t) n * sizeof(*copy))) == NULL)
+	{
+		aurora_seterr(err, errlen, "out of memory for a truncation history");
+		rc = AURORA_SEG_ERR_IO;
+		goto out;
+	}
+	memcpy(copy, hist, (size_t) n * sizeof(*hist));
+
 	/* the commit point */
 	m.volume_epoch = last.epoch;
 	m.truncated_epoch = last.epoch;
@@ -291,8 +313,10 @@ aurora_segment_truncate(aurora_segment *s, const aurora_trunc_entry *hist, int n
 	}
 	pthread_mutex_lock(&s->mu);
 	s->meta = m;
-	memcpy(s->hist, hist, (size_t) n * sizeof(*hist));
+	free(s->hist);
+	s->hist = copy;
 	s->n_hist = (size_t) n;
+	copy = NULL;
 	pthread_mutex_unlock(&s->mu);
 
 	/* no record can arrive any more (pending cut): make the last ones durable and cut */
@@ -303,6 +327,7 @@ aurora_segment_truncate(aurora_segment *s, const aurora_trunc_entry *hist, int n
 	res->cut_lsn = cut;
 out:
 	pthread_mutex_unlock(&s->meta_mu);
+	free(copy);
 	return rc;
 }
 
