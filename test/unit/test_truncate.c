@@ -478,6 +478,24 @@ rel_size(uint32_t pg, uint64_t epoch, uint32_t rel, uint64_t lsn, aurora_rel_siz
 	return code_of(&r);
 }
 
+/* GETPAGE of block 0 of rel at lsn: the reply type or error name. */
+static const char *
+getpage0(uint32_t pg, uint64_t epoch, uint32_t rel, uint64_t lsn)
+{
+	static reply r;
+	aurora_getpage_req g;
+	uint8_t		body[64];
+
+	memset(&g, 0, sizeof(g));
+	g.block.spc_oid = 1663;
+	g.block.db_oid = 5;
+	g.block.rel_number = rel;
+	g.lsn = lsn;
+	g.wait_ms = 3000;
+	call(AURORA_MSG_GETPAGE_REQ, pg, epoch, body, aurora_getpage_req_encode(&g, body, sizeof(body)), &r);
+	return code_of(&r);
+}
+
 static uint64_t
 indexed_lsn(uint32_t pg)
 {
@@ -623,6 +641,25 @@ test_handler(void)
 		usleep(10000);
 	is_uint(indexed_lsn(pg), 400, "the page index covers all three");
 	ok(strcmp(rel_size(pg, 1, 16385, 400, &rs), "REL_SIZE") == 0 && rs.exists, "B exists at 400");
+	/* an image at 350, above the cut to come: a page the truncated history never had */
+	{
+		static uint8_t page[AURORA_PAGE_BYTES];
+		aurora_seed_page sp;
+		uint8_t    *sb = malloc(aurora_seed_pages_size(1));
+
+		memset(page, 0x42, sizeof(page));
+		memset(page, 0, 8);
+		sp.block.spc_oid = 1663;
+		sp.block.db_oid = 5;
+		sp.block.rel_number = 16386;
+		sp.block.fork = 0;
+		sp.block.blkno = 0;
+		sp.page = page;
+		call(AURORA_MSG_SEED_PAGES, pg, 1, sb, aurora_seed_pages_encode(350, &sp, 1, sb, aurora_seed_pages_size(1)), &r);
+		is_str(code_of(&r), "SEED_ACK", "an image of C/0 at 350");
+		free(sb);
+		is_str(getpage0(pg, 1, 16386, 400), "PAGE", "GETPAGE C/0 at 400 serves it");
+	}
 
 	check_rules(pg, 0, "STALE_EPOCH", "STALE_EPOCH", "STALE_EPOCH", "epoch 0 < 1");
 	check_rules(pg, 2, "EPOCH_NOT_OPEN", "EPOCH_NOT_OPEN", "EPOCH_NOT_OPEN", "epoch 2 > 1 (no adoption)");
@@ -708,6 +745,7 @@ test_handler(void)
 	ok(!rs.exists, "B does not exist: its size entry went with the dropped record");
 	is_str(rel_size(pg, 2, 16384, 400, &rs), "REL_SIZE", "REL_SIZE of A at 400");
 	ok(rs.exists && rs.nblocks == 3, "A has blocks 0..2 (%u)", rs.nblocks);
+	is_str(getpage0(pg, 2, 16386, 400), "NO_RELATION", "the image of C/0 at 350 and its size went too");
 
 	aurora_pageservice_stop(ps);
 	aurora_segment_table_close(st);
