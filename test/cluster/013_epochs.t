@@ -84,9 +84,18 @@ like($out, qr/STALE_EPOCH/, 'with STALE_EPOCH') or diag($out);
 isnt($rc, 0, 'GETPAGE at epoch 1 fails');
 like($out, qr/STALE_EPOCH/, 'with STALE_EPOCH') or diag($out);
 
-# the new writer before truncating: no writes, no pages, but the ragged edge is readable
-($rc, $out) = $c->stream('--pg', $pg, '--after', $s1->{last_start}, '--records', 10,
-	'--batch', 10, '--epoch', 2, '--wait-ms', 1000);
+# the new writer before truncating: no writes, no pages, but the ragged edge is readable.
+# aurora-ctl stream's quorum writer (common/pgwriter.c) sometimes dies in NNG
+# ("panic: pthread_mutex_lock") while closing after every member refused a
+# batch: a known client teardown race, not what is tested here; such a run
+# is repeated (at most three times) and reported.
+for my $try (1 .. 3)
+{
+	($rc, $out) = $c->stream('--pg', $pg, '--after', $s1->{last_start}, '--records', 10,
+		'--batch', 10, '--epoch', 2, '--wait-ms', 1000);
+	last unless $out =~ /^panic: /m;
+	diag("aurora-ctl stream died in NNG while closing (try $try); repeating");
+}
 isnt($rc, 0, 'a writer at epoch 2 cannot append before the truncation');
 like($out, qr/EPOCH_NOT_OPEN/, 'LOG_APPEND: EPOCH_NOT_OPEN') or diag($out);
 ($rc, $out) = PageFiles::run($ctl, 'getpage', '--node', url('a1'), '--volume', 1,
