@@ -15,9 +15,9 @@
 
 AURORA_STORAGE_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 
-AURORA_COMMON_SRC_NAMES := crc32c.c util.c wire.c quorum.c logmsg.c link.c client.c pgwriter.c volume.c walmeta.c pagemsg.c watermark.c nodelist.c start_state.c start_state_msg.c start_state_client.c
+AURORA_COMMON_SRC_NAMES := crc32c.c util.c wire.c quorum.c logmsg.c link.c client.c pgwriter.c volume.c walmeta.c pagemsg.c watermark.c nodelist.c start_state.c start_state_msg.c start_state_client.c epochmsg.c
 AURORA_COMMON_SRCS := $(addprefix $(AURORA_STORAGE_DIR)/common/,$(AURORA_COMMON_SRC_NAMES))
-AURORA_COMMON_HEADERS := $(addprefix $(AURORA_STORAGE_DIR)/common/,crc32c.h wire.h quorum.h logmsg.h link.h client.h pgwriter.h util.h version.h volume.h walmeta.h pagemsg.h byteorder.h watermark.h nodelist.h start_state.h start_state_msg.h start_state_client.h)
+AURORA_COMMON_HEADERS := $(addprefix $(AURORA_STORAGE_DIR)/common/,crc32c.h wire.h quorum.h logmsg.h link.h client.h pgwriter.h util.h version.h volume.h walmeta.h pagemsg.h byteorder.h watermark.h nodelist.h start_state.h start_state_msg.h start_state_client.h epochmsg.h)
 AURORA_COMMON_INCLUDE := -I$(AURORA_STORAGE_DIR)/common
 
 # Debian 12 ships NNG 1.5 without a pkg-config file; fall back to -lnng.

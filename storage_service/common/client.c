@@ -435,3 +435,187 @@ aurora_conn_call(aurora_conn *conn, int timeout_ms, const aurora_header *h, cons
 	*reply = NULL;
 	return AURORA_CALL_BAD_REPLY;
 }
+
+/* ---- volume epochs ---- */
+
+/* Copy a decoded history out of its message: *out malloc'd, NULL when empty. */
+static int
+copy_history(const aurora_trunc_list *l, aurora_trunc_entry **out, int *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (l->n == 0)
+		return 0;
+	*out = malloc((size_t) l->n * sizeof(**out));
+	if (*out == NULL)
+		return -1;
+	aurora_trunc_list_copy(l, *out);
+	*n = l->n;
+	return 0;
+}
+
+/* aurora_conn_call, also reporting the reply header's volume epoch (of an ERROR too). */
+static aurora_call_result
+epoch_call(aurora_conn *conn, int timeout_ms, const aurora_header *h, const uint8_t *body,
+		   size_t body_len, uint32_t expect_type, aurora_header *rh, uint8_t **reply,
+		   const uint8_t **rbody, uint64_t *seg_volume_epoch, uint32_t *err_code, char *err,
+		   size_t errlen)
+{
+	uint32_t	code = 0;
+	aurora_call_result r = aurora_conn_call(conn, timeout_ms, h, body, body_len, expect_type,
+											rh, reply, rbody, &code, err, errlen);
+
+	if (err_code != NULL)
+		*err_code = code;
+	if (seg_volume_epoch != NULL)
+		*seg_volume_epoch = r == AURORA_CALL_OK || code != 0 ? rh->volume_epoch : 0;
+	return r;
+}
+
+void
+aurora_fence_result_free(aurora_fence_result *r)
+{
+	free(r->history);
+	r->history = NULL;
+	r->n_history = 0;
+}
+
+aurora_call_result
+aurora_fence_segment(aurora_conn *conn, int timeout_ms, uint64_t volume_id, uint32_t pg_id,
+					 uint64_t volume_epoch, uint64_t membership_epoch, aurora_fence_result *out,
+					 uint64_t *seg_volume_epoch, uint32_t *err_code, char *err, size_t errlen)
+{
+	aurora_header h,
+				rh;
+	uint8_t    *reply;
+	const uint8_t *rbody;
+	aurora_fence_ack ack;
+	aurora_call_result r;
+
+	memset(out, 0, sizeof(*out));
+	memset(&h, 0, sizeof(h));
+	h.type = AURORA_MSG_FENCE_REQ;
+	h.volume_id = volume_id;
+	h.pg_id = pg_id;
+	h.volume_epoch = volume_epoch;
+	h.membership_epoch = membership_epoch;
+	h.request_id = 1;
+	r = epoch_call(conn, timeout_ms, &h, NULL, 0, AURORA_MSG_FENCE_ACK, &rh, &reply, &rbody,
+				   seg_volume_epoch, err_code, err, errlen);
+	if (r != AURORA_CALL_OK)
+		return r;
+	if (aurora_fence_ack_decode(rbody, rh.body_len, &ack) != 0 ||
+		copy_history(&ack.history, &out->history, &out->n_history) != 0)
+	{
+		aurora_seterr(err, errlen, "malformed FENCE_ACK (or out of memory)");
+		free(reply);
+		return AURORA_CALL_BAD_REPLY;
+	}
+	out->scl = ack.scl;
+	out->highest_lsn = ack.highest_lsn;
+	out->truncated_epoch = ack.truncated_epoch;
+	free(reply);
+	return AURORA_CALL_OK;
+}
+
+aurora_call_result
+aurora_truncate_segment(aurora_conn *conn, int timeout_ms, uint64_t volume_id, uint32_t pg_id,
+						uint64_t membership_epoch, const aurora_trunc_entry *history, int n,
+						aurora_truncate_ack *out, uint64_t *seg_volume_epoch, uint32_t *err_code,
+						char *err, size_t errlen)
+{
+	aurora_header h,
+				rh;
+	uint8_t    *reply;
+	const uint8_t *rbody;
+	uint8_t    *raw,
+			   *body;
+	aurora_trunc_list l;
+	size_t		body_len;
+	aurora_call_result r;
+
+	memset(out, 0, sizeof(*out));
+	if (err_code != NULL)
+		*err_code = 0;
+	if (n < 1 || n > AURORA_TRUNC_HISTORY_MAX)
+	{
+		aurora_seterr(err, errlen, "a truncation needs 1..%d history entries", AURORA_TRUNC_HISTORY_MAX);
+		return AURORA_CALL_NO_REPLY;
+	}
+	raw = malloc((size_t) n * AURORA_TRUNC_ENTRY_SIZE);
+	body = malloc(AURORA_TRUNC_LIST_MAX_BYTES);
+	if (raw == NULL || body == NULL)
+	{
+		free(raw);
+		free(body);
+		aurora_seterr(err, errlen, "out of memory");
+		return AURORA_CALL_NO_REPLY;
+	}
+	aurora_trunc_list_fill(&l, history, n, raw);
+	body_len = aurora_truncate_req_encode(&l, body, AURORA_TRUNC_LIST_MAX_BYTES);
+	memset(&h, 0, sizeof(h));
+	h.type = AURORA_MSG_TRUNCATE_REQ;
+	h.volume_id = volume_id;
+	h.pg_id = pg_id;
+	h.volume_epoch = history[n - 1].epoch;
+	h.membership_epoch = membership_epoch;
+	h.request_id = 1;
+	r = epoch_call(conn, timeout_ms, &h, body, body_len, AURORA_MSG_TRUNCATE_ACK, &rh, &reply,
+				   &rbody, seg_volume_epoch, err_code, err, errlen);
+	free(raw);
+	free(body);
+	if (r != AURORA_CALL_OK)
+		return r;
+	if (aurora_truncate_ack_decode(rbody, rh.body_len, out) != 0)
+	{
+		aurora_seterr(err, errlen, "malformed TRUNCATE_ACK");
+		r = AURORA_CALL_BAD_REPLY;
+	}
+	free(reply);
+	return r;
+}
+
+void
+aurora_segment_info_result_free(aurora_segment_info_result *r)
+{
+	free(r->history);
+	r->history = NULL;
+	r->n_history = 0;
+}
+
+aurora_call_result
+aurora_get_segment_info(aurora_conn *conn, int timeout_ms, uint64_t volume_id, uint32_t pg_id,
+						aurora_segment_info_result *out, uint32_t *err_code, char *err,
+						size_t errlen)
+{
+	aurora_header h,
+				rh;
+	uint8_t    *reply;
+	const uint8_t *rbody;
+	aurora_call_result r;
+
+	memset(out, 0, sizeof(*out));
+	memset(&h, 0, sizeof(h));
+	h.type = AURORA_MSG_SEGMENT_INFO_REQ;
+	h.volume_id = volume_id;
+	h.pg_id = pg_id;
+	h.request_id = 1;
+	r = aurora_conn_call(conn, timeout_ms, &h, NULL, 0, AURORA_MSG_SEGMENT_INFO, &rh, &reply,
+						 &rbody, err_code, err, errlen);
+	if (r != AURORA_CALL_OK)
+		return r;
+	if (aurora_segment_info_decode(rbody, rh.body_len, &out->info) != 0 ||
+		copy_history(&out->info.history, &out->history, &out->n_history) != 0)
+	{
+		aurora_seterr(err, errlen, "malformed SEGMENT_INFO (or out of memory)");
+		free(reply);
+		memset(out, 0, sizeof(*out));
+		return AURORA_CALL_BAD_REPLY;
+	}
+	out->info.history.n = 0;
+	out->info.history.raw = NULL;
+	out->volume_epoch = rh.volume_epoch;
+	out->membership_epoch = rh.membership_epoch;
+	free(reply);
+	return AURORA_CALL_OK;
+}

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "epochmsg.h"
+#include "logmsg.h"
 #include "wire.h"
 
 /* Largest reply the client accepts. */
@@ -98,5 +100,63 @@ aurora_call_result aurora_conn_call(aurora_conn *conn, int timeout_ms, const aur
 									const uint8_t *body, size_t body_len, uint32_t expect_type,
 									aurora_header *rh, uint8_t **reply, const uint8_t **rbody,
 									uint32_t *err_code, char *err, size_t errlen);
+
+/*
+ * ---- Volume epochs (PROTOCOL.md 5.10): blocking calls to one segment on
+ * conn.  Each returns aurora_conn_call's result; on AURORA_CALL_OK *out is
+ * filled, otherwise err says why and *err_code (when not NULL) is the
+ * ERROR's code (STALE_EPOCH, EPOCH_NOT_OPEN, CONFLICT, ...) or 0.  The
+ * segment's epochs after the call (from the reply header, also of an
+ * ERROR) go to *seg_volume_epoch / *seg_membership_epoch when not NULL.
+ */
+
+/* A fence's answer; history is malloc'd (NULL when n_history is 0): aurora_fence_result_free. */
+typedef struct aurora_fence_result
+{
+	uint64_t	scl;
+	uint64_t	highest_lsn;
+	uint64_t	truncated_epoch;
+	int			n_history;
+	aurora_trunc_entry *history;
+} aurora_fence_result;
+
+void		aurora_fence_result_free(aurora_fence_result *r);
+
+/* FENCE_REQ at volume_epoch: the segment refuses every lower epoch from then on. */
+aurora_call_result aurora_fence_segment(aurora_conn *conn, int timeout_ms, uint64_t volume_id,
+										uint32_t pg_id, uint64_t volume_epoch,
+										uint64_t membership_epoch, aurora_fence_result *out,
+										uint64_t *seg_volume_epoch, uint32_t *err_code,
+										char *err, size_t errlen);
+
+/*
+ * TRUNCATE_REQ with the full history history[0..n) (n >= 1); its last
+ * entry (E, V) is the epoch opened (the header's volume epoch) and VDL.
+ */
+aurora_call_result aurora_truncate_segment(aurora_conn *conn, int timeout_ms, uint64_t volume_id,
+										   uint32_t pg_id, uint64_t membership_epoch,
+										   const aurora_trunc_entry *history, int n,
+										   aurora_truncate_ack *out, uint64_t *seg_volume_epoch,
+										   uint32_t *err_code, char *err, size_t errlen);
+
+/*
+ * SEGMENT_INFO_REQ (unfenced): the segment's SEGMENT_INFO with its
+ * truncated epoch and history.  out->info.history points into nothing
+ * (n 0, raw NULL): the history is copied to out->history (malloc'd,
+ * aurora_segment_info_result_free).
+ */
+typedef struct aurora_segment_info_result
+{
+	aurora_segment_info info;
+	uint64_t	volume_epoch;	/* the segment's, from the reply header */
+	uint64_t	membership_epoch;
+	int			n_history;
+	aurora_trunc_entry *history;
+} aurora_segment_info_result;
+
+void		aurora_segment_info_result_free(aurora_segment_info_result *r);
+aurora_call_result aurora_get_segment_info(aurora_conn *conn, int timeout_ms, uint64_t volume_id,
+										   uint32_t pg_id, aurora_segment_info_result *out,
+										   uint32_t *err_code, char *err, size_t errlen);
 
 #endif

@@ -72,6 +72,8 @@ aurora_segment_info_encode(const aurora_segment_info *i, uint8_t *out, size_t ou
 	aurora_buf_put_u32(&b, i->n_pgs);
 	aurora_buf_put_u32(&b, i->blocks_per_segment);
 	aurora_buf_put_u64(&b, i->seeded_lsn);
+	aurora_buf_put_u64(&b, i->truncated_epoch);
+	aurora_trunc_list_put(&b, &i->history);
 	return aurora_buf_finish_write(&b);
 }
 
@@ -87,6 +89,15 @@ aurora_segment_info_decode(const uint8_t *body, size_t len, aurora_segment_info 
 	i->n_pgs = aurora_buf_get_u32(&b);
 	i->blocks_per_segment = aurora_buf_get_u32(&b);
 	i->seeded_lsn = aurora_buf_get_u64(&b);
+	i->truncated_epoch = 0;
+	i->history.n = 0;
+	i->history.raw = NULL;
+	/* a node from before volume epochs ends here */
+	if (aurora_buf_ok(&b) && aurora_buf_remaining(&b) > 0)
+	{
+		i->truncated_epoch = aurora_buf_get_u64(&b);
+		aurora_trunc_list_get(&b, &i->history);
+	}
 	return aurora_buf_finish_read(&b);
 }
 
@@ -340,6 +351,10 @@ aurora_segment_state_put(aurora_buf *b, const aurora_segment_state *s)
 	aurora_buf_put_u64(b, s->records_from_peers);
 	aurora_buf_put_u64(b, s->indexed_lsn);
 	aurora_buf_put_u64(b, s->page_images);
+	aurora_buf_put_u64(b, s->truncated_epoch);
+	aurora_buf_put_u64(b, s->last_trunc_epoch);
+	aurora_buf_put_u64(b, s->last_trunc_lsn);
+	aurora_buf_put_u64(b, s->records_dropped);
 }
 
 void
@@ -375,6 +390,10 @@ aurora_segment_state_get(aurora_buf *b, aurora_segment_state *s)
 	s->records_from_peers = aurora_buf_get_u64(b);
 	s->indexed_lsn = aurora_buf_get_u64(b);
 	s->page_images = aurora_buf_get_u64(b);
+	s->truncated_epoch = aurora_buf_get_u64(b);
+	s->last_trunc_epoch = aurora_buf_get_u64(b);
+	s->last_trunc_lsn = aurora_buf_get_u64(b);
+	s->records_dropped = aurora_buf_get_u64(b);
 }
 
 int

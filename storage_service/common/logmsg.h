@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "epochmsg.h"			/* truncation history */
 #include "quorum.h"				/* AURORA_PG_COPIES */
 #include "wire.h"
 
@@ -74,6 +75,9 @@ typedef struct aurora_segment_info
 	uint32_t	n_pgs;			/* geometry recorded with the segment */
 	uint32_t	blocks_per_segment;
 	uint64_t	seeded_lsn;		/* LSN of the segment's base images (SEED_PAGES); 0 = none */
+	/* volume epochs (PROTOCOL.md 5.3); 0 and empty from a node that predates them */
+	uint64_t	truncated_epoch;	/* epoch of the last truncation the segment applied */
+	aurora_trunc_list history;	/* its truncation history (points into the body) */
 } aurora_segment_info;
 
 size_t		aurora_segment_info_encode(const aurora_segment_info *i,
@@ -180,6 +184,11 @@ typedef struct aurora_segment_state
 	/* page service (PROTOCOL.md 5.9); 0 for a segment without geometry */
 	uint64_t	indexed_lsn;	/* the page index covers every record ending <= it */
 	uint64_t	page_images;	/* page images held (seeded and coalesced) */
+	/* volume epochs (PROTOCOL.md 5.6) */
+	uint64_t	truncated_epoch;
+	uint64_t	last_trunc_epoch;	/* last history entry; 0, 0 if none */
+	uint64_t	last_trunc_lsn;
+	uint64_t	records_dropped;	/* records truncations dropped, in total */
 } aurora_segment_state;
 
 void		aurora_segment_state_put(aurora_buf *b, const aurora_segment_state *s);

@@ -1,6 +1,6 @@
 /*
  * start_state_client.h - storing and fetching a start state on the six
- * segments of a protection group (PROTOCOL.md 5.10).  A compute stores
+ * segments of a protection group (PROTOCOL.md 5.11).  A compute stores
  * its start states on PG 0 after checkpoints; a starting compute and
  * aurora-ctl fetch the newest one at or below an LSN.
  *

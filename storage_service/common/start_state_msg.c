@@ -1,6 +1,6 @@
 /*
  * start_state_msg.c - codecs of the start state message bodies
- * (start_state_msg.h, PROTOCOL.md 5.10), on the bounded aurora_buf
+ * (start_state_msg.h, PROTOCOL.md 5.11), on the bounded aurora_buf
  * reader/writer: a short, long or inconsistent body is MALFORMED and never
  * read past.
  */

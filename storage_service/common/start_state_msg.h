@@ -1,5 +1,5 @@
 /*
- * start_state_msg.h - bodies of the start state messages (PROTOCOL.md 5.10):
+ * start_state_msg.h - bodies of the start state messages (PROTOCOL.md 5.11):
  * START_STATE_PUT / START_STATE_ACK (a compute stores a bundle on a
  * segment, in pieces) and START_STATE_GET / START_STATE (a starting compute
  * or aurora-ctl fetches the newest one at or below an LSN, in pieces).

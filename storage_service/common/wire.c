@@ -154,6 +154,8 @@ aurora_error_name(uint32_t code)
 			return "REDO_FAILED";
 		case AURORA_ERR_UNAVAILABLE:
 			return "UNAVAILABLE";
+		case AURORA_ERR_EPOCH_NOT_OPEN:
+			return "EPOCH_NOT_OPEN";
 	}
 	return "UNKNOWN_ERROR";
 }
@@ -203,6 +205,14 @@ aurora_msg_type_name(uint32_t type)
 			return "SEED_PAGES";
 		case AURORA_MSG_SEED_ACK:
 			return "SEED_ACK";
+		case AURORA_MSG_FENCE_REQ:
+			return "FENCE_REQ";
+		case AURORA_MSG_FENCE_ACK:
+			return "FENCE_ACK";
+		case AURORA_MSG_TRUNCATE_REQ:
+			return "TRUNCATE_REQ";
+		case AURORA_MSG_TRUNCATE_ACK:
+			return "TRUNCATE_ACK";
 		case AURORA_MSG_START_STATE_PUT:
 			return "START_STATE_PUT";
 		case AURORA_MSG_START_STATE_ACK:

@@ -66,6 +66,11 @@
 #define AURORA_MSG_REL_SIZE			18
 #define AURORA_MSG_SEED_PAGES		19
 #define AURORA_MSG_SEED_ACK			20
+/* Volume epochs: fencing an old writer, truncating the ragged edge (bodies in logmsg.h). */
+#define AURORA_MSG_FENCE_REQ		21
+#define AURORA_MSG_FENCE_ACK		22
+#define AURORA_MSG_TRUNCATE_REQ		23
+#define AURORA_MSG_TRUNCATE_ACK		24
 /* Start states: the compute's non-relation files (bodies in start_state_msg.h). */
 #define AURORA_MSG_START_STATE_PUT	25
 #define AURORA_MSG_START_STATE_ACK	26
@@ -93,8 +98,10 @@
 #define AURORA_ERR_NO_BLOCK		17	/* the block does not exist at the LSN */
 #define AURORA_ERR_REDO_FAILED	18	/* a record could not be applied */
 #define AURORA_ERR_UNAVAILABLE	19	/* no WAL-redo helper configured or startable */
+/* Volume epochs. */
+#define AURORA_ERR_EPOCH_NOT_OPEN	20	/* segment not truncated for this epoch */
 /* Size of per-code counter arrays: index = error code, index 0 unused. */
-#define AURORA_ERR_COUNT		20
+#define AURORA_ERR_COUNT		21
 
 typedef struct aurora_header
 {

@@ -313,9 +313,9 @@ ctl_segments(const char *const *urls, int n, int timeout_ms)
 				j,
 				rc = 0;
 
-	printf("%-22s %-16s %4s %4s %12s %12s %9s %10s %6s %5s %12s %10s %s\n", "NODE_URL",
-		   "VOLUME", "PG", "REPL", "SCL", "HIGHEST", "RECORDS", "BYTES", "EPOCH", "HOLES",
-		   "PEER_SCL", "FROM_PEERS", "RECOVERY");
+	printf("%-22s %-16s %4s %4s %12s %12s %9s %10s %6s %5s %12s %10s %6s %16s %8s %s\n",
+		   "NODE_URL", "VOLUME", "PG", "REPL", "SCL", "HIGHEST", "RECORDS", "BYTES", "EPOCH",
+		   "HOLES", "PEER_SCL", "FROM_PEERS", "T_EPOCH", "LAST_CUT", "DROPPED", "RECOVERY");
 	for (i = 0; i < n; i++)
 	{
 		aurora_conn *conn = open_conn(urls[i]);
@@ -337,12 +337,24 @@ ctl_segments(const char *const *urls, int n, int timeout_ms)
 		}
 		aurora_conn_close(conn);
 		for (j = 0; j < count; j++)
+		{
+			char		cut[48];
+
+			/* the last truncation as EPOCH@LSN, "-" if the segment never was truncated */
+			if (st[j].last_trunc_epoch == 0)
+				snprintf(cut, sizeof(cut), "-");
+			else
+				snprintf(cut, sizeof(cut), "%" PRIu64 "@%" PRIu64, st[j].last_trunc_epoch,
+						 st[j].last_trunc_lsn);
 			printf("%-22s %016" PRIx64 " %4u %4u %12" PRIu64 " %12" PRIu64 " %9" PRIu64
-				   " %10" PRIu64 " %6" PRIu64 " %5u %12" PRIu64 " %10" PRIu64 " %s\n",
+				   " %10" PRIu64 " %6" PRIu64 " %5u %12" PRIu64 " %10" PRIu64 " %6" PRIu64
+				   " %16s %8" PRIu64 " %s\n",
 				   urls[i], st[j].volume_id, st[j].pg_id, st[j].replica_index, st[j].scl,
 				   st[j].highest_lsn, st[j].records, st[j].bytes_on_disk,
 				   st[j].volume_epoch, st[j].n_holes, st[j].peer_scl,
-				   st[j].records_from_peers, st[j].recovery_note);
+				   st[j].records_from_peers, st[j].truncated_epoch, cut,
+				   st[j].records_dropped, st[j].recovery_note);
+		}
 		free(st);
 	}
 	return rc;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "epoch_cmd.h"
 #include "logtool.h"
 #include "placement.h"
 #include "quorum.h"
@@ -40,6 +41,8 @@ usage(FILE *out)
 			"                  [--after LSN] [--epoch E] [--volume ID] [--wait-ms MS] [--write-quorum W]\n"
 			"                  [--window N] [--drop-to NODE[,NODE...] [--drop-every K]]\n"
 			"       aurora-ctl [--cluster DIR] segments [URL... | TARGET...]\n"
+			"       aurora-ctl --cluster DIR fence --pg N --epoch E [--volume ID]\n"
+			"       aurora-ctl --cluster DIR truncate --pg N --epoch E --at LSN [--history E1@LSN1,...] [--volume ID]\n"
 			"       aurora-ctl [--timeout MS] --cluster DIR placement [--pgs N] [--volume ID]\n"
 			"       aurora-ctl read-log URL --pg N [--volume ID] [--from LSN] [--to LSN] [--epoch E] [--wal]\n"
 			"       aurora-ctl redo --postgres PATH --node URL (--pg N | --pgs N --blocks-per-segment B)\n"
@@ -54,7 +57,7 @@ usage(FILE *out)
 			"       aurora-ctl [--timeout MS] --cluster DIR start-state put --datadir DIR --lsn L --checkpoint C\n"
 			"                  --redo R [--epoch E] [--piece BYTES] [--volume ID]\n"
 			"       aurora-ctl getpage --node URL --pg N --block SPC/DB/REL/FORK/BLKNO --lsn LSN\n"
-			"                  [--volume ID] [--wait-ms MS] -o FILE\n"
+			"                  [--volume ID] [--wait-ms MS] [--epoch E] -o FILE\n"
 			"       aurora-ctl getpage --node URL --batch LIST [--pgs N --blocks-per-segment B]\n"
 			"                  [--volume ID] [--wait-ms MS] -o FILE\n"
 			"       aurora-ctl relsize --node URL --pg N --rel SPC/DB/REL/FORK --lsn LSN [--volume ID] [--wait-ms MS]\n"
@@ -74,7 +77,13 @@ usage(FILE *out)
 			"        (with --window N, once N batches are in flight: pipelining);\n"
 			"        --drop-to withholds every K-th batch (default every batch) from those\n"
 			"        nodes, as if the messages were lost\n"
-			"segments  list the segments of nodes: SCL, records, holes, epochs\n"
+			"segments  list the segments of nodes: SCL, records, holes, epochs, truncations\n"
+			"fence   raise the volume epoch of a PG's six segments (the first six nodes) to E:\n"
+			"        from then on they refuse lower epochs; prints each one's SCL and history.\n"
+			"        Exit 0 when a write quorum (4 of 6) acknowledged\n"
+			"truncate  discard every record at or above LSN on the six segments and open\n"
+			"        epoch E there; --history: the volume's earlier truncations.  Exit 0\n"
+			"        when a write quorum acknowledged\n"
 			"placement  where each replica of every PG of a volume belongs (the compute's\n"
 			"          placement over DIR's nodes) and whether that node holds it:\n"
 			"          STATE ok, missing, down or misplaced; EPOCHS volume/membership.\n"
@@ -286,6 +295,12 @@ option_command(const char *dir, const char *cmd, char **args, int n_args, int ti
 		if (load_cluster(dir, &cluster) != 0)
 			return 2;
 		rc = ctl_stream(&cluster, &o, timeout_ms);
+	}
+	else if (strcmp(cmd, "fence") == 0 || strcmp(cmd, "truncate") == 0)
+	{
+		if (load_cluster(dir, &cluster) != 0)
+			return 2;
+		rc = ctl_epoch_command(&cluster, cmd, args, n_args, timeout_ms);
 	}
 	else if (strcmp(cmd, "seed") == 0)
 	{

@@ -114,6 +114,7 @@ typedef struct node_opts
 	uint64_t	lsn;
 	bool		have_lsn;
 	uint32_t	wait_ms;
+	uint64_t	epoch;			/* --epoch: the volume epoch sent (default 1) */
 	const char *out;
 	const char *batch;			/* --batch FILE: many requests, one connection */
 	aurora_geometry geom;		/* --pgs/--blocks-per-segment: route "-" lines */
@@ -125,6 +126,7 @@ node_options(const char *cmd, char **args, int n, node_opts *o, bool want_block)
 	memset(o, 0, sizeof(*o));
 	o->volume_id = AURORA_COMPUTE_VOLUME_ID;
 	o->wait_ms = 5000;
+	o->epoch = 1;
 	for (int i = 0; i < n; i += 2)
 	{
 		const char *v = i + 1 < n ? args[i + 1] : NULL;
@@ -142,6 +144,8 @@ node_options(const char *cmd, char **args, int n, node_opts *o, bool want_block)
 			okv = o->have_lsn = ctl_parse_lsn(v, &o->lsn) == 0;
 		else if (okv && strcmp(args[i], "--wait-ms") == 0)
 			okv = ctl_parse_u32(v, &o->wait_ms) == 0;
+		else if (okv && strcmp(args[i], "--epoch") == 0)
+			okv = ctl_parse_lsn(v, &o->epoch) == 0;
 		else if (okv && want_block && strcmp(args[i], "-o") == 0)
 			o->out = v;
 		else if (okv && strcmp(args[i], "--batch") == 0)
@@ -192,6 +196,9 @@ node_request(const node_opts *o, uint16_t type, const uint8_t *body, size_t len,
 	h.type = type;
 	h.volume_id = o->volume_id;
 	h.pg_id = o->pg;
+	/* page requests are fenced like writes (PROTOCOL.md 5) */
+	h.volume_epoch = o->epoch;
+	h.membership_epoch = 1;
 	h.request_id = 1;
 	r = ctl_request(conn, timeout_ms + (int) o->wait_ms, &h, body, len, expect, rh, reply, rbody,
 					err, sizeof(err));
@@ -281,6 +288,8 @@ batch_requests(const node_opts *o, bool getpage, int timeout_ms)
 		memset(&h, 0, sizeof(h));
 		h.volume_id = o->volume_id;
 		h.pg_id = pg;
+		h.volume_epoch = o->epoch;
+		h.membership_epoch = 1;
 		h.request_id = (uint64_t) lineno;
 		if (getpage)
 		{

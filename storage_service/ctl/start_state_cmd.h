@@ -1,7 +1,7 @@
 /*
  * start_state_cmd.h - aurora-ctl start-state (list, get, restore, put):
  * the start states a volume keeps on the six segments of PG 0
- * (PROTOCOL.md 5.10, 13), and storing one from a data directory, which
+ * (PROTOCOL.md 5.11, 13), and storing one from a data directory, which
  * seed (seed_cmd.c) does for the first one.
  */
 #ifndef AURORA_CTL_START_STATE_CMD_H

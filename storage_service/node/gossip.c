@@ -15,6 +15,14 @@
  * Every record with start below a peer's SCL belongs to that peer's
  * unbroken chain, so the range is exactly what we may be missing; records
  * we hold already come back as duplicates and are skipped by the append.
+ *
+ * Volume epochs (PROTOCOL.md 5.7): a peer is a source only when both
+ * segments are at the same volume epoch, truncated for it (truncated
+ * epoch == volume epoch on both sides).  A segment that missed a
+ * truncation (it was down or cut off while the new compute opened the
+ * volume) sees a peer truncated at a higher epoch with a history that
+ * extends its own, and applies that history exactly as a TRUNCATE_REQ
+ * would (truncation.h): its ragged edge is gone before it fetches anything.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -34,6 +42,7 @@
 #include "logmsg.h"
 #include "segment.h"
 #include "segment_table.h"
+#include "truncation.h"
 #include "util.h"
 #include "wire.h"
 
@@ -67,6 +76,8 @@ struct aurora_gossip
 	uint32_t	interval_ms;
 	uint32_t	timeout_ms;
 	uint32_t	max_body;
+	struct aurora_pageservice *pages;
+	struct aurora_start_states *states;
 	uint64_t	next_request_id;
 	bool		round_in_step;	/* this round: every segment in step so far */
 
@@ -200,11 +211,63 @@ peer_call(aurora_gossip *g, peer *p, const aurora_segment_meta *meta, uint16_t t
 }
 
 /*
- * Ask a peer for its segment's SCL.  Returns true with *scl set if the peer
- * holds the segment in exactly our epochs.
+ * The peer p is truncated at a higher epoch than seg: if its history
+ * extends ours, apply it (exactly like a TRUNCATE_REQ).  True if seg
+ * changed.
  */
 static bool
-probe(aurora_gossip *g, peer *p, const aurora_segment_meta *meta, uint64_t *scl)
+adopt_truncation(aurora_gossip *g, peer *p, aurora_segment *seg, const aurora_segment_meta *meta,
+				 const aurora_segment_info *info)
+{
+	aurora_trunc_entry *theirs = NULL,
+			   *ours = NULL;
+	aurora_segment_truncation res;
+	char		err[300];
+	int			n_ours;
+	bool		changed = false;
+	int			rc;
+
+	if (info->history.n == 0)
+		return false;
+	theirs = malloc((size_t) info->history.n * sizeof(*theirs));
+	ours = malloc(AURORA_TRUNC_HISTORY_MAX * sizeof(*ours));
+	if (theirs == NULL || ours == NULL)
+		goto out;
+	aurora_trunc_list_copy(&info->history, theirs);
+	n_ours = aurora_segment_get_history(seg, ours, AURORA_TRUNC_HISTORY_MAX);
+	/* a peer whose history is not ours extended, or that ends below our epoch: not ours to follow */
+	if (theirs[info->history.n - 1].epoch != info->truncated_epoch ||
+		info->truncated_epoch < meta->volume_epoch ||
+		!aurora_trunc_history_check(theirs, info->history.n, NULL, 0) ||
+		!aurora_trunc_history_is_prefix(ours, n_ours, theirs, info->history.n))
+		goto out;
+	rc = aurora_truncation_apply(seg, g->pages, g->states, theirs, info->history.n, &res, err, sizeof(err));
+	if (rc != AURORA_SEG_OK)
+	{
+		aurora_log("gossip: volume %016" PRIx64 " PG %" PRIu32 ": cannot adopt the truncation "
+				   "of %s: %s", meta->volume_id, meta->pg_id, p->url, err);
+		goto out;
+	}
+	aurora_log("gossip: volume %016" PRIx64 " PG %" PRIu32 ": adopted truncation epoch %" PRIu64
+			   " at LSN %" PRIu64 " from %s, dropped %" PRIu64 " records",
+			   meta->volume_id, meta->pg_id, info->truncated_epoch,
+			   theirs[info->history.n - 1].lsn, p->url, res.records_dropped);
+	changed = true;
+out:
+	free(theirs);
+	free(ours);
+	return changed;
+}
+
+/*
+ * Ask a peer for its segment's SCL.  Returns true with *scl set if the peer
+ * holds the segment in exactly our epochs and both are truncated for the
+ * volume epoch.  *adopted: the peer's truncation was applied to seg (its
+ * meta changed: this round is over for it).
+ */
+static bool
+probe(aurora_gossip *g, peer *p, aurora_segment *seg, const aurora_segment_meta *meta,
+	  uint64_t *scl, bool *adopted)
 {
 	aurora_header rh;
 	uint8_t    *reply;
@@ -215,12 +278,19 @@ probe(aurora_gossip *g, peer *p, const aurora_segment_meta *meta, uint64_t *scl)
 	if (peer_call(g, p, meta, AURORA_MSG_SEGMENT_INFO_REQ, NULL, 0, &rh, &reply, &body) != 0)
 		return false;
 	if (rh.type == AURORA_MSG_SEGMENT_INFO &&
-		aurora_segment_info_decode(body, rh.body_len, &info) == 0 &&
-		rh.volume_epoch == meta->volume_epoch &&
-		rh.membership_epoch == meta->membership_epoch)
+		aurora_segment_info_decode(body, rh.body_len, &info) == 0)
 	{
-		*scl = info.scl;
-		ok = true;
+		if (info.truncated_epoch > meta->truncated_epoch &&
+			rh.volume_epoch == info.truncated_epoch)
+			*adopted = adopt_truncation(g, p, seg, meta, &info);
+		else if (rh.volume_epoch == meta->volume_epoch &&
+				 rh.membership_epoch == meta->membership_epoch &&
+				 info.truncated_epoch == rh.volume_epoch &&
+				 meta->truncated_epoch == meta->volume_epoch && !meta->cut_pending)
+		{
+			*scl = info.scl;
+			ok = true;
+		}
 	}
 	/* NO_SEGMENT, another epoch, an older node: simply not a source this round */
 	free(reply);
@@ -299,6 +369,7 @@ gossip_segment(void *arg, aurora_segment *seg)
 	aurora_segment_meta meta;
 	aurora_segment_stats st;
 	peer	   *source = NULL;
+	bool		adopted = false;
 	uint64_t	best = 0;
 	uint64_t	fetched = 0;
 	int			answered = 0;
@@ -319,8 +390,17 @@ gossip_segment(void *arg, aurora_segment *seg)
 		p = peer_get(g, meta.members[i].url);
 		if (p == NULL || p->conn == NULL || aurora_monotonic_ms() < p->retry_at_ms)
 			continue;
-		if (!probe(g, p, &meta, &scl))
+		if (!probe(g, p, seg, &meta, &scl, &adopted))
+		{
+			if (adopted)
+			{
+				/* new epochs and log: gossip normally from the next round on */
+				g->round_in_step = false;
+				aurora_segment_note_gossip(seg, 0, 0);
+				return 0;
+			}
 			continue;
+		}
 		answered++;
 		if (scl > best)
 		{
@@ -404,6 +484,8 @@ aurora_gossip_start(struct aurora_segment_table *store, const aurora_gossip_conf
 	g->interval_ms = cfg->interval_ms;
 	g->timeout_ms = cfg->peer_timeout_ms > 0 ? cfg->peer_timeout_ms : 1;
 	g->max_body = cfg->max_body;
+	g->pages = cfg->pages;
+	g->states = cfg->states;
 	pthread_mutex_init(&g->mu, NULL);
 	{
 		/* timed waits on the monotonic clock: a clock step must not stall gossip */

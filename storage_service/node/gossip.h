@@ -33,6 +33,10 @@ typedef struct aurora_gossip_config
 	uint32_t	interval_ms;	/* between rounds; 0: no thread, rounds on demand */
 	uint32_t	peer_timeout_ms;	/* per request to a peer */
 	uint32_t	max_body;		/* our message limit: fetch size, payload limit */
+	/* the page service a truncation learnt from a peer cuts too; NULL: none */
+	struct aurora_pageservice *pages;
+	/* the start states it drops above the cut; NULL: none */
+	struct aurora_start_states *states;
 } aurora_gossip_config;
 
 /*

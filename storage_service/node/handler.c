@@ -13,10 +13,12 @@
 
 #include <stdlib.h>
 
+#include "log.h"
 #include "pagemsg.h"
 #include "pageservice.h"
 #include "segment.h"
 #include "segment_table.h"
+#include "truncation.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -213,6 +215,8 @@ wire_code(int seg_rc)
 			return AURORA_ERR_CONFLICT;
 		case AURORA_SEG_ERR_NOT_FOUND:
 			return AURORA_ERR_NO_SEGMENT;
+		case AURORA_SEG_ERR_STALE:
+			return AURORA_ERR_STALE_EPOCH;
 	}
 	return AURORA_ERR_INTERNAL;
 }
@@ -245,18 +249,36 @@ handle_status(aurora_handler *h, const aurora_header *req, aurora_reply *out)
 	handler_make_reply(&rep, body, n, out);
 }
 
+/* An ERROR about seg's epochs: its header carries the segment's epochs. */
+static void
+epoch_error(aurora_handler *h, const aurora_header *req, const aurora_segment_meta *meta,
+			uint32_t code, const char *msg, aurora_reply *out)
+{
+	aurora_header rep;
+
+	handler_reply_header(req, AURORA_MSG_ERROR, &rep);
+	rep.volume_epoch = meta->volume_epoch;
+	rep.membership_epoch = meta->membership_epoch;
+	error_reply_hdr(h, &rep, code, msg, out);
+}
+
 /*
- * Epoch fencing for a request addressed to a segment.  A lower epoch than the
- * segment's is refused (this is what fences an old writer); a higher one is
- * adopted durably before the request is served.  On refusal the ERROR reply
- * carries the segment's current epochs in its header.
+ * Epoch fencing for a request addressed to a segment.  A lower volume or
+ * membership epoch than the segment's is refused (this is what fences an
+ * old writer).  A higher volume epoch is refused too: only FENCE_REQ
+ * raises it, so a request cannot slip past the opener's truncation.  With
+ * need_open, a segment fenced at its epoch but not yet truncated for it
+ * (or with a truncation's cut still pending) refuses: it may still hold
+ * the ragged edge.  Membership changes do not exist yet, so a higher
+ * membership epoch is adopted as before.  Refusals carry the segment's
+ * epochs in their header.
  */
 bool
 handler_check_epochs(aurora_handler *h, const aurora_header *req, struct aurora_segment *seg,
-			 aurora_reply *out)
+					 bool need_open, aurora_reply *out)
 {
 	aurora_segment_meta meta;
-	char		msg[200];
+	char		msg[240];
 	char		err[256];
 	int			rc;
 
@@ -264,11 +286,6 @@ handler_check_epochs(aurora_handler *h, const aurora_header *req, struct aurora_
 	if (req->volume_epoch < meta.volume_epoch ||
 		req->membership_epoch < meta.membership_epoch)
 	{
-		aurora_header rep;
-
-		handler_reply_header(req, AURORA_MSG_ERROR, &rep);
-		rep.volume_epoch = meta.volume_epoch;
-		rep.membership_epoch = meta.membership_epoch;
 		snprintf(msg, sizeof(msg),
 				 "stale epoch: request has volume epoch %llu, membership epoch %llu; "
 				 "segment is at %llu, %llu",
@@ -276,11 +293,31 @@ handler_check_epochs(aurora_handler *h, const aurora_header *req, struct aurora_
 				 (unsigned long long) req->membership_epoch,
 				 (unsigned long long) meta.volume_epoch,
 				 (unsigned long long) meta.membership_epoch);
-		error_reply_hdr(h, &rep, AURORA_ERR_STALE_EPOCH, msg, out);
+		epoch_error(h, req, &meta, AURORA_ERR_STALE_EPOCH, msg, out);
 		return false;
 	}
-	if (req->volume_epoch > meta.volume_epoch ||
-		req->membership_epoch > meta.membership_epoch)
+	if (req->volume_epoch > meta.volume_epoch)
+	{
+		snprintf(msg, sizeof(msg),
+				 "segment not truncated for this epoch: request has volume epoch %llu, "
+				 "segment is at %llu (FENCE_REQ and TRUNCATE_REQ open an epoch)",
+				 (unsigned long long) req->volume_epoch,
+				 (unsigned long long) meta.volume_epoch);
+		epoch_error(h, req, &meta, AURORA_ERR_EPOCH_NOT_OPEN, msg, out);
+		return false;
+	}
+	if (need_open && (meta.truncated_epoch != meta.volume_epoch || meta.cut_pending))
+	{
+		snprintf(msg, sizeof(msg),
+				 "segment not truncated for this epoch: fenced at volume epoch %llu, "
+				 "last truncated at %llu%s",
+				 (unsigned long long) meta.volume_epoch,
+				 (unsigned long long) meta.truncated_epoch,
+				 meta.cut_pending ? " (a truncation is being finished)" : "");
+		epoch_error(h, req, &meta, AURORA_ERR_EPOCH_NOT_OPEN, msg, out);
+		return false;
+	}
+	if (req->membership_epoch > meta.membership_epoch)
 	{
 		rc = aurora_segment_set_epochs(seg, req->volume_epoch, req->membership_epoch,
 									   err, sizeof(err));
@@ -310,6 +347,27 @@ handler_find_segment(aurora_handler *h, const aurora_header *req, aurora_reply *
 	return seg;
 }
 
+/* The segment's truncation history as wire bytes: *raw malloc'd (free it). */
+static bool
+history_list(struct aurora_segment *seg, aurora_trunc_list *l, uint8_t **raw)
+{
+	aurora_trunc_entry *hist = malloc(AURORA_TRUNC_HISTORY_MAX * sizeof(*hist));
+	int			n;
+
+	*raw = malloc(AURORA_TRUNC_HISTORY_MAX * AURORA_TRUNC_ENTRY_SIZE);
+	if (hist == NULL || *raw == NULL)
+	{
+		free(hist);
+		free(*raw);
+		*raw = NULL;
+		return false;
+	}
+	n = aurora_segment_get_history(seg, hist, AURORA_TRUNC_HISTORY_MAX);
+	aurora_trunc_list_fill(l, hist, n, *raw);
+	free(hist);
+	return true;
+}
+
 static void
 segment_info_reply(aurora_handler *h, const aurora_header *req, struct aurora_segment *seg,
 				   aurora_reply *out)
@@ -318,9 +376,18 @@ segment_info_reply(aurora_handler *h, const aurora_header *req, struct aurora_se
 	aurora_segment_stats st;
 	aurora_segment_info info;
 	aurora_header rep;
-	uint8_t		body[64];
+	uint8_t    *body;
+	uint8_t    *raw;
+	size_t		cap = 64 + AURORA_TRUNC_LIST_MAX_BYTES;
 	size_t		n;
 
+	body = malloc(cap);
+	if (body == NULL || !history_list(seg, &info.history, &raw))
+	{
+		free(body);
+		handler_error_reply(h, req, AURORA_ERR_INTERNAL, "out of memory for SEGMENT_INFO", out);
+		return;
+	}
 	aurora_segment_get_meta(seg, &meta);
 	aurora_segment_get_stats(seg, &st);
 	info.replica_index = meta.replica_index;
@@ -329,11 +396,18 @@ segment_info_reply(aurora_handler *h, const aurora_header *req, struct aurora_se
 	info.n_pgs = meta.n_pgs;
 	info.blocks_per_segment = meta.blocks_per_segment;
 	info.seeded_lsn = aurora_pageservice_seeded_lsn(h->pages, seg);
-	n = aurora_segment_info_encode(&info, body, sizeof(body));
+	/*
+	 * Also while a cut is pending: the log is already cut then (only the
+	 * page store may not be), so what READ_LOG serves is the truncated log.
+	 */
+	info.truncated_epoch = meta.truncated_epoch;
+	n = aurora_segment_info_encode(&info, body, cap);
+	free(raw);
 	handler_reply_header(req, AURORA_MSG_SEGMENT_INFO, &rep);
 	rep.volume_epoch = st.volume_epoch;
 	rep.membership_epoch = st.membership_epoch;
 	handler_make_reply(&rep, body, n, out);
+	free(body);
 }
 
 /*
@@ -373,7 +447,8 @@ handle_record_before(aurora_handler *h, const aurora_header *req, const uint8_t 
 
 	if ((seg = handler_find_segment(h, req, out)) == NULL)
 		return;
-	if (!handler_check_epochs(h, req, seg, out))
+	/* served while fenced but not truncated: the opener reads the ragged edge */
+	if (!handler_check_epochs(h, req, seg, false, out))
 		return;
 	if (aurora_record_before_req_decode(body, req->body_len, &lsn) != 0)
 	{
@@ -430,7 +505,7 @@ handle_create_segment(aurora_handler *h, const aurora_header *req, const uint8_t
 
 	/* an existing segment is subject to the same fencing as any request */
 	seg = aurora_segment_table_find(h->store, req->volume_id, req->pg_id);
-	if (seg != NULL && !handler_check_epochs(h, req, seg, out))
+	if (seg != NULL && !handler_check_epochs(h, req, seg, false, out))
 		return;
 	rc = aurora_segment_table_create_segment(h->store, &meta, h->node_id, &seg, err, sizeof(err));
 	if (rc != AURORA_SEG_OK)
@@ -454,7 +529,7 @@ handle_log_append(aurora_handler *h, const aurora_header *req, const uint8_t *bo
 
 	if ((seg = handler_find_segment(h, req, out)) == NULL)
 		return false;
-	if (!handler_check_epochs(h, req, seg, out))
+	if (!handler_check_epochs(h, req, seg, true, out))
 		return false;
 	rc = aurora_log_append_decode(body, req->body_len, &recs, &n);
 	if (rc != 0)
@@ -593,7 +668,8 @@ handle_read_log(aurora_handler *h, const aurora_header *req, const uint8_t *body
 
 	if ((seg = handler_find_segment(h, req, out)) == NULL)
 		return;
-	if (!handler_check_epochs(h, req, seg, out))
+	/* served while fenced but not truncated: the opener reads the ragged edge */
+	if (!handler_check_epochs(h, req, seg, false, out))
 		return;
 	if (aurora_read_log_decode(body, req->body_len, &rl) != 0)
 	{
@@ -686,6 +762,17 @@ segments_emit(void *arg, struct aurora_segment *seg)
 	s.peer_scl = st.peer_scl;
 	s.records_from_peers = st.records_from_peers;
 	aurora_pageservice_segment_stats(sink->pages, seg, &s.indexed_lsn, &s.page_images);
+	s.truncated_epoch = meta.truncated_epoch;
+	s.records_dropped = meta.records_dropped;
+	{
+		aurora_trunc_entry last;
+
+		if (aurora_segment_last_truncation(seg, &last))
+		{
+			s.last_trunc_epoch = last.epoch;
+			s.last_trunc_lsn = last.lsn;
+		}
+	}
 	aurora_segment_state_put(&sink->b, &s);
 	sink->count++;
 	return 0;
@@ -705,8 +792,8 @@ handle_segments(aurora_handler *h, const aurora_header *req, aurora_reply *out)
 		handler_error_reply(h, req, AURORA_ERR_MALFORMED, "SEGMENTS_REQ must have an empty body", out);
 		return;
 	}
-	/* each state is at most ~560 bytes; leave room for segments created meanwhile */
-	cap = 4 + (size_t) (count + 16) * 640;
+	/* each state is at most ~600 bytes; leave room for segments created meanwhile */
+	cap = 4 + (size_t) (count + 16) * 680;
 	buf = malloc(cap);
 	if (buf == NULL)
 	{
@@ -734,6 +821,124 @@ handle_segments(aurora_handler *h, const aurora_header *req, aurora_reply *out)
 	handler_reply_header(req, AURORA_MSG_SEGMENTS_RESP, &rep);
 	handler_make_reply(&rep, buf, aurora_buf_len(&sink.b), out);
 	free(buf);
+}
+
+/*
+ * FENCE_REQ: raise the segment's volume epoch to the header's (durably),
+ * and tell the opener what it needs to find VDL and build the history.
+ */
+static void
+handle_fence(aurora_handler *h, const aurora_header *req, aurora_reply *out)
+{
+	struct aurora_segment *seg;
+	aurora_segment_meta meta;
+	aurora_segment_stats st;
+	aurora_fence_ack ack;
+	aurora_header rep;
+	uint8_t    *body,
+			   *raw;
+	size_t		cap = 32 + AURORA_TRUNC_LIST_MAX_BYTES;
+	char		err[256];
+	int			rc;
+
+	if (req->body_len != 0)
+	{
+		handler_error_reply(h, req, AURORA_ERR_MALFORMED, "FENCE_REQ must have an empty body", out);
+		return;
+	}
+	if ((seg = handler_find_segment(h, req, out)) == NULL)
+		return;
+	rc = aurora_segment_fence(seg, req->volume_epoch, err, sizeof(err));
+	if (rc != AURORA_SEG_OK)
+	{
+		aurora_segment_get_meta(seg, &meta);
+		epoch_error(h, req, &meta, wire_code(rc), err, out);
+		return;
+	}
+	body = malloc(cap);
+	if (body == NULL || !history_list(seg, &ack.history, &raw))
+	{
+		free(body);
+		handler_error_reply(h, req, AURORA_ERR_INTERNAL, "out of memory for FENCE_ACK", out);
+		return;
+	}
+	aurora_segment_get_meta(seg, &meta);
+	aurora_segment_get_stats(seg, &st);
+	ack.scl = st.scl;
+	ack.highest_lsn = st.highest_lsn;
+	ack.truncated_epoch = meta.truncated_epoch;
+	handler_reply_header(req, AURORA_MSG_FENCE_ACK, &rep);
+	rep.volume_epoch = meta.volume_epoch;
+	rep.membership_epoch = meta.membership_epoch;
+	handler_make_reply(&rep, body, aurora_fence_ack_encode(&ack, body, cap), out);
+	free(raw);
+	free(body);
+}
+
+/* TRUNCATE_REQ: discard the ragged edge and open the header's epoch. */
+static void
+handle_truncate(aurora_handler *h, const aurora_header *req, const uint8_t *body,
+				aurora_reply *out)
+{
+	struct aurora_segment *seg;
+	aurora_segment_meta meta;
+	aurora_segment_stats st;
+	aurora_segment_truncation res;
+	aurora_truncate_ack ack;
+	aurora_trunc_list l;
+	aurora_trunc_entry *hist;
+	aurora_header rep;
+	uint8_t		buf[64];
+	char		err[300];
+	int			rc;
+
+	if ((seg = handler_find_segment(h, req, out)) == NULL)
+		return;
+	if (aurora_truncate_req_decode(body, req->body_len, &l) != 0)
+	{
+		handler_error_reply(h, req, AURORA_ERR_MALFORMED,
+							"TRUNCATE_REQ body does not decode as a truncation history "
+							"(at least one entry, ascending epochs, non-decreasing LSNs)", out);
+		return;
+	}
+	if (aurora_trunc_list_at(&l, l.n - 1).epoch != req->volume_epoch)
+	{
+		snprintf(err, sizeof(err), "TRUNCATE_REQ history ends at epoch %llu, the header has %llu",
+				 (unsigned long long) aurora_trunc_list_at(&l, l.n - 1).epoch,
+				 (unsigned long long) req->volume_epoch);
+		handler_error_reply(h, req, AURORA_ERR_MALFORMED, err, out);
+		return;
+	}
+	if ((hist = malloc((size_t) l.n * sizeof(*hist))) == NULL)
+	{
+		handler_error_reply(h, req, AURORA_ERR_INTERNAL, "out of memory for TRUNCATE_REQ", out);
+		return;
+	}
+	aurora_trunc_list_copy(&l, hist);
+	rc = aurora_truncation_apply(seg, h->pages, h->start_states, hist, l.n, &res, err, sizeof(err));
+	free(hist);
+	aurora_segment_get_meta(seg, &meta);
+	if (rc != AURORA_SEG_OK)
+	{
+		epoch_error(h, req, &meta, wire_code(rc), err, out);
+		return;
+	}
+	if (!res.repeat)
+		aurora_log("truncation: volume %016llx PG %u: opened epoch %llu, cut at %llu, "
+				   "dropped %llu records (%llu bytes)",
+				   (unsigned long long) meta.volume_id, (unsigned) meta.pg_id,
+				   (unsigned long long) meta.volume_epoch, (unsigned long long) res.cut_lsn,
+				   (unsigned long long) res.records_dropped,
+				   (unsigned long long) res.bytes_dropped);
+	aurora_segment_get_stats(seg, &st);
+	ack.scl = st.scl;
+	ack.highest_lsn = st.highest_lsn;
+	ack.records_dropped = res.records_dropped;
+	ack.bytes_dropped = res.bytes_dropped;
+	handler_reply_header(req, AURORA_MSG_TRUNCATE_ACK, &rep);
+	rep.volume_epoch = meta.volume_epoch;
+	rep.membership_epoch = meta.membership_epoch;
+	handler_make_reply(&rep, buf, aurora_truncate_ack_encode(&ack, buf, sizeof(buf)), out);
 }
 
 bool
@@ -778,6 +983,12 @@ aurora_handler_dispatch(aurora_handler *h, const uint8_t *req, size_t len,
 		case AURORA_MSG_RECORD_BEFORE_REQ:
 			handle_record_before(h, &hdr, body, out);
 			return false;
+		case AURORA_MSG_FENCE_REQ:
+			handle_fence(h, &hdr, out);
+			return false;
+		case AURORA_MSG_TRUNCATE_REQ:
+			handle_truncate(h, &hdr, body, out);
+			return false;
 		case AURORA_MSG_GETPAGE_REQ:
 		case AURORA_MSG_REL_SIZE_REQ:
 		case AURORA_MSG_SEED_PAGES:
@@ -798,6 +1009,8 @@ aurora_handler_dispatch(aurora_handler *h, const uint8_t *req, size_t len,
 		case AURORA_MSG_PAGE:
 		case AURORA_MSG_REL_SIZE:
 		case AURORA_MSG_SEED_ACK:
+		case AURORA_MSG_FENCE_ACK:
+		case AURORA_MSG_TRUNCATE_ACK:
 		case AURORA_MSG_START_STATE_ACK:
 		case AURORA_MSG_START_STATE:
 			snprintf(msg, sizeof(msg), "message type %s (%u) is a reply, not a request",

@@ -25,11 +25,14 @@ void		handler_make_reply(const aurora_header *rep, const void *body, size_t n,
 void		handler_error_reply(aurora_handler *h, const aurora_header *req, uint32_t code,
 								const char *message, aurora_reply *out);
 /*
- * Epoch fencing for a request addressed to seg: false (and an ERROR in
- * out) for a stale epoch; a higher one is adopted durably first.
+ * Epoch fencing for a request addressed to seg (PROTOCOL.md 5, "Epochs"):
+ * false (and an ERROR in out) for a volume epoch below the segment's
+ * (STALE_EPOCH) or above it (EPOCH_NOT_OPEN), and, with need_open, for a
+ * segment fenced but not yet truncated for its epoch (EPOCH_NOT_OPEN).  A
+ * higher membership epoch is still adopted durably.
  */
 bool		handler_check_epochs(aurora_handler *h, const aurora_header *req,
-								 struct aurora_segment *seg, aurora_reply *out);
+								 struct aurora_segment *seg, bool need_open, aurora_reply *out);
 /* The segment req addresses, or NULL with an ERROR in out. */
 struct aurora_segment *handler_find_segment(aurora_handler *h, const aurora_header *req,
 											aurora_reply *out);

@@ -22,9 +22,9 @@
 /*
  * Page requests are checked here (segment, fencing) and then deferred to a
  * page thread with a copy of the message: they may wait and run redo.
- * SEED_PAGES writes, so it is fenced like LOG_APPEND; GETPAGE and REL_SIZE
- * change nothing and, like SEGMENT_INFO_REQ, are neither fenced nor adopt
- * epochs (the reply header carries the segment's).
+ * All three are fenced and need a segment open for its epoch, like
+ * LOG_APPEND: a segment fenced by a new compute but not yet truncated may
+ * still hold the ragged edge, and must not serve pages built from it.
  */
 bool
 handler_defer_page_request(aurora_handler *h, const aurora_header *req, const uint8_t *msg, size_t len,
@@ -39,7 +39,7 @@ handler_defer_page_request(aurora_handler *h, const aurora_header *req, const ui
 		handler_error_reply(h, req, AURORA_ERR_UNAVAILABLE, "this node runs no page service", out);
 		return false;
 	}
-	if (req->type == AURORA_MSG_SEED_PAGES && !handler_check_epochs(h, req, seg, out))
+	if (!handler_check_epochs(h, req, seg, true, out))
 		return false;
 	memset(d, 0, sizeof(*d));
 	d->kind = AURORA_DEFERRED_PAGE;

@@ -1,6 +1,6 @@
 /*
  * handler_start_state.c - the start state requests of the request handler
- * (PROTOCOL.md 5.10): START_STATE_PUT, fenced like LOG_APPEND because it
+ * (PROTOCOL.md 5.11): START_STATE_PUT, fenced like LOG_APPEND because it
  * writes, and START_STATE_GET, which changes nothing and so is neither
  * fenced nor adopts epochs.  Both replies carry the segment's epochs.  The
  * store itself is node/start_state.h.
@@ -63,7 +63,7 @@ handler_start_state_put(aurora_handler *h, const aurora_header *req, const uint8
 
 	if ((seg = find_with_store(h, req, out)) == NULL)
 		return;
-	if (!handler_check_epochs(h, req, seg, out))
+	if (!handler_check_epochs(h, req, seg, true, out))
 		return;
 	if (aurora_start_state_put_decode(body, req->body_len, &p) != 0)
 	{

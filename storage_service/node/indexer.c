@@ -359,6 +359,7 @@ ps_indexer_main(void *arg)
 		ps->kicked = ps->commit_wanted = false;
 		pthread_mutex_unlock(&ps->mu);
 
+		pthread_mutex_lock(&ps->work_mu);
 		aurora_segment_table_foreach(ps->store, collect_seg, &l);
 		now = (uint64_t) aurora_monotonic_ms();
 		for (size_t i = 0; i < l.n; i++)
@@ -399,6 +400,7 @@ ps_indexer_main(void *arg)
 				coalesced = true;
 		}
 		publish_backlog(ps, &l);
+		pthread_mutex_unlock(&ps->work_mu);
 		free(l.v);
 
 		if (progress || coalesced || urgent)

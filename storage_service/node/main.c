@@ -180,6 +180,8 @@ run(const char *config_path)
 	gcfg.interval_ms = cfg.gossip_interval_ms;
 	gcfg.peer_timeout_ms = cfg.peer_timeout_ms;
 	gcfg.max_body = cfg.max_message_bytes;
+	gcfg.pages = pages;
+	gcfg.states = start_states;
 	if (aurora_gossip_start(store, &gcfg, &gossip, err, sizeof(err)) != 0)
 	{
 		aurora_log("cannot start: %s", err);

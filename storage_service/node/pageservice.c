@@ -80,6 +80,75 @@ ps_set_error(aurora_page_result *res, uint32_t code, const char *fmt,...)
 	va_end(ap);
 }
 
+/*
+ * The segment's log now ends its chain at scl, below what the store may
+ * have indexed: drop every entry above the chain record before scl and move
+ * the position (and the unindexed tail) back there, so the indexer indexes
+ * again whatever the log holds from there on.  Images coalescing made and
+ * not yet committed are dropped with them (the log rebuilds them).  Caller
+ * holds ps->mu while attaching s (not yet in the list: nobody else can hold
+ * its tail_mu, so taking it there breaks no lock order) or ps->work_mu (a
+ * truncation), so the indexer is not using s.
+ */
+void
+ps_discard_beyond_log(ps_seg *s, uint64_t scl)
+{
+	aurora_pagestore_pos pos,
+				back;
+	aurora_segment_meta meta;
+	aurora_log_record rec;
+	char		err[300];
+
+	aurora_pagestore_get_pos(s->store, &pos);
+	if (pos.scl <= scl)
+		return;
+	aurora_segment_get_meta(s->seg, &meta);
+	memset(&back, 0, sizeof(back));
+	if (aurora_segment_record_before(s->seg, scl + 1, &rec))
+	{
+		back.last_start = rec.start_lsn;
+		back.last_end = rec.end_lsn;
+	}
+	back.scl = back.last_end > meta.base_lsn ? back.last_end : meta.base_lsn;
+	aurora_log("page service: segment %016" PRIx64 "-%u: log ends at %X/%X but the "
+			   "index reached %X/%X; dropping index entries above %X/%X",
+			   s->volume_id, s->pg_id, LSN_ARGS(scl), LSN_ARGS(pos.scl), LSN_ARGS(back.scl));
+	if (aurora_pagestore_discard_above(s->store, back.scl, &back, err, sizeof(err)) != 0)
+		aurora_log("page service: %s", err);
+	s->n_pending = 0;
+	if (atomic_load(&s->broken) && s->broken_start >= back.scl)
+		atomic_store(&s->broken, false);	/* the bad record is gone with the rest */
+	aurora_pagestore_get_pos(s->store, &pos);
+	pthread_mutex_lock(&s->tail_mu);
+	aurora_blockset_clear(&s->tail_blocks);
+	s->tail_end = pos.scl;
+	s->tail_opaque = false;
+	pthread_mutex_unlock(&s->tail_mu);
+	s->tail_last_start = pos.last_start;
+}
+
+int
+aurora_pageservice_truncate(aurora_pageservice *ps, struct aurora_segment *seg, char *err,
+							size_t errlen)
+{
+	ps_seg	   *s;
+	aurora_segment_stats st;
+
+	(void) err;
+	(void) errlen;
+	if (ps == NULL)
+		return 0;
+	pthread_mutex_lock(&ps->work_mu);
+	s = ps_get_seg(ps, seg);
+	if (s != NULL && s->store != NULL)
+	{
+		aurora_segment_get_stats(seg, &st);
+		ps_discard_beyond_log(s, st.scl);
+	}
+	pthread_mutex_unlock(&ps->work_mu);
+	return 0;
+}
+
 ps_seg *
 ps_get_seg(aurora_pageservice *ps, struct aurora_segment *seg)
 {
@@ -111,6 +180,8 @@ ps_get_seg(aurora_pageservice *ps, struct aurora_segment *seg)
 	}
 	s->seg = seg;
 	aurora_blockset_init(&s->dirty, DIRTY_MAX);
+	pthread_mutex_init(&s->tail_mu, NULL);
+	aurora_blockset_init(&s->tail_blocks, TAIL_BLOCKS_MAX);
 	s->volume_id = meta.volume_id;
 	s->pg_id = meta.pg_id;
 	s->geom.n_pgs = meta.n_pgs;
@@ -130,27 +201,8 @@ ps_get_seg(aurora_pageservice *ps, struct aurora_segment *seg)
 
 		aurora_pagestore_get_pos(s->store, &pos);
 		aurora_segment_get_stats(seg, &st);
-		/* the log was cut below what was indexed (torn tail): forget the rest */
-		if (pos.scl > st.scl)
-		{
-			aurora_pagestore_pos back;
-			aurora_log_record rec;
-			char		err[300];
-
-			memset(&back, 0, sizeof(back));
-			if (aurora_segment_record_before(seg, st.scl, &rec))
-			{
-				back.last_start = rec.start_lsn;
-				back.last_end = rec.end_lsn;
-			}
-			back.scl = back.last_end;
-			aurora_log("page service: segment %016" PRIx64 "-%u: log ends at %X/%X but the "
-					   "index reached %X/%X; dropping index entries above %X/%X",
-					   meta.volume_id, meta.pg_id, LSN_ARGS(st.scl), LSN_ARGS(pos.scl),
-					   LSN_ARGS(back.scl));
-			if (aurora_pagestore_discard_above(s->store, back.scl, &back, err, sizeof(err)) != 0)
-				aurora_log("page service: %s", err);
-		}
+		/* the log was cut below what was indexed (torn tail, truncation): forget the rest */
+		ps_discard_beyond_log(s, st.scl);
 		if (rebuilt)
 			aurora_log("page service: segment %016" PRIx64 "-%u: page index will be rebuilt "
 					   "from the log (seeded images are lost)", meta.volume_id, meta.pg_id);
@@ -158,8 +210,14 @@ ps_get_seg(aurora_pageservice *ps, struct aurora_segment *seg)
 		s->tail_end = pos.scl;
 		s->tail_last_start = pos.last_start;
 	}
-	pthread_mutex_init(&s->tail_mu, NULL);
-	aurora_blockset_init(&s->tail_blocks, TAIL_BLOCKS_MAX);
+	/* a truncation committed before a restart is finished once the store is cut too */
+	if (meta.cut_pending)
+	{
+		char		err[300];
+
+		if (aurora_segment_truncate_done(seg, err, sizeof(err)) != AURORA_SEG_OK)
+			aurora_log("page service: %s", err);
+	}
 	s->next = ps->segs;
 	ps->segs = s;
 	pthread_mutex_unlock(&ps->mu);
@@ -185,6 +243,7 @@ aurora_pageservice_start(struct aurora_segment_table *store, const aurora_pagese
 	if (ps->cfg.index_interval_ms == 0)
 		ps->cfg.index_interval_ms = INDEX_MIN_INTERVAL_MS;
 	pthread_mutex_init(&ps->mu, NULL);
+	pthread_mutex_init(&ps->work_mu, NULL);
 	pthread_cond_init(&ps->progress_cv, NULL);
 	pthread_cond_init(&ps->kick_cv, NULL);
 	if (cfg->walredo_postgres != NULL && cfg->walredo_postgres[0] != '\0')
@@ -267,6 +326,7 @@ aurora_pageservice_stop(aurora_pageservice *ps)
 	pthread_cond_destroy(&ps->progress_cv);
 	pthread_cond_destroy(&ps->kick_cv);
 	pthread_mutex_destroy(&ps->mu);
+	pthread_mutex_destroy(&ps->work_mu);
 	free(ps);
 }
 

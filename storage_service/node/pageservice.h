@@ -130,4 +130,14 @@ uint64_t	aurora_pageservice_seeded_lsn(aurora_pageservice *ps, struct aurora_seg
 void		aurora_pageservice_segment_stats(aurora_pageservice *ps, struct aurora_segment *seg,
 											 uint64_t *indexed_lsn, uint64_t *images);
 
+/*
+ * A truncation cut seg's log (segment.h, aurora_segment_truncate): drop
+ * everything the page store derived from records that are gone (record
+ * entries, images, sizes above the log's new chain end) and move the
+ * indexer back, synchronized with the background thread.  0, or -1 with
+ * err.  ps may be NULL (no page service: nothing to do).
+ */
+int			aurora_pageservice_truncate(aurora_pageservice *ps, struct aurora_segment *seg,
+										char *err, size_t errlen);
+
 #endif							/* AURORA_NODE_PAGESERVICE_H */

@@ -91,6 +91,12 @@ struct aurora_pageservice
 	bool		thread_started;
 
 	pthread_mutex_t mu;			/* segs, stop, kicked, commit_wanted */
+	/*
+	 * Held by the background thread over each pass (indexing, coalescing)
+	 * and by a truncation cutting a store: a cut never races an index
+	 * commit.  Taken before mu, never with it held.
+	 */
+	pthread_mutex_t work_mu;
 	pthread_cond_t progress_cv; /* indexer made progress (waiters) */
 	pthread_cond_t kick_cv;		/* a waiter wants the indexer now */
 	bool		stop;
@@ -115,6 +121,9 @@ struct aurora_pageservice
  * NULL if seg has no geometry.  Safe from any thread.
  */
 ps_seg	   *ps_get_seg(aurora_pageservice *ps, struct aurora_segment *seg);
+
+/* Drop the store's entries above the log's chain ending at scl (see pageservice.c). */
+void		ps_discard_beyond_log(ps_seg *s, uint64_t scl);
 
 /* A request's failure: code and the printf-formatted reason into res. */
 void		ps_set_error(aurora_page_result *res, uint32_t code, const char *fmt,...)

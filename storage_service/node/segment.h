@@ -46,6 +46,7 @@
 #define AURORA_SEG_ERR_CORRUPT			5	/* bytes on disk fail their checksum/format */
 #define AURORA_SEG_ERR_CONFLICT			6	/* store: create conflicts with what exists */
 #define AURORA_SEG_ERR_NOT_FOUND		7
+#define AURORA_SEG_ERR_STALE			8	/* an epoch below the segment's */
 
 /* On-disk constants of the log file (see the format comment in segment.c). */
 #define AURORA_SEG_LOG_MAGIC_TEXT		"AURORALOG"
@@ -73,6 +74,16 @@ typedef struct aurora_segment_meta
 	/* the volume's geometry (volume.h) as its writer declared it; 0, 0: none */
 	uint32_t	n_pgs;
 	uint32_t	blocks_per_segment;
+	/*
+	 * Volume epochs (PROTOCOL.md 5, 9): the epoch of the last truncation
+	 * applied (the creation epoch for a new segment).  The segment serves
+	 * writes and pages only when truncated_epoch == volume_epoch and no cut
+	 * is pending (aurora_segment_is_open).
+	 */
+	uint64_t	truncated_epoch;
+	uint64_t	records_dropped;	/* by truncations, in total */
+	bool		cut_pending;	/* a truncation is committed, its cut not finished */
+	uint64_t	cut_lsn;		/* where that cut starts */
 } aurora_segment_meta;
 
 /* Missing: records of the PG with start in [from_lsn, to_lsn) may exist. */
@@ -203,6 +214,49 @@ bool		aurora_segment_record_before(aurora_segment *s, uint64_t lsn,
  */
 void		aurora_segment_note_gossip(aurora_segment *s, uint64_t peer_scl,
 									   uint64_t records_fetched);
+
+/* ---- volume epochs (segment_truncate.c; PROTOCOL.md 5.10, 9) ---- */
+
+/* What a truncation did. */
+typedef struct aurora_segment_truncation
+{
+	bool		repeat;			/* the history already ended with this (E, V): nothing done */
+	uint64_t	cut_lsn;		/* records with start >= it are gone */
+	uint64_t	records_dropped;
+	uint64_t	bytes_dropped;
+} aurora_segment_truncation;
+
+/*
+ * Fence: raise the volume epoch to epoch durably (nothing written if it is
+ * already there).  STALE if epoch is below the segment's.
+ */
+int			aurora_segment_fence(aurora_segment *s, uint64_t epoch, char *err, size_t errlen);
+
+/*
+ * Truncate to the history hist[0..n) whose last entry (E, V) opens epoch E:
+ * INVALID (not a valid history), STALE (E below the volume epoch), CONFLICT
+ * (the segment has an entry for E with another lsn), OK with res->repeat
+ * (the history already ends with (E, V)).  Otherwise the new history and
+ * epochs are committed durably with a pending cut at L, the lsn of the
+ * first entry above the segment's truncated epoch, and every record with
+ * start >= L is dropped from the log; the segment stays closed
+ * (aurora_segment_is_open false) until aurora_segment_truncate_done, which
+ * the caller calls once what it derived from the log (the page store) is
+ * cut too.
+ */
+int			aurora_segment_truncate(aurora_segment *s, const aurora_trunc_entry *hist, int n,
+									aurora_segment_truncation *res, char *err, size_t errlen);
+/* Finish a pending cut durably (no-op if none): the segment is open again. */
+int			aurora_segment_truncate_done(aurora_segment *s, char *err, size_t errlen);
+/*
+ * Open for its epoch: truncated_epoch == volume_epoch and no cut pending.
+ * Only an open segment takes records or serves pages.
+ */
+bool		aurora_segment_is_open(aurora_segment *s);
+/* The history's last entry into *out; false if the history is empty. */
+bool		aurora_segment_last_truncation(aurora_segment *s, aurora_trunc_entry *out);
+/* Copy up to max history entries into out (may be NULL); returns how many there are. */
+int			aurora_segment_get_history(aurora_segment *s, aurora_trunc_entry *out, int max);
 
 /* Copy up to max holes in LSN order into out; returns the total count. */
 int			aurora_segment_get_holes(aurora_segment *s, aurora_hole *out, int max);

@@ -83,6 +83,14 @@ struct aurora_segment
 	uint64_t	recovered_truncated;
 	char		recovery_note[200];
 
+	/*
+	 * The truncation history (meta file; guarded by mu, changed only with
+	 * meta_mu held too): n_hist entries, malloc'd to that size.
+	 */
+	aurora_trunc_entry *hist;
+	size_t		n_hist;
+	uint64_t	cut_dropped;	/* records the pending cut dropped (meta at truncate_done) */
+
 	/* what gossip (node/gossip.c) last learned and did, for STATUS */
 	uint64_t	peer_scl;
 	uint64_t	records_from_peers;
@@ -120,9 +128,25 @@ const char *seg_errno_text(void);
 /* The checks a meta must pass before it is written (format, ids, members). */
 int			seg_meta_check_format(const aurora_segment_meta *m, char *err, size_t errlen);
 /* Rewrite dir/meta atomically and durably (tmp file, fsync, rename, fsync dir). */
-int			seg_meta_write(const char *dir, const aurora_segment_meta *m, char *err,
+int			seg_meta_write(const char *dir, const aurora_segment_meta *m,
+						   const aurora_trunc_entry *hist, size_t n_hist, char *err,
 						   size_t errlen);
-/* Read and check dir/meta: AURORA_SEG_OK, _IO or _CORRUPT with err. */
-int			seg_meta_read(const char *dir, aurora_segment_meta *m, char *err, size_t errlen);
+/*
+ * Read and check dir/meta: AURORA_SEG_OK, _IO or _CORRUPT with err.  *hist
+ * is malloc'd (*n_hist entries; room for one at least).
+ */
+int			seg_meta_read(const char *dir, aurora_segment_meta *m, aurora_trunc_entry **hist,
+						  size_t *n_hist, char *err, size_t errlen);
+
+/* segment_truncate.c */
+
+/*
+ * Drop every record with start >= lsn from the log of s (s->mu held, every
+ * appended record durable): the kept records are copied to log.tmp, which
+ * is synced and renamed over the log, and the index is rebuilt on the new
+ * offsets.  Adds to *records and *bytes what was dropped.
+ */
+int			seg_cut_log(aurora_segment *s, uint64_t lsn, uint64_t *records, uint64_t *bytes,
+						char *err, size_t errlen);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * segment_meta.c - a segment's meta file (segment_int.h): its text format,
  * the checks every meta passes, its atomic rewrite, and raising the epochs
- * (aurora_segment_set_epochs), the one change a live segment makes to it.
+ * (aurora_segment_set_epochs); truncations (segment_truncate.c) rewrite it
+ * through seg_meta_write too, with the truncation history.
  * Called by segment_recovery.c (create, open) and the request handler
  * (epochs).  Format also in PROTOCOL.md section 9.
  *
@@ -17,6 +18,12 @@
  *       geometry <n_pgs> <blocks_per_segment>    (decimal; 0 0 = none)
  *       member <i> <node_id> <az> <url>          (six lines, i = 0..5; the
  *                                                 url is the rest of the line)
+ *       truncated_epoch <decimal>                 (the lines from here to crc32c
+ *       records_dropped <decimal>                  are absent in a meta written
+ *       truncation <epoch> <lsn>                   before volume epochs: then
+ *         (0..4096 lines, the history, ascending)  truncated_epoch = volume_epoch,
+ *       cut_pending <lsn>                          no history, nothing pending)
+ *         (optional: a truncation committed, its cut not yet finished)
  *       crc32c <8 lowercase hex digits>           (of all bytes before this line)
  *     Any deviation is a corrupt meta: the segment does not open and nothing
  *     is modified.
@@ -43,7 +50,8 @@
 #define META_FILE		"meta"
 #define META_TMP_FILE	"meta.tmp"
 #define META_HEADER		"aurora-segment-meta 1\n"
-#define META_MAX_BYTES	8192
+/* room for the fixed lines and a full history (~45 bytes a line) */
+#define META_MAX_BYTES	(8192 + AURORA_TRUNC_HISTORY_MAX * 48)
 
 static int
 fsync_dir(const char *dir, char *err, size_t errlen)
@@ -134,7 +142,8 @@ seg_meta_check_format(const aurora_segment_meta *m, char *err, size_t errlen)
 }
 
 static size_t
-meta_encode(const aurora_segment_meta *m, char *buf, size_t cap)
+meta_encode(const aurora_segment_meta *m, const aurora_trunc_entry *hist, size_t n_hist,
+			char *buf, size_t cap)
 {
 	size_t		n;
 
@@ -152,6 +161,13 @@ meta_encode(const aurora_segment_meta *m, char *buf, size_t cap)
 	for (int i = 0; i < AURORA_PG_COPIES; i++)
 		n += (size_t) snprintf(buf + n, cap - n, "member %d %s %s %s\n", i,
 							   m->members[i].node_id, m->members[i].az, m->members[i].url);
+	n += (size_t) snprintf(buf + n, cap - n, "truncated_epoch %" PRIu64 "\nrecords_dropped %" PRIu64 "\n",
+						   m->truncated_epoch, m->records_dropped);
+	for (size_t i = 0; i < n_hist; i++)
+		n += (size_t) snprintf(buf + n, cap - n, "truncation %" PRIu64 " %" PRIu64 "\n",
+							   hist[i].epoch, hist[i].lsn);
+	if (m->cut_pending)
+		n += (size_t) snprintf(buf + n, cap - n, "cut_pending %" PRIu64 "\n", m->cut_lsn);
 	n += (size_t) snprintf(buf + n, cap - n, "crc32c %08" PRIx32 "\n",
 						   aurora_crc32c(0, buf, n));
 	return n;
@@ -221,7 +237,8 @@ meta_take_member(char **p, int idx, aurora_member *mb)
 
 /* Parse a NUL-terminated meta text; returns 0 or -1 with a reason. */
 static int
-meta_decode(char *text, size_t len, aurora_segment_meta *m, char *why, size_t whylen)
+meta_decode(char *text, size_t len, aurora_segment_meta *m, aurora_trunc_entry *hist,
+			size_t *n_hist, char *why, size_t whylen)
 {
 	char	   *crcline;
 	char	   *p;
@@ -289,8 +306,45 @@ meta_decode(char *text, size_t len, aurora_segment_meta *m, char *why, size_t wh
 	for (int i = 0; i < AURORA_PG_COPIES; i++)
 		if (!meta_take_member(&p, i, &m->members[i]))
 			goto bad;
+	*n_hist = 0;
+	m->truncated_epoch = m->volume_epoch;	/* a meta from before volume epochs */
+	if (p != crcline)
+	{
+		if (!meta_take_u64(&p, "truncated_epoch", false, &m->truncated_epoch) ||
+			!meta_take_u64(&p, "records_dropped", false, &m->records_dropped))
+			goto bad;
+		while (p != crcline && strncmp(p, "truncation ", 11) == 0)
+		{
+			unsigned long long e,
+						l;
+			int			used = 0;
+
+			if (*n_hist >= AURORA_TRUNC_HISTORY_MAX ||
+				sscanf(p, "truncation %llu %llu\n%n", &e, &l, &used) != 2 || used == 0 ||
+				p[used - 1] != '\n')
+				goto bad;
+			hist[*n_hist].epoch = e;
+			hist[*n_hist].lsn = l;
+			(*n_hist)++;
+			p += used;
+		}
+		if (p != crcline)
+		{
+			if (!meta_take_u64(&p, "cut_pending", false, &m->cut_lsn))
+				goto bad;
+			m->cut_pending = true;
+		}
+	}
 	if (p != crcline)
 		goto bad;				/* extra lines before the checksum */
+	if (!aurora_trunc_history_check(hist, (int) *n_hist, why, whylen))
+		return -1;
+	if (m->truncated_epoch > m->volume_epoch)
+	{
+		snprintf(why, whylen, "truncated_epoch %" PRIu64 " is above volume_epoch %" PRIu64,
+				 m->truncated_epoch, m->volume_epoch);
+		return -1;
+	}
 	return seg_meta_check_format(m, why, whylen);
 
 bad:
@@ -303,14 +357,12 @@ bad:
 	return -1;
 }
 
-/* Write meta durably and atomically into dir (meta.tmp, fsync, rename, fsync dir). */
-int
-seg_meta_write(const char *dir, const aurora_segment_meta *m, char *err, size_t errlen)
+/* Write text durably and atomically as dir/meta (meta.tmp, fsync, rename, fsync dir). */
+static int
+meta_write_text(const char *dir, const char *buf, size_t len, char *err, size_t errlen)
 {
-	char		buf[META_MAX_BYTES];
 	char		tmp[4200],
 				path[4200];
-	size_t		len = meta_encode(m, buf, sizeof(buf));
 	int			fd;
 
 	snprintf(tmp, sizeof(tmp), "%s/" META_TMP_FILE, dir);
@@ -344,15 +396,36 @@ seg_meta_write(const char *dir, const aurora_segment_meta *m, char *err, size_t 
 }
 
 int
-seg_meta_read(const char *dir, aurora_segment_meta *m, char *err, size_t errlen)
+seg_meta_write(const char *dir, const aurora_segment_meta *m, const aurora_trunc_entry *hist,
+			   size_t n_hist, char *err, size_t errlen)
+{
+	char	   *buf = malloc(META_MAX_BYTES);
+	int			rc;
+
+	if (buf == NULL)
+	{
+		aurora_seterr(err, errlen, "out of memory for the segment meta");
+		return -1;
+	}
+	rc = meta_write_text(dir, buf, meta_encode(m, hist, n_hist, buf, META_MAX_BYTES), err, errlen);
+	free(buf);
+	return rc;
+}
+
+int
+seg_meta_read(const char *dir, aurora_segment_meta *m, aurora_trunc_entry **hist, size_t *n_hist,
+			  char *err, size_t errlen)
 {
 	char		path[4200];
-	char		buf[META_MAX_BYTES + 1];
-	char		why[200];
+	char	   *buf;
+	char		why[300];
 	ssize_t		n;
 	size_t		len = 0;
 	int			fd;
+	int			rc = AURORA_SEG_OK;
 
+	*hist = NULL;
+	*n_hist = 0;
 	snprintf(path, sizeof(path), "%s/" META_FILE, dir);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -360,36 +433,60 @@ seg_meta_read(const char *dir, aurora_segment_meta *m, char *err, size_t errlen)
 		aurora_seterr(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		return AURORA_SEG_ERR_IO;
 	}
-	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) != 0)
+	buf = malloc(META_MAX_BYTES + 1);
+	*hist = malloc(AURORA_TRUNC_HISTORY_MAX * sizeof(**hist));
+	if (buf == NULL || *hist == NULL)
+	{
+		aurora_seterr(err, errlen, "out of memory reading %s", path);
+		rc = AURORA_SEG_ERR_IO;
+		goto out;
+	}
+	while (len < META_MAX_BYTES && (n = read(fd, buf + len, META_MAX_BYTES - len)) != 0)
 	{
 		if (n < 0)
 		{
 			if (errno == EINTR)
 				continue;
 			aurora_seterr(err, errlen, "cannot read %s: %s", path, strerror(errno));
-			close(fd);
-			return AURORA_SEG_ERR_IO;
+			rc = AURORA_SEG_ERR_IO;
+			goto out;
 		}
 		len += (size_t) n;
 	}
-	close(fd);
 	buf[len] = '\0';
-	if (len >= sizeof(buf) - 1)
+	if (len >= META_MAX_BYTES)
 	{
 		aurora_seterr(err, errlen, "corrupt segment meta %s: larger than %d bytes", path, META_MAX_BYTES);
-		return AURORA_SEG_ERR_CORRUPT;
+		rc = AURORA_SEG_ERR_CORRUPT;
 	}
-	if (strlen(buf) != len)
+	else if (strlen(buf) != len)
 	{
 		aurora_seterr(err, errlen, "corrupt segment meta %s: contains NUL bytes", path);
-		return AURORA_SEG_ERR_CORRUPT;
+		rc = AURORA_SEG_ERR_CORRUPT;
 	}
-	if (meta_decode(buf, len, m, why, sizeof(why)) != 0)
+	else if (meta_decode(buf, len, m, *hist, n_hist, why, sizeof(why)) != 0)
 	{
 		aurora_seterr(err, errlen, "corrupt segment meta %s: %s", path, why);
-		return AURORA_SEG_ERR_CORRUPT;
+		rc = AURORA_SEG_ERR_CORRUPT;
 	}
-	return AURORA_SEG_OK;
+out:
+	close(fd);
+	free(buf);
+	if (rc != AURORA_SEG_OK)
+	{
+		free(*hist);
+		*hist = NULL;
+		*n_hist = 0;
+	}
+	else
+	{
+		/* keep only what the history uses: a node hosts many segments */
+		aurora_trunc_entry *fit = realloc(*hist, (*n_hist > 0 ? *n_hist : 1) * sizeof(**hist));
+
+		if (fit != NULL)
+			*hist = fit;
+	}
+	return rc;
 }
 
 /* ---- meta and stats ---- */
@@ -418,7 +515,8 @@ aurora_segment_set_epochs(aurora_segment *s, uint64_t volume_epoch, uint64_t mem
 		m.volume_epoch = volume_epoch;
 	if (membership_epoch > m.membership_epoch)
 		m.membership_epoch = membership_epoch;
-	if (seg_meta_write(s->dir, &m, err, errlen) != 0)
+	/* the history only changes under meta_mu too, so this copy is current */
+	if (seg_meta_write(s->dir, &m, s->hist, s->n_hist, err, errlen) != 0)
 	{
 		pthread_mutex_unlock(&s->meta_mu);
 		return AURORA_SEG_ERR_IO;

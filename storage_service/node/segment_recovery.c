@@ -81,6 +81,7 @@ aurora_segment_format(const char *dir, const aurora_segment_meta *meta,
 {
 	char		path[4200];
 	uint8_t		h[AURORA_SEG_LOG_HEADER_SIZE];
+	aurora_segment_meta fresh;
 	int			fd;
 
 	if (seg_meta_check_format(meta, err, errlen) != 0)
@@ -104,8 +105,17 @@ aurora_segment_format(const char *dir, const aurora_segment_meta *meta,
 		aurora_seterr(err, errlen, "cannot write %s: %s", path, strerror(errno));
 		return AURORA_SEG_ERR_IO;
 	}
-	/* meta_write fsyncs dir, which also makes the log's directory entry durable. */
-	if (seg_meta_write(dir, meta, err, errlen) != 0)
+	/*
+	 * A new segment is open at the epoch it is created in: truncated there,
+	 * with an empty history (PROTOCOL.md 5.3).  meta_write fsyncs dir, which
+	 * also makes the log's directory entry durable.
+	 */
+	fresh = *meta;
+	fresh.truncated_epoch = meta->volume_epoch;
+	fresh.records_dropped = 0;
+	fresh.cut_pending = false;
+	fresh.cut_lsn = 0;
+	if (seg_meta_write(dir, &fresh, NULL, 0, err, errlen) != 0)
 		return AURORA_SEG_ERR_IO;
 	return AURORA_SEG_OK;
 }
@@ -284,6 +294,7 @@ segment_free(aurora_segment *s)
 	pthread_cond_destroy(&s->extend_done);
 	free(s->recs);
 	free(s->batches);
+	free(s->hist);
 	free(s->dir);
 	free(s);
 }
@@ -314,7 +325,7 @@ aurora_segment_open(const char *dir, aurora_segment **out, char *err, size_t err
 	pthread_cond_init(&s->sync_done, NULL);
 	pthread_cond_init(&s->extend_done, NULL);
 
-	rc = seg_meta_read(dir, &s->meta, err, errlen);
+	rc = seg_meta_read(dir, &s->meta, &s->hist, &s->n_hist, err, errlen);
 	if (rc != AURORA_SEG_OK)
 		goto fail;
 	s->scl = s->meta.base_lsn;
@@ -419,6 +430,26 @@ clean_end:
 	for (size_t i = 0; i < s->nrecs; i++)
 		s->mismatches += seg_mismatch_at(s, i);
 	seg_advance_chain(s);
+
+	/*
+	 * A truncation was committed but maybe not finished: cut again (it is
+	 * idempotent, segment_truncate.c).  A segment without a page store is
+	 * done then; one with a page store stays closed until the page service
+	 * has cut the store too (aurora_segment_truncate_done).
+	 */
+	if (s->meta.cut_pending)
+	{
+		uint64_t	recs = 0,
+					bytes = 0;
+
+		aurora_log("segment %s: finishing a truncation: cutting the log at %" PRIu64,
+				   dir, s->meta.cut_lsn);
+		rc = seg_cut_log(s, s->meta.cut_lsn, &recs, &bytes, err, errlen);
+		if (rc == AURORA_SEG_OK && s->meta.n_pgs == 0)
+			rc = aurora_segment_truncate_done(s, err, errlen);
+		if (rc != AURORA_SEG_OK)
+			goto fail;
+	}
 	*out = s;
 	return AURORA_SEG_OK;
 

@@ -1,6 +1,6 @@
 /*
  * start_state.h - the start states a storage node keeps for its segments
- * (docs/architecture.md, "Epochs and recovery"; PROTOCOL.md 5.10, 9).
+ * (docs/architecture.md, "Epochs and recovery"; PROTOCOL.md 5.11, 9).
  *
  * A compute stores a start state (common/start_state.h: the bundle of
  * non-relation files it needs to start, and the LSN it is consistent at) on

@@ -99,8 +99,18 @@ my ($src, $segs) = $c->ctl('segments', 'c2');
 like($segs, qr/cut|truncat|torn/i, 'the cut is reported in the segment listing') or diag($segs);
 
 # --- epochs: a newer writer fences the old one (on a fresh PG) -------------
-($rc, $out) = stream('--pg', 8, '--records', 10, '--batch', 10, '--epoch', 1);
+# A higher epoch is no longer adopted silently: the new writer fences the
+# segments and truncates them at VDL first (013_epochs.t tests that in depth).
+my $s5;
+($rc, $out, $s5) = stream('--pg', 8, '--records', 10, '--batch', 10, '--epoch', 1);
 is($rc, 0, 'a writer with volume epoch 1 appends to PG 8') or diag($out);
+($rc, $out) = stream('--pg', 8, '--after', 1640, '--records', 10, '--batch', 10, '--epoch', 2);
+isnt($rc, 0, 'a writer with epoch 2 cannot write before the volume is opened at epoch 2');
+like($out, qr/EPOCH_NOT_OPEN/, 'with EPOCH_NOT_OPEN') or diag($out);
+($rc, $out) = $c->ctl('fence', '--pg', 8, '--epoch', 2);
+is($rc, 0, 'fence PG 8 at epoch 2') or diag($out);
+($rc, $out) = $c->ctl('truncate', '--pg', 8, '--epoch', 2, '--at', $s5->{end});
+is($rc, 0, 'truncate PG 8 at its end, opening epoch 2') or diag($out);
 my $s4;
 ($rc, $out, $s4) = stream('--pg', 8, '--after', 1640, '--records', 10, '--batch', 10, '--epoch', 2);
 is($rc, 0, 'a writer with volume epoch 2 takes over') or diag($out);

@@ -1,7 +1,8 @@
 /*
  * make_seeds.c - writes a few valid encoded messages (STATUS_REQ,
  * STATUS_RESP, ERROR, page requests, a LOG_APPEND of an enveloped record,
- * with and without bodies, a small start state bundle) into the fuzz corpus
+ * with and without bodies, a small start state bundle, FENCE_ACK and
+ * TRUNCATE_REQ with a history, with and without headers) into the fuzz corpus
  * directory given as argv[1], so libFuzzer starts from inputs that pass the
  * CRC check and reaches the body decoders quickly.
  */
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "epochmsg.h"
 #include "logmsg.h"
 #include "pagemsg.h"
 #include "start_state.h"
@@ -140,6 +142,23 @@ main(int argc, char **argv)
 			rc |= write_seed(argv[1], "start-state-bundle", bundle, blen);
 			free(bundle);
 		}
+	}
+
+	/* volume epochs: a two-entry truncation history in FENCE_ACK and TRUNCATE_REQ */
+	{
+		aurora_trunc_entry hist[2] = {{2, 0x1000060}, {3, 0x2000000}};
+		uint8_t		raw[2 * AURORA_TRUNC_ENTRY_SIZE];
+		aurora_fence_ack fa = {0x1000060, 0x1000100, 2, {0, NULL}};
+
+		aurora_trunc_list_fill(&fa.history, hist, 2, raw);
+		n = aurora_fence_ack_encode(&fa, body, sizeof(body));
+		rc |= write_seed(argv[1], "fence-ack-body", body, n);
+		n = aurora_truncate_req_encode(&fa.history, body, sizeof(body));
+		rc |= write_seed(argv[1], "truncate-req-body", body, n);
+		h.type = AURORA_MSG_TRUNCATE_REQ;
+		h.volume_epoch = 3;
+		n = aurora_encode(&h, body, n, msg, sizeof(msg));
+		rc |= write_seed(argv[1], "truncate-req", msg, n);
 	}
 	return rc;
 }

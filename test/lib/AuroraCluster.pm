@@ -143,7 +143,8 @@ sub read_log
 }
 
 # One node's view of one PG (aurora-ctl segments): {scl, highest, records,
-# bytes (of records in its log file), holes, peer_scl, from_peers, recovery},
+# bytes (of records in its log file), epoch (volume), holes, peer_scl,
+# from_peers, truncated_epoch, last_cut (EPOCH@LSN or -), dropped, recovery},
 # or {} if the node does not answer.
 sub segment_state
 {
@@ -151,17 +152,21 @@ sub segment_state
 	my ($rc, $out) = $self->ctl('segments', $node);
 	for my $line (split /\n/, $out)
 	{
-		my @f = split ' ', $line, 13;
-		next unless @f >= 12 && $f[2] eq $pg && $f[3] =~ /^\d+$/;
+		my @f = split ' ', $line, 16;
+		next unless @f >= 15 && $f[2] eq $pg && $f[3] =~ /^\d+$/;
 		return {
-			scl        => $f[4],
-			highest    => $f[5],
-			records    => $f[6],
-			bytes      => $f[7],
-			holes      => $f[9],
-			peer_scl   => $f[10],
-			from_peers => $f[11],
-			recovery   => $f[12] // ''
+			scl             => $f[4],
+			highest         => $f[5],
+			records         => $f[6],
+			bytes           => $f[7],
+			epoch           => $f[8],
+			holes           => $f[9],
+			peer_scl        => $f[10],
+			from_peers      => $f[11],
+			truncated_epoch => $f[12],
+			last_cut        => $f[13],
+			dropped         => $f[14],
+			recovery        => $f[15] // ''
 		};
 	}
 	return {};

@@ -129,7 +129,7 @@ test_names(void)
 	is_str(aurora_msg_type_name(AURORA_MSG_SEED_ACK), "SEED_ACK", "type 20");
 	is_str(aurora_error_name(AURORA_ERR_NOT_READY), "NOT_READY", "error 14");
 	is_str(aurora_error_name(AURORA_ERR_UNAVAILABLE), "UNAVAILABLE", "error 19");
-	is_int(AURORA_ERR_COUNT, 20, "20 counter slots (codes 1-19)");
+	is_int(AURORA_ERR_COUNT, 21, "21 counter slots (codes 1-20: EPOCH_NOT_OPEN is 20)");
 }
 
 int
