@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "epochmsg.h"
 #include "handler.h"
 #include "segment.h"
 #include "segment_table.h"
@@ -337,11 +338,28 @@ main(void)
 		is_int(r.code, AURORA_ERR_MALFORMED, "a piece beyond total_len is refused");
 	}
 
-	/* fencing: a higher epoch is adopted, a lower one refused; GET is not fenced */
+	/*
+	 * fencing: a higher epoch is refused until the segment is fenced and
+	 * truncated for it, a lower one always; GET is not fenced
+	 */
 	{
 		size_t		l;
 		uint8_t    *b = make_bundle(0x2000028, &l);
+		aurora_trunc_entry hist[1] = {{2, 0x5000000}};
+		uint8_t		raw[AURORA_TRUNC_ENTRY_SIZE];
+		aurora_trunc_list tl;
+		uint8_t		tbody[64];
+		reply		r;
 
+		is_int(put_piece(0x2000028, b, l, 0, piece, 2, &ack, msg, sizeof(msg)), AURORA_ERR_EPOCH_NOT_OPEN,
+			   "a put at an epoch the segment was not opened at is refused");
+		request(AURORA_MSG_FENCE_REQ, 2, NULL, 0, &r);
+		is_int(r.code, 0, "fence at epoch 2");
+		is_int(put_piece(0x2000028, b, l, 0, piece, 2, &ack, msg, sizeof(msg)), AURORA_ERR_EPOCH_NOT_OPEN,
+			   "... a put while fenced but not truncated is refused");
+		aurora_trunc_list_fill(&tl, hist, 1, raw);
+		request(AURORA_MSG_TRUNCATE_REQ, 2, tbody, aurora_truncate_req_encode(&tl, tbody, sizeof(tbody)), &r);
+		is_int(r.code, 0, "truncate at epoch 2");
 		is_int(put_all(0x2000028, b, l, piece, 2, &pieces, &complete, msg, sizeof(msg)), 0, "put at epoch 2");
 		ok(complete, "complete");
 		is_int(put_piece(0x3000028, b, l, 0, piece, 1, &ack, msg, sizeof(msg)), AURORA_ERR_STALE_EPOCH,
