@@ -27,6 +27,7 @@ OBJS = \
 	src/shipping_status.o \
 	src/smgr.o \
 	src/sql_functions.o \
+	src/start_state_writer.o \
 	src/volume_session.o \
 	src/wal_routing.o \
 	src/walredo.o \

@@ -153,7 +153,7 @@ segment_call(ReaderPG *r, int pg, int i, uint16 type, const uint8_t *body, size_
 	memset(&h, 0, sizeof(h));
 	h.type = type;
 	h.volume_id = AURORA_COMPUTE_VOLUME_ID;
-	h.volume_epoch = 1;
+	h.volume_epoch = aurora_volume_epoch();
 	h.membership_epoch = 1;
 	h.pg_id = (uint32) pg;
 	h.request_id = 1;

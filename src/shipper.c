@@ -47,6 +47,7 @@
 #include "shipper.h"
 #include "shipping_status.h"
 #include "smgr.h"
+#include "start_state_writer.h"
 #include "volume_session.h"
 #include "wal_routing.h"
 #include "watermarks.h"
@@ -148,6 +149,7 @@ publish(bool running)
 		{
 			aurora_probe_all_pgs(true);
 			aurora_smgr_janitor();
+			aurora_start_state_writer_tick();
 			last_heartbeat = now;
 		}
 	}

@@ -144,7 +144,7 @@ last_start_before(int p, XLogRecPtr resume)
 		h.type = AURORA_MSG_RECORD_BEFORE_REQ;
 		h.volume_id = AURORA_COMPUTE_VOLUME_ID;
 		h.pg_id = (uint32) p;
-		h.volume_epoch = 1;
+		h.volume_epoch = aurora_volume_epoch();
 		h.membership_epoch = 1;
 		h.request_id = (uint64) i + 1;
 		aurora_record_before_req_encode(resume, body, sizeof(body));
@@ -218,7 +218,7 @@ aurora_open_volume(const aurora_geometry *g)
 		memset(&t, 0, sizeof(t));
 		t.volume_id = AURORA_COMPUTE_VOLUME_ID;
 		t.pg_id = (uint32) p;
-		t.volume_epoch = 1;
+		t.volume_epoch = aurora_volume_epoch();
 		t.membership_epoch = 1;
 		t.base_lsn = 0;
 		t.n_pgs = g->n_pgs;

@@ -67,9 +67,10 @@ my ($rc, $out, $n) = holders($seed_lsn);
 is($rc, 0, 'start-state list answers') or diag($out);
 cmp_ok($n, '>=', 4, "the seed's start state is on $n of PG 0's six nodes") or diag($out);
 
-# restore into an empty directory
+# restore into an empty directory (the seed's: the compute stores newer ones
+# after its checkpoints, src/start_state_writer.c)
 my $restored = $c->dir . '/restored';
-($rc, $out) = $c->ctl('start-state', 'restore', '--datadir', $restored);
+($rc, $out) = $c->ctl('start-state', 'restore', '--max-lsn', $seed_lsn, '--datadir', $restored);
 is($rc, 0, 'start-state restore into a new directory') or diag($out);
 like($out, qr/^restored start state \Q$seed_lsn\E \(\d+ files; checkpoint \Q$seed_lsn\E, redo \S+\)/m, 'names the seed\'s checkpoint');
 my @differ = grep { (slurp("$restored/$_") // "\0missing") ne $before{$_} } sort keys %before;
@@ -79,7 +80,7 @@ ok(-d "$restored/pg_wal/archive_status" && -d "$restored/pg_xact" && -d "$restor
 ok(!-e "$restored/base/1/1259" && !-e "$restored/postmaster.pid" && !-e "$restored/pg_replslot/aurora_shipper",
 	'and no relation file, pid file or the shipper\'s slot');
 is((stat($restored))[2] & 0777, 0700, 'mode 0700');
-($rc, $out) = $c->ctl('start-state', 'restore', '--datadir', $restored);
+($rc, $out) = $c->ctl('start-state', 'restore', '--max-lsn', $seed_lsn, '--datadir', $restored);
 isnt($rc, 0, 'restore refuses a non-empty directory');
 like($out, qr/not empty/, 'saying so');
 
@@ -93,7 +94,8 @@ system('cp', '-a', $restored, $big) == 0 or die "cp failed";
 	print $fh $chunk for 1 .. 768;
 	close($fh);
 }
-my $big_lsn = sprintf('%X/%X', int((lsn($seed_lsn) + 0x100000) / 2**32), (lsn($seed_lsn) + 0x100000) % 2**32);
+# (1 GB above the seed: above the start states the running compute stores)
+my $big_lsn = sprintf('%X/%X', int((lsn($seed_lsn) + 0x40000000) / 2**32), (lsn($seed_lsn) + 0x40000000) % 2**32);
 my @put = ("$ENV{AURORA_REPO}/storage_service/build/aurora-ctl", '--timeout', '10000', '--cluster', $c->dir . '/nodes',
 	'start-state', 'put', '--datadir', $big, '--lsn', $big_lsn, '--checkpoint', $big_lsn, '--redo', $big_lsn,
 	'--piece', '16384');
@@ -117,16 +119,26 @@ sub wait_for_partials
 }
 
 # 1: the client dies in the middle: nothing of it is served
+# the compute stores its own after its first heartbeat (the checkpoint
+# pg_control names, consistent at an LSN above the seed's)
+my $got = $c->dir . '/got.bundle';
+my $newest_before;
+$c->poll_until(sub {
+	($rc, $out) = $c->ctl('start-state', 'get', '--out', $got);
+	($newest_before) = $out =~ /^start state (\S+) /m;
+	return defined $newest_before && lsn($newest_before) > lsn($seed_lsn);
+}, 30);
+cmp_ok(lsn($newest_before // '0/0'), '>', lsn($seed_lsn), "the compute stored a newer start state ($newest_before)")
+  or diag($out);
 my ($pout, $perr) = ('', '');
 my $h = IPC::Run::start(\@put, '>', \$pout, '2>', \$perr);
 cmp_ok(wait_for_partials(4), '>=', 4, 'a large put is in progress on the nodes');
 $h->kill_kill;
 ($rc, $out, $n) = holders($big_lsn);
 is($n, 0, 'after the client died mid-put, no node lists the partial start state') or diag($out);
-my $got = $c->dir . '/got.bundle';
 ($rc, $out) = $c->ctl('start-state', 'get', '--out', $got);
 is($rc, 0, 'get still works') or diag($out);
-like($out, qr/^start state \Q$seed_lsn\E /m, 'and serves the complete (seed) start state, not the partial one');
+like($out, qr/^start state \Q$newest_before\E /m, 'and serves the newest complete start state, not the partial one');
 
 # 2: a node is killed in the middle of a put: the put completes on five,
 # the killed node discards its part when it comes back
