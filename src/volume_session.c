@@ -285,10 +285,14 @@ aurora_hold_shipper_slot(void)
 
 /*
  * Let the checkpointer recycle WAL below VDL, as a walsender does for the
- * flush position its standby reports.  The slot reaches disk at the next
- * checkpoint; until then a crash resumes from an older VDL, which only
- * resends records.  At most every 100 ms: it takes locks and scans slots.
+ * flush position its standby reports.  At most every 100 ms: it takes locks
+ * and scans slots.  A crash resumes from the restart point on disk and
+ * resends what lies above it (byte-identical duplicates), and the first
+ * sessions wait until VDL passes the recovered WAL again: the slot is
+ * saved whenever it moved SLOT_SAVE_BYTES, not only at checkpoints, so that
+ * wait stays short however long ago the last checkpoint was.
  */
+#define SLOT_SAVE_BYTES		((XLogRecPtr) 16 * 1024 * 1024)
 void
 aurora_advance_shipper_slot(void)
 {
@@ -313,8 +317,15 @@ aurora_advance_shipper_slot(void)
 	SpinLockRelease(&slot->mutex);
 	if (changed)
 	{
+		static XLogRecPtr saved = InvalidXLogRecPtr;
+
 		ReplicationSlotMarkDirty();
 		ReplicationSlotsComputeRequiredLSN();
+		if (vdl - saved >= SLOT_SAVE_BYTES)
+		{
+			ReplicationSlotSave();
+			saved = vdl;
+		}
 	}
 }
 

@@ -185,5 +185,7 @@ done
 for s in $sizes; do
 	a="$(printf '%s\n' "${rows[@]}" | awk -v s="$s" '$1 == "aurora" && $2 == s { print $4 }')"
 	b="$(printf '%s\n' "${rows[@]}" | awk -v s="$s" '$1 == "stock" && $2 == s { print $4 }')"
-	[ -n "$a" ] && [ -n "$b" ] && echo "aurora/stock restart to first commit at $s MB: $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", a / b }')"
+	if [ -n "$a" ] && [ -n "$b" ]; then
+		echo "aurora/stock restart to first commit at $s MB: $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", a / b }')"
+	fi
 done
