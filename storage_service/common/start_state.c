@@ -784,22 +784,6 @@ static const char *const standard_dirs[] = {
 	"pg_stat_tmp", "pg_xact", "pg_logical", "pg_logical/snapshots", "pg_logical/mappings"
 };
 
-static int
-fsync_path(const char *path, bool dir, char *err, size_t errlen)
-{
-	int			fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-
-	if (fd < 0 || fsync(fd) != 0)
-	{
-		aurora_seterr(err, errlen, "start state: cannot fsync %.900s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	close(fd);
-	return 0;
-}
-
 /* mkdir DATADIR/rel (0700) unless it exists as a directory. */
 static int
 make_dir(const char *datadir, const char *rel, char *err, size_t errlen)
@@ -1017,7 +1001,7 @@ aurora_start_state_to_datadir(const aurora_start_state *s, const char *datadir, 
 			continue;
 		snprintf(last_parent, sizeof(last_parent), "%s", parent);
 		snprintf(path, sizeof(path), "%s/%s", datadir, parent);
-		if (fsync_path(path, true, err, errlen) != 0)
+		if (aurora_fsync_path(path, err, errlen) != 0)
 			return -1;
 	}
 	for (size_t i = 0; i < sizeof(standard_dirs) / sizeof(standard_dirs[0]); i++)
@@ -1025,10 +1009,10 @@ aurora_start_state_to_datadir(const aurora_start_state *s, const char *datadir, 
 		char		path[4200];
 
 		snprintf(path, sizeof(path), "%s/%s", datadir, standard_dirs[i]);
-		if (fsync_path(path, true, err, errlen) != 0)
+		if (aurora_fsync_path(path, err, errlen) != 0)
 			return -1;
 	}
-	if (fsync_path(datadir, true, err, errlen) != 0)
+	if (aurora_fsync_path(datadir, err, errlen) != 0)
 		return -1;
 	return 0;
 }

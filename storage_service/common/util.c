@@ -8,10 +8,14 @@
 
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 double
 aurora_monotonic_ms(void)
@@ -63,4 +67,20 @@ aurora_p50_p99(double *v, size_t n, double *p50, double *p99)
 	qsort(v, n, sizeof(double), cmp_double);
 	*p50 = v[(n - 1) / 2];
 	*p99 = v[(size_t) ((double) (n - 1) * 0.99)];
+}
+
+int
+aurora_fsync_path(const char *path, char *err, size_t errlen)
+{
+	int			fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fsync(fd) != 0)
+	{
+		aurora_seterr(err, errlen, "cannot fsync %.900s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
 }

@@ -23,6 +23,12 @@ double		aurora_monotonic_ms(void);
 void		aurora_timespec_add_ms(struct timespec *ts, uint64_t ms);
 
 /* vsnprintf into err (ignored when err is NULL or errlen is 0). */
+/*
+ * fsync a file or directory by path (a directory: its entries are durable).
+ * Returns 0, or -1 with err naming the path and errno.
+ */
+int			aurora_fsync_path(const char *path, char *err, size_t errlen);
+
 void		aurora_seterr(char *err, size_t errlen, const char *fmt,...)
 			__attribute__((format(printf, 3, 4)));
 

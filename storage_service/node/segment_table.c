@@ -52,22 +52,6 @@ struct aurora_segment_table
 
 
 static int
-fsync_path(const char *path, char *err, size_t errlen)
-{
-	int			fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0 || fsync(fd) != 0)
-	{
-		aurora_seterr(err, errlen, "cannot fsync %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	close(fd);
-	return 0;
-}
-
-static int
 key_cmp(uint64_t va, uint32_t pa, uint64_t vb, uint32_t pb)
 {
 	if (va != vb)
@@ -233,7 +217,7 @@ aurora_segment_table_open(const char *data_dir, aurora_segment_table **out, char
 
 	/* The segments directory's own entry must survive a crash too. */
 	if (aurora_mkdirs(st->seg_dir, 0700, err, errlen) != 0 ||
-		fsync_path(data_dir, err, errlen) != 0)
+		aurora_fsync_path(data_dir, err, errlen) != 0)
 	{
 		aurora_segment_table_close(st);
 		return AURORA_SEG_ERR_IO;
@@ -538,7 +522,7 @@ aurora_segment_table_create_segment(aurora_segment_table *st, const aurora_segme
 		aurora_seterr(err, errlen, "cannot rename %s to %s: %s", tmp, final, strerror(errno));
 		goto done;
 	}
-	if (fsync_path(st->seg_dir, err, errlen) != 0)
+	if (aurora_fsync_path(st->seg_dir, err, errlen) != 0)
 		goto done;
 	rc = aurora_segment_open(final, &seg, err, errlen);
 	if (rc != AURORA_SEG_OK)

@@ -163,22 +163,6 @@ list_dir(const char *dir, ss_entry **out, int *n_complete, int *n_partial)
 }
 
 static int
-fsync_dir(const char *dir, char *err, size_t errlen)
-{
-	int			fd = open(dir, O_RDONLY | O_DIRECTORY);
-
-	if (fd < 0 || fsync(fd) != 0)
-	{
-		aurora_seterr(err, errlen, "cannot fsync %.300s: %s", dir, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	close(fd);
-	return 0;
-}
-
-static int
 remove_entry(const char *dir, const ss_entry *e, char *err, size_t errlen)
 {
 	char		path[4300];
@@ -213,7 +197,7 @@ discard_partials_fn(void *arg, aurora_segment *seg)
 			aurora_log("start states: %s", err);
 		else
 			aurora_log("start states: discarded the unfinished put %s in %s", v[i].name, dir);
-	if (np > 0 && fsync_dir(dir, err, sizeof(err)) != 0)
+	if (np > 0 && aurora_fsync_path(dir, err, sizeof(err)) != 0)
 		aurora_log("start states: %s", err);
 	free(v);
 	return 0;
@@ -308,7 +292,7 @@ finish_put(const char *dir, const char *partial, uint64_t lsn, uint64_t total, i
 		aurora_seterr(err, errlen, "cannot rename %.300s: %s", partial, strerror(errno));
 		return AURORA_ERR_IO;
 	}
-	if (fsync_dir(dir, err, errlen) != 0)
+	if (aurora_fsync_path(dir, err, errlen) != 0)
 		return AURORA_ERR_IO;
 	return 0;
 }
@@ -327,7 +311,7 @@ prune(const char *dir)
 	for (int i = AURORA_START_STATES_KEEP; i < nc; i++)
 		if (remove_entry(dir, &v[i], err, sizeof(err)) != 0)
 			aurora_log("start states: %s", err);
-	if (nc > AURORA_START_STATES_KEEP && fsync_dir(dir, err, sizeof(err)) != 0)
+	if (nc > AURORA_START_STATES_KEEP && aurora_fsync_path(dir, err, sizeof(err)) != 0)
 		aurora_log("start states: %s", err);
 	free(v);
 }
@@ -365,7 +349,7 @@ put_locked(aurora_start_states *ss, aurora_segment *seg, const aurora_start_stat
 
 		snprintf(segdir, sizeof(segdir), "%s", dir);
 		*strrchr(segdir, '/') = '\0';
-		if (fsync_dir(segdir, err, errlen) != 0)
+		if (aurora_fsync_path(segdir, err, errlen) != 0)
 			return AURORA_ERR_IO;
 	}
 	else if (errno != EEXIST)
@@ -628,7 +612,7 @@ aurora_start_states_drop_above(aurora_start_states *ss, aurora_segment *seg, uin
 	free(v);
 	if (rc == 0 && dropped > 0)
 	{
-		if (fsync_dir(dir, err, errlen) != 0)
+		if (aurora_fsync_path(dir, err, errlen) != 0)
 			rc = AURORA_ERR_IO;
 		else
 			aurora_log("start states: dropped %d above %016" PRIx64 " in %s", dropped, lsn, dir);
