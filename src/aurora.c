@@ -22,6 +22,7 @@
 #include "node_list.h"
 #include "redo_filter.h"
 #include "shipper.h"
+#include "volume_start.h"
 #include "smgr.h"
 
 PG_MODULE_MAGIC;
@@ -99,6 +100,8 @@ _PG_init(void)
 	recheck_placeholders(raw);
 
 	aurora_compute_volume_check();
+	if (aurora_shipping)
+		aurora_volume_start_init();
 	aurora_shipper_init();
 	aurora_smgr_init();
 	aurora_redo_filter_init();

@@ -46,6 +46,7 @@
 
 #include "commit_wait.h"
 #include "watermarks.h"
+#include "volume_start.h"
 
 typedef struct CommitWaitShared
 {
@@ -181,6 +182,9 @@ wait_for_vdl(XLogRecPtr lsn, bool commit)
 
 		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_POSTMASTER_DEATH, -1,
 					   WAIT_EVENT_SYNC_REP);
+		/* fenced: storage will take nothing more from this compute */
+		if (aurora_fenced(NULL, 0, NULL))
+			rc |= WL_POSTMASTER_DEATH;
 		if (rc & WL_POSTMASTER_DEATH)
 		{
 			/*

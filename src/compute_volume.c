@@ -150,15 +150,3 @@ aurora_place_configured_pg(int pg, aurora_member *members)
 				 errmsg("aurora: cannot place protection group %d: %s", pg, err)));
 	pfree(all);
 }
-
-/*
- * The volume epoch every request of this compute carries.  Still 1: taking
- * a new epoch at every start (fence, truncate above VDL) is the next step
- * of issue 19; the storage side exists (PROTOCOL.md 5.10).  One place, so
- * that step changes one function.
- */
-uint64
-aurora_volume_epoch(void)
-{
-	return 1;
-}

@@ -23,6 +23,5 @@ extern void aurora_compute_volume_check(void);
 extern void aurora_volume_geometry(aurora_geometry *g);
 extern int	aurora_tag_pg(const BufferTag *tag);
 extern void aurora_place_configured_pg(int pg, aurora_member *members);
-extern uint64 aurora_volume_epoch(void);
 
 #endif							/* AURORA_COMPUTE_VOLUME_H */

@@ -29,6 +29,7 @@ OBJS = \
 	src/sql_functions.o \
 	src/start_state_writer.o \
 	src/volume_session.o \
+	src/volume_start.o \
 	src/wal_routing.o \
 	src/walredo.o \
 	src/walredo_pipe.o \
@@ -37,7 +38,7 @@ OBJS = \
 
 EXTENSION = aurora
 DATA = sql/aurora--0.1.sql sql/aurora--0.1--0.2.sql sql/aurora--0.2--0.3.sql \
-	sql/aurora--0.3--0.4.sql sql/aurora--0.4--0.5.sql
+	sql/aurora--0.3--0.4.sql sql/aurora--0.4--0.5.sql sql/aurora--0.5--0.6.sql
 PGFILEDESC = "aurora - Aurora-style disaggregated storage"
 
 PG_CFLAGS = -Werror

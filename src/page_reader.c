@@ -52,6 +52,7 @@
 #include "util.h"
 #include "volume.h"
 #include "watermarks.h"
+#include "volume_start.h"
 
 /* how long a node that did not answer goes to the end of the line */
 #define NODE_PENALTY_MS		5000
@@ -377,6 +378,19 @@ ask_pg(ReaderPG *r, int pg, XLogRecPtr lsn, uint32 spread, uint16 type, const ui
 		}
 		if (code == AURORA_ERR_NO_BLOCK || code == AURORA_ERR_NO_RELATION)
 			return ASK_ABSENT;
+		if (code == AURORA_ERR_STALE_EPOCH)
+		{
+			char		why[256];
+
+			snprintf(why, sizeof(why), "Segment %d of protection group %d (node %s) refused a read: %s",
+					 i, pg, aurora_configured_nodes()->nodes[r->node[i]].id, err);
+			aurora_note_fenced(why);
+			ereport(FATAL,
+					(errcode(ERRCODE_ADMIN_SHUTDOWN),
+					 errmsg("terminating connection: this compute no longer owns the volume"),
+					 errdetail("%s.", why),
+					 errhint("A newer compute opened the volume; connect to it.")));
+		}
 		note_failure(failures, cap, r, i, err);
 	}
 	return ASK_FAILED;

@@ -51,6 +51,7 @@
 #include "volume_session.h"
 #include "wal_routing.h"
 #include "watermarks.h"
+#include "volume_start.h"
 
 PGDLLEXPORT void aurora_shipper_main(Datum main_arg);
 
@@ -145,7 +146,12 @@ publish(bool running)
 		bool		heartbeat = TimestampDifferenceExceeds(last_heartbeat, now, 1000);
 
 		/* the heartbeat rides on a status publication, as often as that */
-		if (aurora_publish_shipping_status(heartbeat) && heartbeat)
+		bool		published = aurora_publish_shipping_status(heartbeat);
+
+		/* what the segments answered includes whether a newer compute fenced them */
+		if (published)
+			aurora_check_fenced();
+		if (published && heartbeat)
 		{
 			aurora_probe_all_pgs(true);
 			aurora_smgr_janitor();
@@ -399,7 +405,18 @@ aurora_shipper_main(Datum main_arg)
 	}
 
 	resume = aurora_hold_shipper_slot();
-	if (XLogRecPtrIsInvalid(resume))
+	/*
+	 * A compute prepared from the volume (aurora-compute-init start) has no
+	 * slot of its own: it resumes where the volume was opened, which its
+	 * recovery replayed exactly.
+	 */
+	if (XLogRecPtrIsInvalid(resume) && !XLogRecPtrIsInvalid(aurora_opened_vdl()))
+	{
+		resume = aurora_opened_vdl();
+		aurora_resume_pgs(resume);
+		start = resume - XLogSegmentOffset(resume, wal_segment_size);
+	}
+	else if (XLogRecPtrIsInvalid(resume))
 	{
 		/* a new volume: from the start of the segment holding the flush point */
 		start = GetFlushRecPtr(NULL);
@@ -427,7 +444,14 @@ aurora_shipper_main(Datum main_arg)
 	XLogBeginRead(reader, first);
 	before_shmem_exit(shipper_exit, (Datum) 0);
 	aurora_commit_wait_set_shipper(MyLatch);
-	aurora_note_recovered_wal_end(GetFlushRecPtr(NULL));
+	/*
+	 * Sessions may start once VDL covers what recovery made visible: the
+	 * opened VDL after a start from the volume (storage holds it, so even
+	 * with only a read quorum reachable the compute opens for reads), all
+	 * the local WAL after a crash restart inside this postmaster.
+	 */
+	aurora_note_recovered_wal_end(!XLogRecPtrIsInvalid(aurora_opened_vdl()) ?
+								  aurora_opened_vdl() : GetFlushRecPtr(NULL));
 	aurora_watermarks_advance();	/* the PGCLs the segments reported: read points */
 	publish(true);
 	ereport(LOG, (errmsg("aurora shipper: shipping WAL from %X/%X (first record %X/%X, VDL %X/%X)",

@@ -41,6 +41,7 @@
 #include "util.h"
 #include "version.h"
 #include "watermarks.h"
+#include "volume_start.h"
 
 /* An interval of ms milliseconds, as the views report ages. */
 static Datum
@@ -146,7 +147,7 @@ aurora_protection_group_status(PG_FUNCTION_ARGS)
 		values[2] = Int32GetDatum(up);
 		values[3] = BoolGetDatum(up >= aurora_write_quorum);
 		values[4] = BoolGetDatum(up >= aurora_read_quorum);
-		values[5] = Int64GetDatum(1);	/* epochs: the shipper writes under epoch 1 */
+		values[5] = Int64GetDatum((int64) aurora_volume_epoch());
 		values[6] = Int64GetDatum(1);
 		values[7] = Float8GetDatum(snap[p].p50_ms);
 		values[8] = Float8GetDatum(snap[p].p99_ms);
@@ -455,5 +456,60 @@ aurora_lsn_allocation_limit(PG_FUNCTION_ARGS)
 		nulls[1] = true;
 	values[2] = Int64GetDatum((int64) waits);
 	values[3] = Float8GetDatum((double) wait_us / 1000.0);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+PG_FUNCTION_INFO_V1(aurora_last_start);
+
+/*
+ * aurora.last_start(): how this compute opened the volume (its aurora_start
+ * file, volume_start.c) and whether storage has fenced it since.  One row;
+ * NULLs for a compute that does not ship.
+ */
+Datum
+aurora_last_start(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[16];
+	bool		nulls[16] = {false};
+	const AuroraVolumeStart *s = aurora_volume_start();
+	char		reason[256];
+	TimestampTz fenced_at = 0;
+	bool		fenced;
+	StringInfoData hist;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (!s->loaded)
+	{
+		for (int i = 0; i < lengthof(nulls); i++)
+			nulls[i] = true;
+		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	}
+	fenced = aurora_fenced(reason, sizeof(reason), &fenced_at);
+	initStringInfo(&hist);
+	for (int i = 0; i < s->n_history; i++)
+		appendStringInfo(&hist, "%s" UINT64_FORMAT ":%X/%X", i > 0 ? "," : "",
+						 s->history[i].epoch, LSN_FORMAT_ARGS(s->history[i].lsn));
+	values[0] = Int64GetDatum((int64) s->epoch);
+	values[1] = LSNGetDatum(s->opened_vdl);
+	values[2] = CStringGetTextDatum(s->how);
+	values[3] = TimestampTzGetDatum(time_t_to_timestamptz(s->created_at));
+	values[4] = Float8GetDatum((double) s->init_ms);
+	values[5] = LSNGetDatum(s->start_state_lsn);
+	values[6] = LSNGetDatum(s->redo_lsn);
+	nulls[5] = nulls[6] = s->start_state_lsn == InvalidXLogRecPtr;
+	values[7] = Int64GetDatum((int64) s->wal_records);
+	values[8] = Int64GetDatum((int64) s->wal_bytes);
+	values[9] = Int64GetDatum((int64) s->truncated_records);
+	values[10] = Int64GetDatum((int64) s->truncated_bytes);
+	values[11] = Int32GetDatum(s->pgs_open);
+	values[12] = Int32GetDatum(s->pgs);
+	values[13] = CStringGetTextDatum(hist.data);
+	values[14] = BoolGetDatum(fenced);
+	if (fenced)
+		values[15] = CStringGetTextDatum(reason);
+	else
+		nulls[15] = true;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

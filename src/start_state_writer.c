@@ -41,6 +41,7 @@
 #include "smgr.h"
 #include "start_state_writer.h"
 #include "watermarks.h"
+#include "volume_start.h"
 
 /* the checkpoint whose start state storage holds (0: none yet) */
 static XLogRecPtr stored_checkpoint = InvalidXLogRecPtr;

@@ -36,6 +36,7 @@
 #include "volume_session.h"
 #include "wal_routing.h"
 #include "watermarks.h"
+#include "volume_start.h"
 
 /* How long a new session waits for storage before it is turned away. */
 #define SESSION_GATE_WAIT_MS	10000
@@ -356,4 +357,35 @@ aurora_warn_if_standby_names_name_shipper(void)
 						SHIPPER_SLOT),
 				 errdetail("Commits wait for storage without it; with it they also wait for a standby that never connects."),
 				 errhint("Remove \"%s\" from synchronous_standby_names.", SHIPPER_SLOT)));
+}
+
+/*
+ * Fenced: once more than 6 - write quorum segments of a PG refuse this
+ * compute's epoch (STALE_EPOCH, or a newer epoch in their SEGMENT_INFO),
+ * it can never again collect a write quorum there: a newer compute opened
+ * the volume.  Called on every status publication (at most every 100 ms;
+ * the heartbeat probes every segment once a second, so an idle compute
+ * notices too).
+ */
+void
+aurora_check_fenced(void)
+{
+	for (int p = 0; p < aurora_ship_n_pgs; p++)
+	{
+		aurora_pgwriter_view v;
+		int			fenced = 0;
+		char		why[256];
+
+		aurora_pgwriter_view_get(aurora_ship_pgs[p].writer, &v);
+		for (int i = 0; i < AURORA_PG_COPIES; i++)
+			fenced += v.seg[i].fenced;
+		if (fenced > AURORA_PG_COPIES - aurora_write_quorum)
+		{
+			snprintf(why, sizeof(why),
+					 "%d of %d segments of protection group %d refuse volume epoch " UINT64_FORMAT,
+					 fenced, AURORA_PG_COPIES, p, aurora_volume_epoch());
+			aurora_note_fenced(why);
+			return;
+		}
+	}
 }

@@ -18,6 +18,7 @@ extern void aurora_open_volume(const aurora_geometry *g);
 extern XLogRecPtr aurora_hold_shipper_slot(void);
 extern void aurora_advance_shipper_slot(void);
 extern void aurora_resume_pgs(XLogRecPtr resume);
+extern void aurora_check_fenced(void);
 extern void aurora_warn_if_standby_names_name_shipper(void);
 
 #endif							/* AURORA_VOLUME_SESSION_H */

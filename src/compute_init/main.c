@@ -28,13 +28,14 @@
 #include "getopt_long.h"
 #include "port/pg_crc32c.h"
 
+#include "cli.h"
 #include "nodelist.h"
 #include "quorum.h"
 #include "volume_read.h"
 #include "wal_walk.h"
 #include "wal_write.h"
 
-static const char *progname = "aurora-compute-init";
+const char *progname = "aurora-compute-init";
 
 static void
 usage(FILE *out)
@@ -63,10 +64,7 @@ usage(FILE *out)
 			AURORA_DEFAULT_READ_QUORUM);
 }
 
-static void
-fail(const char *fmt,...) pg_attribute_printf(1, 2) pg_attribute_noreturn();
-
-static void
+void
 fail(const char *fmt,...)
 {
 	va_list		ap;
@@ -79,7 +77,7 @@ fail(const char *fmt,...)
 	exit(1);
 }
 
-static XLogRecPtr
+XLogRecPtr
 parse_lsn(const char *s)
 {
 	unsigned int hi,
@@ -91,7 +89,7 @@ parse_lsn(const char *s)
 	return ((uint64) hi << 32) | lo;
 }
 
-static uint64
+uint64
 parse_u64(const char *s, const char *what)
 {
 	char	   *end;
@@ -104,36 +102,48 @@ parse_u64(const char *s, const char *what)
 	return v;
 }
 
-/* Read and check a pg_control file (its CRC, version and segment size). */
-static void
-read_control(const char *path, WalTarget *t)
+/* Check pg_control's bytes (CRC, version, segment size) and take what the WAL needs. */
+void
+check_control(const uint8 *buf, size_t len, const char *what, WalTarget *t)
 {
 	ControlFileData cf;
 	pg_crc32c	crc;
-	int			fd = open(path, O_RDONLY | PG_BINARY, 0);
 
-	if (fd < 0)
-		fail("could not open \"%s\": %m", path);
-	if (read(fd, &cf, sizeof(cf)) != sizeof(cf))
-		fail("could not read \"%s\": too short or unreadable", path);
-	close(fd);
+	if (len < sizeof(cf))
+		fail("%s: too short for a pg_control file", what);
+	memcpy(&cf, buf, sizeof(cf));
 	INIT_CRC32C(crc);
 	COMP_CRC32C(crc, &cf, offsetof(ControlFileData, crc));
 	FIN_CRC32C(crc);
 	if (!EQ_CRC32C(crc, cf.crc))
-		fail("\"%s\": bad CRC, not a pg_control file", path);
+		fail("%s: bad CRC, not a pg_control file", what);
 	if (cf.pg_control_version != PG_CONTROL_VERSION)
-		fail("\"%s\": pg_control version %u, this program knows %u", path,
+		fail("%s: pg_control version %u, this program knows %u", what,
 			 cf.pg_control_version, PG_CONTROL_VERSION);
 	if (!IsValidWalSegSize(cf.xlog_seg_size) || cf.xlog_blcksz != XLOG_BLCKSZ)
-		fail("\"%s\": WAL segment size %u or block size %u not supported", path,
+		fail("%s: WAL segment size %u or block size %u not supported", what,
 			 cf.xlog_seg_size, cf.xlog_blcksz);
 	t->sysid = cf.system_identifier;
 	t->seg_size = cf.xlog_seg_size;
 	t->tli = cf.checkPointCopy.ThisTimeLineID;
 }
 
-static const char *
+/* Read and check a pg_control file. */
+void
+read_control(const char *path, WalTarget *t)
+{
+	uint8		buf[sizeof(ControlFileData)];
+	int			fd = open(path, O_RDONLY | PG_BINARY, 0);
+
+	if (fd < 0)
+		fail("could not open \"%s\": %m", path);
+	if (read(fd, buf, sizeof(buf)) != sizeof(buf))
+		fail("could not read \"%s\": too short or unreadable", path);
+	close(fd);
+	check_control(buf, sizeof(buf), path, t);
+}
+
+const char *
 stop_name(WalWalkStop s)
 {
 	switch (s)
@@ -313,6 +323,8 @@ main(int argc, char **argv)
 		printf("%s (aurora)\n", progname);
 		return 0;
 	}
+	if (argc >= 2 && strcmp(argv[1], "start") == 0)
+		return cmd_start(argc - 1, argv + 1);
 	if (argc < 2 || strcmp(argv[1], "wal") != 0)
 	{
 		usage(stderr);

@@ -23,6 +23,13 @@
 #   cluster.sh start DIR [PG_PREFIX]                        start nodes, then compute
 #                                                           (PG_PREFIX: switch to this server
 #                                                           build, e.g. after a rebuild)
+#                                                           (a shipping compute is prepared
+#                                                           from the volume first:
+#                                                           aurora-compute-init start)
+#   cluster.sh prepare DIR [PGDATA]                         only that preparation (the
+#                                                           compute must be stopped; PGDATA:
+#                                                           another data directory, e.g. a
+#                                                           new compute's, absent or empty)
 #   cluster.sh stop  DIR                                    stop compute, then nodes
 #   cluster.sh status DIR
 #
@@ -95,6 +102,21 @@ seed_volume() {
 			if [ "${f##*/}" = "$base" ]; then : >"$f"; else rm -f "$f"; fi
 		done
 	echo "cluster: volume seeded ($(grep -c . "$dir/seed.log" || true) lines in seed.log); relation pages now live in storage" >&2
+}
+
+# A shipping compute opens the volume under a new epoch at every start
+# (aurora-compute-init start: fence the compute before, find VDL, truncate
+# above it, and write the data directory's non-relation files and WAL from
+# the volume); with local pages it only fences and truncates.  Its output
+# goes to DIR/compute-init.log.
+prepare_compute() {
+	local dir="$1" prefix="$2" pgdata="$3" conf="$1/pgdata/postgresql.conf" list opts=()
+	grep -q '^aurora.shipping = on' "$conf" || return 0
+	grep -q '^aurora.storage_manager = on' "$conf" || opts=(--local-files)
+	list="$(sed -n "s/^aurora.storage_nodes = '\(.*\)'\$/\1/p" "$conf" | tail -n1)"
+	as_user "$prefix/bin/aurora-compute-init" start --storage-nodes "$list" --pgdata "$pgdata" \
+		"${opts[@]}" >"$dir/compute-init.log" 2>&1 ||
+		{ cat "$dir/compute-init.log" >&2; echo "cluster: preparing the compute from the volume failed" >&2; exit 1; }
 }
 
 cmd="${1:-}"
@@ -230,6 +252,7 @@ start)
 		fi
 	fi
 	if ! as_user "$prefix/bin/pg_ctl" -D "$dir/pgdata" status >/dev/null 2>&1; then
+		prepare_compute "$dir" "$prefix" "$dir/pgdata"
 		as_user "$prefix/bin/pg_ctl" -D "$dir/pgdata" -l "$dir/postgres.log" -w -t 60 start >/dev/null ||
 			{ tail -n 20 "$dir/postgres.log" >&2; exit 1; }
 	fi
@@ -249,6 +272,10 @@ stop)
 		as_user "$ctl" --cluster "$dir/nodes" kill all >/dev/null 2>&1 || true
 		exit 1
 	fi
+	;;
+prepare)
+	load_env "$dir"
+	prepare_compute "$dir" "$prefix" "${3:-$dir/pgdata}"
 	;;
 status)
 	load_env "$dir"
