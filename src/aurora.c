@@ -100,9 +100,10 @@ _PG_init(void)
 	recheck_placeholders(raw);
 
 	aurora_compute_volume_check();
+	aurora_shipper_init();
+	/* after the shipper's own checks: a wrong setting is the first thing to say */
 	if (aurora_shipping)
 		aurora_volume_start_init();
-	aurora_shipper_init();
 	aurora_smgr_init();
 	aurora_redo_filter_init();
 	if (aurora_shipping)

@@ -223,6 +223,12 @@ aurora_read_point(int pg)
 			return Max(aurora_published_read_point(pg), 1);
 		if (RecoveryInProgress())
 		{
+			/*
+			 * Prepared from the volume: every PG holds everything below the
+			 * VDL it was opened at, which is exactly what recovery replays.
+			 */
+			if (!XLogRecPtrIsInvalid(aurora_opened_vdl()))
+				return aurora_opened_vdl();
 			if (r->recovery_read_point == InvalidXLogRecPtr)
 				probe_recovery_read_point(r, pg);
 			return r->recovery_read_point;

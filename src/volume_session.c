@@ -18,6 +18,7 @@
  */
 #include "postgres.h"
 
+#include <pthread.h>
 #include <signal.h>
 
 #include "libpq/auth.h"
@@ -44,6 +45,7 @@
 static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
 
 static XLogRecPtr last_start_before(int p, XLogRecPtr resume);
+static bool member_unreachable(int p, int i);
 
 /*
  * After a crash the compute recovers from its local WAL, which may hold
@@ -141,6 +143,8 @@ last_start_before(int p, XLogRecPtr resume)
 		const uint8_t *rbody;
 		aurora_record_before rb;
 
+		if (member_unreachable(p, i))
+			continue;
 		memset(&h, 0, sizeof(h));
 		h.type = AURORA_MSG_RECORD_BEFORE_REQ;
 		h.volume_id = AURORA_COMPUTE_VOLUME_ID;
@@ -171,6 +175,22 @@ last_start_before(int p, XLogRecPtr resume)
 }
 
 /*
+ * A member that did not answer the writer's CREATE_SEGMENT just before (no
+ * reply, refused): asking it again would only wait out another timeout per
+ * PG while a node or an AZ is down.
+ */
+static bool
+member_unreachable(int p, int i)
+{
+	aurora_pgwriter_view v;
+
+	if (aurora_ship_pgs == NULL || aurora_ship_pgs[p].writer == NULL)
+		return false;
+	aurora_pgwriter_view_get(aurora_ship_pgs[p].writer, &v);
+	return v.seg[i].last_error_code == AURORA_ERR_INTERNAL && v.seg[i].acks == 0;
+}
+
+/*
  * A segment that already exists with another geometry or membership means
  * this compute's settings (aurora.protection_groups, aurora.blocks_per_segment,
  * aurora.storage_nodes) do not describe the volume: shipping would misroute
@@ -196,58 +216,97 @@ refuse_on_conflict(aurora_pgwriter *w, int p)
 	}
 }
 
+/* One PG's writer being opened (open_pg_writer, in a thread of its own). */
+typedef struct PGOpenJob
+{
+	aurora_pg_target target;
+	aurora_pgwriter *writer;
+	int			created;
+	int			rc;
+	char		err[512];
+} PGOpenJob;
+
+/* No PostgreSQL calls here: it runs outside the backend's thread. */
+static void *
+open_pg_writer(void *arg)
+{
+	PGOpenJob  *job = arg;
+
+	job->rc = aurora_pgwriter_open(&job->target, aurora_write_quorum, aurora_request_timeout_ms,
+								   &job->writer, job->err, sizeof(job->err));
+	if (job->rc == 0)
+		job->created = aurora_pgwriter_create_segments(job->writer, job->err, sizeof(job->err));
+	return NULL;
+}
+
 /*
- * Place every PG on the configured nodes and create its segments (epoch 1),
- * then let each PG's writer report its PGCL (watermarks.c).
+ * Place every PG on the configured nodes, open its writer under this
+ * compute's epoch and create (or find) its segments, then let each PG's
+ * writer report its PGCL (watermarks.c).  The PGs open side by side: with a
+ * node or an AZ down each waits out a request timeout for it, once, not
+ * once per PG.  Called with signals blocked (NNG threads start here).
  */
 void
 aurora_open_volume(const aurora_geometry *g)
 {
-	char		err[512];
-
 	int			n_pgs = (int) g->n_pgs;
 	ShipPG	   *pgs = palloc0(sizeof(ShipPG) * n_pgs);
+	PGOpenJob  *jobs = palloc0(sizeof(PGOpenJob) * n_pgs);
+	pthread_t  *threads = palloc0(sizeof(pthread_t) * n_pgs);
+	bool	   *started = palloc0(sizeof(bool) * n_pgs);
+	const AuroraVolumeStart *vs = aurora_volume_start();
 
 	aurora_ship_pgs = pgs;
 	aurora_ship_n_pgs = n_pgs;
 	aurora_watermarks_start(n_pgs);
 	for (int p = 0; p < n_pgs; p++)
 	{
-		aurora_pg_target t;
-		int			created;
+		aurora_pg_target *t = &jobs[p].target;
 
-		memset(&t, 0, sizeof(t));
-		t.volume_id = AURORA_COMPUTE_VOLUME_ID;
-		t.pg_id = (uint32) p;
-		t.volume_epoch = aurora_volume_epoch();
-		t.membership_epoch = 1;
-		t.base_lsn = 0;
-		t.n_pgs = g->n_pgs;
-		t.blocks_per_segment = g->blocks_per_segment;
-		aurora_place_configured_pg(p, t.members);
-		if (aurora_pgwriter_open(&t, aurora_write_quorum, aurora_request_timeout_ms,
-								 &pgs[p].writer, err, sizeof(err)) != 0)
+		t->volume_id = AURORA_COMPUTE_VOLUME_ID;
+		t->pg_id = (uint32) p;
+		t->volume_epoch = aurora_volume_epoch();
+		t->membership_epoch = 1;
+		t->base_lsn = 0;
+		t->n_pgs = g->n_pgs;
+		t->blocks_per_segment = g->blocks_per_segment;
+		(void) vs;
+		aurora_place_configured_pg(p, t->members);
+	}
+	for (int p = 0; p < n_pgs; p++)
+		started[p] = pthread_create(&threads[p], NULL, open_pg_writer, &jobs[p]) == 0;
+	for (int p = 0; p < n_pgs; p++)
+	{
+		if (started[p])
+			pthread_join(threads[p], NULL);
+		else
+			open_pg_writer(&jobs[p]);
+	}
+	for (int p = 0; p < n_pgs; p++)
+	{
+		aurora_pgwriter_view v;
+
+		if (jobs[p].rc != 0)
 			ereport(ERROR,
-					(errmsg("aurora shipper: protection group %d: %s", p, err)));
-		created = aurora_pgwriter_create_segments(pgs[p].writer, err, sizeof(err));
+					(errmsg("aurora shipper: protection group %d: %s", p, jobs[p].err)));
+		pgs[p].writer = jobs[p].writer;
 		refuse_on_conflict(pgs[p].writer, p);
-		if (created < aurora_write_quorum)
+		if (jobs[p].created < aurora_write_quorum)
 			ereport(ERROR,
 					(errmsg("aurora shipper: only %d segments of protection group %d could be created; a write quorum needs %d",
-							created, p, aurora_write_quorum)));
-		{
-			aurora_pgwriter_view v;
-
-			aurora_pgwriter_view_get(pgs[p].writer, &v);
-			aurora_watermarks_seeded(p, v.seeded_lsn);
-		}
-		memcpy(pgs[p].members, t.members, sizeof(t.members));
+							jobs[p].created, p, aurora_write_quorum)));
+		aurora_pgwriter_view_get(pgs[p].writer, &v);
+		aurora_watermarks_seeded(p, v.seeded_lsn);
+		memcpy(pgs[p].members, jobs[p].target.members, sizeof(jobs[p].target.members));
 		initStringInfo(&pgs[p].payloads);
 		aurora_pgwriter_on_pgcl(pgs[p].writer, aurora_routing_pgcl_advanced,
 								(void *) (intptr_t) p);
 		/* what the segments reported before the callback was in place */
 		aurora_routing_pgcl_advanced((void *) (intptr_t) p, aurora_pgwriter_pgcl(pgs[p].writer));
 	}
+	pfree(jobs);
+	pfree(threads);
+	pfree(started);
 }
 
 /*

@@ -371,7 +371,7 @@ usage_start(FILE *out)
 			"                         (aurora.storage_manager = off): fence and truncate only\n"
 			"  --write-quorum N       (default %d)\n"
 			"  --read-quorum N        (default %d)\n"
-			"  --timeout-ms MS        per request to a node (default 2000)\n"
+			"  --timeout-ms MS        per request to a node (default 1000)\n"
 			"  --quiet                no progress on stderr\n",
 			progname, AURORA_COMPUTE_VOLUME_ID, AURORA_DEFAULT_WRITE_QUORUM,
 			AURORA_DEFAULT_READ_QUORUM);
@@ -400,7 +400,7 @@ cmd_start(int argc, char **argv)
 	uint64		volume_id = AURORA_COMPUTE_VOLUME_ID;
 	int			write_quorum = AURORA_DEFAULT_WRITE_QUORUM,
 				read_quorum = AURORA_DEFAULT_READ_QUORUM,
-				timeout_ms = 2000,
+				timeout_ms = 1000,
 				n_nodes,
 				n_history,
 				c;
@@ -529,6 +529,12 @@ cmd_start(int argc, char **argv)
 		t.membership_epoch = 1;
 		if (aurora_place_pg(nodes, n_nodes, 0, t.members, err, sizeof(err)) != 0)
 			fail("%s", err);
+		/* a node that did not answer is not waited for again */
+		for (int i = 0; i < AURORA_PG_COPIES; i++)
+			for (int k = 0; k < n_nodes; k++)
+				if (volume_open_dead_nodes(vo)[k] &&
+					strcmp(nodes[k].node_id, t.members[i].node_id) == 0)
+					t.members[i].url[0] = '\0';
 		got = aurora_start_state_get_pg(&t, read_quorum, UINT64_MAX, 0, timeout_ms,
 										&bundle, &len, &lsn, err, sizeof(err));
 		if (got < 0)
@@ -559,6 +565,7 @@ cmd_start(int argc, char **argv)
 		o.read_quorum = read_quorum;
 		o.timeout_ms = timeout_ms;
 		o.progress = !quiet;
+		o.skip = volume_open_dead_nodes(vo);
 		if (volume_read(&o, &g, &logs, err, sizeof(err)) != 0)
 			fail("%s", err);
 		if (wal_walk_run(logs, &g, ss.redo_lsn, target.seg_size, &w, err, sizeof(err)) != 0)

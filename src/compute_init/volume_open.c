@@ -61,6 +61,12 @@ volume_open_end(VolumeOpen *vo)
 	free(vo);
 }
 
+const bool *
+volume_open_dead_nodes(const VolumeOpen *vo)
+{
+	return vo->dead;
+}
+
 const PgOpenState *
 volume_open_pg(const VolumeOpen *vo, uint32 pg)
 {

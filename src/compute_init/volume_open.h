@@ -71,6 +71,9 @@ extern int	volume_open_truncate(VolumeOpen *vo, const aurora_geometry *g,
 								 const aurora_trunc_entry *history, int n, int write_quorum,
 								 char *err, size_t errlen);
 
+/* Per node of the list: whether it failed to answer (it is not asked again). */
+extern const bool *volume_open_dead_nodes(const VolumeOpen *vo);
+
 /* What PG pg said (after the steps above). */
 extern const PgOpenState *volume_open_pg(const VolumeOpen *vo, uint32 pg);
 

@@ -42,6 +42,11 @@ conn_for(Conns *c, const aurora_member *m, char *err, size_t errlen)
 	for (int k = 0; k < c->o->n_nodes; k++)
 		if (strcmp(c->o->nodes[k].node_id, m->node_id) == 0)
 		{
+			if (c->o->skip != NULL && c->o->skip[k])
+			{
+				snprintf(err, errlen, "did not answer earlier");
+				return NULL;
+			}
 			if (c->conn[k] == NULL &&
 				aurora_conn_open(c->o->nodes[k].url, &c->conn[k], err, errlen) != 0)
 				return NULL;

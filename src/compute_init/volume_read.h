@@ -26,6 +26,7 @@ typedef struct VolumeReadOptions
 	int			read_quorum;	/* segments of a PG that must answer (3) */
 	int			timeout_ms;		/* per request */
 	bool		progress;		/* report long reads on stderr */
+	const bool *skip;			/* per node: do not ask (it did not answer earlier); may be NULL */
 } VolumeReadOptions;
 
 /*

@@ -110,10 +110,27 @@ seed_volume() {
 # the volume); with local pages it only fences and truncates.  Its output
 # goes to DIR/compute-init.log.
 prepare_compute() {
-	local dir="$1" prefix="$2" pgdata="$3" conf="$1/pgdata/postgresql.conf" list opts=()
-	grep -q '^aurora.shipping = on' "$conf" || return 0
-	grep -q '^aurora.storage_manager = on' "$conf" || opts=(--local-files)
-	list="$(sed -n "s/^aurora.storage_nodes = '\(.*\)'\$/\1/p" "$conf" | tail -n1)"
+	local dir="$1" prefix="$2" pgdata="$3" conf list mode opts=()
+	# the settings of the compute being prepared, or those the cluster was
+	# created with for a new one (its own data directory may be gone)
+	conf="$pgdata/postgresql.conf"
+	[ -f "$conf" ] || conf="$dir/pgdata/postgresql.conf"
+	if [ -f "$conf" ]; then
+		mode=none
+		grep -q '^aurora.shipping = on' "$conf" && mode=local
+		grep -q '^aurora.storage_manager = on' "$conf" && [ "$mode" = local ] && mode=storage
+		list="$(sed -n "s/^aurora.storage_nodes = '\(.*\)'\$/\1/p" "$conf" | tail -n1)"
+	elif [ -f "$dir/compute.env" ]; then
+		# shellcheck disable=SC1091
+		. "$dir/compute.env"
+		mode="$compute_mode"
+		list="$storage_nodes"
+	else
+		echo "cluster: no settings for a compute in $dir (no pgdata/postgresql.conf, no compute.env)" >&2
+		exit 1
+	fi
+	[ "$mode" != none ] || return 0
+	[ "$mode" = storage ] || opts=(--local-files)
 	as_user "$prefix/bin/aurora-compute-init" start --storage-nodes "$list" --pgdata "$pgdata" \
 		"${opts[@]}" >"$dir/compute-init.log" 2>&1 ||
 		{ cat "$dir/compute-init.log" >&2; echo "cluster: preparing the compute from the volume failed" >&2; exit 1; }
@@ -212,6 +229,11 @@ CONF
 		fi
 	fi
 	write_env "$dir" "$prefix" "$pgport"
+	# what a compute of this cluster is, for one prepared where pgdata is gone
+	mode=none
+	[ "$shipping" = on ] && mode=local
+	[ "$smgr" = on ] && mode=storage
+	printf 'compute_mode=%s\nstorage_nodes=%q\n' "$mode" "$list" >"$dir/compute.env"
 	# the first start seeds the volume from the initdb'ed (cleanly shut down) pages
 	[ "$smgr" = on ] && touch "$dir/seed-pending"
 	chown -R "$user:" "$dir"

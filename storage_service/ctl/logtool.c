@@ -391,6 +391,29 @@ check_wal_record(const aurora_log_record *r, bool *is_commit, uint32_t *xid)
 	return true;
 }
 
+/*
+ * The volume epoch segment (volume_id, pg) of the node on conn is at
+ * (SEGMENT_INFO, which is not fenced), for tools that only read: a read at
+ * the segment's own epoch is served and changes nothing.  1 when it does
+ * not answer (the request that follows then says why).
+ */
+uint64_t
+ctl_segment_epoch(aurora_conn *conn, uint64_t volume_id, uint32_t pg, int timeout_ms)
+{
+	aurora_segment_info_result r;
+	char		err[256];
+	uint64_t	epoch = 1;
+
+	if (aurora_get_segment_info(conn, timeout_ms, volume_id, pg, &r, NULL, err, sizeof(err)) ==
+		AURORA_CALL_OK)
+	{
+		if (r.volume_epoch > 0)
+			epoch = r.volume_epoch;
+		aurora_segment_info_result_free(&r);
+	}
+	return epoch;
+}
+
 int
 ctl_read_log_each(const char *url, uint64_t volume_id, uint32_t pg_id, uint64_t epoch,
 				  uint64_t from_lsn, uint64_t to_lsn, int timeout_ms, const char *prefix,
@@ -409,6 +432,8 @@ ctl_read_log_each(const char *url, uint64_t volume_id, uint32_t pg_id, uint64_t 
 		fprintf(stderr, "aurora-ctl: %s%s: %s\n", prefix, url, err);
 		return 1;
 	}
+	if (epoch == 0)
+		epoch = ctl_segment_epoch(conn, volume_id, pg_id, timeout_ms);
 	for (;;)
 	{
 		aurora_header h,

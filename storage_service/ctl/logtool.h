@@ -19,6 +19,12 @@
 /* Most batches a stream keeps in flight (below the writer's per-segment cap). */
 #define CTL_STREAM_WINDOW_MAX	32
 
+/*
+ * The volume epoch of segment (volume_id, pg) on conn's node, from its
+ * SEGMENT_INFO (1 if it does not answer): tools that only read ask at it.
+ */
+uint64_t	ctl_segment_epoch(aurora_conn *conn, uint64_t volume_id, uint32_t pg, int timeout_ms);
+
 typedef struct ctl_stream_opts
 {
 	uint64_t	volume_id;

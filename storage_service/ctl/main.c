@@ -532,6 +532,7 @@ main(int argc, char **argv)
 		int			nargs = argc - i - 2;
 
 		default_stream_opts(&o);
+		o.epoch = 0;			/* without --epoch: the segment's own (reading changes nothing) */
 		if (argc - i - 1 < 1 || strncmp(argv[i + 1], "-", 1) == 0)
 		{
 			fprintf(stderr, "aurora-ctl: read-log needs a URL\n");

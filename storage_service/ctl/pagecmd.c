@@ -114,7 +114,7 @@ typedef struct node_opts
 	uint64_t	lsn;
 	bool		have_lsn;
 	uint32_t	wait_ms;
-	uint64_t	epoch;			/* --epoch: the volume epoch sent (default 1) */
+	uint64_t	epoch;			/* --epoch: the volume epoch sent (default 0: the segment's own) */
 	const char *out;
 	const char *batch;			/* --batch FILE: many requests, one connection */
 	aurora_geometry geom;		/* --pgs/--blocks-per-segment: route "-" lines */
@@ -126,7 +126,7 @@ node_options(const char *cmd, char **args, int n, node_opts *o, bool want_block)
 	memset(o, 0, sizeof(*o));
 	o->volume_id = AURORA_COMPUTE_VOLUME_ID;
 	o->wait_ms = 5000;
-	o->epoch = 1;
+	o->epoch = 0;
 	for (int i = 0; i < n; i += 2)
 	{
 		const char *v = i + 1 < n ? args[i + 1] : NULL;
@@ -197,7 +197,7 @@ node_request(const node_opts *o, uint16_t type, const uint8_t *body, size_t len,
 	h.volume_id = o->volume_id;
 	h.pg_id = o->pg;
 	/* page requests are fenced like writes (PROTOCOL.md 5) */
-	h.volume_epoch = o->epoch;
+	h.volume_epoch = o->epoch != 0 ? o->epoch : ctl_segment_epoch(conn, o->volume_id, o->pg, timeout_ms);
 	h.membership_epoch = 1;
 	h.request_id = 1;
 	r = ctl_request(conn, timeout_ms + (int) o->wait_ms, &h, body, len, expect, rh, reply, rbody,
@@ -224,6 +224,12 @@ node_request(const node_opts *o, uint16_t type, const uint8_t *body, size_t len,
 static int
 batch_requests(const node_opts *o, bool getpage, int timeout_ms)
 {
+	/* without --epoch, each PG's own, asked once */
+	enum
+	{
+		lengthof_epochs = 256
+	};
+	uint64_t	pg_epoch[lengthof_epochs] = {0};
 	FILE	   *in = fopen(o->batch, "r");
 	FILE	   *out = NULL;
 	aurora_conn *conn = NULL;
@@ -288,7 +294,16 @@ batch_requests(const node_opts *o, bool getpage, int timeout_ms)
 		memset(&h, 0, sizeof(h));
 		h.volume_id = o->volume_id;
 		h.pg_id = pg;
-		h.volume_epoch = o->epoch;
+		if (o->epoch != 0)
+			h.volume_epoch = o->epoch;
+		else if (pg < lengthof_epochs)
+		{
+			if (pg_epoch[pg] == 0)
+				pg_epoch[pg] = ctl_segment_epoch(conn, o->volume_id, pg, timeout_ms);
+			h.volume_epoch = pg_epoch[pg];
+		}
+		else
+			h.volume_epoch = ctl_segment_epoch(conn, o->volume_id, pg, timeout_ms);
 		h.membership_epoch = 1;
 		h.request_id = (uint64_t) lineno;
 		if (getpage)

@@ -302,6 +302,56 @@ sub poll_vdl_covers_wal
 	return $self->poll_query_until("SELECT vdl >= '$end' FROM aurora.watermarks()", 't', $timeout);
 }
 
+# ---- computes other than the cluster's own (issue 19) ----
+
+# Prepare a compute's data directory from the volume alone (cluster.sh
+# prepare: aurora-compute-init start) in DIR/$name, absent or empty, or
+# the stopped compute's own data directory when $name is undef; for a new
+# one, set its port.  Returns (exit code, compute-init's output).
+sub prepare_compute
+{
+	my ($self, $name, $port) = @_;
+	my $pgdata = defined $name ? "$self->{dir}/$name" : "$self->{dir}/pgdata";
+	my $rc = system('bash', "$repo/src/tools/cluster.sh", 'prepare', $self->{dir},
+		defined $name ? ($pgdata) : ()) >> 8;
+	my $out = PageFiles::slurp("$self->{dir}/compute-init.log") // '';
+	if ($rc == 0 && defined $port)
+	{
+		open(my $fh, '>>', "$pgdata/postgresql.conf") or die "$pgdata/postgresql.conf: $!";
+		print $fh "port = $port\n";
+		close($fh);
+	}
+	return ($rc, $out);
+}
+
+# pg_ctl start of the compute in $pgdata (DIR/pgdata by default), as the
+# server user; returns true when it accepts connections.
+sub start_compute
+{
+	my ($self, $pgdata, $log) = @_;
+	$pgdata //= "$self->{dir}/pgdata";
+	$log    //= "$pgdata.log";
+	return system("$prefix/bin/pg_ctl -D $pgdata -l $log -w -t 60 start >/dev/null 2>&1") == 0;
+}
+
+# kill -9 the compute in $pgdata: the postmaster and every process it
+# started, at once (a machine that is gone).
+sub kill_compute
+{
+	my ($self, $pgdata) = @_;
+	$pgdata //= "$self->{dir}/pgdata";
+	open(my $fh, '<', "$pgdata/postmaster.pid") or return;
+	my $pm = <$fh>;
+	close($fh);
+	chomp $pm;
+	my @kids = split ' ', `pgrep -P $pm`;
+	kill 'KILL', $pm, @kids;
+	usleep(200_000);
+}
+
+# Talk to another compute from now on (psql, safe_psql, poll_*).
+sub use_port { $_[0]{pgport} = $_[1] }
+
 # Stop the cluster when the object goes (the end of the test).
 sub DESTROY
 {
