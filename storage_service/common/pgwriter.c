@@ -13,6 +13,12 @@
  * error.  A request for a member that is not connected waits, up to
  * timeout_ms, for its thread to connect (NNG's req0 sockets, which this
  * replaced, queued so too): a node that restarts quickly misses nothing.
+ *
+ * Reopening (pgwriter.h): an EPOCH_NOT_OPEN reply marks its member as
+ * needing a truncation; the member's thread, between replies, sends it the
+ * TRUNCATE_REQ encoded once at open, through the same in-flight slots as any
+ * request (so it times out, fails with the connection and counts in drain
+ * like the others), one at a time and spaced after a failure.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -66,6 +72,20 @@ typedef struct in_flight
 	uint16_t	type;
 } in_flight;
 
+/*
+ * Whether a member must be sent the history to reopen (under the writer's
+ * mutex).  wanted: an EPOCH_NOT_OPEN came after the last TRUNCATE_ACK;
+ * given_up: it answered CONFLICT or STALE_EPOCH, which no retry changes.
+ */
+typedef struct reopen_state
+{
+	bool		wanted;
+	bool		in_flight;
+	bool		given_up;
+	double		not_before_ms;	/* no attempt before (after a failed one) */
+	uint64_t	acked_request;	/* request_id of the last TRUNCATE_ACKed */
+} reopen_state;
+
 typedef struct member
 {
 	struct aurora_pgwriter *w;
@@ -83,6 +103,7 @@ typedef struct member
 	/* under the writer's mutex: */
 	bool		connected;
 	in_flight	requests[AURORA_PGWRITER_MAX_IN_FLIGHT];
+	reopen_state reopen;
 } member;
 
 struct aurora_pgwriter
@@ -91,6 +112,10 @@ struct aurora_pgwriter
 	int			write_quorum;
 	int			timeout_ms;
 	member		members[AURORA_PG_COPIES];
+	/* target.history points at history; the TRUNCATE_REQ body that reopens */
+	aurora_trunc_entry *history;
+	uint8_t    *truncate_body;
+	size_t		truncate_len;
 
 	nng_mtx    *mtx;
 	nng_cv     *cv;
@@ -174,14 +199,57 @@ note_error(aurora_segment_view *s, uint32_t code, const char *msg)
 }
 
 /*
- * Interpret member seg's reply h/body to a request sent at start_ms (0: a
- * reply that came after its request had timed out; its news still counts);
- * mutex held.
+ * Member m answered request request_id with EPOCH_NOT_OPEN: it needs the
+ * history, unless it was answered before our last TRUNCATE_ACK from it (a
+ * request overtaken by the truncation) or nothing can reopen it.  Mutex
+ * held; the member's thread sends the TRUNCATE (reopen_if_due).
+ */
+static void
+want_reopen(aurora_pgwriter *w, member *m, uint64_t request_id)
+{
+	if (w->target.n_history == 0 || m->reopen.given_up || request_id <= m->reopen.acked_request)
+		return;
+	m->reopen.wanted = true;
+}
+
+/* Member m's reply to a TRUNCATE_REQ (h, body); mutex held. */
+static int
+absorb_truncate_reply(aurora_pgwriter *w, member *m, const aurora_header *h,
+					  const uint8_t *body)
+{
+	aurora_segment_view *s = &w->seg[m->index];
+	aurora_truncate_ack ack;
+
+	if (aurora_truncate_ack_decode(body, h->body_len, &ack) != 0)
+	{
+		note_error(s, AURORA_ERR_MALFORMED, "bad TRUNCATE_ACK body");
+		return AURORA_ERR_MALFORMED;
+	}
+	s->reopened++;
+	s->last_error_code = 0;
+	s->last_error[0] = '\0';
+	m->reopen.wanted = false;
+	if (h->request_id > m->reopen.acked_request)
+		m->reopen.acked_request = h->request_id;
+	/* its SCL is now that of our epoch's log (at most the VDL it was cut to) */
+	if (ack.scl > s->scl)
+	{
+		s->scl = ack.scl;
+		recompute_pgcl(w, aurora_monotonic_ms());
+	}
+	return 0;
+}
+
+/*
+ * Interpret member m's reply h/body to a request of req_type sent at
+ * start_ms (0 and 0: a reply that came after its request had timed out; its
+ * news still counts); mutex held.
  */
 static int
-absorb_reply(aurora_pgwriter *w, int seg, double start_ms, const aurora_header *hp,
-			 const uint8_t *body)
+absorb_reply(aurora_pgwriter *w, member *m, uint16_t req_type, double start_ms,
+			 const aurora_header *hp, const uint8_t *body)
 {
+	int			seg = m->index;
 	aurora_segment_view *s = &w->seg[seg];
 	aurora_header h = *hp;
 	char		text[160];
@@ -197,9 +265,20 @@ absorb_reply(aurora_pgwriter *w, int seg, double start_ms, const aurora_header *
 		}
 		if (e.code == AURORA_ERR_STALE_EPOCH)
 			s->fenced = true;
+		if (e.code == AURORA_ERR_EPOCH_NOT_OPEN)
+			want_reopen(w, m, h.request_id);
+		else if (req_type == AURORA_MSG_TRUNCATE_REQ &&
+				 (e.code == AURORA_ERR_CONFLICT || e.code == AURORA_ERR_STALE_EPOCH))
+		{
+			/* another cut for our epoch, or a newer writer: final */
+			m->reopen.wanted = false;
+			m->reopen.given_up = true;
+		}
 		note_error(s, e.code, e.message);
 		return (int) e.code;
 	}
+	if (h.type == AURORA_MSG_TRUNCATE_ACK)
+		return absorb_truncate_reply(w, m, &h, body);
 	if (h.type == AURORA_MSG_LOG_ACK)
 	{
 		aurora_log_ack ack;
@@ -238,6 +317,24 @@ absorb_reply(aurora_pgwriter *w, int seg, double start_ms, const aurora_header *
 		s->last_error_code = 0;
 		if (info.seeded_lsn > w->seeded_lsn)
 			w->seeded_lsn = info.seeded_lsn;
+		/*
+		 * SEGMENT_INFO_REQ is not fenced: a segment that missed the
+		 * truncation reports an SCL that may cover its ragged edge, which
+		 * is not our log.  Only a segment open at our epoch counts.
+		 */
+		if (h.volume_epoch != w->target.volume_epoch ||
+			info.truncated_epoch != w->target.volume_epoch)
+		{
+			/*
+			 * Not fenced above us and not truncated at our epoch: it missed
+			 * the truncation (a CREATE_SEGMENT of a segment that is fenced
+			 * but not truncated is answered so, and so is a probe).
+			 */
+			if (h.volume_epoch <= w->target.volume_epoch &&
+				info.truncated_epoch < w->target.volume_epoch)
+				want_reopen(w, m, h.request_id);
+			return 0;
+		}
 		if (info.scl > s->scl)
 		{
 			s->scl = info.scl;
@@ -264,6 +361,13 @@ find_request(member *m, uint64_t request_id)
 static void
 end_request(aurora_pgwriter *w, member *m, in_flight *f)
 {
+	if (f->type == AURORA_MSG_TRUNCATE_REQ)
+	{
+		/* still wanted after it ended: it failed, and the next one waits */
+		m->reopen.in_flight = false;
+		if (m->reopen.wanted)
+			m->reopen.not_before_ms = aurora_monotonic_ms() + AURORA_PGWRITER_REOPEN_RETRY_MS;
+	}
 	free(f->unsent);
 	f->unsent = NULL;
 	f->request_id = 0;
@@ -319,6 +423,52 @@ expire_requests(aurora_pgwriter *w, member *m)
 	return wait_ms < 1 ? 1 : (int) wait_ms;
 }
 
+static int	start_request(aurora_pgwriter *w, int i, uint16_t type, const uint8_t *body,
+						  size_t body_len);
+
+/*
+ * Member m's thread, connected, between replies: send the TRUNCATE that
+ * reopens it if it needs one and none is in flight or being waited out.
+ * Returns how long the thread may wait before it is due (REPLY_POLL_MS if
+ * nothing is pending).  Mutex NOT held.
+ */
+static int
+reopen_if_due(aurora_pgwriter *w, member *m)
+{
+	double		now = aurora_monotonic_ms();
+	int			rv;
+
+	nng_mtx_lock(w->mtx);
+	if (w->closing || !m->reopen.wanted || m->reopen.in_flight || m->reopen.given_up ||
+		w->seg[m->index].fenced)
+	{
+		nng_mtx_unlock(w->mtx);
+		return REPLY_POLL_MS;
+	}
+	if (now < m->reopen.not_before_ms)
+	{
+		double		wait_ms = m->reopen.not_before_ms - now;
+
+		nng_mtx_unlock(w->mtx);
+		return wait_ms < 1 ? 1 : (int) wait_ms;
+	}
+	m->reopen.in_flight = true;
+	w->seg[m->index].reopen_attempts++;
+	nng_mtx_unlock(w->mtx);
+
+	rv = start_request(w, m->index, AURORA_MSG_TRUNCATE_REQ, w->truncate_body, w->truncate_len);
+	if (rv == 1)
+	{
+		/* every slot is busy: no request was made, try again later */
+		nng_mtx_lock(w->mtx);
+		m->reopen.in_flight = false;
+		m->reopen.not_before_ms = aurora_monotonic_ms() + AURORA_PGWRITER_REOPEN_RETRY_MS;
+		nng_mtx_unlock(w->mtx);
+	}
+	/* an NNG error ended the request already (end_request spaced the next) */
+	return REPLY_POLL_MS;
+}
+
 /* Read m's replies on link until it fails or the writer closes. */
 static void
 read_replies(aurora_pgwriter *w, member *m, aurora_link *link)
@@ -334,11 +484,15 @@ read_replies(aurora_pgwriter *w, member *m, aurora_link *link)
 		int			rv;
 		int			rc;
 
+		int			reopen_wait_ms = reopen_if_due(w, m);
+
 		nng_mtx_lock(w->mtx);
 		wait_ms = w->closing ? -1 : expire_requests(w, m);
 		nng_mtx_unlock(w->mtx);
 		if (wait_ms < 0)
 			return;
+		if (reopen_wait_ms < wait_ms)
+			wait_ms = reopen_wait_ms;
 		rv = aurora_link_recv(link, AURORA_HEADER_SIZE + AURORA_DEFAULT_MAX_BODY, wait_ms, &msg, &len);
 		if (rv == NNG_ETIMEDOUT)
 			continue;
@@ -357,11 +511,11 @@ read_replies(aurora_pgwriter *w, member *m, aurora_link *link)
 		}
 		else if ((f = find_request(m, h.request_id)) != NULL)
 		{
-			(void) absorb_reply(w, m->index, f->start_ms, &h, body);
+			(void) absorb_reply(w, m, f->type, f->start_ms, &h, body);
 			end_request(w, m, f);
 		}
 		else
-			(void) absorb_reply(w, m->index, 0, &h, body);
+			(void) absorb_reply(w, m, 0, 0, &h, body);
 		nng_mtx_unlock(w->mtx);
 	}
 }
@@ -589,6 +743,29 @@ aurora_pgwriter_open(const aurora_pg_target *t, int write_quorum, int timeout_ms
 				rv;
 
 	*out = NULL;
+	if (t->n_history < 0 || (t->n_history > 0 && t->history == NULL))
+	{
+		snprintf(err, errlen, "a truncation history of %d entries needs the entries", t->n_history);
+		return -1;
+	}
+	if (t->n_history > 0)
+	{
+		char		why[200];
+
+		if (!aurora_trunc_history_check(t->history, t->n_history, why, sizeof(why)))
+		{
+			snprintf(err, errlen, "invalid truncation history: %s", why);
+			return -1;
+		}
+		if (t->history[t->n_history - 1].epoch != t->volume_epoch)
+		{
+			snprintf(err, errlen, "the truncation history ends at epoch %llu, not at the "
+					 "writer's volume epoch %llu",
+					 (unsigned long long) t->history[t->n_history - 1].epoch,
+					 (unsigned long long) t->volume_epoch);
+			return -1;
+		}
+	}
 	w = calloc(1, sizeof(*w));
 	if (w == NULL)
 	{
@@ -596,6 +773,28 @@ aurora_pgwriter_open(const aurora_pg_target *t, int write_quorum, int timeout_ms
 		return -1;
 	}
 	w->target = *t;
+	w->target.history = NULL;
+	if (t->n_history > 0)
+	{
+		size_t		raw_len = (size_t) t->n_history * AURORA_TRUNC_ENTRY_SIZE;
+		uint8_t    *raw = malloc(raw_len);
+		aurora_trunc_list l;
+
+		w->history = malloc((size_t) t->n_history * sizeof(*w->history));
+		w->truncate_body = malloc(2 + raw_len);
+		if (raw == NULL || w->history == NULL || w->truncate_body == NULL)
+		{
+			free(raw);
+			snprintf(err, errlen, "out of memory");
+			aurora_pgwriter_close(w);
+			return -1;
+		}
+		memcpy(w->history, t->history, (size_t) t->n_history * sizeof(*w->history));
+		w->target.history = w->history;
+		aurora_trunc_list_fill(&l, w->history, t->n_history, raw);
+		w->truncate_len = aurora_truncate_req_encode(&l, w->truncate_body, 2 + raw_len);
+		free(raw);
+	}
 	w->write_quorum = write_quorum;
 	w->timeout_ms = timeout_ms;
 	w->pgcl = t->base_lsn;
@@ -702,6 +901,8 @@ aurora_pgwriter_close(aurora_pgwriter *w)
 		nng_cv_free(w->cv);
 	if (w->mtx)
 		nng_mtx_free(w->mtx);
+	free(w->history);
+	free(w->truncate_body);
 	free(w);
 }
 
@@ -728,10 +929,15 @@ aurora_pgwriter_create_segments(aurora_pgwriter *w, char *err, size_t errlen)
 	int			i,
 				ok = 0;
 	uint64_t	errors_before[AURORA_PG_COPIES];
+	uint64_t	reopened_before[AURORA_PG_COPIES];
+	nng_time	deadline = nng_clock() + (nng_time) (w->timeout_ms + 1000);
 
 	nng_mtx_lock(w->mtx);
 	for (i = 0; i < AURORA_PG_COPIES; i++)
+	{
 		errors_before[i] = w->seg[i].errors;
+		reopened_before[i] = w->seg[i].reopened;
+	}
 	nng_mtx_unlock(w->mtx);
 
 	for (i = 0; i < AURORA_PG_COPIES; i++)
@@ -761,9 +967,25 @@ aurora_pgwriter_create_segments(aurora_pgwriter *w, char *err, size_t errlen)
 	}
 	aurora_pgwriter_drain(w, w->timeout_ms + 1000);
 
+	/*
+	 * A member that answered EPOCH_NOT_OPEN holds the segment but missed
+	 * the truncation: its thread reopens it, which we wait for, within the
+	 * same bound (a failed attempt's retry included).
+	 */
 	nng_mtx_lock(w->mtx);
+	for (;;)
+	{
+		bool		pending = w->in_flight_total > 0;
+
+		for (i = 0; i < AURORA_PG_COPIES; i++)
+			if (w->members[i].reopen.wanted && !w->members[i].reopen.given_up && !w->seg[i].fenced)
+				pending = true;
+		if (!pending || nng_cv_until(w->cv, deadline) == NNG_ETIMEDOUT)
+			break;
+	}
 	for (i = 0; i < AURORA_PG_COPIES; i++)
-		if (w->seg[i].errors == errors_before[i])
+		if (w->seg[i].reopened > reopened_before[i] ||
+			(w->seg[i].errors == errors_before[i] && !w->members[i].reopen.wanted))
 			ok++;
 	nng_mtx_unlock(w->mtx);
 	if (ok < AURORA_PG_COPIES)

@@ -11,6 +11,14 @@
  * the others: every request has its own timeout, and a segment with too
  * many requests in flight is skipped (the storage's gossip fills what it
  * missed).
+ *
+ * A writer of a volume opened at epoch E (fence, VDL, TRUNCATE on a write
+ * quorum: PROTOCOL.md 5.10) is given the truncation history the opener
+ * established.  A segment that missed that truncation (down, or cut off,
+ * during the open) answers every write with EPOCH_NOT_OPEN; the writer then
+ * sends it that history in a TRUNCATE_REQ itself, in the background, so the
+ * segment is open again and takes later batches (what it missed meanwhile it
+ * gets from its peers by gossip, like any lagging segment).
  */
 #ifndef AURORA_PGWRITER_H
 #define AURORA_PGWRITER_H
@@ -18,10 +26,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "epochmsg.h"
 #include "logmsg.h"
 
 /* Requests one segment may have outstanding before it is skipped. */
 #define AURORA_PGWRITER_MAX_IN_FLIGHT	64
+/* After a TRUNCATE to reopen a segment failed, the next one waits this long. */
+#define AURORA_PGWRITER_REOPEN_RETRY_MS	1000
 
 typedef struct aurora_pgwriter aurora_pgwriter;
 
@@ -35,6 +46,14 @@ typedef struct aurora_pg_target
 	uint64_t	base_lsn;		/* for CREATE_SEGMENT */
 	uint32_t	n_pgs;			/* volume geometry, for CREATE_SEGMENT (0, 0: none) */
 	uint32_t	blocks_per_segment;
+	/*
+	 * The volume's truncation history as the opener of volume_epoch left it
+	 * (its last entry's epoch is volume_epoch): what a segment answering
+	 * EPOCH_NOT_OPEN is sent in a TRUNCATE_REQ to reopen it.  Copied by
+	 * aurora_pgwriter_open; n_history 0: no segment is ever reopened.
+	 */
+	const aurora_trunc_entry *history;
+	int			n_history;
 } aurora_pg_target;
 
 typedef struct aurora_segment_view
@@ -51,6 +70,8 @@ typedef struct aurora_segment_view
 	uint32_t	last_error_code;	/* AURORA_ERR_* or 0; transport failures use INTERNAL */
 	char		last_error[160];
 	bool		fenced;			/* a segment reported a newer epoch: we are stale */
+	uint64_t	reopen_attempts;	/* TRUNCATE_REQs sent to reopen it */
+	uint64_t	reopened;		/* TRUNCATE_ACKs it answered them with */
 } aurora_segment_view;
 
 typedef struct aurora_pgwriter_view
@@ -67,7 +88,18 @@ typedef struct aurora_pgwriter_view
 /*
  * Start connecting to the six members and wait up to timeout_ms for them
  * to connect (a member that does not is connected to later).  Returns 0,
- * or -1 with err set (a malformed URL, no memory or threads).
+ * or -1 with err set (a malformed URL, no memory or threads, a history that
+ * breaks the rules of aurora_trunc_history_check or does not end at
+ * volume_epoch).
+ *
+ * With a history (n_history > 0), a member that answers any request with
+ * EPOCH_NOT_OPEN is sent TRUNCATE_REQ with it by the member's own thread,
+ * never the caller's: at most one in flight per member, and after one that
+ * failed (no reply in timeout_ms, lost connection, an error) the next no
+ * sooner than AURORA_PGWRITER_REOPEN_RETRY_MS later, as long as the member
+ * still needs it.  TRUNCATE_ACK: the member is open again (view: reopened).
+ * CONFLICT (it holds another cut for this epoch) or STALE_EPOCH (fenced) is
+ * final: noted as its error and never retried by this writer.
  */
 int			aurora_pgwriter_open(const aurora_pg_target *t, int write_quorum, int timeout_ms,
 								 aurora_pgwriter **out, char *err, size_t errlen);
@@ -76,6 +108,10 @@ void		aurora_pgwriter_close(aurora_pgwriter *w);
 /*
  * CREATE_SEGMENT on all six members (replica index i on members[i]); waits
  * for the replies.  Returns how many succeeded; per-member outcome in view.
+ * A member that answers EPOCH_NOT_OPEN (its segment exists but missed the
+ * truncation) is reopened as described at aurora_pgwriter_open, waited for
+ * within the same bound (timeout_ms + 1 s), and counts as created once its
+ * TRUNCATE_ACK came.
  */
 int			aurora_pgwriter_create_segments(aurora_pgwriter *w, char *err, size_t errlen);
 
