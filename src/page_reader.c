@@ -227,8 +227,8 @@ aurora_read_point(int pg)
 			 * Prepared from the volume: every PG holds everything below the
 			 * VDL it was opened at, which is exactly what recovery replays.
 			 */
-			if (!XLogRecPtrIsInvalid(aurora_opened_vdl()))
-				return aurora_opened_vdl();
+			if (!XLogRecPtrIsInvalid(aurora_opened_read_point(pg)))
+				return aurora_opened_read_point(pg);
 			if (r->recovery_read_point == InvalidXLogRecPtr)
 				probe_recovery_read_point(r, pg);
 			return r->recovery_read_point;

@@ -270,7 +270,11 @@ aurora_open_volume(const aurora_geometry *g)
 		t->base_lsn = 0;
 		t->n_pgs = g->n_pgs;
 		t->blocks_per_segment = g->blocks_per_segment;
-		(void) vs;
+		/* segments that missed the truncation are reopened with it (PROTOCOL.md 5.10) */
+		StaticAssertStmt(sizeof(AuroraTruncEntry) == sizeof(aurora_trunc_entry),
+						 "one truncation entry layout");
+		t->history = (const aurora_trunc_entry *) vs->history;
+		t->n_history = vs->n_history;
 		aurora_place_configured_pg(p, t->members);
 	}
 	for (int p = 0; p < n_pgs; p++)

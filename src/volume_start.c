@@ -148,6 +148,32 @@ parse_history(const char *v)
 	return true;
 }
 
+/* X/X,X/X,... (one per PG) into start_info.read_points */
+static bool
+parse_read_points(const char *v)
+{
+	int			n = 0,
+				cap = 8;
+	char	   *copy = pstrdup(v);
+	char	   *save = NULL;
+	XLogRecPtr *rp = MemoryContextAlloc(TopMemoryContext, sizeof(*rp) * cap);
+
+	for (char *tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save))
+	{
+		if (n == cap)
+		{
+			cap *= 2;
+			rp = repalloc(rp, sizeof(*rp) * cap);
+		}
+		if (!parse_lsn_value(tok, &rp[n]))
+			return false;
+		n++;
+	}
+	start_info.read_points = rp;
+	start_info.n_read_points = n;
+	return true;
+}
+
 /* One "key = value" line; false when the key is known and its value is not valid. */
 static bool
 parse_line(char *line)
@@ -203,6 +229,8 @@ parse_line(char *line)
 		return parse_u64_value(val, &u) && (start_info.created_at = (pg_time_t) u) > 0;
 	if (strcmp(key, "history") == 0)
 		return parse_history(val);
+	if (strcmp(key, "read_points") == 0)
+		return parse_read_points(val);
 	return true;				/* a newer writer's extra key */
 }
 
@@ -317,6 +345,22 @@ aurora_opened_vdl(void)
 		strcmp(start_info.how, "first-start") == 0)
 		return InvalidXLogRecPtr;
 	return start_info.opened_vdl;
+}
+
+/*
+ * The read point of PG pg while the first recovery of this postmaster runs
+ * (the shipper publishes read points only afterwards): the end of pg's last
+ * record below the opened VDL.  Invalid when the start was not from the
+ * volume.
+ */
+XLogRecPtr
+aurora_opened_read_point(int pg)
+{
+	if (XLogRecPtrIsInvalid(aurora_opened_vdl()))
+		return InvalidXLogRecPtr;
+	if (pg < 0 || pg >= start_info.n_read_points)
+		return aurora_opened_vdl();
+	return Max(start_info.read_points[pg], 1);
 }
 
 bool

@@ -38,12 +38,15 @@ typedef struct AuroraVolumeStart
 	pg_time_t	postmaster_started;
 	int			n_history;
 	AuroraTruncEntry *history;
+	int			n_read_points;
+	XLogRecPtr *read_points;	/* per PG: where reads stand until the shipper runs */
 } AuroraVolumeStart;
 
 extern void aurora_volume_start_init(void);
 extern const AuroraVolumeStart *aurora_volume_start(void);
 extern uint64 aurora_volume_epoch(void);
 extern XLogRecPtr aurora_opened_vdl(void);
+extern XLogRecPtr aurora_opened_read_point(int pg);
 
 extern bool aurora_fenced(char *reason, size_t len, TimestampTz *at);
 extern void aurora_note_fenced(const char *reason);

@@ -77,6 +77,7 @@ typedef struct StartReport
 	uint64		truncated_bytes;
 	int			pgs_open;		/* PGs a write quorum of which took the truncation */
 	int			pgs;
+	XLogRecPtr *read_points;	/* per PG: every record of it below VDL ends at or below */
 	double		init_ms;
 } StartReport;
 
@@ -343,6 +344,12 @@ write_start_file(const char *datadir, const StartReport *r)
 		format_lsn(a, sizeof(a), r->history[i].lsn);
 		fprintf(f, "%s" UINT64_FORMAT ":%s", i > 0 ? "," : "", r->history[i].epoch, a);
 	}
+	fprintf(f, "\nread_points = ");
+	for (int p = 0; p < r->pgs && r->read_points != NULL; p++)
+	{
+		format_lsn(a, sizeof(a), r->read_points[p]);
+		fprintf(f, "%s%s", p > 0 ? "," : "", a);
+	}
 	fprintf(f, "\n");
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0)
 		fail("could not write \"%s\": %m", tmp);
@@ -603,10 +610,20 @@ cmd_start(int argc, char **argv)
 									  err, sizeof(err));
 	if (r.pgs_open < 0)
 		fail("%s", err);
+	r.read_points = calloc(g.n_pgs, sizeof(XLogRecPtr));
+	if (r.read_points == NULL)
+		fail("out of memory");
 	for (uint32 p = 0; p < g.n_pgs; p++)
 	{
 		const PgOpenState *s = volume_open_pg(vo, p);
 
+		/*
+		 * Where the compute's reads of PG p may stand until its shipper
+		 * runs (its recovery): the end of p's last record below VDL, which
+		 * the truncated segments report as their SCL; a PG without records
+		 * serves its seed images from their LSN on.
+		 */
+		r.read_points[p] = Max(Min(s->truncated_scl, r.vdl), s->seeded_lsn);
 		r.truncated_records += s->records_dropped;
 		r.truncated_bytes += s->bytes_dropped;
 		if (s->truncated == 0)
@@ -689,6 +706,7 @@ cmd_start(int argc, char **argv)
 	wal_walk_free(&w);
 	aurora_start_state_free(&ss);
 	free(new_history);
+	free(r.read_points);
 	free(history);
 	volume_open_end(vo);
 	free(nodes);

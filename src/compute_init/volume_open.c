@@ -189,6 +189,8 @@ volume_open_discover(VolumeOpen *vo, int read_quorum, aurora_geometry *g, uint64
 				*max_epoch = r.volume_epoch;
 			if (r.info.scl > s->highest_scl)
 				s->highest_scl = r.info.scl;
+			if (r.info.seeded_lsn > s->seeded_lsn)
+				s->seeded_lsn = r.info.seeded_lsn;
 			if (pg == 0)
 			{
 				if (g->n_pgs == 0)
@@ -337,6 +339,7 @@ volume_open_truncate(VolumeOpen *vo, const aurora_geometry *g, const aurora_trun
 		if (aurora_place_pg(vo->nodes, vo->n_nodes, pg, members, err, errlen) != 0)
 			return -1;
 		s->truncated = 0;
+		s->truncated_scl = 0;
 		s->records_dropped = s->bytes_dropped = 0;
 		s->missing[0] = '\0';
 		for (int i = 0; i < AURORA_PG_COPIES; i++)
@@ -359,6 +362,8 @@ volume_open_truncate(VolumeOpen *vo, const aurora_geometry *g, const aurora_trun
 			if (cr == AURORA_CALL_OK)
 			{
 				s->truncated++;
+				if (a.scl > s->truncated_scl)
+					s->truncated_scl = a.scl;
 				if (a.records_dropped > s->records_dropped)
 					s->records_dropped = a.records_dropped;
 				if (a.bytes_dropped > s->bytes_dropped)

@@ -26,6 +26,8 @@ typedef struct PgOpenState
 	int			fenced;			/* members that acknowledged the fence */
 	int			truncated;		/* members that acknowledged the truncation */
 	uint64		highest_scl;	/* highest SCL an answering member reported */
+	uint64		seeded_lsn;		/* highest seed LSN a member reported */
+	uint64		truncated_scl;	/* highest SCL a member reported after the truncation */
 	uint64		records_dropped;	/* the most any one member dropped */
 	uint64		bytes_dropped;
 	char		missing[512];	/* members that did not take the last step, and why */

@@ -317,6 +317,13 @@ absorb_reply(aurora_pgwriter *w, member *m, uint16_t req_type, double start_ms,
 		s->last_error_code = 0;
 		if (info.seeded_lsn > w->seeded_lsn)
 			w->seeded_lsn = info.seeded_lsn;
+		/* a newer opener fenced it: an idle writer learns it from its probes */
+		if (h.volume_epoch > w->target.volume_epoch)
+		{
+			s->fenced = true;
+			note_error(s, AURORA_ERR_STALE_EPOCH, "the segment is at a newer volume epoch");
+			return 0;
+		}
 		/*
 		 * SEGMENT_INFO_REQ is not fenced: a segment that missed the
 		 * truncation reports an SCL that may cover its ragged edge, which
