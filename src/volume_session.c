@@ -295,9 +295,17 @@ aurora_open_volume(const aurora_geometry *g)
 					(errmsg("aurora shipper: protection group %d: %s", p, jobs[p].err)));
 		pgs[p].writer = jobs[p].writer;
 		refuse_on_conflict(pgs[p].writer, p);
-		if (jobs[p].created < aurora_write_quorum)
+		/*
+		 * Fewer than a write quorum (an AZ and a node down): ship anyway;
+		 * commits wait until enough segments are back, which the writer
+		 * reopens under this epoch.  None at all: try again.
+		 */
+		if (jobs[p].created == 0)
 			ereport(ERROR,
-					(errmsg("aurora shipper: only %d segments of protection group %d could be created; a write quorum needs %d",
+					(errmsg("aurora shipper: no segment of protection group %d answered", p)));
+		if (jobs[p].created < aurora_write_quorum)
+			ereport(LOG,
+					(errmsg("aurora shipper: only %d segments of protection group %d answered; commits wait until a write quorum of %d is reachable",
 							jobs[p].created, p, aurora_write_quorum)));
 		aurora_pgwriter_view_get(pgs[p].writer, &v);
 		aurora_watermarks_seeded(p, v.seeded_lsn);

@@ -43,6 +43,7 @@
 #include "compute_volume.h"
 #include "watermark.h"
 #include "watermarks.h"
+#include "volume_start.h"
 
 typedef struct WatermarksShared
 {
@@ -302,7 +303,13 @@ publish_unlock(void)
 	{
 		for (int p = 0; p < n_pgs && p < shared->n_pgs; p++)
 		{
-			XLogRecPtr	rp = Max(pgcl[p], seeded[p]);
+			/*
+			 * A compute opened from the volume may read up to where its PGs
+			 * stood at the open at once: storage holds that even while a
+			 * write quorum is not reachable and PGCL lags (opened with an
+			 * AZ and a node down).
+			 */
+			XLogRecPtr	rp = Max(Max(pgcl[p], seeded[p]), aurora_opened_read_point(p));
 
 			if (rp > pg_atomic_read_u64(&shared->read_point[p]))
 				pg_atomic_write_u64(&shared->read_point[p], rp);
