@@ -93,5 +93,18 @@ SELECT extversion FROM pg_extension WHERE extname = 'aurora';
 SELECT limit_bytes, waits, wal_ahead_bytes >= 0 AS ahead_known FROM aurora.lsn_allocation_limit();
 SELECT records_replayed >= 0 AND records_skipped >= 0 AS counted FROM aurora.recovery_stats();
 DROP EXTENSION aurora;
+
+-- 0.6: aurora.last_start(); this compute was prepared from the volume
+-- (cluster.sh start runs aurora-compute-init start), under an epoch above 1
+CREATE EXTENSION aurora VERSION '0.5';
+SELECT count(*) AS last_start_at_0_5 FROM pg_proc
+ WHERE pronamespace = 'aurora'::regnamespace AND proname = 'last_start';
+ALTER EXTENSION aurora UPDATE;
+SELECT volume_epoch > 1 AS new_epoch, how IN ('first-start', 'from-storage', 'replaced-datadir') AS from_volume,
+       pgs_opened = pgs AS all_pgs_opened, truncation_history LIKE '%:%' AS has_history,
+       fenced, fenced_reason IS NULL AS no_reason
+  FROM aurora.last_start();
+SELECT count(DISTINCT volume_epoch) AS one_epoch FROM aurora.protection_groups;
+DROP EXTENSION aurora;
 CREATE EXTENSION aurora;
 SELECT extversion FROM pg_extension WHERE extname = 'aurora';

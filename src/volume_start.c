@@ -42,6 +42,7 @@
 #include "utils/pg_lsn.h"
 #include "utils/timestamp.h"
 
+#include "compute_volume.h"
 #include "volume_start.h"
 
 #define START_FILE		"aurora_start"
@@ -223,6 +224,8 @@ parse_line(char *line)
 		return parse_u64_value(val, &u) && (start_info.pgs_open = (int) u) >= 0;
 	if (strcmp(key, "pgs") == 0)
 		return parse_u64_value(val, &u) && (start_info.pgs = (int) u) >= 0;
+	if (strcmp(key, "blocks_per_segment") == 0)
+		return parse_u64_value(val, &start_info.blocks_per_segment);
 	if (strcmp(key, "init_ms") == 0)
 		return parse_u64_value(val, &start_info.init_ms);
 	if (strcmp(key, "created_at") == 0)
@@ -304,6 +307,17 @@ aurora_volume_start_init(void)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("aurora: \"%s/%s\": the history does not end at the volume epoch", DataDir, START_FILE),
 				 errhint("Run aurora-compute-init start again.")));
+	/* the geometry is fixed when the volume is created: a compute that disagrees would misroute */
+	if (start_info.pgs > 0 &&
+		(start_info.pgs != aurora_protection_groups ||
+		 start_info.blocks_per_segment != (uint64) aurora_blocks_per_segment))
+		ereport(FATAL,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("aurora: the volume in storage does not match this compute's settings"),
+				 errdetail("The volume has %d protection groups of " UINT64_FORMAT "-block chunks; this compute declares %d of %d.",
+						   start_info.pgs, start_info.blocks_per_segment,
+						   aurora_protection_groups, aurora_blocks_per_segment),
+				 errhint("Start the compute with the aurora.protection_groups and aurora.blocks_per_segment the volume was created with.")));
 	if (durable_rename(START_FILE, START_FILE_USED, FATAL) != 0)
 		refuse_start("could not mark aurora_start used", NULL);
 	start_info.loaded = true;

@@ -33,6 +33,7 @@ typedef struct AuroraVolumeStart
 	uint64		truncated_bytes;
 	int			pgs_open;
 	int			pgs;
+	uint64		blocks_per_segment;
 	uint64		init_ms;
 	pg_time_t	created_at;
 	pg_time_t	postmaster_started;

@@ -268,13 +268,22 @@ stage_shipping() {
 		-h 127.0.0.1 -p $((base + 6)) --all 2>&1)" || { echo "$out" >&2; return 1; }
 	[ -z "$out" ] || { echo "$out" >&2; echo "pg_amcheck reported the above" >&2; return 1; }
 
-	echo "== again with the local page cache on (8 MB)"
+	echo "== a new compute from the volume alone (the data directory deleted), with an 8 MB page cache"
+	as_user "$prefix/bin/pg_ctl" -D "$c/pgdata" -m fast -w stop >/dev/null
+	rm -rf "$c/pgdata"
+	bash src/tools/cluster.sh prepare "$c"
+	grep -q '^how: from-storage$' "$c/compute-init.log" ||
+		{ cat "$c/compute-init.log" >&2; echo "the compute was not created from storage" >&2; return 1; }
 	echo "aurora.local_page_cache = 8MB" >>"$c/pgdata/postgresql.conf"
-	bash src/tools/cluster.sh stop "$c"
-	bash src/tools/cluster.sh start "$c"
+	as_user "$prefix/bin/pg_ctl" -D "$c/pgdata" -l "$c/postgres.log" -w -t 60 start >/dev/null
+	echo "== PostgreSQL regression suite against it"
 	as_user env PGHOST=127.0.0.1 PGPORT=$((base + 6)) \
 		make -s -C "$pg_build/src/test/regress" installcheck NO_LOCALE=1 ||
 		{ cat "$pg_build/src/test/regress/regression.diffs" >&2 || true; return 1; }
+	echo "== PostgreSQL isolation suite against it"
+	as_user env PGHOST=127.0.0.1 PGPORT=$((base + 6)) \
+		make -s -C "$pg_build/src/test/isolation" installcheck NO_LOCALE=1 ||
+		{ cat "$pg_build/src/test/isolation/output_iso/regression.diffs" >&2 || true; return 1; }
 	hits="$(as_user psql -XAtc 'SELECT cache_hits FROM aurora.storage_manager_stats()')"
 	[ "${hits:-0}" -gt 0 ] || { echo "the local page cache served nothing" >&2; return 1; }
 	echo "local page cache hits: $hits"

@@ -77,6 +77,7 @@ typedef struct StartReport
 	uint64		truncated_bytes;
 	int			pgs_open;		/* PGs a write quorum of which took the truncation */
 	int			pgs;
+	uint32		blocks_per_segment;
 	XLogRecPtr *read_points;	/* per PG: every record of it below VDL ends at or below */
 	double		init_ms;
 } StartReport;
@@ -334,11 +335,12 @@ write_start_file(const char *datadir, const StartReport *r)
 			"truncated_bytes = " UINT64_FORMAT "\n"
 			"pgs_open = %d\n"
 			"pgs = %d\n"
+			"blocks_per_segment = %u\n"
 			"init_ms = %.0f\n"
 			"created_at = %lld\n"
 			"history = ",
 			r->epoch, a, r->how, b, c, r->wal_records, r->wal_bytes, r->truncated_records,
-			r->truncated_bytes, r->pgs_open, r->pgs, r->init_ms, (long long) time(NULL));
+			r->truncated_bytes, r->pgs_open, r->pgs, r->blocks_per_segment, r->init_ms, (long long) time(NULL));
 	for (int i = 0; i < r->n_history; i++)
 	{
 		format_lsn(a, sizeof(a), r->history[i].lsn);
@@ -501,6 +503,7 @@ cmd_start(int argc, char **argv)
 		return 0;
 	}
 	r.pgs = (int) g.n_pgs;
+	r.blocks_per_segment = g.blocks_per_segment;
 	r.epoch = max_epoch + 1;
 	progress(quiet, "volume of %u PGs at epoch " UINT64_FORMAT "; fencing at " UINT64_FORMAT,
 			 g.n_pgs, max_epoch, r.epoch);

@@ -121,10 +121,9 @@ prepare_compute() {
 		grep -q '^aurora.storage_manager = on' "$conf" && [ "$mode" = local ] && mode=storage
 		list="$(sed -n "s/^aurora.storage_nodes = '\(.*\)'\$/\1/p" "$conf" | tail -n1)"
 	elif [ -f "$dir/compute.env" ]; then
-		# shellcheck disable=SC1091
-		. "$dir/compute.env"
-		mode="$compute_mode"
-		list="$storage_nodes"
+		mode="$(sed -n 's/^compute_mode=//p' "$dir/compute.env")"
+		# written with printf %q: one shell word
+		list="$(bash -c '. "$1"; printf %s "$storage_nodes"' _ "$dir/compute.env")"
 	else
 		echo "cluster: no settings for a compute in $dir (no pgdata/postgresql.conf, no compute.env)" >&2
 		exit 1

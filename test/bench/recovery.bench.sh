@@ -16,13 +16,20 @@
 # transactions and transactions that insert 100 rows of 1 kB, half and half,
 # so that the WAL grows quickly) until pg_current_wal_lsn() is SIZE MB past
 # the checkpoint's redo point, then kill -9 of the postmaster and all its
-# processes while the load runs.  The server is started again (pg_ctl start,
-# the storage nodes keep running) and a client retries an INSERT until it
-# commits: restart to first commit is the time from the start command to
-# that commit.  Also reported: the redo time PostgreSQL logs ("redo done ...
+# processes while the load runs.  The server is started again (stock:
+# pg_ctl start; aurora: aurora-compute-init start on the surviving data
+# directory, as cluster.sh start does, then pg_ctl start; the storage nodes
+# keep running) and a client retries an INSERT until it commits: restart to
+# first commit is the time from the first command to that commit.  Also reported: the redo time PostgreSQL logs ("redo done ...
 # elapsed"), and for aurora the records replayed and skipped
-# (aurora.recovery_stats()).  Checkpoints never intervene: max_wal_size =
-# 16GB, checkpoint_timeout = 1h.
+# (aurora.recovery_stats()) and the time aurora-compute-init took.
+# Checkpoints never intervene: max_wal_size = 16GB, checkpoint_timeout = 1h.
+#
+# Then, aurora only: creating a compute on an empty data directory (the old
+# one deleted) to first commit; and the steady-state cost of keeping the
+# start state current: pgbench (4 clients, 30 s) with a checkpoint, and so a
+# start state stored, every 10 s against one run without checkpoints, TPS and
+# p99 latency, with the start states' size and store time from the log.
 #
 # Environment (all optional):
 #   BENCH_DIR, BENCH_RESULTS, BENCH_KEEP=1   as for every benchmark (run.sh)
@@ -99,7 +106,7 @@ now() { date +%s.%N; }
 
 rows=()
 measure() { # CONFIG DATADIR PORT SIZE_MB
-	local cfg="$1" d="$2" port="$3" size="$4" redo ahead t0 t1 redo_s stats="" log
+	local cfg="$1" d="$2" port="$3" size="$4" redo ahead t0 t1 redo_s stats="" log init_s
 	sql "$port" "CHECKPOINT" >/dev/null
 	redo="$(sql "$port" "SELECT redo_lsn FROM pg_control_checkpoint()")"
 	as_user "$(pg pgbench)" -n -c 4 -j 2 -T 3600 -b tpcb-like@1 -f "$work/filler.sql@1" \
@@ -116,6 +123,9 @@ measure() { # CONFIG DATADIR PORT SIZE_MB
 	load_pid=""
 	log="$d.log"
 	t0="$(now)"
+	if [ "$cfg" = aurora ]; then
+		bash "$repo/src/tools/cluster.sh" prepare "$c" || die "aurora-compute-init start failed"
+	fi
 	as_user "$(pg pg_ctl)" -D "$d" -l "$log" start >/dev/null
 	until sql "$port" "INSERT INTO probe VALUES (now())" >/dev/null 2>&1; do sleep 0.01; done
 	t1="$(now)"
@@ -123,8 +133,57 @@ measure() { # CONFIG DATADIR PORT SIZE_MB
 	if [ "$cfg" = aurora ]; then
 		stats="$(sql "$port" "SELECT records_replayed || ' ' || records_skipped || ' ' || pages_read FROM aurora.recovery_stats()")"
 	fi
-	rows+=("$cfg $size $ahead $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') ${redo_s:-null} ${stats:-null null null}")
+	init_s=null
+	if [ "$cfg" = aurora ]; then
+		init_s="$(sed -n 's/^took: \([0-9]*\) ms$/\1/p' "$c/compute-init.log" | awk '{ printf "%.3f", $1 / 1000 }')"
+	fi
+	rows+=("$cfg $size $ahead $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') ${redo_s:-null} ${stats:-null null null} $init_s")
 	note "$cfg: ${ahead} MB since the checkpoint: first commit $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') s after the start (redo ${redo_s:-?} s)"
+}
+
+# A compute on an empty directory: the old one's disk is gone.
+create_compute() { # CLUSTER DATADIR PORT
+	local c="$1" d="$2" port="$3" t0 t1
+	as_user "$(pg pg_ctl)" -D "$d" -m immediate stop >/dev/null 2>&1 || true
+	rm -rf "$d"
+	t0="$(now)"
+	bash "$repo/src/tools/cluster.sh" prepare "$c" || die "aurora-compute-init start failed"
+	as_user "$(pg pg_ctl)" -D "$d" -l "$d.log" start >/dev/null
+	until sql "$port" "INSERT INTO probe VALUES (now())" >/dev/null 2>&1; do sleep 0.01; done
+	t1="$(now)"
+	create_s="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
+	create_init_s="$(sed -n 's/^took: \([0-9]*\) ms$/\1/p' "$c/compute-init.log" | awk '{ printf "%.3f", $1 / 1000 }')"
+	create_wal="$(sed -n 's/^wal: \([0-9]*\) records, \([0-9]*\) bytes$/\2/p' "$c/compute-init.log")"
+	note "aurora: a compute on an empty directory committed $create_s s after aurora-compute-init started ($create_init_s s preparing, ${create_wal:-?} bytes of WAL from storage)"
+}
+
+# pgbench TPS and p99 latency (ms) for 30 s: "TPS P99"
+pgbench_run() { # PORT TAG
+	local port="$1" tag="$2"
+	rm -f "$work"/pgbench_log."$tag"*
+	(cd "$work" && as_user "$(pg pgbench)" -n -c 4 -j 2 -T 30 -l --log-prefix="pgbench_log.$tag" \
+		-h 127.0.0.1 -p "$port" -U "$user" postgres >"$work/pgbench.$tag.out" 2>&1) ||
+		{ cat "$work/pgbench.$tag.out" >&2; die "pgbench failed"; }
+	echo "$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$work/pgbench.$tag.out") $(cat "$work"/pgbench_log."$tag"* | awk '{ print $3 / 1000 }' | sort -n | awk '{ v[NR] = $1 } END { printf "%.2f", v[int(NR * 0.99)] }')"
+}
+
+writer_cost() { # DATADIR PORT
+	local d="$1" port="$2" before after
+	sql "$port" "ALTER SYSTEM SET checkpoint_timeout = '1h'" >/dev/null
+	sql "$port" "SELECT pg_reload_conf()" >/dev/null
+	sql "$port" "CHECKPOINT" >/dev/null
+	without="$(pgbench_run "$port" without)"
+	sql "$port" "ALTER SYSTEM SET checkpoint_timeout = '10s'" >/dev/null
+	sql "$port" "SELECT pg_reload_conf()" >/dev/null
+	before="$(grep -c 'start state of checkpoint .* stored at' "$d.log" || true)"
+	with="$(pgbench_run "$port" with)"
+	after="$(grep -c 'start state of checkpoint .* stored at' "$d.log" || true)"
+	states=$((after - before))
+	state_bytes="$(grep -o 'stored at [^ ]* ([0-9]* files, [0-9]* bytes' "$d.log" | tail -n 1 | sed 's/.*, \([0-9]*\) bytes/\1/')"
+	state_ms="$(grep -o 'of PG 0 in [0-9.]* ms' "$d.log" | tail -n "$states" | awk '{ s += $(NF - 1); n++ } END { if (n) printf "%.1f", s / n; else print "null" }')"
+	note "aurora: pgbench without checkpoints $without (TPS p99 ms); with a checkpoint and a start state every 10 s $with; $states start states of ${state_bytes:-?} bytes, ${state_ms} ms each to store"
+	sql "$port" "ALTER SYSTEM RESET checkpoint_timeout" >/dev/null
+	sql "$port" "SELECT pg_reload_conf()" >/dev/null
 }
 
 prepare() { # PORT
@@ -158,6 +217,10 @@ for cfg in $configs; do
 	fi
 	prepare "$port"
 	for s in $sizes; do measure "$cfg" "$d" "$port" "$s"; done
+	if [ "$cfg" = aurora ]; then
+		create_compute "$c" "$d" "$port"
+		writer_cost "$d" "$port"
+	fi
 	as_user "$(pg pg_ctl)" -D "$d" -m fast -w stop >/dev/null 2>&1 || true
 	running_datadir=""
 	[ "$cfg" = aurora ] && { bash "$repo/src/tools/cluster.sh" stop "$c" >/dev/null 2>&1 || true; running_cluster=""; }
@@ -169,19 +232,31 @@ done
 	bench_context_json "$work" "$bench_dir" "$load_start"
 	echo '  "runs": ['
 	for i in "${!rows[@]}"; do
-		read -r cfg size ahead first redo replayed skipped pages <<<"${rows[$i]}"
+		read -r cfg size ahead first redo replayed skipped pages init <<<"${rows[$i]}"
 		sep=","; [ "$i" -eq $((${#rows[@]} - 1)) ] && sep=""
-		echo "    {\"config\": \"$cfg\", \"wal_mb_target\": $size, \"wal_mb\": $ahead, \"restart_to_first_commit_s\": $first, \"redo_s\": $redo, \"records_replayed\": $replayed, \"records_skipped\": $skipped, \"pages_read\": $pages}$sep"
+		echo "    {\"config\": \"$cfg\", \"wal_mb_target\": $size, \"wal_mb\": $ahead, \"restart_to_first_commit_s\": $first, \"redo_s\": $redo, \"records_replayed\": $replayed, \"records_skipped\": $skipped, \"pages_read\": $pages, \"compute_init_s\": ${init:-null}}$sep"
 	done
-	echo "  ]"
+	echo "  ],"
+	if [ -n "${create_s:-}" ]; then
+		read -r wo_tps wo_p99 <<<"$without"
+		read -r w_tps w_p99 <<<"$with"
+		echo "  \"create_compute\": {\"empty_dir_to_first_commit_s\": $create_s, \"compute_init_s\": ${create_init_s:-null}, \"wal_bytes_from_storage\": ${create_wal:-null}},"
+		echo "  \"start_state_writer\": {\"without_checkpoints\": {\"tps\": ${wo_tps:-null}, \"p99_ms\": ${wo_p99:-null}}, \"checkpoint_every_10s\": {\"tps\": ${w_tps:-null}, \"p99_ms\": ${w_p99:-null}}, \"start_states\": $states, \"bundle_bytes\": ${state_bytes:-null}, \"store_ms\": ${state_ms:-null}}"
+	else
+		echo '  "create_compute": null, "start_state_writer": null'
+	fi
 	echo "}"
 } >"$results/recovery.json"
 
-printf '%-8s %10s %22s %10s %12s %12s\n' config "WAL MB" "restart->commit (s)" "redo (s)" replayed skipped
+printf '%-8s %10s %22s %10s %12s %12s %10s\n' config "WAL MB" "restart->commit (s)" "redo (s)" replayed skipped "init (s)"
 for r in "${rows[@]}"; do
-	read -r cfg size ahead first redo replayed skipped pages <<<"$r"
-	printf '%-8s %10s %22s %10s %12s %12s\n' "$cfg" "$ahead" "$first" "$redo" "$replayed" "$skipped"
+	read -r cfg size ahead first redo replayed skipped pages init <<<"$r"
+	printf '%-8s %10s %22s %10s %12s %12s %10s\n' "$cfg" "$ahead" "$first" "$redo" "$replayed" "$skipped" "$init"
 done
+if [ -n "${create_s:-}" ]; then
+	echo "aurora compute on an empty directory to first commit: $create_s s (aurora-compute-init $create_init_s s, ${create_wal:-?} bytes of WAL)"
+	echo "pgbench without checkpoints (TPS p99 ms): $without; with a checkpoint and start state every 10 s: $with ($states start states, ${state_bytes:-?} bytes, ${state_ms} ms each)"
+fi
 for s in $sizes; do
 	a="$(printf '%s\n' "${rows[@]}" | awk -v s="$s" '$1 == "aurora" && $2 == s { print $4 }')"
 	b="$(printf '%s\n' "${rows[@]}" | awk -v s="$s" '$1 == "stock" && $2 == s { print $4 }')"

@@ -211,7 +211,7 @@ system("$prefix/bin/pg_ctl -D $pgdata -l " . $c->dir . "/postgres.log -W start >
 ok($c->poll_until(sub { compute_log() =~ /volume in storage does not match/ && compute_stopped() }, 60),
 	'a compute started with 8 protection groups on a 4-group volume shuts itself down');
 like(compute_log(),
-	qr/volume in storage does not match this compute's settings.*\n.*4 protection groups of 128-block chunks; this request declares 8 of 128/,
+	qr/volume in storage does not match this compute's settings.*\n.*4 protection groups of 128-block chunks; this compute declares 8 of 128/,
 	'and the log says why');
 $c->compute_conf_append('aurora.protection_groups = 4');
 prepare_or_bail();
