@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client.h"
+#include "logtool.h"			/* ctl_segment_epoch */
 #include "pagecmd.h"			/* ctl_parse_lsn, ctl_parse_u32 */
 #include "quorum.h"
 #include "start_state.h"
@@ -122,7 +124,7 @@ parse_opts(const char *sub, char **args, int n, ss_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->volume_id = AURORA_COMPUTE_VOLUME_ID;
-	o->epoch = 1;
+	o->epoch = 0;				/* PG 0's own (pg0_epoch) unless --epoch */
 	o->max_lsn = UINT64_MAX;
 	for (int i = 0; i < n; i++)
 	{
@@ -170,6 +172,33 @@ parse_opts(const char *sub, char **args, int n, ss_opts *o)
 		i++;
 	}
 	return 0;
+}
+
+/*
+ * The highest volume epoch PG 0's members are open at: the tool then acts as
+ * the compute that opened the volume last, so it neither reads at a stale
+ * epoch nor fences that compute.  1 when no member answers (the request that
+ * follows then says why).
+ */
+static uint64_t
+pg0_epoch(const aurora_pg_target *t, int timeout_ms)
+{
+	uint64_t	epoch = 1;
+
+	for (int i = 0; i < AURORA_PG_COPIES; i++)
+	{
+		aurora_conn *conn;
+		char		err[256];
+		uint64_t	e;
+
+		if (aurora_conn_open(t->members[i].url, &conn, err, sizeof(err)) != 0)
+			continue;
+		e = ctl_segment_epoch(conn, t->volume_id, 0, timeout_ms);
+		aurora_conn_close(conn);
+		if (e > epoch)
+			epoch = e;
+	}
+	return epoch;
 }
 
 /* Every member: the LSNs it holds, newest first (asking below each in turn). */
@@ -328,6 +357,8 @@ ctl_start_state_command(const ctl_cluster *c, char **args, int n, int timeout_ms
 		fprintf(stderr, "aurora-ctl: start-state: %s\n", err);
 		return 2;
 	}
+	if (o.epoch == 0)
+		t.volume_epoch = pg0_epoch(&t, timeout_ms);
 	if (strcmp(sub, "list") == 0)
 		return list_command(&t, timeout_ms);
 	if (strcmp(sub, "get") == 0)

@@ -1,7 +1,7 @@
 -- test/pgtap/001_objects.sql: the SQL surface of the extension exists with the
 -- documented columns and types, and the storage node view reflects the cluster.
 BEGIN;
-SELECT plan(45);
+SELECT plan(47);
 
 SELECT has_schema('aurora');
 SELECT has_function('aurora', 'version', ARRAY[]::text[]);
@@ -66,9 +66,19 @@ SELECT results_eq(
     'aurora.segments has the documented types');
 SELECT results_eq(
     $$SELECT count(*)::int, bool_and(write_quorum_available AND read_quorum_available),
-             min(segments_up), min(volume_epoch) FROM aurora.protection_groups$$,
-    $$VALUES (current_setting('aurora.protection_groups')::int, true, 6, 1::bigint)$$,
-    'one row per protection group (aurora.protection_groups), six segments up, quorums available, epoch 1');
+             min(segments_up), min(volume_epoch), max(volume_epoch) FROM aurora.protection_groups$$,
+    $$SELECT current_setting('aurora.protection_groups')::int, true, 6, volume_epoch, volume_epoch
+        FROM aurora.last_start()$$,
+    'one row per protection group (aurora.protection_groups), six segments up, quorums available, all at the epoch the compute opened the volume at');
+-- aurora.last_start(): how this compute opened the volume (cluster.sh start
+-- runs aurora-compute-init start before every start)
+SELECT ok((SELECT volume_epoch >= 2 AND how IN ('first-start', 'replaced-datadir', 'from-storage')
+                  AND pgs_opened = pgs AND pgs = current_setting('aurora.protection_groups')::int
+                  AND NOT fenced
+             FROM aurora.last_start()),
+          'aurora.last_start(): opened above the seed epoch, every PG on a write quorum, not fenced');
+SELECT ok(NOT has_function_privilege('public', 'aurora.last_start()', 'EXECUTE'),
+          'aurora.last_start() is not executable by PUBLIC');
 SELECT results_eq(
     $$SELECT count(*)::int, count(DISTINCT (pg, replica))::int, count(*) FILTER (WHERE state = 'up')::int
         FROM aurora.segments$$,
