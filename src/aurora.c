@@ -20,6 +20,7 @@
 #include "compute_volume.h"
 #include "lsn_allocation_limit.h"
 #include "node_list.h"
+#include "page_reader.h"
 #include "redo_filter.h"
 #include "shipper.h"
 #include "volume_start.h"
@@ -34,6 +35,7 @@ static const char *const aurora_guc_names[] = {
 	"aurora.write_quorum",
 	"aurora.read_quorum",
 	"aurora.request_timeout",
+	"aurora.read_timeout",
 	"aurora.shipping",
 	"aurora.protection_groups",
 	"aurora.blocks_per_segment",
@@ -95,6 +97,7 @@ _PG_init(void)
 	aurora_node_list_define_gucs();
 	aurora_compute_volume_define_gucs();
 	aurora_smgr_define_gucs();
+	aurora_page_reader_define_gucs();
 	aurora_lsn_allocation_limit_define_gucs();
 	MarkGUCPrefixReserved("aurora");
 	recheck_placeholders(raw);

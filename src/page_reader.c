@@ -28,6 +28,12 @@
  *	  while five others idled, and a given block still goes to one node, whose
  *	  caches keep it.  Each process keeps one connection per node, opened on
  *	  first use.
+ *
+ *	  A read that no segment answered is asked again, pass after pass, until
+ *	  aurora.read_timeout: a node busy materializing pages, or one restarting,
+ *	  makes a read slow, as a busy disk would, rather than fail the query.
+ *	  The wait between passes can be cancelled (statement_timeout, a cancel
+ *	  request) and ends with the postmaster.
  */
 #include "postgres.h"
 
@@ -40,6 +46,7 @@
 #include "common/hashfn.h"
 #include "storage/buf_internals.h"
 #include "storage/latch.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -58,6 +65,11 @@
 #define NODE_PENALTY_MS		5000
 /* how long a process outside recovery waits for the shipper to be ready */
 #define READY_WAIT_MS		10000
+/* the pause between two passes over a PG's segments, doubling up to the max */
+#define PASS_PAUSE_MIN_MS	10
+#define PASS_PAUSE_MAX_MS	500
+
+static int	aurora_read_timeout_ms = 60000;
 
 typedef struct ReaderPG
 {
@@ -83,6 +95,19 @@ reader_init(void)
 	reader_pgs = MemoryContextAllocZero(TopMemoryContext, sizeof(ReaderPG) * aurora_protection_groups);
 	conns = MemoryContextAllocZero(TopMemoryContext, sizeof(aurora_conn *) * Max(n, 1));
 	node_failed_at = MemoryContextAllocZero(TopMemoryContext, sizeof(TimestampTz) * Max(n, 1));
+}
+
+void
+aurora_page_reader_define_gucs(void)
+{
+	DefineCustomIntVariable("aurora.read_timeout",
+							"Time a page or size read keeps asking a protection group's segments before it fails.",
+							"0 waits for ever.  Each pass asks every segment once, each for up to aurora.request_timeout.",
+							&aurora_read_timeout_ms,
+							60000, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 }
 
 /* Where each read's time and retries are counted (the storage manager's view). */
@@ -351,12 +376,13 @@ typedef enum AskResult
  * accepts (returns 0).  *tries: the segments tried after the first.
  */
 static AskResult
-ask_pg(ReaderPG *r, int pg, XLogRecPtr lsn, uint32 spread, uint16 type, const uint8_t *body,
-	   size_t len, uint32 expect, int (*decode) (const uint8_t *, size_t, void *), void *out,
-	   int *tries, char *failures, size_t cap)
+ask_pg_once(ReaderPG *r, int pg, XLogRecPtr lsn, uint32 spread, uint16 type, const uint8_t *body,
+			size_t len, uint32 expect, int (*decode) (const uint8_t *, size_t, void *), void *out,
+			int *tries, char *failures, size_t cap)
 {
 	int			order[AURORA_PG_COPIES];
 
+	failures[0] = '\0';
 	segment_order(r, pg, lsn, spread, order);
 	for (int n = 0; n < AURORA_PG_COPIES; n++)
 	{
@@ -400,6 +426,48 @@ ask_pg(ReaderPG *r, int pg, XLogRecPtr lsn, uint32 spread, uint16 type, const ui
 		note_failure(failures, cap, r, i, err);
 	}
 	return ASK_FAILED;
+}
+
+/*
+ * ask_pg_once, pass after pass, until a segment answers or
+ * aurora.read_timeout has passed; failures then says how the last pass went
+ * and how many there were.  *tries counts every segment tried after the first.
+ */
+static AskResult
+ask_pg(ReaderPG *r, int pg, XLogRecPtr lsn, uint32 spread, uint16 type, const uint8_t *body,
+	   size_t len, uint32 expect, int (*decode) (const uint8_t *, size_t, void *), void *out,
+	   int *tries, char *failures, size_t cap)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	long		pause = PASS_PAUSE_MIN_MS;
+	int			passes = 0;
+
+	*tries = 0;
+	for (;;)
+	{
+		int			n;
+		AskResult	res = ask_pg_once(r, pg, lsn, spread, type, body, len, expect, decode, out,
+									  &n, failures, cap);
+
+		*tries += n + (passes > 0 ? 1 : 0);
+		passes++;
+		if (res != ASK_FAILED)
+			return res;
+		if (aurora_read_timeout_ms > 0 &&
+			TimestampDifferenceExceeds(start, GetCurrentTimestamp(), aurora_read_timeout_ms))
+		{
+			size_t		used = strlen(failures);
+
+			snprintf(failures + used, cap - used, "%s(%d passes over the segments in %d ms, aurora.read_timeout)",
+					 used > 0 ? "; " : "", passes, aurora_read_timeout_ms);
+			return ASK_FAILED;
+		}
+		CHECK_FOR_INTERRUPTS();
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 pause, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		pause = Min(pause * 2, PASS_PAUSE_MAX_MS);
+	}
 }
 
 static int

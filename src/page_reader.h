@@ -10,6 +10,7 @@
 
 typedef void (*aurora_read_counter) (uint64 us, int retries);
 
+extern void aurora_page_reader_define_gucs(void);
 extern void aurora_page_reader_count_reads(aurora_read_counter counter);
 extern XLogRecPtr aurora_read_point(int pg);
 extern bool aurora_fetch_page(const BufferTag *tag, XLogRecPtr lsn, char *page);
