@@ -25,6 +25,7 @@
 #include "shipper.h"
 #include "volume_start.h"
 #include "smgr.h"
+#include "start_state_writer.h"
 
 PG_MODULE_MAGIC;
 
@@ -46,6 +47,7 @@ static const char *const aurora_guc_names[] = {
 	"aurora.lwlsn_cache_size",
 	"aurora.eviction_wait",
 	"aurora.lsn_allocation_limit",
+	"aurora.store_start_states",
 };
 
 /*
@@ -98,6 +100,7 @@ _PG_init(void)
 	aurora_compute_volume_define_gucs();
 	aurora_smgr_define_gucs();
 	aurora_page_reader_define_gucs();
+	aurora_start_state_writer_define_gucs();
 	aurora_lsn_allocation_limit_define_gucs();
 	MarkGUCPrefixReserved("aurora");
 	recheck_placeholders(raw);

@@ -32,6 +32,7 @@
 #include "catalog/pg_control.h"
 #include "miscadmin.h"
 #include "port/pg_crc32c.h"
+#include "utils/guc.h"
 #include "utils/timestamp.h"
 
 #include "start_state.h"
@@ -42,6 +43,13 @@
 #include "start_state_writer.h"
 #include "watermarks.h"
 #include "volume_start.h"
+
+/*
+ * Off: no start state is stored, so a new compute starts from the last one
+ * stored and replays more WAL.  For measuring the writer's cost and for
+ * tests that need a long replay; never needed in operation.
+ */
+static bool aurora_store_start_states = true;
 
 /* the checkpoint whose start state storage holds (0: none yet) */
 static XLogRecPtr stored_checkpoint = InvalidXLogRecPtr;
@@ -168,6 +176,19 @@ store_pending(void)
 }
 
 void
+aurora_start_state_writer_define_gucs(void)
+{
+	DefineCustomBoolVariable("aurora.store_start_states",
+							 "Stores the compute's start state on the volume after every checkpoint.",
+							 "Off: a compute created from the volume starts from the last start state stored and replays the WAL since it.",
+							 &aurora_store_start_states,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+}
+
+void
 aurora_start_state_writer_tick(void)
 {
 	uint8		control[PG_CONTROL_FILE_SIZE];
@@ -175,6 +196,11 @@ aurora_start_state_writer_tick(void)
 
 	if (!aurora_storage_manager || GetCurrentTimestamp() < next_attempt)
 		return;
+	if (!aurora_store_start_states)
+	{
+		drop_pending();
+		return;
+	}
 	if (pending == NULL)
 	{
 		if (!read_control_file(control, &cf) || cf.checkPoint == stored_checkpoint)

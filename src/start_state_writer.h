@@ -6,6 +6,7 @@
 #ifndef AURORA_START_STATE_WRITER_H
 #define AURORA_START_STATE_WRITER_H
 
+extern void aurora_start_state_writer_define_gucs(void);
 extern void aurora_start_state_writer_tick(void);
 
 #endif							/* AURORA_START_STATE_WRITER_H */
