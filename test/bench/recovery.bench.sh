@@ -27,9 +27,10 @@
 #
 # Then, aurora only: creating a compute on an empty data directory (the old
 # one deleted) to first commit; and the steady-state cost of keeping the
-# start state current: pgbench (4 clients, 30 s) with a checkpoint, and so a
-# start state stored, every 10 s against one run without checkpoints, TPS and
-# p99 latency, with the start states' size and store time from the log.
+# start state current: pgbench (4 clients, 30 s) without checkpoints; with a
+# checkpoint every 10 s and aurora.store_start_states off; and with a
+# checkpoint and a start state stored every 10 s: TPS and p99 latency, with
+# the start states' size and store time from the log.
 #
 # Environment (all optional):
 #   BENCH_DIR, BENCH_RESULTS, BENCH_KEEP=1   as for every benchmark (run.sh)
@@ -169,21 +170,29 @@ pgbench_run() { # PORT TAG
 
 writer_cost() { # DATADIR PORT
 	local d="$1" port="$2" before after
-	sql "$port" "ALTER SYSTEM SET checkpoint_timeout = '1h'" >/dev/null
-	sql "$port" "SELECT pg_reload_conf()" >/dev/null
+	set_conf "$port" checkpoint_timeout "'1h'"
 	sql "$port" "CHECKPOINT" >/dev/null
 	without="$(pgbench_run "$port" without)"
-	sql "$port" "ALTER SYSTEM SET checkpoint_timeout = '10s'" >/dev/null
-	sql "$port" "SELECT pg_reload_conf()" >/dev/null
+	set_conf "$port" checkpoint_timeout "'10s'"
+	set_conf "$port" aurora.store_start_states off
+	checkpoints_only="$(pgbench_run "$port" checkpoints-only)"
+	set_conf "$port" aurora.store_start_states on
 	before="$(grep -c 'start state of checkpoint .* stored at' "$d.log" || true)"
 	with="$(pgbench_run "$port" with)"
 	after="$(grep -c 'start state of checkpoint .* stored at' "$d.log" || true)"
 	states=$((after - before))
 	state_bytes="$(grep -o 'stored at [^ ]* ([0-9]* files, [0-9]* bytes' "$d.log" | tail -n 1 | sed 's/.*, \([0-9]*\) bytes/\1/')"
 	state_ms="$(grep -o 'of PG 0 in [0-9.]* ms' "$d.log" | tail -n "$states" | awk '{ s += $(NF - 1); n++ } END { if (n) printf "%.1f", s / n; else print "null" }')"
-	note "aurora: pgbench without checkpoints $without (TPS p99 ms); with a checkpoint and a start state every 10 s $with; $states start states of ${state_bytes:-?} bytes, ${state_ms} ms each to store"
+	note "aurora: pgbench (TPS p99 ms) without checkpoints $without; a checkpoint every 10 s, no start state $checkpoints_only; a checkpoint and a start state every 10 s $with; $states start states of ${state_bytes:-?} bytes, ${state_ms} ms each to store"
 	sql "$port" "ALTER SYSTEM RESET checkpoint_timeout" >/dev/null
 	sql "$port" "SELECT pg_reload_conf()" >/dev/null
+}
+
+# ALTER SYSTEM SET name = value, reloaded
+set_conf() { # PORT NAME VALUE
+	sql "$1" "ALTER SYSTEM SET $2 = $3" >/dev/null
+	sql "$1" "SELECT pg_reload_conf()" >/dev/null
+	sleep 1
 }
 
 prepare() { # PORT
@@ -240,8 +249,9 @@ done
 	if [ -n "${create_s:-}" ]; then
 		read -r wo_tps wo_p99 <<<"$without"
 		read -r w_tps w_p99 <<<"$with"
+		read -r c_tps c_p99 <<<"$checkpoints_only"
 		echo "  \"create_compute\": {\"empty_dir_to_first_commit_s\": $create_s, \"compute_init_s\": ${create_init_s:-null}, \"wal_bytes_from_storage\": ${create_wal:-null}},"
-		echo "  \"start_state_writer\": {\"without_checkpoints\": {\"tps\": ${wo_tps:-null}, \"p99_ms\": ${wo_p99:-null}}, \"checkpoint_every_10s\": {\"tps\": ${w_tps:-null}, \"p99_ms\": ${w_p99:-null}}, \"start_states\": $states, \"bundle_bytes\": ${state_bytes:-null}, \"store_ms\": ${state_ms:-null}}"
+		echo "  \"start_state_writer\": {\"without_checkpoints\": {\"tps\": ${wo_tps:-null}, \"p99_ms\": ${wo_p99:-null}}, \"checkpoint_every_10s_no_start_state\": {\"tps\": ${c_tps:-null}, \"p99_ms\": ${c_p99:-null}}, \"checkpoint_and_start_state_every_10s\": {\"tps\": ${w_tps:-null}, \"p99_ms\": ${w_p99:-null}}, \"start_states\": $states, \"bundle_bytes\": ${state_bytes:-null}, \"store_ms\": ${state_ms:-null}}"
 	else
 		echo '  "create_compute": null, "start_state_writer": null'
 	fi
@@ -255,7 +265,7 @@ for r in "${rows[@]}"; do
 done
 if [ -n "${create_s:-}" ]; then
 	echo "aurora compute on an empty directory to first commit: $create_s s (aurora-compute-init $create_init_s s, ${create_wal:-?} bytes of WAL)"
-	echo "pgbench without checkpoints (TPS p99 ms): $without; with a checkpoint and start state every 10 s: $with ($states start states, ${state_bytes:-?} bytes, ${state_ms} ms each)"
+	echo "pgbench (TPS p99 ms) without checkpoints: $without; a checkpoint every 10 s, no start state: $checkpoints_only; a checkpoint and start state every 10 s: $with ($states start states, ${state_bytes:-?} bytes, ${state_ms} ms each)"
 fi
 for s in $sizes; do
 	a="$(printf '%s\n' "${rows[@]}" | awk -v s="$s" '$1 == "aurora" && $2 == s { print $4 }')"
