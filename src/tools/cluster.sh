@@ -284,7 +284,10 @@ stop)
 	[ -f "$dir/cluster.env" ] || exit 0
 	load_env "$dir"
 	if as_user "$prefix/bin/pg_ctl" -D "$dir/pgdata" status >/dev/null 2>&1; then
-		as_user "$prefix/bin/pg_ctl" -D "$dir/pgdata" -m fast -w -t 60 stop >/dev/null
+		# a compute that cannot stop (a commit waiting for storage) must not
+		# keep the nodes running either
+		as_user "$prefix/bin/pg_ctl" -D "$dir/pgdata" -m fast -w -t 60 stop >/dev/null ||
+			as_user "$prefix/bin/pg_ctl" -D "$dir/pgdata" -m immediate -w stop >/dev/null || true
 	fi
 	# a node that does not stop is a bug to report, and must not outlive
 	# the cluster (tests run many clusters in a row): kill it, and say so

@@ -346,7 +346,9 @@ sub kill_compute
 	chomp $pm;
 	my @kids = split ' ', `pgrep -P $pm`;
 	kill 'KILL', $pm, @kids;
-	usleep(200_000);
+	# gone, not only signalled: pg_ctl status (cluster.sh start) would
+	# otherwise still see the postmaster and skip the start
+	$self->poll_until(sub { !grep { kill(0, $_) } $pm, @kids }, 10);
 }
 
 # Talk to another compute from now on (psql, safe_psql, poll_*).
