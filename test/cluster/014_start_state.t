@@ -19,19 +19,11 @@ use File::Find;
 use File::Path qw(make_path);
 use Time::HiRes qw(usleep time);
 use AuroraCluster qw(lsn);
+use PageFiles qw(slurp);
 
 my $c = AuroraCluster->new(shipping => 1);
 my $pgdata = $c->dir . '/pgdata';
 
-sub slurp
-{
-	my ($path) = @_;
-	open(my $fh, '<:raw', $path) or return undef;
-	local $/;
-	my $data = <$fh>;
-	close($fh);
-	return $data;
-}
 
 # The files the start state must reproduce, as initdb left them (the seed
 # runs on this cleanly shut down directory before the compute first starts).

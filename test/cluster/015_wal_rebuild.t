@@ -15,6 +15,7 @@ use warnings;
 use Test::More;
 use IPC::Run ();
 use AuroraCluster qw(lsn);
+use PageFiles qw(slurp);
 
 my $prefix = $ENV{AURORA_PG_PREFIX};
 
@@ -97,15 +98,6 @@ sub seg_name
 	return sprintf('%08X%08X%08X', 1, int($seg / 256), $seg % 256);
 }
 
-sub slurp
-{
-	my ($path) = @_;
-	open(my $fh, '<:raw', $path) or return undef;
-	local $/;
-	my $data = <$fh>;
-	close($fh);
-	return $data;
-}
 
 my ($r, $v) = (lsn($redo), lsn($vdl));
 my $seg_bytes = 16 * 1024 * 1024;

@@ -22,25 +22,7 @@ $c->compute_conf_append(join "\n", 'max_prepared_transactions = 4', 'autovacuum 
 $c->start;
 my $pgdata = $c->dir . '/pgdata';
 
-sub slurp
-{
-	my ($path) = @_;
-	open(my $fh, '<:raw', $path) or return undef;
-	local $/;
-	my $data = <$fh>;
-	close($fh);
-	return $data;
-}
 
-sub newest
-{
-	my ($rc, $out) = $c->ctl('start-state', 'list');
-	my %lsns;
-	$lsns{$_}++ for $out =~ m{\b([0-9A-F]+/[0-9A-F]+) \(}g;
-	# the newest a write quorum holds
-	my @q = sort { lsn($b) <=> lsn($a) } grep { $lsns{$_} >= 4 } keys %lsns;
-	return $q[0];
-}
 
 $c->safe_psql('CREATE TABLE t (id int PRIMARY KEY, v text)');
 $c->safe_psql("INSERT INTO t SELECT g, 'v' FROM generate_series(1, 1000) g");
@@ -48,14 +30,14 @@ $c->safe_psql('VACUUM FULL pg_class');
 $c->safe_psql('CREATE UNLOGGED TABLE scratch (id int PRIMARY KEY)');
 $c->safe_psql("BEGIN; INSERT INTO t VALUES (-1, 'p'); PREPARE TRANSACTION 'p1'");
 my $xid = $c->safe_psql("SELECT transaction FROM pg_prepared_xacts WHERE gid = 'p1'");
-my $before = newest() // '0/0';
+my $before = $c->newest_start_state // '0/0';
 $c->safe_psql('CHECKPOINT');
 my $ckpt = $c->safe_psql('SELECT checkpoint_lsn FROM pg_control_checkpoint()');
 
-ok($c->poll_until(sub { my $n = newest(); defined $n && lsn($n) > lsn($before) && lsn($n) > lsn($ckpt) }, 30),
+ok($c->poll_until(sub { my $n = $c->newest_start_state; defined $n && lsn($n) > lsn($before) && lsn($n) > lsn($ckpt) }, 30),
 	'after CHECKPOINT a newer start state is on a write quorum of PG 0, consistent above the checkpoint');
 my $vdl = $c->safe_psql('SELECT vdl FROM aurora.watermarks()');
-cmp_ok(lsn(newest()), '<=', lsn($vdl), '... at an LSN VDL covers');
+cmp_ok(lsn($c->newest_start_state), '<=', lsn($vdl), '... at an LSN VDL covers');
 like(slurp($c->dir . '/postgres.log') // '', qr/start state of checkpoint \Q$ckpt\E stored at/,
 	'the compute logged it');
 

@@ -43,25 +43,7 @@ my $pgdata = "$dir/pgdata";
 
 sub conn { return ('-h', '127.0.0.1', '-p', $_[0], 'postgres') }
 
-sub slurp
-{
-	my ($path) = @_;
-	open(my $fh, '<:raw', $path) or return undef;
-	local $/;
-	my $data = <$fh>;
-	close($fh);
-	return $data;
-}
 
-# the newest start state a write quorum of PG 0 holds
-sub newest
-{
-	my ($rc, $out) = $c->ctl('start-state', 'list');
-	my %lsns;
-	$lsns{$_}++ for $out =~ m{\b([0-9A-F]+/[0-9A-F]+) \(}g;
-	my @q = sort { lsn($b) <=> lsn($a) } grep { $lsns{$_} >= 4 } keys %lsns;
-	return $q[0];
-}
 
 # "field: value" of pg_controldata
 sub controldata
@@ -101,11 +83,11 @@ IPC::Run::run([ "$prefix/bin/pgbench", '-i', '-s', '1', '-q', conn($c->pgport) ]
 $c->safe_psql('CREATE TABLE t (id int PRIMARY KEY, v text)');
 $c->safe_psql("INSERT INTO t SELECT g, 'v' FROM generate_series(1, 200) g");
 $c->safe_psql('CREATE SEQUENCE s');
-my $before = newest() // '0/0';
+my $before = $c->newest_start_state // '0/0';
 $c->safe_psql('CHECKPOINT');
-ok($c->poll_until(sub { my $n = newest(); defined $n && lsn($n) > lsn($before) }, 30),
+ok($c->poll_until(sub { my $n = $c->newest_start_state; defined $n && lsn($n) > lsn($before) }, 30),
 	'a start state S1 is stored after a checkpoint');
-my $s1 = newest();
+my $s1 = $c->newest_start_state;
 
 $c->compute_conf_append('aurora.store_start_states = off');
 $c->safe_psql('SELECT pg_reload_conf()');
@@ -185,7 +167,7 @@ cmp_ok($next_multi, '>', 2, "the workload made multixacts (next $next_multi)");
 ok((grep { m{^pg_twophase/} } keys %$truth) == 2, 'two prepared transactions have two-phase files');
 ok((grep { m{^base/\d+/pg_filenode.map$} } keys %$truth) >= 4, 'every database has a relation map');
 ok((grep { m{^pg_commit_ts/} } keys %$truth) >= 1, 'commit timestamps are kept');
-is(newest(), $s1, 'no start state was stored after S1');
+is($c->newest_start_state, $s1, 'no start state was stored after S1');
 ok($c->poll_vdl_covers_wal, 'VDL covers the checkpoint');
 
 # ---- what storage yields: a compute from the volume on an empty directory ----

@@ -217,6 +217,18 @@ sub refused_records
 	return $n;
 }
 
+# The newest start state a write quorum of PG 0 holds (aurora-ctl
+# start-state list), or undef.
+sub newest_start_state
+{
+	my ($self) = @_;
+	my ($rc, $out) = $self->ctl('start-state', 'list');
+	my %lsns;
+	$lsns{$_}++ for $out =~ m{\b([0-9A-F]+/[0-9A-F]+) \(}g;
+	my @q = sort { lsn($b) <=> lsn($a) } grep { $lsns{$_} >= 4 } keys %lsns;
+	return $q[0];
+}
+
 # GETPAGE of many blocks from one node (aurora-ctl getpage --batch): each
 # request "SPC/DB/REL/FORK/BLOCK LSN", in whichever of the volume's n_pgs PGs
 # of bps-block chunks holds it, through the files $files.list and
