@@ -396,6 +396,8 @@ aurora_advance_shipper_slot(void)
 		if (vdl - saved >= SLOT_SAVE_BYTES)
 		{
 			ReplicationSlotSave();
+			/* and for a restart over this directory: its WAL below vdl is durable */
+			aurora_save_durable_lsn(vdl);
 			saved = vdl;
 		}
 	}

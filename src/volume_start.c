@@ -42,11 +42,14 @@
 #include "utils/pg_lsn.h"
 #include "utils/timestamp.h"
 
+#include "start_state.h"
+
 #include "compute_volume.h"
 #include "volume_start.h"
 
-#define START_FILE		"aurora_start"
-#define START_FILE_USED	"aurora_start.used"
+#define START_FILE		AURORA_START_FILE
+#define START_FILE_USED	AURORA_START_FILE ".used"
+#define DURABLE_FILE	AURORA_DURABLE_FILE
 
 /* What aurora_start said, read by the postmaster; every child inherits it. */
 static AuroraVolumeStart start_info;
@@ -424,4 +427,41 @@ aurora_note_fenced(const char *reason)
 					   reason, aurora_volume_epoch()),
 			 errhint("The compute that opened the volume is its writer now. To use this data directory again, run aurora-compute-init start, which opens the volume under a newer epoch.")));
 	kill(PostmasterPid, SIGQUIT);
+}
+
+/*
+ * Record in DATADIR/aurora_durable that the volume holds this directory's
+ * WAL up to lsn (a VDL the shipper reached), so that a restart over the
+ * directory takes the WAL below it from pg_wal instead of storage
+ * (src/compute_init/local_wal.c).  A hint: if it is missing or old the
+ * restart reads more from storage, so a failure is only logged.  Written
+ * whole and renamed, so it is never half there.
+ */
+void
+aurora_save_durable_lsn(XLogRecPtr lsn)
+{
+	char		buf[128];
+	int			len;
+	int			fd;
+
+	len = snprintf(buf, sizeof(buf), "version 1\nvolume_epoch " UINT64_FORMAT "\ndurable_lsn %X/%X\n",
+				   aurora_volume_epoch(), LSN_FORMAT_ARGS(lsn));
+	fd = OpenTransientFile(DURABLE_FILE ".tmp", O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	if (fd < 0)
+	{
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("aurora: could not create \"%s\": %m", DURABLE_FILE ".tmp")));
+		return;
+	}
+	if (write(fd, buf, len) != len || pg_fsync(fd) != 0)
+	{
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("aurora: could not write \"%s\": %m", DURABLE_FILE ".tmp")));
+		CloseTransientFile(fd);
+		return;
+	}
+	CloseTransientFile(fd);
+	(void) durable_rename(DURABLE_FILE ".tmp", DURABLE_FILE, LOG);
 }

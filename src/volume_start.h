@@ -51,5 +51,6 @@ extern XLogRecPtr aurora_opened_read_point(int pg);
 
 extern bool aurora_fenced(char *reason, size_t len, TimestampTz *at);
 extern void aurora_note_fenced(const char *reason);
+extern void aurora_save_durable_lsn(XLogRecPtr lsn);
 
 #endif							/* AURORA_VOLUME_START_H */

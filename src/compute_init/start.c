@@ -52,6 +52,7 @@
 
 #include "cli.h"
 #include "client.h"
+#include "local_wal.h"
 #include "nodelist.h"
 #include "quorum.h"
 #include "start_state.h"
@@ -59,8 +60,9 @@
 #include "util.h"
 #include "volume_open.h"
 #include "volume_read.h"
+#include "wal_layout.h"
 
-#define START_FILE		"aurora_start"
+#define START_FILE		AURORA_START_FILE
 
 typedef struct StartReport
 {
@@ -73,6 +75,9 @@ typedef struct StartReport
 	XLogRecPtr	redo_lsn;
 	uint64		wal_bytes;
 	int			wal_records;
+	XLogRecPtr	local_wal_upto;	/* the WAL below it came from pg_wal (0: none did) */
+	int			local_wal_records;
+	uint64		local_wal_bytes;
 	uint64		truncated_records;
 	uint64		truncated_bytes;
 	int			pgs_open;		/* PGs a write quorum of which took the truncation */
@@ -168,6 +173,45 @@ remove_files_in(const char *dir)
 	closedir(d);
 }
 
+/*
+ * Remove every file in the WAL directory dir but the segments holding
+ * [from, to), which the restart takes from here (local_wal.h).
+ */
+static void
+remove_wal_outside(const char *dir, XLogRecPtr from, XLogRecPtr to, uint32 seg_size)
+{
+	DIR		   *d = opendir(dir);
+	struct dirent *de;
+	char		path[MAXPGPATH];
+	XLogSegNo	first,
+				last;
+
+	if (d == NULL)
+		fail("could not open directory \"%s\": %m", dir);
+	XLByteToSeg(from, first, seg_size);
+	XLByteToSeg(to, last, seg_size);
+	while ((de = readdir(d)) != NULL)
+	{
+		struct stat st;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (IsXLogFileName(de->d_name))
+		{
+			TimeLineID	tli;
+			XLogSegNo	segno;
+
+			XLogFromFileName(de->d_name, &tli, &segno, seg_size);
+			if (segno >= first && segno <= last)
+				continue;
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (lstat(path, &st) == 0 && !S_ISDIR(st.st_mode) && unlink(path) != 0)
+			fail("could not remove \"%s\": %m", path);
+	}
+	closedir(d);
+}
+
 /* A relation file's name: digits, maybe a fork suffix, maybe a segment number. */
 static bool
 is_relation_file_name(const char *name)
@@ -230,7 +274,8 @@ remove_if_present(const char *path)
  * the previous start file.
  */
 static void
-clear_superseded_files(const char *datadir)
+clear_superseded_files(const char *datadir, XLogRecPtr keep_from, XLogRecPtr keep_to,
+					   uint32 seg_size)
 {
 	char		path[MAXPGPATH];
 
@@ -258,7 +303,10 @@ clear_superseded_files(const char *datadir)
 		closedir(d);
 	}
 	snprintf(path, sizeof(path), "%s/pg_wal", datadir);
-	remove_files_in(path);
+	if (XLogRecPtrIsInvalid(keep_to))
+		remove_files_in(path);
+	else
+		remove_wal_outside(path, keep_from, keep_to, seg_size);
 	snprintf(path, sizeof(path), "%s/pg_wal/archive_status", datadir);
 	remove_files_in(path);
 	snprintf(path, sizeof(path), "%s/aurora_local_pages", datadir);
@@ -527,6 +575,7 @@ cmd_start(int argc, char **argv)
 		uint8_t    *bundle = NULL;
 		size_t		len = 0;
 		uint64_t	lsn = 0;
+		XLogRecPtr	local_last = InvalidXLogRecPtr;
 		int			got;
 		VolumeReadOptions o;
 		bool		have_control = false;
@@ -567,32 +616,88 @@ cmd_start(int argc, char **argv)
 		progress(quiet, "start state at %X/%X (%u files, checkpoint redo %X/%X); reading the WAL from there",
 				 LSN_FORMAT_ARGS(ss.consistent_lsn), ss.n_files, LSN_FORMAT_ARGS(ss.redo_lsn));
 
-		memset(&o, 0, sizeof(o));
-		o.nodes = nodes;
-		o.n_nodes = n_nodes;
-		o.volume_id = volume_id;
-		o.from = ss.redo_lsn;
-		o.read_quorum = read_quorum;
-		o.timeout_ms = timeout_ms;
-		o.progress = !quiet;
-		o.skip = volume_open_dead_nodes(vo);
-		if (volume_read(&o, &g, &logs, err, sizeof(err)) != 0)
-			fail("%s", err);
-		if (wal_walk_run(logs, &g, ss.redo_lsn, target.seg_size, &w, err, sizeof(err)) != 0)
-			fail("the volume's WAL is inconsistent: %s", err);
+		/*
+		 * A surviving data directory's own WAL below a point the volume made
+		 * durable is taken as it is, if it checks out (local_wal.h): then
+		 * storage is read only from there.
+		 */
+		if (!empty)
+		{
+			XLogRecPtr	durable = local_wal_durable_lsn(datadir);
+			char		pgwal[MAXPGPATH];
+
+			snprintf(pgwal, sizeof(pgwal), "%s/pg_wal", datadir);
+			if (durable > ss.redo_lsn &&
+				local_wal_verify(pgwal, &target, ss.redo_lsn, durable, &local_last,
+								 &r.local_wal_records, &r.local_wal_bytes,
+								 err, sizeof(err)) == 0)
+			{
+				r.local_wal_upto = durable;
+				progress(quiet, "the local WAL holds %X/%X..%X/%X (%d records): reading the rest from storage",
+						 LSN_FORMAT_ARGS(ss.redo_lsn), LSN_FORMAT_ARGS(durable), r.local_wal_records);
+			}
+			else if (durable > ss.redo_lsn)
+			{
+				progress(quiet, "the local WAL is not used: %s", err);
+				r.local_wal_records = 0;
+				r.local_wal_bytes = 0;
+			}
+		}
+
+		for (;;)
+		{
+			XLogRecPtr	from = XLogRecPtrIsInvalid(r.local_wal_upto) ? ss.redo_lsn :
+				wal_next_record_start(r.local_wal_upto, target.seg_size);
+			XLogRecord	first;
+
+			memset(&o, 0, sizeof(o));
+			o.nodes = nodes;
+			o.n_nodes = n_nodes;
+			o.volume_id = volume_id;
+			o.from = from;
+			o.read_quorum = read_quorum;
+			o.timeout_ms = timeout_ms;
+			o.progress = !quiet;
+			o.skip = volume_open_dead_nodes(vo);
+			if (volume_read(&o, &g, &logs, err, sizeof(err)) != 0)
+				fail("%s", err);
+			if (wal_walk_run(logs, &g, from, target.seg_size, &w, err, sizeof(err)) != 0)
+			{
+				if (XLogRecPtrIsInvalid(r.local_wal_upto))
+					fail("the volume's WAL is inconsistent: %s", err);
+				first.xl_prev = InvalidXLogRecPtr;
+			}
+			else if (w.n_kept > 0)
+				memcpy(&first, w.records[0].wal, SizeOfXLogRecord);
+			else
+				first.xl_prev = local_last;
+			if (XLogRecPtrIsInvalid(r.local_wal_upto) || first.xl_prev == local_last)
+				break;
+
+			/* storage does not continue the local WAL: read all of it from storage */
+			progress(quiet, "the local WAL is not used: storage's WAL after %X/%X does not continue it",
+					 LSN_FORMAT_ARGS(r.local_wal_upto));
+			r.local_wal_upto = InvalidXLogRecPtr;
+			r.local_wal_records = 0;
+			r.local_wal_bytes = 0;
+			volume_read_free(logs, g.n_pgs);
+			logs = NULL;
+			wal_walk_free(&w);
+		}
 		if (w.stop == WAL_WALK_BAD_CRC)
 		{
 			fprintf(stderr, "%s: error: %s; nothing changed in the data directory\n",
 					progname, w.stop_reason);
 			return 2;
 		}
-		r.vdl = w.vdl;
-		r.wal_records = w.n_kept;
-		r.wal_bytes = w.bytes_kept;
+		r.vdl = w.n_kept > 0 || XLogRecPtrIsInvalid(r.local_wal_upto) ? w.vdl : r.local_wal_upto;
+		/* the WAL from R to VDL, wherever it came from */
+		r.wal_records = w.n_kept + r.local_wal_records;
+		r.wal_bytes = w.bytes_kept + r.local_wal_bytes;
 		if (r.vdl < ss.consistent_lsn)
 			fail("VDL %X/%X is below the start state's LSN %X/%X: storage lost acknowledged WAL",
 				 LSN_FORMAT_ARGS(r.vdl), LSN_FORMAT_ARGS(ss.consistent_lsn));
-		progress(quiet, "VDL %X/%X (%d records, " UINT64_FORMAT " bytes since the redo point; walk ended: %s)",
+		progress(quiet, "VDL %X/%X (%d records, " UINT64_FORMAT " bytes read from storage; walk ended: %s)",
 				 LSN_FORMAT_ARGS(r.vdl), w.n_kept, w.bytes_kept, w.stop_reason);
 	}
 
@@ -664,14 +769,18 @@ cmd_start(int argc, char **argv)
 		int			files;
 
 		if (!empty)
-			clear_superseded_files(datadir);
+			clear_superseded_files(datadir, ss.redo_lsn, r.local_wal_upto, target.seg_size);
 		if (aurora_start_state_to_datadir(&ss, datadir,
 										  empty ? 0 : AURORA_START_STATE_REPLACE | AURORA_START_STATE_KEEP_CONFIG,
 										  err, sizeof(err)) != 0)
 			fail("writing the start state into \"%s\": %s", datadir, err);
 		snprintf(pgwal, sizeof(pgwal), "%s/pg_wal", datadir);
-		files = wal_write_segments(pgwal, &target, ss.redo_lsn, w.records, w.n_kept, r.vdl,
-								   err, sizeof(err));
+		if (XLogRecPtrIsInvalid(r.local_wal_upto))
+			files = wal_write_segments(pgwal, &target, ss.redo_lsn, w.records, w.n_kept, r.vdl,
+									   err, sizeof(err));
+		else
+			files = wal_write_segments_from(pgwal, &target, r.local_wal_upto, w.records,
+											w.n_kept, r.vdl, err, sizeof(err));
 		if (files < 0)
 			fail("%s", err);
 		mark_control_for_recovery(datadir);
@@ -698,6 +807,8 @@ cmd_start(int argc, char **argv)
 		printf("start state: %X/%X (redo %X/%X)\n", LSN_FORMAT_ARGS(r.start_state_lsn),
 			   LSN_FORMAT_ARGS(r.redo_lsn));
 		printf("wal: %d records, " UINT64_FORMAT " bytes\n", r.wal_records, r.wal_bytes);
+		printf("local wal: %d records, " UINT64_FORMAT " bytes (up to %X/%X)\n",
+			   r.local_wal_records, r.local_wal_bytes, LSN_FORMAT_ARGS(r.local_wal_upto));
 	}
 	printf("truncated: " UINT64_FORMAT " records, " UINT64_FORMAT " bytes\n",
 		   r.truncated_records, r.truncated_bytes);

@@ -8,7 +8,10 @@
  *	  PGs, copies that differ between PGs, an SCL below a record, a bad CRC.
  *	  The written files are checked by a reader written here from
  *	  PostgreSQL's rules, independent of the writer: every page header, every
- *	  record's bytes, and zeros where PostgreSQL leaves zeros.
+ *	  record's bytes, and zeros where PostgreSQL leaves zeros.  The local
+ *	  WAL cache (local_wal.c) is checked against those files, and continuing
+ *	  them from a durable point (wal_write_segments_from) must give the same
+ *	  bytes as writing them whole.
  */
 #include "postgres_fe.h"
 
@@ -23,6 +26,7 @@
 #include "catalog/pg_control.h"
 #include "port/pg_crc32c.h"
 
+#include "local_wal.h"
 #include "tap.h"
 #include "walmeta.h"
 #include "wal_layout.h"
@@ -634,6 +638,155 @@ test_log_order(void)
 	ok(log.n == 0 && log.recs == NULL, "reset empties it");
 }
 
+/* Write bytes at pos into the segment file of dir that holds it. */
+static void
+poke(const char *dir, XLogRecPtr pos, const void *data, size_t len)
+{
+	char		name[MAXFNAMELEN],
+				path[MAXPGPATH + MAXFNAMELEN];
+	XLogSegNo	seg;
+	int			fd;
+
+	XLByteToSeg(pos, seg, SEG);
+	XLogFileName(name, 1, seg, SEG);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	if (fd < 0 || pwrite(fd, data, len, (off_t) XLogSegmentOffset(pos, SEG)) != (ssize_t) len)
+		bail_out("cannot write %s", path);
+	if (ftruncate(fd, SEG) != 0)
+		bail_out("cannot size %s", path);
+	close(fd);
+}
+
+/* Do the segment files of a and b hold the same bytes, and no others? */
+static bool
+same_files(Files *a, Files *b)
+{
+	read_files(a, REDO);
+	read_files(b, REDO);
+	if (a->n != b->n)
+		return false;
+	for (int i = 0; i < a->n; i++)
+		if (memcmp(a->seg[i], b->seg[i], SEG) != 0)
+			return false;
+	return true;
+}
+
+static void
+test_local_wal(void)
+{
+	Synth		s;
+	int			pgmask[MAXREC];
+	WalPgLog	logs[2];
+	WalWalk		w;
+	Files		whole,
+				cont;
+	char		err[512];
+	int			at_page_end = -1;
+	XLogRecPtr	last;
+	int			records;
+	uint64		bytes;
+	uint8		junk[64];
+
+	build_layout(&s, pgmask);
+	for (int i = 0; i < s.n; i++)
+		if (s.end[i] % XLOG_BLCKSZ == 0 && s.len[i] != SizeOfXLogRecord)
+			at_page_end = i;
+	logs_init(logs);
+	give(&logs[0], &s, pgmask, 0, s.n);
+	give(&logs[1], &s, pgmask, 0, s.n);
+	logs[0].scl = logs[1].scl = s.end[s.n - 1];
+	if (wal_walk_run(logs, &geom, REDO, SEG, &w, err, sizeof(err)) != 0)
+		bail_out("walk: %s", err);
+	make_dir(&whole);
+	if (wal_write_segments(whole.dir, &target, REDO, w.records, w.n_kept, w.vdl, err, sizeof(err)) < 0)
+		bail_out("write: %s", err);
+	wal_walk_free(&w);
+	logs_reset(logs);
+
+	is_int(local_wal_verify(whole.dir, &target, REDO, s.end[s.n - 1], &last, &records, &bytes,
+							err, sizeof(err)), 0, "the local WAL checks out from R to its last record's end");
+	ok(last == s.start[s.n - 1] && records == s.n, "... naming the last record (%d records)", records);
+	is_int(local_wal_verify(whole.dir, &target, REDO, s.end[3], &last, &records, &bytes,
+							err, sizeof(err)), 0, "and up to a record in the middle");
+	ok(last == s.start[3] && records == 4, "... which is the last one taken");
+	is_int(local_wal_verify(whole.dir, &target, REDO, s.end[3] + 8, &last, &records, &bytes,
+							err, sizeof(err)), -1, "a point that is no record's end is refused");
+	like(err, "past", "saying the record crosses it");
+	{
+		WalTarget	other = target;
+
+		other.sysid++;
+		is_int(local_wal_verify(whole.dir, &other, REDO, s.end[3], &last, &records, &bytes,
+								err, sizeof(err)), -1, "WAL of another database system is refused");
+	}
+
+	/* continuing from a durable point gives the bytes of the whole write */
+	for (int pass = 0; pass < 2; pass++)
+	{
+		int			k = pass == 0 ? 3 : at_page_end;
+		int			files;
+
+		if (k < 0)
+			bail_out("no record ends at a page end");
+		make_dir(&cont);
+		/* the directory as the old compute left it: its own WAL, junk after k, a later file */
+		logs_init(logs);
+		give(&logs[0], &s, pgmask, 0, s.n);
+		give(&logs[1], &s, pgmask, 0, s.n);
+		logs[0].scl = logs[1].scl = s.end[s.n - 1];
+		if (wal_walk_run(logs, &geom, REDO, SEG, &w, err, sizeof(err)) != 0 ||
+			wal_write_segments(cont.dir, &target, REDO, w.records, w.n_kept, w.vdl, err, sizeof(err)) < 0)
+			bail_out("write: %s", err);
+		wal_walk_free(&w);
+		logs_reset(logs);
+		memset(junk, 0x5A, sizeof(junk));
+		poke(cont.dir, s.end[k] + (s.end[k] % XLOG_BLCKSZ == 0 ? SizeOfXLogShortPHD : 0), junk, sizeof(junk));
+		poke(cont.dir, UINT64CONST(6) * SEG + 100, junk, sizeof(junk));
+
+		/* storage's records after k, walked from there */
+		logs_init(logs);
+		give(&logs[0], &s, pgmask, k + 1, s.n);
+		give(&logs[1], &s, pgmask, k + 1, s.n);
+		logs[0].scl = logs[1].scl = s.end[s.n - 1];
+		is_int(wal_walk_run(logs, &geom, wal_next_record_start(s.end[k], SEG), SEG, &w, err, sizeof(err)), 0,
+			   "%s: the walk from a durable point succeeds", pass == 0 ? "mid-page" : "at a page end");
+		files = wal_write_segments_from(cont.dir, &target, s.end[k], w.records, w.n_kept, w.vdl,
+										err, sizeof(err));
+		ok(files > 0, "%s: the WAL is continued from there (%d files): %s",
+		   pass == 0 ? "mid-page" : "at a page end", files, files > 0 ? "ok" : err);
+		ok(same_files(&whole, &cont), "%s: byte for byte the files of the whole write, the later file gone",
+		   pass == 0 ? "mid-page" : "at a page end");
+		wal_walk_free(&w);
+		logs_reset(logs);
+		files_free(&whole);
+
+		/* a damaged record below the point: not taken */
+		if (pass == 0)
+		{
+			poke(cont.dir, s.start[2] + SizeOfXLogRecord + 4, junk, 1);
+			is_int(local_wal_verify(cont.dir, &target, REDO, s.end[3], &last, &records, &bytes,
+									err, sizeof(err)), -1, "a damaged record below the point is refused");
+			like(err, "CRC", "by its CRC");
+		}
+		files_free(&cont);
+		remove_dir(&cont);
+	}
+	{
+		char		name[MAXFNAMELEN],
+					path[MAXPGPATH + MAXFNAMELEN];
+
+		XLogFileName(name, 1, 3, SEG);
+		snprintf(path, sizeof(path), "%s/%s", whole.dir, name);
+		unlink(path);
+		is_int(local_wal_verify(whole.dir, &target, REDO, s.end[s.n - 1], &last, &records, &bytes,
+								err, sizeof(err)), -1, "a missing segment is refused");
+	}
+	files_free(&whole);
+	remove_dir(&whole);
+	synth_free(&s);
+}
+
 int
 main(void)
 {
@@ -645,5 +798,6 @@ main(void)
 	test_mismatch();
 	test_bad_crc();
 	test_first_record();
+	test_local_wal();
 	return done_testing();
 }

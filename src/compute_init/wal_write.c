@@ -7,6 +7,7 @@
  */
 #include "postgres_fe.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -149,6 +150,38 @@ wal_build_segment(const WalTarget *t, XLogSegNo segno, XLogRecPtr redo,
 		put_record(&s, &recs[i], recs[i].start_lsn == redo && i == 0);
 }
 
+/* Write size bytes of image to a new file at path (open flags extra), fsynced. */
+static int
+write_image(const char *path, int extra, const uint8 *image, size_t size, char *err, size_t errlen)
+{
+	int			fd = open(path, O_WRONLY | O_CREAT | extra | PG_BINARY, pg_file_create_mode);
+	size_t		done = 0;
+
+	if (fd < 0)
+	{
+		snprintf(err, errlen, "could not create \"%s\": %m", path);
+		return -1;
+	}
+	while (done < size)
+	{
+		ssize_t		k = write(fd, image + done, size - done);
+
+		if (k <= 0)
+		{
+			snprintf(err, errlen, "could not write \"%s\": %m", path);
+			close(fd);
+			return -1;
+		}
+		done += (size_t) k;
+	}
+	if (fsync(fd) != 0 || close(fd) != 0)
+	{
+		snprintf(err, errlen, "could not fsync \"%s\": %m", path);
+		return -1;
+	}
+	return 0;
+}
+
 int
 wal_write_segments(const char *dir, const WalTarget *t, XLogRecPtr redo,
 				   const WalRecord *recs, int n, XLogRecPtr vdl,
@@ -193,39 +226,134 @@ wal_write_segments(const char *dir, const WalTarget *t, XLogRecPtr redo,
 	{
 		char		name[MAXFNAMELEN];
 		char		path[MAXPGPATH];
-		int			fd;
-		size_t		done = 0;
 
 		memset(image, 0, t->seg_size);
 		wal_build_segment(t, seg, redo, recs, n, image);
 		XLogFileName(name, t->tli, seg, t->seg_size);
 		snprintf(path, sizeof(path), "%s/%s", dir, name);
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, pg_file_create_mode);
-		if (fd < 0)
-		{
-			snprintf(err, errlen, "could not create \"%s\": %m", path);
+		if (write_image(path, O_EXCL, image, t->seg_size, err, errlen) != 0)
 			goto fail;
-		}
-		while (done < t->seg_size)
-		{
-			ssize_t		k = write(fd, image + done, t->seg_size - done);
+		written++;
+	}
+	free(image);
+	if (fsync_fname(dir, true) != 0)
+	{
+		snprintf(err, errlen, "could not fsync directory \"%s\"", dir);
+		return -1;
+	}
+	return written;
 
-			if (k <= 0)
-			{
-				snprintf(err, errlen, "could not write \"%s\": %m", path);
-				close(fd);
-				goto fail;
-			}
-			done += (size_t) k;
-		}
-		if (fsync(fd) != 0 || close(fd) != 0)
+fail:
+	free(image);
+	return -1;
+}
+
+int
+wal_read_file_prefix(const char *path, uint8 *image, size_t keep, char *err, size_t errlen)
+{
+	int			fd = open(path, O_RDONLY | PG_BINARY, 0);
+	size_t		done = 0;
+
+	if (fd < 0)
+	{
+		snprintf(err, errlen, "could not open \"%s\": %m", path);
+		return -1;
+	}
+	while (done < keep)
+	{
+		ssize_t		k = read(fd, image + done, keep - done);
+
+		if (k <= 0)
 		{
-			snprintf(err, errlen, "could not fsync \"%s\": %m", path);
+			if (k == 0)
+				snprintf(err, errlen, "\"%s\" is shorter than %zu bytes", path, keep);
+			else
+				snprintf(err, errlen, "could not read \"%s\": %m", path);
+			close(fd);
+			return -1;
+		}
+		done += (size_t) k;
+	}
+	close(fd);
+	return 0;
+}
+
+int
+wal_write_segments_from(const char *dir, const WalTarget *t, XLogRecPtr from,
+						const WalRecord *recs, int n, XLogRecPtr vdl,
+						char *err, size_t errlen)
+{
+	XLogSegNo	first,
+				last;
+	uint8	   *image;
+	int			written = 0;
+	DIR		   *d;
+	struct dirent *de;
+
+	if (vdl < from)
+	{
+		snprintf(err, errlen, "VDL %X/%X is below %X/%X", LSN_FORMAT_ARGS(vdl), LSN_FORMAT_ARGS(from));
+		return -1;
+	}
+	XLByteToSeg(from, first, t->seg_size);
+	XLByteToSeg(vdl > from ? vdl - 1 : vdl, last, t->seg_size);
+	if ((image = malloc(t->seg_size)) == NULL)
+	{
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (XLogSegNo seg = first; seg <= last; seg++)
+	{
+		char		name[MAXFNAMELEN];
+		char		path[MAXPGPATH];
+		char		tmp[MAXPGPATH];
+		size_t		keep = seg == first ? XLogSegmentOffset(from, t->seg_size) : 0;
+
+		XLogFileName(name, t->tli, seg, t->seg_size);
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+		memset(image, 0, t->seg_size);
+		if (keep > 0 && wal_read_file_prefix(path, image, keep, err, errlen) != 0)
+			goto fail;
+		/* no record is "the first": the page headers below from are kept */
+		wal_build_segment(t, seg, InvalidXLogRecPtr, recs, n, image);
+		if (write_image(tmp, O_TRUNC, image, t->seg_size, err, errlen) != 0)
+			goto fail;
+		if (rename(tmp, path) != 0)
+		{
+			snprintf(err, errlen, "could not rename \"%s\": %m", tmp);
 			goto fail;
 		}
 		written++;
 	}
 	free(image);
+
+	/* what lies after VDL was never acknowledged: no file of it stays */
+	if ((d = opendir(dir)) == NULL)
+	{
+		snprintf(err, errlen, "could not open directory \"%s\": %m", dir);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL)
+	{
+		TimeLineID	tli;
+		XLogSegNo	segno;
+		char		path[MAXPGPATH];
+
+		if (!IsXLogFileName(de->d_name))
+			continue;
+		XLogFromFileName(de->d_name, &tli, &segno, t->seg_size);
+		if (segno <= last)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (unlink(path) != 0)
+		{
+			snprintf(err, errlen, "could not remove \"%s\": %m", path);
+			closedir(d);
+			return -1;
+		}
+	}
+	closedir(d);
 	if (fsync_fname(dir, true) != 0)
 	{
 		snprintf(err, errlen, "could not fsync directory \"%s\"", dir);

@@ -48,4 +48,20 @@ extern int	wal_write_segments(const char *dir, const WalTarget *t, XLogRecPtr re
 							   const WalRecord *recs, int n, XLogRecPtr vdl,
 							   char *err, size_t errlen);
 
+/*
+ * Continue the WAL in dir, which holds it up to from (a record's end, below
+ * which the files stay as they are), with recs[0 .. n) up to vdl: from's
+ * segment keeps its bytes below from and is rewritten above it, the later
+ * ones are written whole (zeros after vdl), each through a temporary file
+ * renamed over the old one; then every segment file after vdl's is removed
+ * and dir fsynced.  Returns the number of files written, or -1 with err.
+ */
+extern int	wal_write_segments_from(const char *dir, const WalTarget *t, XLogRecPtr from,
+									const WalRecord *recs, int n, XLogRecPtr vdl,
+									char *err, size_t errlen);
+
+/* The first keep bytes of the file at path into image: 0, or -1 with err. */
+extern int	wal_read_file_prefix(const char *path, uint8 *image, size_t keep,
+								 char *err, size_t errlen);
+
 #endif							/* COMPUTE_INIT_WAL_WRITE_H */

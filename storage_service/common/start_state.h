@@ -53,6 +53,16 @@ typedef enum aurora_start_state_kind
 /* The compute's own slot (src/volume_session.c): never part of a start state. */
 #define AURORA_START_STATE_SHIPPER_SLOT	"aurora_shipper"
 
+/*
+ * Files aurora-compute-init and the extension exchange in the data
+ * directory, never part of a start state: how the volume was opened
+ * (src/compute_init/start.c writes it, src/volume_start.c reads it), and a
+ * VDL the shipper reached, below which the directory's own WAL is durable
+ * (src/volume_start.c writes it, src/compute_init/local_wal.c reads it).
+ */
+#define AURORA_START_FILE		"aurora_start"
+#define AURORA_DURABLE_FILE		"aurora_durable"
+
 typedef struct aurora_start_state_file
 {
 	char	   *path;			/* relative to the data directory, '/'-separated; malloc'd */

@@ -13,17 +13,21 @@
 # no relation page from storage while skipping the page records.
 #
 # Then crash restarts at three WAL sizes since the last checkpoint (4, 16 and
-# 48 MB here; the benchmark goes to 1 GB): a ledger client records every
+# 64 MB here; the benchmark goes to 1 GB): a ledger client records every
 # insert acknowledged while a bulk load writes the WAL, the compute is killed
 # (every process, kill -9) under that load and started again on its own data
 # directory (cluster.sh start: aurora-compute-init start, then pg_ctl):
-# every acknowledged insert is there and recovery read no page.
+# every acknowledged insert is there and recovery read no page.  At 64 MB
+# the WAL below the last point the volume made durable comes from the local
+# pg_wal (aurora_durable); in a fourth round at 64 MB the local WAL is
+# damaged first, and all of it comes from storage.
 use strict;
 use warnings;
 use Test::More;
 use IPC::Run ();
 use Time::HiRes qw(usleep time);
 use AuroraCluster;
+use PageFiles ();
 
 my $prefix = $ENV{AURORA_PG_PREFIX} or die "AURORA_PG_PREFIX not set";
 
@@ -97,16 +101,19 @@ run_ok('pgbench after the restart', "$prefix/bin/pgbench", '-n', '-c', '2', '-t'
 is($c->safe_psql('SELECT count(*) FROM pgbench_history'), (split /\|/, $history)[0] + 100,
 	'commits go on after the restart');
 
-# ---- crash restarts under load at three WAL sizes -----------------------------
+# ---- crash restarts under load at three WAL sizes, then a damaged local WAL ---
 $c->safe_psql('CREATE TABLE ledger (round int, n int, PRIMARY KEY (round, n))');
 $c->safe_psql('CREATE TABLE bulk (id bigserial, pad text)');
 my $script = $c->dir . '/ledger.sql';
-for my $mb (4, 16, 48)
+my @rounds = (4, 16, 64, 64);
+for my $round (0 .. $#rounds)
 {
+	my $mb = $rounds[$round];
+	my $what = $round == 3 ? "$mb MB, local WAL damaged" : "$mb MB";
 	$c->safe_psql('CHECKPOINT');
 	my $from = $c->safe_psql('SELECT redo_lsn FROM pg_control_checkpoint()');
 	open(my $fh, '>', $script) or die "$script: $!";
-	print $fh "INSERT INTO ledger VALUES ($mb, $_);\n\\echo acked $_\n" for 1 .. 100000;
+	print $fh "INSERT INTO ledger VALUES ($round, $_);\n\\echo acked $_\n" for 1 .. 100000;
 	close($fh);
 	my ($ack, $ack_err, $bulk_out, $bulk_err) = ('', '', '', '');
 	my $recorder = IPC::Run::start([ "$prefix/bin/psql", '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', $script, @conn ],
@@ -128,17 +135,40 @@ for my $mb (4, 16, 48)
 	my @acked = $ack =~ /^acked (\d+)$/mg;
 	$recorder->kill_kill;
 	$loader->kill_kill;
-	cmp_ok($ahead, '>=', $mb, sprintf('%d MB: killed with %.0f MB of WAL since the checkpoint, %d inserts acknowledged',
-		$mb, $ahead, scalar(@acked)));
-	cmp_ok(scalar(@acked), '>=', 10, "$mb MB: the ledger was acknowledged under the load");
+	cmp_ok($ahead, '>=', $mb, sprintf('%s: killed with %.0f MB of WAL since the checkpoint, %d inserts acknowledged',
+		$what, $ahead, scalar(@acked)));
+	cmp_ok(scalar(@acked), '>=', 10, "$what: the ledger was acknowledged under the load");
+	if ($round == 3)
+	{
+		# a damaged local WAL is not taken: storage supplies all of it
+		my $at   = AuroraCluster::lsn($from) + 1024 * 1024;
+		my $segno = int($at / (16 * 1024 * 1024));
+		my $seg  = sprintf('%s/pgdata/pg_wal/%08X%08X%08X', $c->dir, 1, int($segno / 256), $segno % 256);
+		open(my $w, '+<:raw', $seg) or die "$seg: $!";
+		seek($w, $at % (16 * 1024 * 1024), 0);
+		print $w "\xA5" x 64;
+		close($w);
+	}
 	$c->start;
-	my %have = map { $_ => 1 } split /,/, $c->safe_psql("SELECT string_agg(n::text, ',') FROM ledger WHERE round = $mb") // '';
+	my $init = PageFiles::slurp($c->dir . '/compute-init.log') // '';
+	my ($local) = $init =~ /^local wal: (\d+) records/m;
+	if ($round == 2)
+	{
+		cmp_ok($local // 0, '>', 0, "$what: the WAL below the last durable point came from the local pg_wal ("
+			  . ($local // 0) . ' records), the rest from storage');
+	}
+	elsif ($round == 3)
+	{
+		like($init, qr/the local WAL is not used: /, "$what: it is not used ...");
+		is($local, '0', '... all of the WAL came from storage');
+	}
+	my %have = map { $_ => 1 } split /,/, $c->safe_psql("SELECT string_agg(n::text, ',') FROM ledger WHERE round = $round") // '';
 	my @lost = grep { !$have{$_} } @acked;
-	is(scalar(@lost), 0, "$mb MB: every acknowledged insert is there after the restart")
+	is(scalar(@lost), 0, "$what: every acknowledged insert is there after the restart")
 	  or diag("lost: @lost[0 .. ($#lost < 9 ? $#lost : 9)]");
-	is($c->safe_psql('SELECT pages_read FROM aurora.recovery_stats()'), '0', "$mb MB: recovery read no relation page");
+	is($c->safe_psql('SELECT pages_read FROM aurora.recovery_stats()'), '0', "$what: recovery read no relation page");
 	like($c->safe_psql("SELECT how FROM aurora.last_start()"), qr/^replaced-datadir$/,
-		"$mb MB: the compute opened the volume again on its own data directory");
+		"$what: the compute opened the volume again on its own data directory");
 }
 
 $c->stop;

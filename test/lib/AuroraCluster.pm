@@ -67,11 +67,17 @@ sub start
 	$self->{stopped} = 0;
 }
 
-# Stop the compute and the storage nodes (cluster.sh stop); once only.
+# Stop the compute and the storage nodes (cluster.sh stop), and every other
+# compute start_compute started; once only.
 sub stop
 {
 	my ($self) = @_;
 	return if $self->{stopped};
+	for my $pgdata (@{ $self->{computes} // [] })
+	{
+		system("$prefix/bin/pg_ctl -D $pgdata -m immediate -w stop >/dev/null 2>&1")
+		  if -e "$pgdata/postmaster.pid";
+	}
 	system('bash', "$repo/src/tools/cluster.sh", 'stop', $self->{dir});
 	$self->{stopped} = 1;
 }
@@ -343,6 +349,7 @@ sub start_compute
 	my ($self, $pgdata, $log) = @_;
 	$pgdata //= "$self->{dir}/pgdata";
 	$log    //= "$pgdata.log";
+	push @{ $self->{computes} }, $pgdata unless $pgdata eq "$self->{dir}/pgdata";
 	return system("$prefix/bin/pg_ctl -D $pgdata -l $log -w -t 60 start >/dev/null 2>&1") == 0;
 }
 
