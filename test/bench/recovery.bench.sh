@@ -27,9 +27,9 @@
 #
 # Then, aurora only: creating a compute on an empty data directory (the old
 # one deleted) to first commit; and the steady-state cost of keeping the
-# start state current: pgbench (4 clients, 30 s) without checkpoints; with a
-# checkpoint every 10 s and aurora.store_start_states off; and with a
-# checkpoint and a start state stored every 10 s: TPS and p99 latency, with
+# start state current: pgbench (4 clients, 60 s) without checkpoints; with a
+# checkpoint every 30 s (the shortest checkpoint_timeout) and aurora.store_start_states off; and with a
+# checkpoint and a start state stored every 30 s: TPS and p99 latency, with
 # the start states' size and store time from the log.
 #
 # Environment (all optional):
@@ -158,11 +158,11 @@ create_compute() { # CLUSTER DATADIR PORT
 	note "aurora: a compute on an empty directory committed $create_s s after aurora-compute-init started ($create_init_s s preparing, ${create_wal:-?} bytes of WAL from storage)"
 }
 
-# pgbench TPS and p99 latency (ms) for 30 s: "TPS P99"
+# pgbench TPS and p99 latency (ms) for 60 s: "TPS P99"
 pgbench_run() { # PORT TAG
 	local port="$1" tag="$2"
 	rm -f "$work"/pgbench_log."$tag"*
-	(cd "$work" && as_user "$(pg pgbench)" -n -c 4 -j 2 -T 30 -l --log-prefix="pgbench_log.$tag" \
+	(cd "$work" && as_user "$(pg pgbench)" -n -c 4 -j 2 -T 60 -l --log-prefix="pgbench_log.$tag" \
 		-h 127.0.0.1 -p "$port" -U "$user" postgres >"$work/pgbench.$tag.out" 2>&1) ||
 		{ cat "$work/pgbench.$tag.out" >&2; die "pgbench failed"; }
 	echo "$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$work/pgbench.$tag.out") $(cat "$work"/pgbench_log."$tag"* | awk '{ print $3 / 1000 }' | sort -n | awk '{ v[NR] = $1 } END { printf "%.2f", v[int(NR * 0.99)] }')"
@@ -173,7 +173,7 @@ writer_cost() { # DATADIR PORT
 	set_conf "$port" checkpoint_timeout "'1h'"
 	sql "$port" "CHECKPOINT" >/dev/null
 	without="$(pgbench_run "$port" without)"
-	set_conf "$port" checkpoint_timeout "'10s'"
+	set_conf "$port" checkpoint_timeout "'30s'"
 	set_conf "$port" aurora.store_start_states off
 	checkpoints_only="$(pgbench_run "$port" checkpoints-only)"
 	set_conf "$port" aurora.store_start_states on
@@ -183,7 +183,7 @@ writer_cost() { # DATADIR PORT
 	states=$((after - before))
 	state_bytes="$(grep -o 'stored at [^ ]* ([0-9]* files, [0-9]* bytes' "$d.log" | tail -n 1 | sed 's/.*, \([0-9]*\) bytes/\1/')"
 	state_ms="$(grep -o 'of PG 0 in [0-9.]* ms' "$d.log" | tail -n "$states" | awk '{ s += $(NF - 1); n++ } END { if (n) printf "%.1f", s / n; else print "null" }')"
-	note "aurora: pgbench (TPS p99 ms) without checkpoints $without; a checkpoint every 10 s, no start state $checkpoints_only; a checkpoint and a start state every 10 s $with; $states start states of ${state_bytes:-?} bytes, ${state_ms} ms each to store"
+	note "aurora: pgbench (TPS p99 ms) without checkpoints $without; a checkpoint every 30 s, no start state $checkpoints_only; a checkpoint and a start state every 30 s $with; $states start states of ${state_bytes:-?} bytes, ${state_ms} ms each to store"
 	sql "$port" "ALTER SYSTEM RESET checkpoint_timeout" >/dev/null
 	sql "$port" "SELECT pg_reload_conf()" >/dev/null
 }
@@ -251,7 +251,7 @@ done
 		read -r w_tps w_p99 <<<"$with"
 		read -r c_tps c_p99 <<<"$checkpoints_only"
 		echo "  \"create_compute\": {\"empty_dir_to_first_commit_s\": $create_s, \"compute_init_s\": ${create_init_s:-null}, \"wal_bytes_from_storage\": ${create_wal:-null}},"
-		echo "  \"start_state_writer\": {\"without_checkpoints\": {\"tps\": ${wo_tps:-null}, \"p99_ms\": ${wo_p99:-null}}, \"checkpoint_every_10s_no_start_state\": {\"tps\": ${c_tps:-null}, \"p99_ms\": ${c_p99:-null}}, \"checkpoint_and_start_state_every_10s\": {\"tps\": ${w_tps:-null}, \"p99_ms\": ${w_p99:-null}}, \"start_states\": $states, \"bundle_bytes\": ${state_bytes:-null}, \"store_ms\": ${state_ms:-null}}"
+		echo "  \"start_state_writer\": {\"without_checkpoints\": {\"tps\": ${wo_tps:-null}, \"p99_ms\": ${wo_p99:-null}}, \"checkpoint_every_30s_no_start_state\": {\"tps\": ${c_tps:-null}, \"p99_ms\": ${c_p99:-null}}, \"checkpoint_and_start_state_every_30s\": {\"tps\": ${w_tps:-null}, \"p99_ms\": ${w_p99:-null}}, \"start_states\": $states, \"bundle_bytes\": ${state_bytes:-null}, \"store_ms\": ${state_ms:-null}}"
 	else
 		echo '  "create_compute": null, "start_state_writer": null'
 	fi
@@ -265,7 +265,7 @@ for r in "${rows[@]}"; do
 done
 if [ -n "${create_s:-}" ]; then
 	echo "aurora compute on an empty directory to first commit: $create_s s (aurora-compute-init $create_init_s s, ${create_wal:-?} bytes of WAL)"
-	echo "pgbench (TPS p99 ms) without checkpoints: $without; a checkpoint every 10 s, no start state: $checkpoints_only; a checkpoint and start state every 10 s: $with ($states start states, ${state_bytes:-?} bytes, ${state_ms} ms each)"
+	echo "pgbench (TPS p99 ms) without checkpoints: $without; a checkpoint every 30 s, no start state: $checkpoints_only; a checkpoint and start state every 30 s: $with ($states start states, ${state_bytes:-?} bytes, ${state_ms} ms each)"
 fi
 for s in $sizes; do
 	a="$(printf '%s\n' "${rows[@]}" | awk -v s="$s" '$1 == "aurora" && $2 == s { print $4 }')"
